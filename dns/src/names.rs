@@ -1,0 +1,186 @@
+//! Name keys: how the store indexes names without allocating per query.
+//!
+//! A key is the name's labels in lowercase wire form without the root byte
+//! (`a.dyn.example` → `\x01a\x03dyn\x07example`). Length prefixes keep labels that contain a
+//! dot unambiguous, and every suffix that starts at a label boundary is itself the key of an
+//! ancestor, so walking up the tree is slicing, not allocating.
+
+use hickory_server::proto::rr::{Name, RData, Record};
+
+/// An owned key, as stored in the maps.
+pub(crate) type Key = Box<[u8]>;
+
+/// The longest name in wire form is 255 bytes including the root byte.
+const MAX_KEY: usize = 255;
+/// A name of at most 255 wire bytes has at most 127 labels.
+const MAX_LABELS: usize = 128;
+
+/// A query name's key on the stack, with the offset of every label.
+pub(crate) struct NameKey {
+    buf: [u8; MAX_KEY],
+    len: u8,
+    starts: [u8; MAX_LABELS],
+    labels: u8,
+    had_upper: bool,
+}
+
+impl NameKey {
+    /// `None` for a name that cannot come from the wire (too long).
+    pub(crate) fn new(name: &Name) -> Option<Self> {
+        let mut key = Self {
+            buf: [0; MAX_KEY],
+            len: 0,
+            starts: [0; MAX_LABELS],
+            labels: 0,
+            had_upper: false,
+        };
+        let mut pos = 0usize;
+        for label in name.iter() {
+            let end = pos + 1 + label.len();
+            if end > MAX_KEY - 1 || label.len() > 63 || key.labels as usize >= MAX_LABELS {
+                return None;
+            }
+            key.starts[key.labels as usize] = pos as u8;
+            key.labels += 1;
+            key.buf[pos] = label.len() as u8;
+            for (dst, &b) in key.buf[pos + 1..end].iter_mut().zip(label) {
+                key.had_upper |= b.is_ascii_uppercase();
+                *dst = b.to_ascii_lowercase();
+            }
+            pos = end;
+        }
+        key.len = pos as u8;
+        Some(key)
+    }
+
+    pub(crate) fn full(&self) -> &[u8] {
+        &self.buf[..self.len as usize]
+    }
+
+    /// The key of the ancestor that drops the first `skip` labels (`skip == labels()` is the
+    /// root, an empty key).
+    pub(crate) fn suffix(&self, skip: usize) -> &[u8] {
+        let start = if skip >= self.labels as usize {
+            self.len as usize
+        } else {
+            self.starts[skip] as usize
+        };
+        &self.buf[start..self.len as usize]
+    }
+
+    pub(crate) fn labels(&self) -> usize {
+        self.labels as usize
+    }
+
+    /// Whether the name as asked had uppercase letters: then answers are re-owned so that they
+    /// echo the asker's case (0x20 randomisation).
+    pub(crate) fn had_upper(&self) -> bool {
+        self.had_upper
+    }
+}
+
+/// The number of labels in a key.
+pub(crate) fn key_labels(key: &[u8]) -> usize {
+    let mut n = 0;
+    let mut pos = 0;
+    while let Some(&len) = key.get(pos) {
+        pos += 1 + len as usize;
+        n += 1;
+    }
+    n
+}
+
+/// The key of the ancestor that drops the first `skip` labels.
+pub(crate) fn key_suffix(key: &[u8], skip: usize) -> &[u8] {
+    let mut pos = 0;
+    for _ in 0..skip {
+        match key.get(pos) {
+            Some(&len) => pos += 1 + len as usize,
+            None => break,
+        }
+    }
+    key.get(pos..).unwrap_or(&[])
+}
+
+/// Parses a feed name (lowercase ASCII, optional trailing dot) into a lowercase FQDN and its
+/// key. The root is refused: nothing is served there.
+pub(crate) fn parse_name(text: &str) -> Result<(Name, Key), String> {
+    let mut name = Name::from_ascii(text)
+        .map_err(|e| format!("invalid name {text:?}: {e}"))?
+        .to_lowercase();
+    name.set_fqdn(true);
+    if name.is_root() {
+        return Err(format!("invalid name {text:?}: the root"));
+    }
+    let key = NameKey::new(&name).ok_or_else(|| format!("invalid name {text:?}: too long"))?;
+    Ok((name, key.full().into()))
+}
+
+/// A name's length on the wire, uncompressed.
+pub(crate) fn name_wire_len(name: &Name) -> usize {
+    name.iter().map(|l| l.len() + 1).sum::<usize>() + 1
+}
+
+/// An upper bound of a record's size on the wire (names uncompressed); used to decide
+/// cheaply whether a UDP answer can be truncated at all.
+pub(crate) fn record_wire_len(record: &Record) -> usize {
+    let rdata = match &record.data {
+        RData::A(_) => 4,
+        RData::AAAA(_) => 16,
+        RData::MX(mx) => 2 + name_wire_len(&mx.exchange),
+        RData::TXT(txt) => txt.txt_data.iter().map(|s| s.len() + 1).sum(),
+        RData::CNAME(c) => name_wire_len(&c.0),
+        RData::NS(ns) => name_wire_len(&ns.0),
+        RData::SOA(soa) => name_wire_len(&soa.mname) + name_wire_len(&soa.rname) + 20,
+        // We never store other types; an unknown size forces the exact check.
+        _ => usize::from(u16::MAX),
+    };
+    name_wire_len(&record.name) + 10 + rdata
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(s: &str) -> Name {
+        Name::from_ascii(s).expect("valid name")
+    }
+
+    #[test]
+    fn key_is_lowercase_wire_form_and_suffixes_are_ancestors() {
+        let key = NameKey::new(&name("Www.Dyn.example.")).expect("key");
+        assert_eq!(key.full(), b"\x03www\x03dyn\x07example");
+        assert!(key.had_upper());
+        assert_eq!(key.labels(), 3);
+        assert_eq!(key.suffix(1), b"\x03dyn\x07example");
+        assert_eq!(key.suffix(2), b"\x07example");
+        assert_eq!(key.suffix(3), b"");
+        assert_eq!(key_labels(key.full()), 3);
+        assert_eq!(key_suffix(key.full(), 1), key.suffix(1));
+        assert_eq!(key_suffix(key.full(), 9), b"");
+    }
+
+    #[test]
+    fn a_dot_inside_a_label_is_not_a_label_boundary() {
+        let dotted = Name::from_labels(vec![&b"a.b"[..], b"zone"]).expect("name");
+        let two = name("a.b.zone.");
+        let k1 = NameKey::new(&dotted).expect("key");
+        let k2 = NameKey::new(&two).expect("key");
+        assert_ne!(k1.full(), k2.full());
+    }
+
+    #[test]
+    fn parse_name_lowercases_and_refuses_the_root() {
+        let (n, k) = parse_name("Host.Dyn.Example").expect("parse");
+        assert_eq!(n.to_ascii(), "host.dyn.example.");
+        assert_eq!(&*k, b"\x04host\x03dyn\x07example");
+        assert!(parse_name("").is_err());
+        assert!(parse_name(".").is_err());
+        assert!(parse_name(&"a".repeat(64)).is_err());
+    }
+
+    #[test]
+    fn wire_len_counts_labels_and_root() {
+        assert_eq!(name_wire_len(&name("www.example.com.")), 17);
+    }
+}

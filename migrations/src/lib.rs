@@ -1,0 +1,15 @@
+//! dyn53's database schema. Every migration runs unchanged on PostgreSQL and SQLite, so it
+//! is written with sea-query's portable builders, never raw SQL.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m0001_initial;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m0001_initial::Migration)]
+    }
+}

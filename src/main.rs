@@ -1,0 +1,268 @@
+//! The `dyn53` command: wires configuration and logging, then hands over to the library.
+
+use std::io::{BufReader, Read};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use dyn53_web::config::{Config, Storage};
+use dyn53_web::domain::{Email, Fqdn, Plan, generate_password, parse_ipv4, parse_ipv6};
+use dyn53_web::http::TrustedProxies;
+use dyn53_web::{ops, serve};
+
+#[derive(Parser)]
+#[command(name = "dyn53", version, about = "Multi-tenant dynamic DNS service")]
+struct Cli {
+    #[command(flatten)]
+    storage: StorageArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args)]
+struct StorageArgs {
+    /// Where the SQLite database and written e-mails live.
+    #[arg(long, env = "DYN53_DATA_DIR", default_value = "./dyn53-data", global = true)]
+    data_dir: PathBuf,
+    /// `postgres://…` to use PostgreSQL; unset: SQLite in the data directory.
+    #[arg(long, env = "DYN53_DATABASE_URL", global = true)]
+    database_url: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run everything in one process: HTTP, DNS and the feed between them.
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage the zones the service answers for.
+    #[command(subcommand)]
+    Zone(ZoneCommand),
+    /// Manage users (each `user add` creates the user's own account).
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage host names.
+    #[command(subcommand)]
+    Host(HostCommand),
+    /// Manage groups of hosts.
+    #[command(subcommand)]
+    Group(GroupCommand),
+    /// Manage update keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// HTTP listen addresses, comma-separated (e.g. `0.0.0.0:80,0.0.0.0:8245`).
+    #[arg(long, env = "DYN53_HTTP_ADDR", default_value = "127.0.0.1:8080", value_delimiter = ',')]
+    http_addr: Vec<SocketAddr>,
+    /// DNS listen address, UDP and TCP.
+    #[arg(long, env = "DYN53_DNS_ADDR", default_value = "127.0.0.1:5300")]
+    dns_addr: SocketAddr,
+    /// Zones to create at start when missing, comma-separated.
+    #[arg(long, env = "DYN53_ZONES", default_value = "dyn.localhost", value_delimiter = ',')]
+    zones: Vec<String>,
+    /// Proxies whose `X-Forwarded-For` is believed: comma-separated CIDRs.
+    #[arg(long, env = "DYN53_TRUSTED_PROXIES", default_value = "")]
+    trusted_proxies: String,
+}
+
+#[derive(Subcommand)]
+enum ZoneCommand {
+    /// Create a zone (succeeds, saying so, when it exists).
+    Add { name: String },
+    /// List zones.
+    List,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user and its account. Without --password-stdin a password is generated
+    /// and printed.
+    Add {
+        email: String,
+        #[arg(long)]
+        login: Option<String>,
+        /// Read the password from standard input (its trailing newline is dropped).
+        #[arg(long)]
+        password_stdin: bool,
+        /// May use the admin console.
+        #[arg(long)]
+        staff: bool,
+        #[arg(long, default_value = "free", value_parser = ["free", "premium"])]
+        plan: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum HostCommand {
+    /// Create a host name in one of the zones.
+    Add {
+        fqdn: String,
+        #[arg(long)]
+        owner: String,
+        #[arg(long, value_parser = parse_v4)]
+        ipv4: Option<Ipv4Addr>,
+        #[arg(long, value_parser = parse_v6)]
+        ipv6: Option<Ipv6Addr>,
+        #[arg(long)]
+        ttl: Option<u32>,
+    },
+    /// Create many hosts from a file (`-` for standard input), one per line:
+    /// `FQDN OWNER_EMAIL [IPV4] [IPV6]`. All or nothing.
+    Import { file: PathBuf },
+}
+
+#[derive(Subcommand)]
+enum GroupCommand {
+    /// Create a group, or set the members of an existing one.
+    Add {
+        name: String,
+        #[arg(long)]
+        owner: String,
+        #[arg(long, value_delimiter = ',')]
+        hosts: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Create an update key and print its secret, alone, on standard output.
+    Create {
+        #[arg(long)]
+        user: String,
+        #[arg(long, default_value = "update key")]
+        name: String,
+        /// Limit the key to these hosts.
+        #[arg(long, value_delimiter = ',')]
+        hosts: Vec<String>,
+    },
+}
+
+fn parse_v4(s: &str) -> Result<Ipv4Addr, String> {
+    parse_ipv4(s).map_err(|e| e.to_string())
+}
+
+fn parse_v6(s: &str) -> Result<Ipv6Addr, String> {
+    parse_ipv6(s).map_err(|e| e.to_string())
+}
+
+fn fqdns(names: &[String]) -> anyhow::Result<Vec<Fqdn>> {
+    names.iter().map(|n| Fqdn::parse(n).with_context(|| format!("{n:?}"))).collect()
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        // hickory logs every query at INFO.
+        format!("info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn,{}", dyn53_dns::LOG_DIRECTIVES).into()
+    });
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    init_logging();
+    let cli = Cli::parse();
+    let storage = Storage { data_dir: cli.storage.data_dir, database_url: cli.storage.database_url };
+    match cli.command {
+        Command::Serve(args) => {
+            let config = Config {
+                storage,
+                http_addrs: args.http_addr,
+                dns_addr: args.dns_addr,
+                zones: fqdns(&args.zones)?,
+                trusted_proxies: TrustedProxies::parse(&args.trusted_proxies).map_err(anyhow::Error::msg)?,
+            };
+            serve::serve(config, shutdown_signal()).await
+        }
+        command => {
+            let db = serve::open_db(&storage).await?;
+            run_operator_command(&db, command).await
+        }
+    }
+}
+
+async fn run_operator_command(db: &dyn53_web::db::Db, command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve(_) => unreachable!("handled by main"),
+        Command::Migrate => eprintln!("database is up to date"),
+        Command::Zone(ZoneCommand::Add { name }) => {
+            let name = Fqdn::parse(&name).with_context(|| format!("{name:?}"))?;
+            let created = ops::ensure_zones(db, std::slice::from_ref(&name)).await?;
+            let what = if created.is_empty() { "exists already" } else { "created" };
+            eprintln!("zone {name} {what}");
+        }
+        Command::Zone(ZoneCommand::List) => {
+            for zone in ops::list_zones(db).await? {
+                println!("{}\tttl={}", zone.name, zone.default_ttl);
+            }
+        }
+        Command::User(UserCommand::Add { email, login, password_stdin, staff, plan }) => {
+            let email = Email::parse(&email)?;
+            let plan = Plan::parse(&plan).context("unknown plan")?;
+            let (password, generated) = if password_stdin {
+                let mut input = String::new();
+                std::io::stdin().read_to_string(&mut input).context("reading the password")?;
+                let password = input.strip_suffix('\n').unwrap_or(&input);
+                (password.strip_suffix('\r').unwrap_or(password).to_owned(), false)
+            } else {
+                (generate_password(), true)
+            };
+            if ops::add_user(db, email.clone(), login, &password, staff, plan).await? {
+                eprintln!("user {email} created with an account of its own");
+                if generated {
+                    println!("{password}");
+                }
+            } else {
+                eprintln!("user {email} (or that login ID) exists already; nothing changed");
+            }
+        }
+        Command::Host(HostCommand::Add { fqdn, owner, ipv4, ipv6, ttl }) => {
+            let name = Fqdn::parse(&fqdn).with_context(|| format!("{fqdn:?}"))?;
+            ops::add_host(db, name.clone(), &Email::parse(&owner)?, ipv4, ipv6, ttl).await?;
+            eprintln!("host {name} created");
+        }
+        Command::Host(HostCommand::Import { file }) => {
+            let count = if file.as_os_str() == "-" {
+                ops::import_hosts(db, std::io::stdin().lock()).await?
+            } else {
+                let f = std::fs::File::open(&file).with_context(|| format!("opening {}", file.display()))?;
+                ops::import_hosts(db, BufReader::new(f)).await?
+            };
+            eprintln!("{count} hosts imported");
+        }
+        Command::Group(GroupCommand::Add { name, owner, hosts }) => {
+            ops::add_group(db, &name, &Email::parse(&owner)?, &fqdns(&hosts)?).await?;
+            eprintln!("group {name} saved");
+        }
+        Command::Key(KeyCommand::Create { user, name, hosts }) => {
+            if name.trim().is_empty() {
+                bail!("a key needs a name");
+            }
+            let key = ops::create_key(db, &Email::parse(&user)?, &name, &fqdns(&hosts)?).await?;
+            eprintln!("key {} created; its secret is shown only now", key.visible_prefix());
+            println!("{}", key.secret());
+        }
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,88 @@
+//! A deliberately small HTTP/1.x client over a raw socket, so tests control every byte
+//! the way fragile field clients do (HTTP/1.0, odd query strings, oversized headers).
+
+use std::net::SocketAddr;
+
+use base64::Engine as _;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    /// Header names lowercased, in order.
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Sends raw bytes and reads the answer until the server closes the connection.
+pub async fn raw(addr: SocketAddr, request: &[u8]) -> std::io::Result<Response> {
+    let mut stream = TcpStream::connect(addr).await?;
+    stream.write_all(request).await?;
+    let mut bytes = Vec::new();
+    // A server may reset after answering an oversized request: keep what arrived.
+    let _ = stream.read_to_end(&mut bytes).await;
+    parse(&bytes).ok_or_else(|| {
+        std::io::Error::other(format!(
+            "unparseable answer: {:?}",
+            String::from_utf8_lossy(&bytes)
+        ))
+    })
+}
+
+fn parse(bytes: &[u8]) -> Option<Response> {
+    let text = String::from_utf8_lossy(bytes);
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let mut lines = head.split("\r\n");
+    let status = lines.next()?.split_whitespace().nth(1)?.parse().ok()?;
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    Some(Response {
+        status,
+        headers,
+        body: body.to_owned(),
+    })
+}
+
+/// `GET path` over HTTP/1.1 with `Connection: close`, optional Basic credentials and agent.
+pub async fn get(
+    addr: SocketAddr,
+    path: &str,
+    auth: Option<(&str, &str)>,
+    agent: Option<&str>,
+) -> Response {
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if let Some((user, pass)) = auth {
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
+        request.push_str(&format!("Authorization: Basic {token}\r\n"));
+    }
+    if let Some(agent) = agent {
+        request.push_str(&format!("User-Agent: {agent}\r\n"));
+    }
+    request.push_str("\r\n");
+    raw(addr, request.as_bytes()).await.expect("HTTP exchange")
+}
+
+pub const AGENT: &str = "dyn53-tests/1.0 tests@example.com";
+
+/// A dyndns2 update with Basic credentials and a proper agent.
+pub async fn update(addr: SocketAddr, user: &str, pass: &str, query: &str) -> Response {
+    get(
+        addr,
+        &format!("/nic/update?{query}"),
+        Some((user, pass)),
+        Some(AGENT),
+    )
+    .await
+}

@@ -1,0 +1,306 @@
+//! Test harness: starts the real `dyn53` binary on free ports, on SQLite or on a fresh
+//! PostgreSQL database, and talks to it over real HTTP and DNS sockets.
+#![allow(dead_code)] // each test binary uses a different part of it
+
+pub mod dns;
+pub mod http;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs `$name(Backend)` once per database backend: `mod sqlite` and `mod postgres`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread")]
+            async fn $name() { super::$name($crate::support::Backend::Sqlite).await })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread")]
+            async fn $name() { super::$name($crate::support::Backend::Postgres).await })*
+        }
+    };
+}
+
+/// The PostgreSQL server tests use: `DYN53_TEST_POSTGRES` or the local default.
+pub fn postgres_base() -> String {
+    std::env::var("DYN53_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+pub fn psql(sql: &str) -> Output {
+    let out = Command::new("psql")
+        .arg(format!("{}/postgres", postgres_base()))
+        .args(["-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
+        .output()
+        .expect("psql runs");
+    assert!(
+        out.status.success(),
+        "psql {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Storage for one test: a temporary data directory, plus a fresh PostgreSQL database
+/// (dropped afterwards) for the Postgres backend.
+pub struct Storage {
+    pub data_dir: tempfile::TempDir,
+    pub pg_database: Option<String>,
+}
+
+impl Storage {
+    pub fn new(backend: Backend) -> Storage {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let pg_database = (backend == Backend::Postgres).then(|| {
+            let name = format!("dyn53_test_{}_{}", std::process::id(), unique());
+            psql(&format!("CREATE DATABASE {name}"));
+            name
+        });
+        Storage {
+            data_dir,
+            pg_database,
+        }
+    }
+
+    pub fn env(&self) -> Vec<(String, String)> {
+        let mut env = vec![(
+            "DYN53_DATA_DIR".to_owned(),
+            self.data_dir.path().display().to_string(),
+        )];
+        if let Some(db) = &self.pg_database {
+            env.push((
+                "DYN53_DATABASE_URL".into(),
+                format!("{}/{db}", postgres_base()),
+            ));
+        }
+        env
+    }
+
+    pub fn sqlite_path(&self) -> PathBuf {
+        self.data_dir.path().join("dyn53.db")
+    }
+}
+
+impl Drop for Storage {
+    fn drop(&mut self) {
+        if let Some(db) = &self.pg_database {
+            let _ = Command::new("psql")
+                .arg(format!("{}/postgres", postgres_base()))
+                .args([
+                    "-q",
+                    "-c",
+                    &format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"),
+                ])
+                .output();
+        }
+    }
+}
+
+fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    (u64::from(nanos) << 16) | NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+pub fn binary() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_dyn53"))
+}
+
+/// A running `dyn53 serve`.
+pub struct Server {
+    pub storage: Storage,
+    pub http: SocketAddr,
+    pub dns: SocketAddr,
+    child: Child,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    pub async fn start(backend: Backend) -> Server {
+        Server::start_with(backend, &[]).await
+    }
+
+    /// Starts `dyn53 serve` on free ports with extra environment variables.
+    pub async fn start_with(backend: Backend, extra_env: &[(&str, &str)]) -> Server {
+        let storage = Storage::new(backend);
+        let extra_env = extra_env_owned(extra_env);
+        tokio::task::spawn_blocking(move || Server::spawn(storage, extra_env))
+            .await
+            .expect("server starts")
+    }
+
+    fn spawn(storage: Storage, extra_env: Vec<(String, String)>) -> Server {
+        let mut child = Command::new(binary())
+            .arg("serve")
+            .envs(storage.env())
+            .env("DYN53_HTTP_ADDR", "127.0.0.1:0")
+            .env("DYN53_DNS_ADDR", "127.0.0.1:0")
+            .env("DYN53_ZONES", "dyn.test,other.test")
+            .env(
+                "RUST_LOG",
+                "info,hickory_server=warn,hickory_net=warn,sqlx=warn",
+            )
+            .envs(extra_env)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("dyn53 starts");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains("dyn53 listening") {
+                    let _ = tx.send(line.clone());
+                }
+                sink.lock().expect("log lock").push(line);
+            }
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| {
+                panic!(
+                    "dyn53 did not start:\n{}",
+                    log.lock().expect("log lock").join("\n")
+                )
+            });
+        let field = |name: &str| -> SocketAddr {
+            let start = line
+                .find(&format!("{name}="))
+                .expect("address in the listening line")
+                + name.len()
+                + 1;
+            let value: String = line[start..]
+                .chars()
+                .take_while(|c| !c.is_whitespace() && *c != ',')
+                .collect();
+            value.parse().expect("socket address")
+        };
+        Server {
+            http: field("http"),
+            dns: field("dns"),
+            storage,
+            child,
+            log,
+        }
+    }
+
+    /// Runs a `dyn53` operator command against this server's database.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        cli(&self.storage, args, None)
+    }
+
+    /// Like `cli`, asserting success; returns standard output.
+    pub fn cli_ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "dyn53 {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8 output")
+    }
+
+    /// Creates a user with `password` and returns nothing; panics on failure.
+    pub fn add_user(&self, email: &str, password: &str) {
+        let out = cli(
+            &self.storage,
+            &["user", "add", email, "--password-stdin"],
+            Some(&format!("{password}\n")),
+        );
+        assert!(
+            out.status.success(),
+            "user add: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().expect("log lock").join("\n")
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "dyn53 did not stop on SIGTERM:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn extra_env_owned(env: &[(&str, &str)]) -> Vec<(String, String)> {
+    env.iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+pub fn cli(storage: &Storage, args: &[&str], stdin: Option<&str>) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(binary())
+        .args(args)
+        .envs(storage.env())
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("dyn53 runs");
+    let mut input = child.stdin.take().expect("stdin is piped");
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).expect("write stdin");
+    }
+    drop(input);
+    child.wait_with_output().expect("dyn53 finishes")
+}
+
+/// Polls `check` until it returns `Some` or `timeout` passes.
+pub async fn eventually<T>(
+    timeout: Duration,
+    mut check: impl AsyncFnMut() -> Option<T>,
+) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return Some(value);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

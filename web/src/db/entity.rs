@@ -1,0 +1,225 @@
+//! sea-orm entities, one per table of `migrations`. Relations are expressed in queries
+//! where needed rather than declared, keeping these plain.
+
+macro_rules! no_relations {
+    () => {
+        #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+        pub enum Relation {}
+        impl ActiveModelBehavior for ActiveModel {}
+    };
+}
+
+pub mod account {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "accounts")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub plan: String,
+        pub status: String,
+        pub created_at: DateTimeUtc,
+    }
+    no_relations!();
+}
+
+pub mod user {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "users")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub account_id: i64,
+        pub email: String,
+        pub login: Option<String>,
+        pub password_hash: String,
+        pub role: String,
+        pub staff: bool,
+        pub created_at: DateTimeUtc,
+    }
+    no_relations!();
+}
+
+pub mod zone {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "zones")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub name: String,
+        /// `None` for a shared zone run by the operator.
+        pub account_id: Option<i64>,
+        pub default_ttl: i32,
+        pub min_ttl: i32,
+        pub max_ttl: i32,
+        pub mname: String,
+        pub rname: String,
+        /// Comma-separated NS names.
+        pub nameservers: String,
+        pub refresh: i32,
+        pub retry: i32,
+        pub expire: i32,
+        pub negative_ttl: i32,
+        pub created_at: DateTimeUtc,
+    }
+    no_relations!();
+}
+
+pub mod host {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "hosts")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub zone_id: i64,
+        pub account_id: i64,
+        pub name: String,
+        /// `address`, `alias` or `redirect`.
+        pub kind: String,
+        pub ipv4: Option<String>,
+        pub ipv6: Option<String>,
+        pub ttl: Option<i32>,
+        pub alias: Option<String>,
+        pub mx: Option<String>,
+        pub mx_preference: i32,
+        /// JSON array of strings.
+        pub txt: String,
+        pub wildcard: bool,
+        pub offline: bool,
+        pub offline_ipv4: Option<String>,
+        pub offline_ipv6: Option<String>,
+        pub last_agent: Option<String>,
+        pub last_source: Option<String>,
+        pub last_protocol: Option<String>,
+        pub updated_at: Option<DateTimeUtc>,
+        pub created_at: DateTimeUtc,
+    }
+    no_relations!();
+}
+
+pub mod group {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "groups")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub account_id: i64,
+        pub name: String,
+        pub created_at: DateTimeUtc,
+    }
+    no_relations!();
+}
+
+pub mod group_host {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "group_hosts")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub group_id: i64,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub host_id: i64,
+    }
+    no_relations!();
+}
+
+pub mod update_key {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "update_keys")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub account_id: i64,
+        pub user_id: i64,
+        pub name: String,
+        pub prefix: String,
+        pub digest: String,
+        /// `update` or `api`.
+        pub scope: String,
+        pub miniupdate: bool,
+        pub last_used_at: Option<DateTimeUtc>,
+        pub last_used_from: Option<String>,
+        pub revoked_at: Option<DateTimeUtc>,
+        pub created_at: DateTimeUtc,
+    }
+    no_relations!();
+}
+
+pub mod update_key_host {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "update_key_hosts")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub key_id: i64,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub host_id: i64,
+    }
+    no_relations!();
+}
+
+pub mod update_history {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "update_history")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub host_id: i64,
+        pub account_id: i64,
+        pub at: DateTimeUtc,
+        pub protocol: String,
+        pub source: Option<String>,
+        pub agent: Option<String>,
+        pub result: String,
+        pub ipv4: Option<String>,
+        pub ipv6: Option<String>,
+    }
+    no_relations!();
+}
+
+pub mod audit_log {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "audit_log")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub at: DateTimeUtc,
+        pub account_id: Option<i64>,
+        pub actor: String,
+        pub action: String,
+        pub detail: String,
+    }
+    no_relations!();
+}
+
+pub mod outbox {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "outbox")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub revision: i64,
+        pub created_at: DateTimeUtc,
+        /// The batch's changes as JSON.
+        pub payload: String,
+    }
+    no_relations!();
+}

@@ -1,0 +1,136 @@
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use chrono::{DateTime, Utc};
+use dyn53_dns::feed::{HostRecords, Mx};
+use sea_orm::ActiveValue::Set;
+
+use super::entity::host;
+use super::{AccountId, Zone};
+use crate::domain::Fqdn;
+
+/// What a host name is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostKind {
+    /// Serves A/AAAA from its addresses.
+    Address,
+    /// Serves a CNAME to `alias`.
+    Alias,
+}
+
+impl HostKind {
+    fn parse(s: &str) -> HostKind {
+        if s == "alias" { HostKind::Alias } else { HostKind::Address }
+    }
+}
+
+/// A host with the zone it lives in.
+#[derive(Clone, Debug)]
+pub struct Host {
+    pub id: i64,
+    pub account: AccountId,
+    pub name: Fqdn,
+    pub zone: Zone,
+    pub kind: HostKind,
+    pub ipv4: Option<Ipv4Addr>,
+    pub ipv6: Option<Ipv6Addr>,
+    pub ttl: Option<u32>,
+    pub alias: Option<Fqdn>,
+    pub mx: Option<Mx>,
+    pub txt: Vec<String>,
+    pub wildcard: bool,
+    pub offline: bool,
+    pub offline_ipv4: Option<Ipv4Addr>,
+    pub offline_ipv6: Option<Ipv6Addr>,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// A host to create.
+#[derive(Clone, Debug)]
+pub struct NewHost {
+    pub name: Fqdn,
+    pub account: AccountId,
+    pub ipv4: Option<Ipv4Addr>,
+    pub ipv6: Option<Ipv6Addr>,
+    pub ttl: Option<u32>,
+}
+
+impl Host {
+    pub(super) fn from_model(m: host::Model, zone: Zone) -> Host {
+        // Stored values were checked on the way in; a value that no longer parses is
+        // served as absent rather than taking the host down.
+        let fqdn = |s: &Option<String>| s.as_deref().and_then(|v| Fqdn::parse(v).ok());
+        Host {
+            id: m.id,
+            account: AccountId(m.account_id),
+            name: Fqdn::parse(&m.name).expect("host names are validated on insert"),
+            kind: HostKind::parse(&m.kind),
+            ipv4: m.ipv4.as_deref().and_then(|v| v.parse().ok()),
+            ipv6: m.ipv6.as_deref().and_then(|v| v.parse().ok()),
+            ttl: m.ttl.and_then(|t| u32::try_from(t).ok()),
+            alias: fqdn(&m.alias),
+            mx: fqdn(&m.mx).map(|exchange| Mx {
+                preference: u16::try_from(m.mx_preference).unwrap_or(10),
+                exchange: exchange.to_string(),
+            }),
+            txt: serde_json::from_str(&m.txt).unwrap_or_default(),
+            wildcard: m.wildcard,
+            offline: m.offline,
+            offline_ipv4: m.offline_ipv4.as_deref().and_then(|v| v.parse().ok()),
+            offline_ipv6: m.offline_ipv6.as_deref().and_then(|v| v.parse().ok()),
+            updated_at: m.updated_at,
+            zone,
+        }
+    }
+
+    /// Exactly what DNS serves for this host now, its offline behaviour applied.
+    pub fn served(&self) -> HostRecords {
+        let mut records = HostRecords {
+            name: self.name.to_string(),
+            ttl: self.zone.ttl_for(self.ttl),
+            mx: self.mx.iter().cloned().collect(),
+            txt: self.txt.clone(),
+            wildcard: self.wildcard,
+            ..HostRecords::default()
+        };
+        match (self.kind, &self.alias) {
+            (HostKind::Alias, Some(target)) => records.cname = Some(target.to_string()),
+            _ if self.offline => {
+                records.a.extend(self.offline_ipv4);
+                records.aaaa.extend(self.offline_ipv6);
+            }
+            _ => {
+                records.a.extend(self.ipv4);
+                records.aaaa.extend(self.ipv6);
+            }
+        }
+        records
+    }
+}
+
+impl NewHost {
+    pub(super) fn into_active_model(self, zone_id: i64, now: DateTime<Utc>) -> host::ActiveModel {
+        host::ActiveModel {
+            zone_id: Set(zone_id),
+            account_id: Set(self.account.0),
+            name: Set(self.name.to_string()),
+            kind: Set("address".into()),
+            ipv4: Set(self.ipv4.map(|a| a.to_string())),
+            ipv6: Set(self.ipv6.map(|a| a.to_string())),
+            ttl: Set(self.ttl.map(|t| i32::try_from(t).unwrap_or(i32::MAX))),
+            alias: Set(None),
+            mx: Set(None),
+            mx_preference: Set(10),
+            txt: Set("[]".into()),
+            wildcard: Set(false),
+            offline: Set(false),
+            offline_ipv4: Set(None),
+            offline_ipv6: Set(None),
+            last_agent: Set(None),
+            last_source: Set(None),
+            last_protocol: Set(None),
+            updated_at: Set(None),
+            created_at: Set(now),
+            ..Default::default()
+        }
+    }
+}

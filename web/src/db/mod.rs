@@ -1,0 +1,76 @@
+//! The database layer: the only module that imports sea-orm. It runs unchanged on
+//! PostgreSQL and SQLite; where the two differ (row locks), the difference stays here.
+//!
+//! Tenant data is reached through an [`AccountId`], which only authentication and the
+//! operator's lookups hand out, and every query for tenant data filters by it.
+
+mod entity;
+mod feed;
+mod hosts;
+mod people;
+mod write;
+mod zones;
+
+use std::time::Duration;
+
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
+use dyn53_migrations::MigratorTrait;
+
+pub use hosts::{Host, HostKind, NewHost};
+pub use people::{KeyAuth, NewUser, UserAuth};
+pub use write::{Seen, WriteTx};
+pub use zones::{NewZone, Zone};
+
+/// The tenant an object belongs to. Queries for tenant data take one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct AccountId(pub(crate) i64);
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The database could not be reached or failed: callers answer "try later".
+    #[error("database unavailable: {0}")]
+    Unavailable(#[from] DbErr),
+    /// The request conflicts with existing data or names something missing; the text says what.
+    #[error("{0}")]
+    Rejected(String),
+}
+
+pub type DbResult<T> = Result<T, DbError>;
+
+#[derive(Clone)]
+pub struct Db {
+    conn: DatabaseConnection,
+}
+
+impl Db {
+    /// Connects to `url` (`sqlite://…` or `postgres://…`). Failures surface within a few
+    /// seconds, so update clients get `911` instead of hanging.
+    pub async fn connect(url: &str) -> DbResult<Db> {
+        let mut options = ConnectOptions::new(url);
+        options
+            .connect_timeout(Duration::from_secs(3))
+            .acquire_timeout(Duration::from_secs(3))
+            .sqlx_logging(false);
+        if url.starts_with("sqlite:") {
+            // A writer waits this long for another process's write lock, then gives up (`911`).
+            options.max_connections(4).map_sqlx_sqlite_opts(|o| o.busy_timeout(Duration::from_secs(3)));
+        } else {
+            options.max_connections(16);
+        }
+        let conn = Database::connect(options).await?;
+        if conn.get_database_backend() == DbBackend::Sqlite {
+            // WAL lets the DNS feed read while a writer commits; the CLI and the server share the file.
+            conn.execute_unprepared("PRAGMA journal_mode=WAL").await?;
+        }
+        Ok(Db { conn })
+    }
+
+    pub async fn migrate(&self) -> DbResult<()> {
+        dyn53_migrations::Migrator::up(&self.conn, None).await?;
+        Ok(())
+    }
+
+    fn is_postgres(&self) -> bool {
+        self.conn.get_database_backend() == DbBackend::Postgres
+    }
+}

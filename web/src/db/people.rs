@@ -1,0 +1,203 @@
+//! Accounts, users, update keys and groups: who may update what.
+
+use chrono::Utc;
+use sea_orm::ActiveValue::{NotSet, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter};
+
+use super::entity::{account, group, group_host, host, update_key, update_key_host, user};
+use super::{AccountId, Db, DbError, DbResult, WriteTx};
+use crate::domain::{Email, Fqdn, PasswordHash, Plan, Role, UpdateKey};
+
+/// A login's credentials and standing, as authentication needs them.
+#[derive(Clone, Debug)]
+pub struct UserAuth {
+    pub user_id: i64,
+    pub account: AccountId,
+    pub role: Role,
+    pub password: PasswordHash,
+    pub account_active: bool,
+}
+
+/// An update key's owner and limits.
+#[derive(Clone, Debug)]
+pub struct KeyAuth {
+    pub key_id: i64,
+    pub user_id: i64,
+    /// Host ids the key is limited to; `None` for every host of the account.
+    pub hosts: Option<Vec<i64>>,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewUser {
+    pub email: Email,
+    pub login: Option<String>,
+    pub password: PasswordHash,
+    pub staff: bool,
+    pub plan: Plan,
+}
+
+impl Db {
+    /// Finds a user by e-mail (case-insensitive) or login ID.
+    pub async fn find_login(&self, login: &str) -> DbResult<Option<UserAuth>> {
+        let by_email = Email::parse(login).ok().map(|e| e.as_str().to_owned());
+        let mut cond = Condition::any().add(user::Column::Login.eq(login));
+        if let Some(email) = by_email {
+            cond = cond.add(user::Column::Email.eq(email));
+        }
+        let Some(user) = user::Entity::find().filter(cond).one(&self.conn).await? else {
+            return Ok(None);
+        };
+        let active = account::Entity::find_by_id(user.account_id)
+            .one(&self.conn)
+            .await?
+            .is_some_and(|a| a.status == "active");
+        Ok(Some(UserAuth {
+            user_id: user.id,
+            account: AccountId(user.account_id),
+            role: Role::parse(&user.role).unwrap_or(Role::Viewer),
+            password: PasswordHash(user.password_hash),
+            account_active: active,
+        }))
+    }
+
+    /// A live (not revoked) key by its digest.
+    pub async fn find_key(&self, key: &UpdateKey) -> DbResult<Option<KeyAuth>> {
+        let Some(row) = update_key::Entity::find()
+            .filter(update_key::Column::Digest.eq(key.digest()))
+            .filter(update_key::Column::RevokedAt.is_null())
+            .one(&self.conn)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let limited: Vec<i64> = update_key_host::Entity::find()
+            .filter(update_key_host::Column::KeyId.eq(row.id))
+            .all(&self.conn)
+            .await?
+            .into_iter()
+            .map(|k| k.host_id)
+            .collect();
+        Ok(Some(KeyAuth { key_id: row.id, user_id: row.user_id, hosts: (!limited.is_empty()).then_some(limited) }))
+    }
+
+    /// The account of the user with this e-mail, for operator commands.
+    pub async fn account_of(&self, email: &Email) -> DbResult<Option<AccountId>> {
+        let found = user::Entity::find().filter(user::Column::Email.eq(email.as_str())).one(&self.conn).await?;
+        Ok(found.map(|u| AccountId(u.account_id)))
+    }
+}
+
+impl WriteTx {
+    /// Creates a user with an account of its own, as its owner. `Ok(false)` when the
+    /// e-mail or login ID is taken (nothing is changed).
+    pub async fn insert_user(&self, new: NewUser) -> DbResult<bool> {
+        let mut taken = Condition::any().add(user::Column::Email.eq(new.email.as_str()));
+        if let Some(login) = &new.login {
+            taken = taken.add(user::Column::Login.eq(login.as_str()));
+        }
+        if user::Entity::find().filter(taken).one(self.tx()).await?.is_some() {
+            return Ok(false);
+        }
+        let now = Utc::now();
+        let account = account::ActiveModel {
+            id: NotSet,
+            plan: Set(new.plan.as_str().into()),
+            status: Set("active".into()),
+            created_at: Set(now),
+        }
+        .insert(self.tx())
+        .await?;
+        user::ActiveModel {
+            id: NotSet,
+            account_id: Set(account.id),
+            email: Set(new.email.to_string()),
+            login: Set(new.login),
+            password_hash: Set(new.password.0),
+            role: Set(Role::Owner.as_str().into()),
+            staff: Set(new.staff),
+            created_at: Set(now),
+        }
+        .insert(self.tx())
+        .await?;
+        self.audit(Some(AccountId(account.id)), "cli", "user.create", new.email.as_str()).await?;
+        Ok(true)
+    }
+
+    /// Host ids of `account` for `names`; a name the account does not have is rejected.
+    async fn own_host_ids(&self, account: AccountId, names: &[Fqdn]) -> DbResult<Vec<i64>> {
+        let rows = host::Entity::find()
+            .filter(host::Column::AccountId.eq(account.0))
+            .filter(host::Column::Name.is_in(names.iter().map(Fqdn::as_str)))
+            .all(self.tx())
+            .await?;
+        if let Some(missing) = names.iter().find(|n| !rows.iter().any(|r| r.name == n.as_str())) {
+            return Err(DbError::Rejected(format!("no host {missing} in this account")));
+        }
+        Ok(rows.into_iter().map(|r| r.id).collect())
+    }
+
+    /// Creates an update key for the user with `email`, optionally limited to some hosts.
+    pub async fn insert_key(&self, email: &Email, name: &str, hosts: &[Fqdn], key: &UpdateKey) -> DbResult<()> {
+        let owner = user::Entity::find()
+            .filter(user::Column::Email.eq(email.as_str()))
+            .one(self.tx())
+            .await?
+            .ok_or_else(|| DbError::Rejected(format!("no user {email}")))?;
+        let account = AccountId(owner.account_id);
+        let host_ids = self.own_host_ids(account, hosts).await?;
+        let row = update_key::ActiveModel {
+            id: NotSet,
+            account_id: Set(owner.account_id),
+            user_id: Set(owner.id),
+            name: Set(name.chars().take(64).collect()),
+            prefix: Set(key.visible_prefix().into()),
+            digest: Set(key.digest()),
+            scope: Set("update".into()),
+            miniupdate: Set(false),
+            last_used_at: Set(None),
+            last_used_from: Set(None),
+            revoked_at: Set(None),
+            created_at: Set(Utc::now()),
+        }
+        .insert(self.tx())
+        .await?;
+        if !host_ids.is_empty() {
+            update_key_host::Entity::insert_many(
+                host_ids.into_iter().map(|host_id| update_key_host::ActiveModel { key_id: Set(row.id), host_id: Set(host_id) }),
+            )
+            .exec(self.tx())
+            .await?;
+        }
+        self.audit(Some(account), "cli", "key.create", key.visible_prefix()).await
+    }
+
+    /// Creates a group of the account's hosts, or replaces the members of an existing one.
+    pub async fn upsert_group(&self, account: AccountId, name: &str, hosts: &[Fqdn]) -> DbResult<()> {
+        let host_ids = self.own_host_ids(account, hosts).await?;
+        let existing = group::Entity::find()
+            .filter(group::Column::AccountId.eq(account.0))
+            .filter(group::Column::Name.eq(name))
+            .one(self.tx())
+            .await?;
+        let group_id = match existing {
+            Some(g) => {
+                group_host::Entity::delete_many().filter(group_host::Column::GroupId.eq(g.id)).exec(self.tx()).await?;
+                g.id
+            }
+            None => {
+                group::ActiveModel { id: NotSet, account_id: Set(account.0), name: Set(name.into()), created_at: Set(Utc::now()) }
+                    .insert(self.tx())
+                    .await?
+                    .id
+            }
+        };
+        if !host_ids.is_empty() {
+            group_host::Entity::insert_many(
+                host_ids.into_iter().map(|host_id| group_host::ActiveModel { group_id: Set(group_id), host_id: Set(host_id) }),
+            )
+            .exec(self.tx())
+            .await?;
+        }
+        self.audit(Some(account), "cli", "group.upsert", name).await
+    }
+}

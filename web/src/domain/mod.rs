@@ -1,0 +1,86 @@
+//! Domain types, parsed once at the edge. Past an adapter, code only sees these.
+
+mod addr;
+mod email;
+mod fqdn;
+mod password;
+mod update_key;
+
+pub use addr::{AddrError, parse_ip, parse_ipv4, parse_ipv6};
+pub use email::{Email, EmailError};
+pub use fqdn::{Fqdn, NameError};
+pub use password::{PasswordHash, generate_password, hash_password, verify_password};
+pub use update_key::UpdateKey;
+
+/// `len` characters from the OS-seeded CSPRNG, in an alphabet safe in URLs and configs.
+fn random_base62(len: usize) -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut rng = rand::rng();
+    (0..len).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
+}
+
+/// What a user may do inside their account.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Owner,
+    Admin,
+    Editor,
+    /// Reads only: may not change DNS.
+    Viewer,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Admin => "admin",
+            Role::Editor => "editor",
+            Role::Viewer => "viewer",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        [Role::Owner, Role::Admin, Role::Editor, Role::Viewer].into_iter().find(|r| r.as_str() == s)
+    }
+
+    pub fn may_change_dns(self) -> bool {
+        self != Role::Viewer
+    }
+}
+
+/// An account's plan: decides limits and features.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Plan {
+    Free,
+    Premium,
+}
+
+impl Plan {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Plan::Free => "free",
+            Plan::Premium => "premium",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Plan> {
+        [Plan::Free, Plan::Premium].into_iter().find(|p| p.as_str() == s)
+    }
+}
+
+/// The update protocol a request came through, recorded in history.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    Dyndns2,
+    Cli,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Dyndns2 => "dyndns2",
+            Protocol::Cli => "cli",
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! Account passwords, stored as argon2id PHC strings.
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+
+/// A stored argon2id hash in PHC string form.
+#[derive(Clone, Debug)]
+pub struct PasswordHash(pub String);
+
+pub fn hash_password(password: &str) -> anyhow::Result<PasswordHash> {
+    let hash = Argon2::default()
+        .hash_password(password.as_bytes())
+        .map_err(|e| anyhow::anyhow!("hashing the password failed: {e}"))?;
+    Ok(PasswordHash(hash.to_string()))
+}
+
+/// A random password for an operator who did not choose one: 20 base62 characters.
+pub fn generate_password() -> String {
+    super::random_base62(20)
+}
+
+/// Checks `password` against `stored`. With no stored hash (an unknown login) it still
+/// does the same work against a fixed hash, so timing does not tell which logins exist.
+pub fn verify_password(password: &str, stored: Option<&PasswordHash>) -> bool {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let dummy = DUMMY.get_or_init(|| {
+        Argon2::default()
+            .hash_password(b"dyn53 timing equaliser")
+            .map(|h| h.to_string())
+            .unwrap_or_default()
+    });
+    let hash = stored.map_or(dummy.as_str(), |h| h.0.as_str());
+    let ok = Argon2::default().verify_password(password.as_bytes(), hash).is_ok();
+    ok && stored.is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let hash = hash_password("correct horse").unwrap();
+        assert!(hash.0.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse", Some(&hash)));
+        assert!(!verify_password("wrong horse", Some(&hash)));
+        assert!(!verify_password("correct horse", None));
+    }
+}

@@ -1,0 +1,177 @@
+//! The dyndns2 protocol (`/nic/update`), as DynDNS defined it and No-IP extended it.
+//! This adapter only translates: query and headers into an [`UpdateRequest`], the
+//! service's results into the one-line-per-name plain-text answer clients parse.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use base64::Engine;
+
+use super::{AppState, text};
+use crate::domain::{Fqdn, Protocol, parse_ip, parse_ipv6};
+use crate::update::{Addresses, Client, Credentials, HostResult, UpdateError, UpdateRequest};
+
+/// The most names one request may carry.
+const MAX_HOSTS: usize = 20;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    for path in ["/nic/update", "/nic/update/default.aspx", "/v3/update"] {
+        cfg.route(path, web::get().to(nic_update));
+    }
+}
+
+/// The query parameters this protocol uses; others are ignored, as clients add their own.
+#[derive(Default)]
+struct Query {
+    hostname: Option<String>,
+    myip: Option<String>,
+    myipv6: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+}
+
+impl Query {
+    /// Lenient like the servers clients were tested against: raw `,` `:` `@` are fine,
+    /// invalid percent-escapes and non-UTF-8 bytes become U+FFFD, and later names win.
+    fn parse(query: &str) -> Query {
+        let mut q = Query::default();
+        for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+            let slot = match key.as_ref() {
+                "hostname" => &mut q.hostname,
+                "myip" => &mut q.myip,
+                "myipv6" => &mut q.myipv6,
+                "username" | "user" => &mut q.username,
+                "password" | "pass" => &mut q.password,
+                _ => continue,
+            };
+            *slot = Some(value.into_owned());
+        }
+        q
+    }
+}
+
+async fn nic_update(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let query = Query::parse(req.query_string());
+    let Some(credentials) = basic_auth(&req).or_else(|| query_auth(&query)) else {
+        return HttpResponse::Unauthorized()
+            .insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"dyn53\", charset=\"UTF-8\""))
+            .content_type("text/plain; charset=utf-8")
+            .body("badauth");
+    };
+    let agent = req.headers().get(header::USER_AGENT).map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_owned());
+    let Some(agent) = agent.filter(|a| !a.is_empty()) else {
+        return text(StatusCode::OK, "badagent");
+    };
+    let hosts: Vec<_> = query.hostname.as_deref().unwrap_or("").split(',').map(Fqdn::parse).collect();
+    if hosts.len() > MAX_HOSTS {
+        return text(StatusCode::OK, "numhost");
+    }
+    let (ipv4, ipv6) = match addresses(&query) {
+        Ok(addresses) => addresses,
+        Err(why) => return text(StatusCode::BAD_REQUEST, why),
+    };
+    let client = Client { protocol: Protocol::Dyndns2, source: state.trusted_proxies.client_ip(&req), agent: Some(agent) };
+    let request = UpdateRequest { credentials, hosts, ipv4, ipv6, client };
+    match state.updater.update(request).await {
+        Ok(results) => text(StatusCode::OK, results.iter().map(line).collect::<Vec<_>>().join("\n")),
+        Err(UpdateError::BadAuth | UpdateError::AccountInactive) => text(StatusCode::UNAUTHORIZED, "badauth"),
+        Err(UpdateError::Unavailable(e)) => {
+            tracing::error!("update failed: {e}");
+            let mut response = text(StatusCode::SERVICE_UNAVAILABLE, "911");
+            response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("60"));
+            response
+        }
+    }
+}
+
+fn line(result: &HostResult) -> String {
+    match result {
+        HostResult::Changed(a) => format!("good {}", list(a)),
+        HostResult::Unchanged(a) => format!("nochg {}", list(a)),
+        HostResult::NotFqdn => "notfqdn".into(),
+        HostResult::NoHost => "nohost".into(),
+    }
+}
+
+fn list(a: &Addresses) -> String {
+    let v4 = a.ipv4.map(|ip| ip.to_string());
+    let v6 = a.ipv6.map(|ip| ip.to_string());
+    v4.into_iter().chain(v6).collect::<Vec<_>>().join(",")
+}
+
+/// `myip` holds IPv4, IPv6, or both comma-separated (either order); `myipv6` overrides the
+/// IPv6 part. Empty means absent. Anything malformed rejects the request, saying why.
+fn addresses(query: &Query) -> Result<(Option<Ipv4Addr>, Option<Ipv6Addr>), String> {
+    let bad = |name: &str, value: &str| format!("bad {name}: {:?} is not an IP address", value.chars().take(64).collect::<String>());
+    let (mut ipv4, mut ipv6) = (None, None);
+    let myip = query.myip.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    if let Some(myip) = myip {
+        for part in myip.split(',') {
+            match parse_ip(part).map_err(|_| bad("myip", myip))? {
+                IpAddr::V4(v4) if ipv4.is_none() => ipv4 = Some(v4),
+                IpAddr::V6(v6) if ipv6.is_none() => ipv6 = Some(v6),
+                _ => return Err(format!("bad myip: {myip:?} names one family twice")),
+            }
+        }
+    }
+    if let Some(v6) = query.myipv6.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        ipv6 = Some(parse_ipv6(v6).map_err(|_| bad("myipv6", v6))?);
+    }
+    Ok((ipv4, ipv6))
+}
+
+/// `Authorization: Basic` with `login:secret`; the secret may itself contain `:`.
+fn basic_auth(req: &HttpRequest) -> Option<Credentials> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, encoded) = value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let decoded = String::from_utf8(decoded).ok()?;
+    let (login, secret) = decoded.split_once(':')?;
+    Some(Credentials { login: login.to_owned(), secret: secret.to_owned() })
+}
+
+fn query_auth(query: &Query) -> Option<Credentials> {
+    Some(Credentials { login: query.username.clone()?, secret: query.password.clone()? })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(myip: &str, myipv6: &str) -> Query {
+        Query { myip: Some(myip.into()), myipv6: Some(myipv6.into()), ..Query::default() }
+    }
+
+    #[test]
+    fn dual_stack_in_either_order_and_override() {
+        let v4: Ipv4Addr = "192.0.2.1".parse().unwrap();
+        let v6: Ipv6Addr = "2001:db8::1".parse().unwrap();
+        assert_eq!(addresses(&q("192.0.2.1,2001:db8::1", "")).unwrap(), (Some(v4), Some(v6)));
+        assert_eq!(addresses(&q("2001:db8::1, 192.0.2.1", "")).unwrap(), (Some(v4), Some(v6)));
+        assert_eq!(addresses(&q("192.0.2.1", "2001:db8::1")).unwrap(), (Some(v4), Some(v6)));
+        assert_eq!(addresses(&q("", "")).unwrap(), (None, None));
+    }
+
+    #[test]
+    fn malformed_addresses_are_refused() {
+        for bad in ["192.0.2.01", "192.0.2.1,192.0.2.2", "x", "192.0.2.1,"] {
+            assert!(addresses(&q(bad, "")).is_err(), "{bad}");
+        }
+        assert!(addresses(&q("", "192.0.2.1")).is_err());
+    }
+
+    #[test]
+    fn query_accepts_raw_and_encoded_separators() {
+        let raw = Query::parse("hostname=a.example,b.example&username=me@example.com&password=a:b");
+        let enc = Query::parse("hostname=a.example%2Cb.example&username=me%40example.com&password=a%3Ab");
+        for q in [raw, enc] {
+            assert_eq!(q.hostname.as_deref(), Some("a.example,b.example"));
+            assert_eq!(q.username.as_deref(), Some("me@example.com"));
+            assert_eq!(q.password.as_deref(), Some("a:b"));
+        }
+    }
+}

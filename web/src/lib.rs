@@ -1,0 +1,11 @@
+//! dyn53's control plane: domain types, storage, the update service, the legacy protocols
+//! and the in-process feed that drives the embedded DNS node.
+
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod feed;
+pub mod http;
+pub mod ops;
+pub mod serve;
+pub mod update;

@@ -1,0 +1,137 @@
+//! Operator commands (`dyn53 zone|user|host|group|key …`). They write through the same
+//! transactions as every other change, so the DNS feed picks them up like any update.
+
+use std::io::BufRead;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use anyhow::{Context, bail};
+
+use crate::db::{AccountId, Db, NewHost, NewUser, NewZone, Zone};
+use crate::domain::{Email, Fqdn, Plan, UpdateKey, hash_password, parse_ipv4, parse_ipv6};
+
+/// The TTL of hosts in a zone created without one: short, as dynamic addresses need.
+pub const DEFAULT_TTL: u32 = 60;
+
+/// Creates each zone that is missing; returns the names it created.
+pub async fn ensure_zones(db: &Db, names: &[Fqdn]) -> anyhow::Result<Vec<Fqdn>> {
+    let mut created = Vec::new();
+    for name in names {
+        let mut tx = db.begin_write().await?;
+        let new = NewZone { name: name.clone(), nameservers: Vec::new(), default_ttl: DEFAULT_TTL };
+        if tx.insert_zone(new).await?.is_some() {
+            tx.audit(None, "cli", "zone.create", name.as_str()).await?;
+            created.push(name.clone());
+        }
+        tx.commit().await?;
+    }
+    Ok(created)
+}
+
+pub async fn list_zones(db: &Db) -> anyhow::Result<Vec<Zone>> {
+    Ok(db.zones().await?)
+}
+
+/// Creates a user with its own account. `Ok(false)`: the e-mail or login ID exists.
+pub async fn add_user(db: &Db, email: Email, login: Option<String>, password: &str, staff: bool, plan: Plan) -> anyhow::Result<bool> {
+    if password.chars().count() < 8 {
+        bail!("the password must have at least 8 characters");
+    }
+    let password = hash_password(password)?;
+    let tx = db.begin_write().await?;
+    let created = tx.insert_user(NewUser { email, login, password, staff, plan }).await?;
+    tx.commit().await?;
+    Ok(created)
+}
+
+async fn account_of(db: &Db, owner: &Email) -> anyhow::Result<AccountId> {
+    db.account_of(owner).await?.with_context(|| format!("no user {owner}"))
+}
+
+pub async fn add_host(db: &Db, name: Fqdn, owner: &Email, ipv4: Option<Ipv4Addr>, ipv6: Option<Ipv6Addr>, ttl: Option<u32>) -> anyhow::Result<()> {
+    let account = account_of(db, owner).await?;
+    let zones = db.zones().await?;
+    let mut tx = db.begin_write().await?;
+    let created = tx.insert_hosts(&zones, vec![NewHost { name, account, ipv4, ipv6, ttl }]).await?;
+    for host in &created {
+        tx.audit(Some(account), "cli", "host.create", host.name.as_str()).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Bulk creation from lines of `FQDN OWNER_EMAIL [IPV4] [IPV6]`; blank lines and `#`
+/// comments are skipped. Every line is checked before anything is written, so a bad
+/// file changes nothing. Returns the number of hosts created.
+pub async fn import_hosts(db: &Db, input: impl BufRead) -> anyhow::Result<usize> {
+    let mut owners: std::collections::HashMap<Email, AccountId> = Default::default();
+    let mut hosts = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (n, line) in input.lines().enumerate() {
+        let line = line.with_context(|| format!("line {}: not readable text", n + 1))?;
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let host = parse_import_line(line, db, &mut owners).await.with_context(|| format!("line {}: {line:?}", n + 1))?;
+        if !seen.insert(host.name.clone()) {
+            bail!("line {}: {} appears twice", n + 1, host.name);
+        }
+        hosts.push(host);
+    }
+    let zones = db.zones().await?;
+    let total = hosts.len();
+    // One transaction, so a conflict half-way leaves nothing behind: one feed revision.
+    let mut tx = db.begin_write().await?;
+    tx.insert_hosts(&zones, hosts).await?;
+    tx.audit(None, "cli", "host.import", &format!("{total} hosts")).await?;
+    tx.commit().await?;
+    Ok(total)
+}
+
+async fn parse_import_line(line: &str, db: &Db, owners: &mut std::collections::HashMap<Email, AccountId>) -> anyhow::Result<NewHost> {
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    if !(2..=4).contains(&fields.len()) {
+        bail!("expected FQDN OWNER_EMAIL [IPV4] [IPV6]");
+    }
+    let name = Fqdn::parse(fields[0])?;
+    let owner = Email::parse(fields[1])?;
+    let account = match owners.get(&owner) {
+        Some(a) => *a,
+        None => {
+            let a = account_of(db, &owner).await?;
+            owners.insert(owner, a);
+            a
+        }
+    };
+    let (mut ipv4, mut ipv6) = (None, None);
+    for field in &fields[2..] {
+        if field.contains(':') {
+            ipv6 = Some(parse_ipv6(field)?);
+        } else {
+            ipv4 = Some(parse_ipv4(field)?);
+        }
+    }
+    Ok(NewHost { name, account, ipv4, ipv6, ttl: None })
+}
+
+pub async fn add_group(db: &Db, name: &str, owner: &Email, hosts: &[Fqdn]) -> anyhow::Result<()> {
+    let name = name.trim();
+    let valid = !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    if !valid {
+        bail!("a group name has 1 to 64 letters, digits, '-', '_' or '.'");
+    }
+    let account = account_of(db, owner).await?;
+    let tx = db.begin_write().await?;
+    tx.upsert_group(account, name, hosts).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Creates an update key and returns it: the only time its secret exists outside the client.
+pub async fn create_key(db: &Db, user: &Email, name: &str, hosts: &[Fqdn]) -> anyhow::Result<UpdateKey> {
+    let key = UpdateKey::generate();
+    let tx = db.begin_write().await?;
+    tx.insert_key(user, name, hosts, &key).await?;
+    tx.commit().await?;
+    Ok(key)
+}
