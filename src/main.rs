@@ -155,8 +155,12 @@ fn fqdns(names: &[String]) -> anyhow::Result<Vec<Fqdn>> {
 
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        // hickory logs every query at INFO.
-        format!("info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn,{}", dyn53_dns::LOG_DIRECTIVES).into()
+        // hickory logs every query at INFO; actix logs each malformed client request at ERROR.
+        format!(
+            "info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn,actix_http::h1::dispatcher=off,{}",
+            dyn53_dns::LOG_DIRECTIVES
+        )
+        .into()
     });
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();
@@ -222,8 +226,11 @@ async fn run_operator_command(db: &dyn53_web::db::Db, command: Command) -> anyho
         }
         Command::Host(HostCommand::Add { fqdn, owner, ipv4, ipv6, ttl }) => {
             let name = Fqdn::parse(&fqdn).with_context(|| format!("{fqdn:?}"))?;
-            ops::add_host(db, name.clone(), &Email::parse(&owner)?, ipv4, ipv6, ttl).await?;
-            eprintln!("host {name} created");
+            if ops::add_host(db, name.clone(), &Email::parse(&owner)?, ipv4, ipv6, ttl).await? {
+                eprintln!("host {name} created");
+            } else {
+                eprintln!("host {name} exists already in that account; nothing changed");
+            }
         }
         Command::Host(HostCommand::Import { file }) => {
             let count = if file.as_os_str() == "-" {

@@ -261,9 +261,24 @@ async fn operator_changes_reach_dns_while_serving(backend: Backend) {
     let nx = dns::udp(server.dns, "fine1.other.test", RecordType::A).await;
     assert_eq!(nx.metadata.response_code, hickory_server::proto::op::ResponseCode::NXDomain);
 
-    // Idempotent operator commands.
+    // Idempotent operator commands, and clear refusals.
     let out = server.cli(&["zone", "add", "dyn.test"]);
     assert!(out.status.success() && String::from_utf8_lossy(&out.stderr).contains("exists"));
+    let out = server.cli(&["host", "add", "home.dyn.test", "--owner", "alice@example.com"]);
+    assert!(out.status.success() && String::from_utf8_lossy(&out.stderr).contains("exists"));
+    for args in [
+        ["host", "add", "home.dyn.test", "--owner", "bob@example.com"].as_slice(),
+        &["host", "add", "dyn.test", "--owner", "bob@example.com"],
+        &["host", "add", "nowhere.example", "--owner", "bob@example.com"],
+        &["host", "add", "slow.dyn.test", "--owner", "bob@example.com", "--ttl", "999999"],
+        &["host", "add", "bad_name.dyn.test", "--owner", "bob@example.com"],
+        &["host", "add", "x.dyn.test", "--owner", "nobody@example.com"],
+        &["host", "add", "x.dyn.test", "--owner", "bob@example.com", "--ipv4", "10.0.0.01"],
+    ] {
+        let out = server.cli(args);
+        assert!(!out.status.success(), "{args:?} should fail");
+        assert!(!String::from_utf8_lossy(&out.stderr).is_empty(), "{args:?} should say why");
+    }
 }
 
 async fn landing_page_and_clean_shutdown(backend: Backend) {

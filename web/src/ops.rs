@@ -47,16 +47,26 @@ async fn account_of(db: &Db, owner: &Email) -> anyhow::Result<AccountId> {
     db.account_of(owner).await?.with_context(|| format!("no user {owner}"))
 }
 
-pub async fn add_host(db: &Db, name: Fqdn, owner: &Email, ipv4: Option<Ipv4Addr>, ipv6: Option<Ipv6Addr>, ttl: Option<u32>) -> anyhow::Result<()> {
+/// Creates a host; `Ok(false)` when the owner has it already (nothing is changed).
+pub async fn add_host(db: &Db, name: Fqdn, owner: &Email, ipv4: Option<Ipv4Addr>, ipv6: Option<Ipv6Addr>, ttl: Option<u32>) -> anyhow::Result<bool> {
     let account = account_of(db, owner).await?;
-    let zones = db.zones().await?;
+    match db.owner_of_host(&name).await? {
+        Some(holder) if holder == account => return Ok(false),
+        Some(_) => bail!("{name} belongs to another account"),
+        None => {}
+    }
+    let zone = db.zone_of(&name).await?.filter(|z| z.name != name);
+    let zone = zone.with_context(|| format!("{name} is not inside any zone of this service"))?;
+    if let Some(ttl) = ttl.filter(|t| !(zone.min_ttl..=zone.max_ttl).contains(t)) {
+        bail!("a TTL of {ttl} s is outside {}'s bounds, {} to {} s", zone.name, zone.min_ttl, zone.max_ttl);
+    }
     let mut tx = db.begin_write().await?;
-    let created = tx.insert_hosts(&zones, vec![NewHost { name, account, ipv4, ipv6, ttl }]).await?;
+    let created = tx.insert_hosts(&[zone], vec![NewHost { name, account, ipv4, ipv6, ttl }]).await?;
     for host in &created {
         tx.audit(Some(account), "cli", "host.create", host.name.as_str()).await?;
     }
     tx.commit().await?;
-    Ok(())
+    Ok(true)
 }
 
 /// Bulk creation from lines of `FQDN OWNER_EMAIL [IPV4] [IPV6]`; blank lines and `#`

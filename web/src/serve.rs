@@ -27,6 +27,22 @@ pub async fn open_db(storage: &Storage) -> anyhow::Result<Db> {
     Ok(db)
 }
 
+/// How many applied revisions stay in the outbox: a reader that falls further behind than
+/// this reloads a snapshot instead.
+const OUTBOX_KEEP: u64 = 10_000;
+
+/// Keeps the outbox short once the embedded DNS node has applied it.
+async fn prune_outbox(db: Db, store: Arc<Store>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        let below = store.revision().saturating_sub(OUTBOX_KEEP);
+        if let Err(e) = db.prune_outbox(below).await {
+            tracing::warn!("pruning the outbox: {e}");
+        }
+    }
+}
+
 /// Runs until `shutdown` completes, then stops cleanly.
 pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let db = open_db(&config.storage).await?;
@@ -44,6 +60,8 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> anyhow
     let feed = OutboxFeed::new(db.clone(), waker.clone());
     let follower = tokio::spawn(dyn53_dns::follow(store.clone(), feed, stopped(stop_rx.clone())));
     store.ready().await;
+
+    tokio::spawn(prune_outbox(db.clone(), store.clone()));
 
     let dns = dyn53_dns::bind(config.dns_addr).with_context(|| format!("binding DNS on {}", config.dns_addr))?;
     let dns_addr = dns.local_addr();

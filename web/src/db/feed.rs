@@ -54,3 +54,15 @@ impl Db {
             .collect()
     }
 }
+
+impl Db {
+    /// Deletes outbox rows below `revision`: once every reader has applied them they are
+    /// only history, and the outbox would otherwise grow with every update.
+    pub async fn prune_outbox(&self, below: Revision) -> DbResult<u64> {
+        let result = outbox::Entity::delete_many()
+            .filter(outbox::Column::Revision.lt(below as i64))
+            .exec(&self.conn)
+            .await?;
+        Ok(result.rows_affected)
+    }
+}

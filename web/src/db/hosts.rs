@@ -3,9 +3,10 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use chrono::{DateTime, Utc};
 use dyn53_dns::feed::{HostRecords, Mx};
 use sea_orm::ActiveValue::Set;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use super::entity::host;
-use super::{AccountId, Zone};
+use super::{AccountId, Db, DbResult, Zone};
 use crate::domain::Fqdn;
 
 /// What a host name is.
@@ -132,5 +133,13 @@ impl NewHost {
             created_at: Set(now),
             ..Default::default()
         }
+    }
+}
+
+impl Db {
+    /// The account that holds `name`, if any: for operator commands only (it crosses tenants).
+    pub async fn owner_of_host(&self, name: &Fqdn) -> DbResult<Option<AccountId>> {
+        let row = host::Entity::find().filter(host::Column::Name.eq(name.as_str())).one(&self.conn).await?;
+        Ok(row.map(|h| AccountId(h.account_id)))
     }
 }

@@ -137,13 +137,13 @@ impl WriteTx {
     /// that exists rejects the whole lot.
     pub async fn insert_hosts(&mut self, zones: &[Zone], hosts: Vec<NewHost>) -> DbResult<Vec<Host>> {
         let now = Utc::now();
-        let names: Vec<&str> = hosts.iter().map(|h| h.name.as_str()).collect();
+        let names: Vec<String> = hosts.iter().map(|h| h.name.to_string()).collect();
         let mut existing = Vec::new();
         for chunk in names.chunks(500) {
             let found = host::Entity::find()
                 .select_only()
                 .column(host::Column::Name)
-                .filter(host::Column::Name.is_in(chunk.iter().copied()))
+                .filter(host::Column::Name.is_in(chunk))
                 .into_tuple::<String>()
                 .all(&self.tx)
                 .await?;
@@ -152,7 +152,6 @@ impl WriteTx {
         if let Some(name) = existing.first() {
             return Err(DbError::Rejected(format!("host {name} exists already")));
         }
-        let mut created = Vec::with_capacity(hosts.len());
         let mut models = Vec::with_capacity(hosts.len());
         for new in hosts {
             let zone = zones
@@ -160,19 +159,18 @@ impl WriteTx {
                 .filter(|z| new.name.is_within(&z.name) && new.name != z.name)
                 .max_by_key(|z| z.name.as_str().len())
                 .ok_or_else(|| DbError::Rejected(format!("{} is not inside any zone of this service", new.name)))?;
-            models.push((new.clone().into_active_model(zone.id, now), zone.clone(), new));
+            models.push(new.into_active_model(zone.id, now));
         }
-        // Insert in chunks, then read back the ids by name (portable: no RETURNING of many rows).
-        for chunk in models.chunks(500) {
-            host::Entity::insert_many(chunk.iter().map(|(m, _, _)| m.clone())).exec(&self.tx).await?;
-            let names: Vec<&str> = chunk.iter().map(|(_, _, n)| n.name.as_str()).collect();
+        let zone_by_id: HashMap<i64, &Zone> = zones.iter().map(|z| (z.id, z)).collect();
+        let mut created = Vec::with_capacity(models.len());
+        // Insert in chunks, then read the rows back by name (portable: no multi-row RETURNING).
+        for (chunk, names) in models.chunks(500).zip(names.chunks(500)) {
+            host::Entity::insert_many(chunk.iter().cloned()).exec(&self.tx).await?;
             let rows = host::Entity::find().filter(host::Column::Name.is_in(names)).all(&self.tx).await?;
-            for row in rows {
-                let zone = chunk.iter().find(|(_, _, n)| n.name.as_str() == row.name).map(|(_, z, _)| z.clone());
-                if let Some(zone) = zone {
-                    created.push(Host::from_model(row, zone));
-                }
-            }
+            created.extend(rows.into_iter().filter_map(|row| {
+                let zone = (*zone_by_id.get(&row.zone_id)?).clone();
+                Some(Host::from_model(row, zone))
+            }));
         }
         for host in &created {
             self.publish(Change::HostUpsert { zone: host.zone.name.to_string(), host: host.served() });
