@@ -23,7 +23,12 @@ struct Cli {
 #[derive(Args)]
 struct StorageArgs {
     /// Where the SQLite database and written e-mails live.
-    #[arg(long, env = "DYN53_DATA_DIR", default_value = "./dyn53-data", global = true)]
+    #[arg(
+        long,
+        env = "DYN53_DATA_DIR",
+        default_value = "./dyn53-data",
+        global = true
+    )]
     data_dir: PathBuf,
     /// `postgres://…` to use PostgreSQL; unset: SQLite in the data directory.
     #[arg(long, env = "DYN53_DATABASE_URL", global = true)]
@@ -56,13 +61,23 @@ enum Command {
 #[derive(Args)]
 struct ServeArgs {
     /// HTTP listen addresses, comma-separated (e.g. `0.0.0.0:80,0.0.0.0:8245`).
-    #[arg(long, env = "DYN53_HTTP_ADDR", default_value = "127.0.0.1:8080", value_delimiter = ',')]
+    #[arg(
+        long,
+        env = "DYN53_HTTP_ADDR",
+        default_value = "127.0.0.1:8080",
+        value_delimiter = ','
+    )]
     http_addr: Vec<SocketAddr>,
     /// DNS listen address, UDP and TCP.
     #[arg(long, env = "DYN53_DNS_ADDR", default_value = "127.0.0.1:5300")]
     dns_addr: SocketAddr,
     /// Zones to create at start when missing, comma-separated.
-    #[arg(long, env = "DYN53_ZONES", default_value = "dyn.localhost", value_delimiter = ',')]
+    #[arg(
+        long,
+        env = "DYN53_ZONES",
+        default_value = "dyn.localhost",
+        value_delimiter = ','
+    )]
     zones: Vec<String>,
     /// Proxies whose `X-Forwarded-For` is believed: comma-separated CIDRs.
     #[arg(long, env = "DYN53_TRUSTED_PROXIES", default_value = "")]
@@ -150,7 +165,10 @@ fn parse_v6(s: &str) -> Result<Ipv6Addr, String> {
 }
 
 fn fqdns(names: &[String]) -> anyhow::Result<Vec<Fqdn>> {
-    names.iter().map(|n| Fqdn::parse(n).with_context(|| format!("{n:?}"))).collect()
+    names
+        .iter()
+        .map(|n| Fqdn::parse(n).with_context(|| format!("{n:?}")))
+        .collect()
 }
 
 fn init_logging() {
@@ -163,14 +181,21 @@ fn init_logging() {
         .into()
     });
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     init_logging();
     let cli = Cli::parse();
-    let storage = Storage { data_dir: cli.storage.data_dir, database_url: cli.storage.database_url };
+    let storage = Storage {
+        data_dir: cli.storage.data_dir,
+        database_url: cli.storage.database_url,
+    };
     match cli.command {
         Command::Serve(args) => {
             let config = Config {
@@ -178,7 +203,8 @@ async fn main() -> anyhow::Result<()> {
                 http_addrs: args.http_addr,
                 dns_addr: args.dns_addr,
                 zones: fqdns(&args.zones)?,
-                trusted_proxies: TrustedProxies::parse(&args.trusted_proxies).map_err(anyhow::Error::msg)?,
+                trusted_proxies: TrustedProxies::parse(&args.trusted_proxies)
+                    .map_err(anyhow::Error::msg)?,
             };
             serve::serve(config, shutdown_signal()).await
         }
@@ -196,7 +222,11 @@ async fn run_operator_command(db: &dyn53_web::db::Db, command: Command) -> anyho
         Command::Zone(ZoneCommand::Add { name }) => {
             let name = Fqdn::parse(&name).with_context(|| format!("{name:?}"))?;
             let created = ops::ensure_zones(db, std::slice::from_ref(&name)).await?;
-            let what = if created.is_empty() { "exists already" } else { "created" };
+            let what = if created.is_empty() {
+                "exists already"
+            } else {
+                "created"
+            };
             eprintln!("zone {name} {what}");
         }
         Command::Zone(ZoneCommand::List) => {
@@ -204,14 +234,25 @@ async fn run_operator_command(db: &dyn53_web::db::Db, command: Command) -> anyho
                 println!("{}\tttl={}", zone.name, zone.default_ttl);
             }
         }
-        Command::User(UserCommand::Add { email, login, password_stdin, staff, plan }) => {
+        Command::User(UserCommand::Add {
+            email,
+            login,
+            password_stdin,
+            staff,
+            plan,
+        }) => {
             let email = Email::parse(&email)?;
             let plan = Plan::parse(&plan).context("unknown plan")?;
             let (password, generated) = if password_stdin {
                 let mut input = String::new();
-                std::io::stdin().read_to_string(&mut input).context("reading the password")?;
+                std::io::stdin()
+                    .read_to_string(&mut input)
+                    .context("reading the password")?;
                 let password = input.strip_suffix('\n').unwrap_or(&input);
-                (password.strip_suffix('\r').unwrap_or(password).to_owned(), false)
+                (
+                    password.strip_suffix('\r').unwrap_or(password).to_owned(),
+                    false,
+                )
             } else {
                 (generate_password(), true)
             };
@@ -224,7 +265,13 @@ async fn run_operator_command(db: &dyn53_web::db::Db, command: Command) -> anyho
                 eprintln!("user {email} (or that login ID) exists already; nothing changed");
             }
         }
-        Command::Host(HostCommand::Add { fqdn, owner, ipv4, ipv6, ttl }) => {
+        Command::Host(HostCommand::Add {
+            fqdn,
+            owner,
+            ipv4,
+            ipv6,
+            ttl,
+        }) => {
             let name = Fqdn::parse(&fqdn).with_context(|| format!("{fqdn:?}"))?;
             if ops::add_host(db, name.clone(), &Email::parse(&owner)?, ipv4, ipv6, ttl).await? {
                 eprintln!("host {name} created");
@@ -236,7 +283,8 @@ async fn run_operator_command(db: &dyn53_web::db::Db, command: Command) -> anyho
             let count = if file.as_os_str() == "-" {
                 ops::import_hosts(db, std::io::stdin().lock()).await?
             } else {
-                let f = std::fs::File::open(&file).with_context(|| format!("opening {}", file.display()))?;
+                let f = std::fs::File::open(&file)
+                    .with_context(|| format!("opening {}", file.display()))?;
                 ops::import_hosts(db, BufReader::new(f)).await?
             };
             eprintln!("{count} hosts imported");
@@ -250,7 +298,10 @@ async fn run_operator_command(db: &dyn53_web::db::Db, command: Command) -> anyho
                 bail!("a key needs a name");
             }
             let key = ops::create_key(db, &Email::parse(&user)?, &name, &fqdns(&hosts)?).await?;
-            eprintln!("key {} created; its secret is shown only now", key.visible_prefix());
+            eprintln!(
+                "key {} created; its secret is shown only now",
+                key.visible_prefix()
+            );
             println!("{}", key.secret());
         }
     }
@@ -261,10 +312,11 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(term) => term,
-            Err(_) => return std::future::pending().await,
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => return std::future::pending().await,
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

@@ -17,9 +17,31 @@ async fn setup(backend: Backend) -> Server {
     let server = Server::start(backend).await;
     server.add_user("alice@example.com", PASS);
     server.add_user("bob@example.com", PASS);
-    server.cli_ok(&["host", "add", "home.dyn.test", "--owner", "alice@example.com"]);
-    server.cli_ok(&["host", "add", "office.dyn.test", "--owner", "alice@example.com", "--ipv4", "198.51.100.1"]);
-    server.cli_ok(&["host", "add", "bob.dyn.test", "--owner", "bob@example.com", "--ipv4", "198.51.100.9"]);
+    server.cli_ok(&[
+        "host",
+        "add",
+        "home.dyn.test",
+        "--owner",
+        "alice@example.com",
+    ]);
+    server.cli_ok(&[
+        "host",
+        "add",
+        "office.dyn.test",
+        "--owner",
+        "alice@example.com",
+        "--ipv4",
+        "198.51.100.1",
+    ]);
+    server.cli_ok(&[
+        "host",
+        "add",
+        "bob.dyn.test",
+        "--owner",
+        "bob@example.com",
+        "--ipv4",
+        "198.51.100.9",
+    ]);
     server
 }
 
@@ -35,38 +57,93 @@ async fn assert_serves(server: &Server, name: &str, rtype: RecordType, expected:
         (got == expected).then_some(got)
     })
     .await;
-    assert!(got.is_some(), "{name} {rtype} should serve {expected:?}, serves {:?}", dns::lookup(server.dns, name, rtype).await);
+    assert!(
+        got.is_some(),
+        "{name} {rtype} should serve {expected:?}, serves {:?}",
+        dns::lookup(server.dns, name, rtype).await
+    );
 }
 
 async fn update_then_dns_answers(backend: Backend) {
     let server = setup(backend).await;
-    let r = update(server.http, "alice@example.com", PASS, "hostname=home.dyn.test&myip=192.0.2.10").await;
+    let r = update(
+        server.http,
+        "alice@example.com",
+        PASS,
+        "hostname=home.dyn.test&myip=192.0.2.10",
+    )
+    .await;
     assert_eq!((r.status, r.body.as_str()), (200, "good 192.0.2.10"));
-    assert!(r.header("content-type").is_some_and(|v| v.starts_with("text/plain")));
+    assert!(
+        r.header("content-type")
+            .is_some_and(|v| v.starts_with("text/plain"))
+    );
     assert_eq!(r.header("content-length"), Some("15"));
     assert_serves(&server, "home.dyn.test", RecordType::A, &["192.0.2.10"]).await;
     let answer = dns::udp(server.dns, "HOME.dyn.test", RecordType::A).await;
     assert!(answer.metadata.authoritative, "AA must be set");
 
-    let again = update(server.http, "alice@example.com", PASS, "hostname=home.dyn.test&myip=192.0.2.10").await;
+    let again = update(
+        server.http,
+        "alice@example.com",
+        PASS,
+        "hostname=home.dyn.test&myip=192.0.2.10",
+    )
+    .await;
     assert_eq!(again.body, "nochg 192.0.2.10");
 }
 
 async fn families_are_independent(backend: Backend) {
     let server = setup(backend).await;
-    let r = update(server.http, "alice@example.com", PASS, "hostname=office.dyn.test&myip=2001:db8::7").await;
+    let r = update(
+        server.http,
+        "alice@example.com",
+        PASS,
+        "hostname=office.dyn.test&myip=2001:db8::7",
+    )
+    .await;
     assert_eq!(r.body, "good 2001:db8::7");
-    assert_serves(&server, "office.dyn.test", RecordType::AAAA, &["2001:db8::7"]).await;
+    assert_serves(
+        &server,
+        "office.dyn.test",
+        RecordType::AAAA,
+        &["2001:db8::7"],
+    )
+    .await;
     assert_serves(&server, "office.dyn.test", RecordType::A, &["198.51.100.1"]).await;
 
-    let r = update(server.http, "alice@example.com", PASS, "hostname=office.dyn.test&myip=192.0.2.5").await;
+    let r = update(
+        server.http,
+        "alice@example.com",
+        PASS,
+        "hostname=office.dyn.test&myip=192.0.2.5",
+    )
+    .await;
     assert_eq!(r.body, "good 192.0.2.5");
-    assert_serves(&server, "office.dyn.test", RecordType::AAAA, &["2001:db8::7"]).await;
+    assert_serves(
+        &server,
+        "office.dyn.test",
+        RecordType::AAAA,
+        &["2001:db8::7"],
+    )
+    .await;
 
     // Dual stack in one request, IPv6 first in the request, IPv4 first in the answer.
-    let r = update(server.http, "alice@example.com", PASS, "hostname=home.dyn.test&myip=2001:db8::1,192.0.2.1").await;
+    let r = update(
+        server.http,
+        "alice@example.com",
+        PASS,
+        "hostname=home.dyn.test&myip=2001:db8::1,192.0.2.1",
+    )
+    .await;
     assert_eq!(r.body, "good 192.0.2.1,2001:db8::1");
-    let r = update(server.http, "alice@example.com", PASS, "hostname=home.dyn.test&myip=192.0.2.1&myipv6=2001:db8::2").await;
+    let r = update(
+        server.http,
+        "alice@example.com",
+        PASS,
+        "hostname=home.dyn.test&myip=192.0.2.1&myipv6=2001:db8::2",
+    )
+    .await;
     assert_eq!(r.body, "good 192.0.2.1,2001:db8::2");
     assert_serves(&server, "home.dyn.test", RecordType::AAAA, &["2001:db8::2"]).await;
 
@@ -80,7 +157,10 @@ async fn one_line_per_name_in_request_order(backend: Backend) {
     let query = "hostname=office.dyn.test,nothere.dyn.test,bad_name,bob.dyn.test,home.dyn.test&myip=192.0.2.44";
     let r = update(server.http, "alice@example.com", PASS, query).await;
     assert_eq!(r.status, 200);
-    assert_eq!(r.body, "good 192.0.2.44\nnohost\nnotfqdn\nnohost\ngood 192.0.2.44");
+    assert_eq!(
+        r.body,
+        "good 192.0.2.44\nnohost\nnotfqdn\nnohost\ngood 192.0.2.44"
+    );
     // bob's host (another tenant) is untouched and indistinguishable from a missing one.
     assert_serves(&server, "bob.dyn.test", RecordType::A, &["198.51.100.9"]).await;
     assert_serves(&server, "office.dyn.test", RecordType::A, &["192.0.2.44"]).await;
@@ -91,14 +171,35 @@ async fn one_line_per_name_in_request_order(backend: Backend) {
 
 async fn authentication(backend: Backend) {
     let server = setup(backend).await;
-    let none = get(server.http, "/nic/update?hostname=home.dyn.test&myip=192.0.2.1", None, Some(AGENT)).await;
+    let none = get(
+        server.http,
+        "/nic/update?hostname=home.dyn.test&myip=192.0.2.1",
+        None,
+        Some(AGENT),
+    )
+    .await;
     assert_eq!((none.status, none.body.as_str()), (401, "badauth"));
-    assert!(none.header("www-authenticate").is_some_and(|v| v.starts_with("Basic")));
+    assert!(
+        none.header("www-authenticate")
+            .is_some_and(|v| v.starts_with("Basic"))
+    );
 
-    let wrong = update(server.http, "alice@example.com", "not the password", "hostname=home.dyn.test&myip=192.0.2.1").await;
+    let wrong = update(
+        server.http,
+        "alice@example.com",
+        "not the password",
+        "hostname=home.dyn.test&myip=192.0.2.1",
+    )
+    .await;
     assert_eq!((wrong.status, wrong.body.as_str()), (401, "badauth"));
     assert!(wrong.header("www-authenticate").is_none());
-    let unknown = update(server.http, "carol@example.com", PASS, "hostname=home.dyn.test&myip=192.0.2.1").await;
+    let unknown = update(
+        server.http,
+        "carol@example.com",
+        PASS,
+        "hostname=home.dyn.test&myip=192.0.2.1",
+    )
+    .await;
     assert_eq!((unknown.status, unknown.body.as_str()), (401, "badauth"));
 
     // Query-string credentials, e-mail in any case.
@@ -112,45 +213,116 @@ async fn authentication(backend: Backend) {
     assert_eq!(q.body, "good 192.0.2.2");
 
     // An update key instead of the password; limited to one host.
-    let key = server.cli_ok(&["key", "create", "--user", "alice@example.com", "--hosts", "home.dyn.test"]);
+    let key = server.cli_ok(&[
+        "key",
+        "create",
+        "--user",
+        "alice@example.com",
+        "--hosts",
+        "home.dyn.test",
+    ]);
     let key = key.trim();
-    assert!(key.starts_with("dyn53_"), "the key alone on stdout: {key:?}");
-    let r = update(server.http, "alice@example.com", key, "hostname=home.dyn.test,office.dyn.test&myip=192.0.2.3").await;
+    assert!(
+        key.starts_with("dyn53_"),
+        "the key alone on stdout: {key:?}"
+    );
+    let r = update(
+        server.http,
+        "alice@example.com",
+        key,
+        "hostname=home.dyn.test,office.dyn.test&myip=192.0.2.3",
+    )
+    .await;
     assert_eq!(r.body, "good 192.0.2.3\nnohost");
     // Someone else's key does not work with alice's login.
     let bob_key = server.cli_ok(&["key", "create", "--user", "bob@example.com"]);
-    let r = update(server.http, "alice@example.com", bob_key.trim(), "hostname=home.dyn.test&myip=192.0.2.4").await;
+    let r = update(
+        server.http,
+        "alice@example.com",
+        bob_key.trim(),
+        "hostname=home.dyn.test&myip=192.0.2.4",
+    )
+    .await;
     assert_eq!((r.status, r.body.as_str()), (401, "badauth"));
     assert_serves(&server, "home.dyn.test", RecordType::A, &["192.0.2.3"]).await;
 }
 
 async fn request_level_errors(backend: Backend) {
     let server = setup(backend).await;
-    let no_agent = get(server.http, "/nic/update?hostname=home.dyn.test&myip=192.0.2.1", Some(("alice@example.com", PASS)), None).await;
+    let no_agent = get(
+        server.http,
+        "/nic/update?hostname=home.dyn.test&myip=192.0.2.1",
+        Some(("alice@example.com", PASS)),
+        None,
+    )
+    .await;
     assert_eq!(no_agent.body, "badagent");
-    let empty_agent = get(server.http, "/nic/update?hostname=home.dyn.test", Some(("alice@example.com", PASS)), Some(" ")).await;
+    let empty_agent = get(
+        server.http,
+        "/nic/update?hostname=home.dyn.test",
+        Some(("alice@example.com", PASS)),
+        Some(" "),
+    )
+    .await;
     assert_eq!(empty_agent.body, "badagent");
 
-    let names = (0..21).map(|i| format!("h{i}.dyn.test")).collect::<Vec<_>>().join(",");
-    let r = update(server.http, "alice@example.com", PASS, &format!("hostname={names}&myip=192.0.2.1")).await;
+    let names = (0..21)
+        .map(|i| format!("h{i}.dyn.test"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let r = update(
+        server.http,
+        "alice@example.com",
+        PASS,
+        &format!("hostname={names}&myip=192.0.2.1"),
+    )
+    .await;
     assert_eq!(r.body, "numhost");
 
-    for bad in ["192.0.2.001", "192.0.2.1,192.0.2.2", "banana", "192.0.2.1/40", "fe80::1%25eth0"] {
-        let r = update(server.http, "alice@example.com", PASS, &format!("hostname=home.dyn.test&myip={bad}")).await;
+    for bad in [
+        "192.0.2.001",
+        "192.0.2.1,192.0.2.2",
+        "banana",
+        "192.0.2.1/40",
+        "fe80::1%25eth0",
+    ] {
+        let r = update(
+            server.http,
+            "alice@example.com",
+            PASS,
+            &format!("hostname=home.dyn.test&myip={bad}"),
+        )
+        .await;
         assert_eq!(r.status, 400, "{bad}: {}", r.body);
-        assert!(r.body.starts_with("bad myip") && !r.body.contains('\n'), "{bad}: {}", r.body);
+        assert!(
+            r.body.starts_with("bad myip") && !r.body.contains('\n'),
+            "{bad}: {}",
+            r.body
+        );
     }
     // Nothing changed: home never got an address.
     assert_serves(&server, "home.dyn.test", RecordType::A, &[]).await;
 
     // Trimmed, and a /len suffix stripped.
-    let r = update(server.http, "alice@example.com", PASS, "hostname=home.dyn.test&myip=%20192.0.2.77/24%20").await;
+    let r = update(
+        server.http,
+        "alice@example.com",
+        PASS,
+        "hostname=home.dyn.test&myip=%20192.0.2.77/24%20",
+    )
+    .await;
     assert_eq!(r.body, "good 192.0.2.77");
 }
 
 async fn missing_myip_uses_the_source_address(backend: Backend) {
     let server = setup(backend).await;
-    let r = update(server.http, "alice@example.com", PASS, "hostname=home.dyn.test").await;
+    let r = update(
+        server.http,
+        "alice@example.com",
+        PASS,
+        "hostname=home.dyn.test",
+    )
+    .await;
     assert_eq!(r.body, "good 127.0.0.1");
     assert_serves(&server, "home.dyn.test", RecordType::A, &["127.0.0.1"]).await;
 }
@@ -158,38 +330,78 @@ async fn missing_myip_uses_the_source_address(backend: Backend) {
 async fn checkip_and_forwarded_for(backend: Backend) {
     let server = setup(backend).await;
     let r = get(server.http, "/checkip", None, None).await;
-    assert_eq!(r.body, "<html><head><title>Current IP Check</title></head><body>Current IP Address: 127.0.0.1</body></html>");
-    let spoofed = raw(server.http, b"GET /checkip HTTP/1.0\r\nX-Forwarded-For: 203.0.113.7\r\n\r\n").await.expect("answer");
-    assert!(spoofed.body.ends_with("Current IP Address: 127.0.0.1</body></html>"), "untrusted peer: {}", spoofed.body);
+    assert_eq!(
+        r.body,
+        "<html><head><title>Current IP Check</title></head><body>Current IP Address: 127.0.0.1</body></html>"
+    );
+    let spoofed = raw(
+        server.http,
+        b"GET /checkip HTTP/1.0\r\nX-Forwarded-For: 203.0.113.7\r\n\r\n",
+    )
+    .await
+    .expect("answer");
+    assert!(
+        spoofed
+            .body
+            .ends_with("Current IP Address: 127.0.0.1</body></html>"),
+        "untrusted peer: {}",
+        spoofed.body
+    );
 
     let proxied = Server::start_with(backend, &[("DYN53_TRUSTED_PROXIES", "127.0.0.0/8")]).await;
-    let r = raw(proxied.http, b"GET /checkip HTTP/1.0\r\nX-Forwarded-For: 203.0.113.7, 127.0.0.5\r\n\r\n").await.expect("answer");
-    assert!(r.body.ends_with("Current IP Address: 203.0.113.7</body></html>"), "{}", r.body);
+    let r = raw(
+        proxied.http,
+        b"GET /checkip HTTP/1.0\r\nX-Forwarded-For: 203.0.113.7, 127.0.0.5\r\n\r\n",
+    )
+    .await
+    .expect("answer");
+    assert!(
+        r.body
+            .ends_with("Current IP Address: 203.0.113.7</body></html>"),
+        "{}",
+        r.body
+    );
 }
 
 async fn fragile_clients(backend: Backend) {
     let server = setup(backend).await;
     use base64::Engine as _;
-    let token = base64::engine::general_purpose::STANDARD.encode(format!("alice@example.com:{PASS}"));
+    let token =
+        base64::engine::general_purpose::STANDARD.encode(format!("alice@example.com:{PASS}"));
     // HTTP/1.0, no Host header, raw '@' ',' ':' in the query.
     let request = format!(
         "GET /nic/update?hostname=home.dyn.test,office.dyn.test&myip=2001:db8::5&x=a@b HTTP/1.0\r\nAuthorization: Basic {token}\r\nUser-Agent: {AGENT}\r\n\r\n"
     );
-    let r = raw(server.http, request.as_bytes()).await.expect("HTTP/1.0 answer");
-    assert_eq!((r.status, r.body.as_str()), (200, "good 2001:db8::5\ngood 2001:db8::5"));
+    let r = raw(server.http, request.as_bytes())
+        .await
+        .expect("HTTP/1.0 answer");
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (200, "good 2001:db8::5\ngood 2001:db8::5")
+    );
     assert_eq!(r.header("content-length"), Some("33"));
     assert!(r.header("transfer-encoding").is_none());
 
     // The aliases of the update path.
     for path in ["/nic/update/default.aspx", "/v3/update"] {
-        let r = get(server.http, &format!("{path}?hostname=home.dyn.test&myip=192.0.2.8"), Some(("alice@example.com", PASS)), Some(AGENT)).await;
+        let r = get(
+            server.http,
+            &format!("{path}?hostname=home.dyn.test&myip=192.0.2.8"),
+            Some(("alice@example.com", PASS)),
+            Some(AGENT),
+        )
+        .await;
         assert_eq!(r.status, 200, "{path}");
         assert!(r.body.ends_with("192.0.2.8"), "{path}: {}", r.body);
     }
 
     // Garbage in the query string: invalid escapes, non-UTF-8, unknown parameters.
-    let headers = format!("Host: dyn.test\r\nConnection: close\r\nAuthorization: Basic {token}\r\nUser-Agent: {AGENT}\r\n\r\n");
-    let request = format!("GET /nic/update?hostname=home.dyn.test%ZZ%&myip=192.0.2.9&%FF%FE=%c3%28&wildcard=ON HTTP/1.1\r\n{headers}");
+    let headers = format!(
+        "Host: dyn.test\r\nConnection: close\r\nAuthorization: Basic {token}\r\nUser-Agent: {AGENT}\r\n\r\n"
+    );
+    let request = format!(
+        "GET /nic/update?hostname=home.dyn.test%ZZ%&myip=192.0.2.9&%FF%FE=%c3%28&wildcard=ON HTTP/1.1\r\n{headers}"
+    );
     let r = raw(server.http, request.as_bytes()).await.expect("answer");
     assert_eq!((r.status, r.body.as_str()), (200, "notfqdn"));
     // Raw bytes that HTTP does not allow in a request line: a plain 400, never a 500.
@@ -199,14 +411,23 @@ async fn fragile_clients(backend: Backend) {
     assert_eq!(r.status, 400, "{r:?}");
 
     // A 1 MB header is refused with 431 (or the connection is cut), and the server lives on.
-    let huge = format!("GET /nic/update HTTP/1.1\r\nX-Big: {}\r\n\r\n", "a".repeat(1 << 20));
+    let huge = format!(
+        "GET /nic/update HTTP/1.1\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(1 << 20)
+    );
     if let Ok(r) = raw(server.http, huge.as_bytes()).await {
         assert_eq!(r.status, 431);
     }
     let overlong = format!("hostname={}.dyn.test&myip=192.0.2.1", "a".repeat(300));
     let r = update(server.http, "alice@example.com", PASS, &overlong).await;
     assert_eq!(r.body, "notfqdn");
-    let r = update(server.http, "alice@example.com", PASS, "hostname=home.dyn.test&myip=192.0.2.10").await;
+    let r = update(
+        server.http,
+        "alice@example.com",
+        PASS,
+        "hostname=home.dyn.test&myip=192.0.2.10",
+    )
+    .await;
     assert_eq!(r.body, "good 192.0.2.10");
 }
 
@@ -216,7 +437,13 @@ async fn concurrent_updates_of_one_host(backend: Backend) {
     let tasks: Vec<_> = (1..=16)
         .map(|i| {
             tokio::spawn(async move {
-                update(http, "alice@example.com", PASS, &format!("hostname=home.dyn.test&myip=192.0.2.{i}")).await
+                update(
+                    http,
+                    "alice@example.com",
+                    PASS,
+                    &format!("hostname=home.dyn.test&myip=192.0.2.{i}"),
+                )
+                .await
             })
         })
         .collect();
@@ -226,58 +453,148 @@ async fn concurrent_updates_of_one_host(backend: Backend) {
         assert_eq!(r.status, 200, "{r:?}");
         bodies.push(r.body);
     }
-    assert!(bodies.iter().all(|b| b.starts_with("good 192.0.2.")), "{bodies:?}");
+    assert!(
+        bodies.iter().all(|b| b.starts_with("good 192.0.2.")),
+        "{bodies:?}"
+    );
     // Whatever order they committed in, DNS ends up serving the last committed one, which
     // a follow-up identical update confirms as unchanged.
     let served = dns::lookup(server.dns, "home.dyn.test", RecordType::A).await;
     let settled = eventually(Duration::from_secs(3), async || {
         let now = dns::lookup(server.dns, "home.dyn.test", RecordType::A).await;
-        let r = update(http, "alice@example.com", PASS, &format!("hostname=home.dyn.test&myip={}", now.first()?)).await;
+        let r = update(
+            http,
+            "alice@example.com",
+            PASS,
+            &format!("hostname=home.dyn.test&myip={}", now.first()?),
+        )
+        .await;
         r.body.starts_with("nochg").then_some(now)
     })
     .await;
-    assert!(settled.is_some(), "DNS and database disagree after concurrent updates (served {served:?})");
+    assert!(
+        settled.is_some(),
+        "DNS and database disagree after concurrent updates (served {served:?})"
+    );
 }
 
 async fn operator_changes_reach_dns_while_serving(backend: Backend) {
     let server = setup(backend).await;
     let started = std::time::Instant::now();
-    server.cli_ok(&["host", "add", "late.other.test", "--owner", "bob@example.com", "--ipv4", "192.0.2.200", "--ipv6", "2001:db8::200"]);
+    server.cli_ok(&[
+        "host",
+        "add",
+        "late.other.test",
+        "--owner",
+        "bob@example.com",
+        "--ipv4",
+        "192.0.2.200",
+        "--ipv6",
+        "2001:db8::200",
+    ]);
     assert_serves(&server, "late.other.test", RecordType::A, &["192.0.2.200"]).await;
-    assert!(started.elapsed() < Duration::from_secs(3), "a CLI change took {:?} to reach DNS", started.elapsed());
-    assert_serves(&server, "late.other.test", RecordType::AAAA, &["2001:db8::200"]).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "a CLI change took {:?} to reach DNS",
+        started.elapsed()
+    );
+    assert_serves(
+        &server,
+        "late.other.test",
+        RecordType::AAAA,
+        &["2001:db8::200"],
+    )
+    .await;
 
-    let lines: String = (0..500).map(|i| format!("bulk{i}.other.test bob@example.com 10.0.{}.{}\n", i / 256, i % 256)).collect();
+    let lines: String = (0..500)
+        .map(|i| {
+            format!(
+                "bulk{i}.other.test bob@example.com 10.0.{}.{}\n",
+                i / 256,
+                i % 256
+            )
+        })
+        .collect();
     let file = server.storage.data_dir.path().join("import.txt");
     std::fs::write(&file, lines).expect("write import file");
     server.cli_ok(&["host", "import", file.to_str().expect("utf-8 path")]);
-    assert_serves(&server, "bulk499.other.test", RecordType::A, &["10.0.1.243"]).await;
+    assert_serves(
+        &server,
+        "bulk499.other.test",
+        RecordType::A,
+        &["10.0.1.243"],
+    )
+    .await;
 
     // A bad import (one name outside every zone) changes nothing.
-    std::fs::write(&file, "fine1.other.test bob@example.com\nelsewhere.example bob@example.com\n").expect("write");
+    std::fs::write(
+        &file,
+        "fine1.other.test bob@example.com\nelsewhere.example bob@example.com\n",
+    )
+    .expect("write");
     let out = server.cli(&["host", "import", file.to_str().expect("utf-8 path")]);
     assert!(!out.status.success());
     tokio::time::sleep(Duration::from_millis(300)).await;
     let nx = dns::udp(server.dns, "fine1.other.test", RecordType::A).await;
-    assert_eq!(nx.metadata.response_code, hickory_server::proto::op::ResponseCode::NXDomain);
+    assert_eq!(
+        nx.metadata.response_code,
+        hickory_server::proto::op::ResponseCode::NXDomain
+    );
 
     // Idempotent operator commands, and clear refusals.
     let out = server.cli(&["zone", "add", "dyn.test"]);
     assert!(out.status.success() && String::from_utf8_lossy(&out.stderr).contains("exists"));
-    let out = server.cli(&["host", "add", "home.dyn.test", "--owner", "alice@example.com"]);
+    let out = server.cli(&[
+        "host",
+        "add",
+        "home.dyn.test",
+        "--owner",
+        "alice@example.com",
+    ]);
     assert!(out.status.success() && String::from_utf8_lossy(&out.stderr).contains("exists"));
     for args in [
         ["host", "add", "home.dyn.test", "--owner", "bob@example.com"].as_slice(),
         &["host", "add", "dyn.test", "--owner", "bob@example.com"],
-        &["host", "add", "nowhere.example", "--owner", "bob@example.com"],
-        &["host", "add", "slow.dyn.test", "--owner", "bob@example.com", "--ttl", "999999"],
-        &["host", "add", "bad_name.dyn.test", "--owner", "bob@example.com"],
+        &[
+            "host",
+            "add",
+            "nowhere.example",
+            "--owner",
+            "bob@example.com",
+        ],
+        &[
+            "host",
+            "add",
+            "slow.dyn.test",
+            "--owner",
+            "bob@example.com",
+            "--ttl",
+            "999999",
+        ],
+        &[
+            "host",
+            "add",
+            "bad_name.dyn.test",
+            "--owner",
+            "bob@example.com",
+        ],
         &["host", "add", "x.dyn.test", "--owner", "nobody@example.com"],
-        &["host", "add", "x.dyn.test", "--owner", "bob@example.com", "--ipv4", "10.0.0.01"],
+        &[
+            "host",
+            "add",
+            "x.dyn.test",
+            "--owner",
+            "bob@example.com",
+            "--ipv4",
+            "10.0.0.01",
+        ],
     ] {
         let out = server.cli(args);
         assert!(!out.status.success(), "{args:?} should fail");
-        assert!(!String::from_utf8_lossy(&out.stderr).is_empty(), "{args:?} should say why");
+        assert!(
+            !String::from_utf8_lossy(&out.stderr).is_empty(),
+            "{args:?} should say why"
+        );
     }
 }
 
@@ -303,7 +620,9 @@ fn break_database(server: &Server) -> impl Drop {
     match &server.storage.pg_database {
         Some(db) => {
             support::psql(&format!("ALTER DATABASE {db} WITH ALLOW_CONNECTIONS false"));
-            support::psql(&format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{db}'"));
+            support::psql(&format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{db}'"
+            ));
             let db = db.clone();
             Guard(Box::new(move || {
                 support::psql(&format!("ALTER DATABASE {db} WITH ALLOW_CONNECTIONS true"));
@@ -313,13 +632,20 @@ fn break_database(server: &Server) -> impl Drop {
             // Another process holds SQLite's write lock for longer than a writer waits.
             let script = "import sqlite3,sys,time\nc=sqlite3.connect(sys.argv[1],isolation_level=None)\nc.execute('BEGIN EXCLUSIVE')\nprint('locked',flush=True)\ntime.sleep(30)";
             let mut child = std::process::Command::new("python3")
-                .args(["-c", script, server.storage.sqlite_path().to_str().expect("utf-8 path")])
+                .args([
+                    "-c",
+                    script,
+                    server.storage.sqlite_path().to_str().expect("utf-8 path"),
+                ])
                 .stdout(std::process::Stdio::piped())
                 .spawn()
                 .expect("python3 runs");
             let mut line = String::new();
-            std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().expect("piped")), &mut line)
-                .expect("lock taken");
+            std::io::BufRead::read_line(
+                &mut std::io::BufReader::new(child.stdout.take().expect("piped")),
+                &mut line,
+            )
+            .expect("lock taken");
             assert_eq!(line.trim(), "locked");
             Guard(Box::new(move || {
                 let _ = child.kill();
@@ -331,24 +657,51 @@ fn break_database(server: &Server) -> impl Drop {
 
 async fn database_down_answers_911_and_changes_nothing(backend: Backend) {
     let server = setup(backend).await;
-    let r = update(server.http, "alice@example.com", PASS, "hostname=office.dyn.test&myip=192.0.2.50").await;
+    let r = update(
+        server.http,
+        "alice@example.com",
+        PASS,
+        "hostname=office.dyn.test&myip=192.0.2.50",
+    )
+    .await;
     assert_eq!(r.body, "good 192.0.2.50");
     {
         let _broken = break_database(&server);
         let started = std::time::Instant::now();
-        let r = update(server.http, "alice@example.com", PASS, "hostname=office.dyn.test&myip=192.0.2.51").await;
-        assert!(started.elapsed() < Duration::from_secs(5), "911 took {:?}", started.elapsed());
+        let r = update(
+            server.http,
+            "alice@example.com",
+            PASS,
+            "hostname=office.dyn.test&myip=192.0.2.51",
+        )
+        .await;
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "911 took {:?}",
+            started.elapsed()
+        );
         assert_eq!((r.status, r.body.as_str()), (503, "911"), "{r:?}");
         assert!(r.header("retry-after").is_some());
         // DNS keeps serving the last committed data.
         assert_serves(&server, "office.dyn.test", RecordType::A, &["192.0.2.50"]).await;
     }
     let recovered = eventually(Duration::from_secs(10), async || {
-        let r = update(server.http, "alice@example.com", PASS, "hostname=office.dyn.test&myip=192.0.2.52").await;
+        let r = update(
+            server.http,
+            "alice@example.com",
+            PASS,
+            "hostname=office.dyn.test&myip=192.0.2.52",
+        )
+        .await;
         (r.status == 200).then_some(r.body)
     })
     .await;
-    assert_eq!(recovered.as_deref(), Some("good 192.0.2.52"), "{}", server.log());
+    assert_eq!(
+        recovered.as_deref(),
+        Some("good 192.0.2.52"),
+        "{}",
+        server.log()
+    );
     assert_serves(&server, "office.dyn.test", RecordType::A, &["192.0.2.52"]).await;
 }
 

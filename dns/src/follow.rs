@@ -23,6 +23,9 @@ pub async fn follow<F: Feed>(store: Arc<Store>, feed: F, shutdown: impl Future) 
     let mut shutdown = std::pin::pin!(shutdown);
     let mut backoff = BACKOFF_START;
     let mut need_snapshot = true;
+    // A gap right after a load means the snapshot is older than the log's start: back off
+    // rather than reload in a tight loop.
+    let mut just_loaded = false;
     loop {
         if need_snapshot {
             let result = tokio::select! {
@@ -36,7 +39,7 @@ pub async fn follow<F: Feed>(store: Arc<Store>, feed: F, shutdown: impl Future) 
                     let report = store.load(snapshot);
                     info!(revision, zones, skipped = report.skipped, "snapshot loaded");
                     need_snapshot = false;
-                    backoff = BACKOFF_START;
+                    just_loaded = true;
                 }
                 Err(error) => {
                     warn!(%error, retry_in = ?backoff, "cannot load the snapshot");
@@ -55,11 +58,13 @@ pub async fn follow<F: Feed>(store: Arc<Store>, feed: F, shutdown: impl Future) 
         };
         match result {
             Ok(batches) => {
-                backoff = BACKOFF_START;
                 for batch in batches {
                     let applied = store.revision();
                     if batch.revision <= applied {
-                        debug!(revision = batch.revision, applied, "duplicate batch skipped");
+                        debug!(
+                            revision = batch.revision,
+                            applied, "duplicate batch skipped"
+                        );
                         continue;
                     }
                     if batch.revision != applied + 1 {
@@ -71,12 +76,18 @@ pub async fn follow<F: Feed>(store: Arc<Store>, feed: F, shutdown: impl Future) 
                         break;
                     }
                     let report = store.apply(&batch);
+                    just_loaded = false;
                     debug!(
                         revision = batch.revision,
                         changes = batch.changes.len(),
                         skipped = report.skipped,
                         "batch applied"
                     );
+                }
+                if !need_snapshot {
+                    backoff = BACKOFF_START;
+                } else if just_loaded && pause(&mut backoff, shutdown.as_mut()).await {
+                    return;
                 }
             }
             Err(error) => {

@@ -1,21 +1,26 @@
-//! Our hickory `RequestHandler`: authoritative answers straight from the [`Store`].
+//! Answering one request: authoritative answers straight from the [`Store`].
 //!
 //! Not hickory's `Catalog`: it needs `&mut` to add zones and is slower per query; zones
-//! here come and go with the feed. hickory's server has already dropped packets shorter
-//! than a header, answered FORMERR to undecodable ones and dropped responses before we
-//! are called.
+//! here come and go with the feed. [`Handler::reply`] decides the whole response; it is
+//! then encoded either by hickory's TCP server (through [`RequestHandler`]) or by our UDP
+//! loop (`crate::udp`), so both transports answer alike.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 
 use hickory_server::net::runtime::Time;
 use hickory_server::net::xfer::Protocol;
-use hickory_server::proto::op::{Edns, Header, HeaderCounts, Metadata, OpCode, ResponseCode};
+use hickory_server::proto::op::{
+    Edns, Header, HeaderCounts, MessageType, Metadata, OpCode, ResponseCode,
+};
 use hickory_server::proto::rr::{DNSClass, Record, RecordType};
-use hickory_server::proto::serialize::binary::BinEncoder;
+use hickory_server::proto::serialize::binary::{
+    BinDecodable, BinDecoder, BinEncodable, BinEncoder,
+};
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
-use hickory_server::zone_handler::MessageResponseBuilder;
+use hickory_server::zone_handler::{MessageResponse, MessageResponseBuilder, Queries};
 use tracing::debug;
 
 use crate::stats::Stats;
@@ -31,14 +36,142 @@ const MIN_UDP_PAYLOAD: u16 = 512;
 /// Header (12 bytes) and our OPT record (11 bytes), for the cheap size bound.
 const FIXED_OVERHEAD: usize = 12 + 11;
 
+/// Cheap to clone: the TCP server and every UDP loop hold one.
+#[derive(Clone)]
 pub(crate) struct Handler {
     store: Arc<Store>,
     stats: Arc<Stats>,
 }
 
+/// A decided response: everything but the question, which stays in the request.
+pub(crate) struct Reply {
+    metadata: Metadata,
+    edns: Option<Edns>,
+    /// `None` for an error response (no records).
+    answer: Option<Answer>,
+    /// The most bytes the message may take (UDP), for the encoder.
+    pub(crate) max_size: u16,
+}
+
+impl Reply {
+    /// The response as hickory's encoder takes it; the records are borrowed from `self`.
+    pub(crate) fn response<'q>(
+        &'q self,
+        queries: &'q Queries,
+    ) -> MessageResponse<
+        'q,
+        'q,
+        impl Iterator<Item = &'q Record> + Send + 'q,
+        impl Iterator<Item = &'q Record> + Send + 'q,
+        impl Iterator<Item = &'q Record> + Send + 'q,
+        impl Iterator<Item = &'q Record> + Send + 'q,
+    > {
+        let (answers, authority) = match &self.answer {
+            Some(answer) if !self.metadata.truncation => (answer.answers(), answer.authority()),
+            _ => (&[][..], None),
+        };
+        MessageResponseBuilder::new(queries, self.edns.as_ref()).build(
+            self.metadata,
+            answers.iter(),
+            std::iter::empty(),
+            authority,
+            std::iter::empty(),
+        )
+    }
+}
+
 impl Handler {
     pub(crate) fn new(store: Arc<Store>, stats: Arc<Stats>) -> Self {
         Self { store, stats }
+    }
+
+    /// Decides the response to `request` and counts it.
+    pub(crate) fn reply(&self, request: &Request) -> Reply {
+        let tcp = request.protocol() != Protocol::Udp;
+        let request_edns = request.edns.as_ref();
+        let max_size = if tcp {
+            u16::MAX
+        } else {
+            request_edns.map_or(MIN_UDP_PAYLOAD, |e| {
+                e.max_payload().clamp(MIN_UDP_PAYLOAD, MAX_UDP_PAYLOAD)
+            })
+        };
+        // Our OPT advertises what we accept; for UDP, capped by what the client accepts,
+        // since hickory's TCP-side encoder sizes UDP messages by it (kept alike here).
+        let edns = request_edns.map(|_| {
+            let mut edns = Edns::new();
+            edns.set_max_payload(if tcp { MAX_UDP_PAYLOAD } else { max_size });
+            edns.set_version(0);
+            edns
+        });
+        let mut metadata = Metadata::response_from_request(&request.metadata);
+        let mut reply = match self.decide(request, tcp) {
+            Err(rcode) => {
+                metadata.response_code = rcode;
+                Reply {
+                    metadata,
+                    edns,
+                    answer: None,
+                    max_size,
+                }
+            }
+            Ok(answer) => {
+                metadata.authoritative = true;
+                metadata.response_code = answer.rcode();
+                Reply {
+                    metadata,
+                    edns,
+                    answer: Some(answer),
+                    max_size,
+                }
+            }
+        };
+        if !tcp && !fits(&reply, request) {
+            // Truncate whole: a client retries over TCP and ignores partial sets.
+            reply.metadata.truncation = true;
+            self.stats.record_truncated();
+        }
+        let empty = reply.metadata.truncation
+            || reply.answer.as_ref().is_none_or(|a| a.answers().is_empty());
+        self.stats.record(reply.metadata.response_code, empty, tcp);
+        reply
+    }
+
+    /// Answers one UDP datagram into `out`; `false` when nothing is to be sent (not even a
+    /// header, or a response sent to us: never reflect).
+    pub(crate) fn answer_udp(&self, packet: &[u8], src: SocketAddr, out: &mut Vec<u8>) -> bool {
+        out.clear();
+        let request = match Request::from_bytes(packet.to_vec(), src, Protocol::Udp) {
+            Ok(request) => request,
+            Err(error) => {
+                // As hickory does for TCP: FORMERR when at least the header is readable.
+                let Ok(header) = Header::read(&mut BinDecoder::new(packet)) else {
+                    return false;
+                };
+                if header.message_type == MessageType::Response {
+                    return false;
+                }
+                debug!(%error, %src, "undecodable query");
+                self.stats.record(ResponseCode::FormErr, true, false);
+                return emit_header(&header.metadata, ResponseCode::FormErr, out);
+            }
+        };
+        if request.metadata.message_type == MessageType::Response {
+            return false;
+        }
+        let reply = self.reply(&request);
+        let mut encoder = BinEncoder::new(out);
+        encoder.set_max_size(reply.max_size);
+        match reply
+            .response(&request.queries)
+            .destructive_emit(&mut encoder)
+        {
+            Ok(_) => true,
+            Err(error) => {
+                debug!(%error, "cannot encode an answer");
+                emit_header(&request.metadata, ResponseCode::ServFail, out)
+            }
+        }
     }
 
     /// What to answer: an error code, or a lookup result.
@@ -69,98 +202,59 @@ impl Handler {
     }
 
     async fn handle<R: ResponseHandler>(&self, request: &Request, mut handle: R) -> ResponseInfo {
-        let tcp = request.protocol() != Protocol::Udp;
-        let request_edns = request.edns.as_ref();
-        // hickory sizes a UDP answer by the payload of the OPT we send back, so for UDP that
-        // is the client's size capped by ours; over TCP we advertise our own.
-        let udp_limit = request_edns.map_or(MIN_UDP_PAYLOAD, |e| {
-            e.max_payload().clamp(MIN_UDP_PAYLOAD, MAX_UDP_PAYLOAD)
-        });
-        let response_edns = request_edns.map(|_| {
-            let mut edns = Edns::new();
-            edns.set_max_payload(if tcp { MAX_UDP_PAYLOAD } else { udp_limit });
-            edns.set_version(0);
-            edns
-        });
-        let edns = response_edns.as_ref();
-        let builder = MessageResponseBuilder::new(&request.queries, edns);
-
-        let (result, rcode, empty) = match self.decide(request, tcp) {
-            Err(rcode) => {
-                let response = builder.error_msg(&request.metadata, rcode);
-                (handle.send_response(response).await, rcode, true)
-            }
-            Ok(answer) => {
-                let mut metadata = Metadata::response_from_request(&request.metadata);
-                metadata.authoritative = true;
-                metadata.response_code = answer.rcode();
-                let mut answers = answer.answers();
-                let mut authority = answer.authority();
-                if !tcp && !fits(request, edns, metadata, &answer, udp_limit) {
-                    // Truncate whole: a client retries over TCP and ignores partial sets.
-                    metadata.truncation = true;
-                    answers = &[];
-                    authority = None;
-                    self.stats.record_truncated();
-                }
-                let response = builder.build(
-                    metadata,
-                    answers.iter(),
-                    std::iter::empty(),
-                    authority,
-                    std::iter::empty(),
-                );
-                let rcode = answer.rcode();
-                (
-                    handle.send_response(response).await,
-                    rcode,
-                    answers.is_empty(),
-                )
-            }
-        };
-        self.stats.record(rcode, empty, tcp);
-        match result {
+        let reply = self.reply(request);
+        match handle.send_response(reply.response(&request.queries)).await {
             Ok(info) => info,
             Err(error) => {
                 debug!(%error, "failed to send a response");
-                let mut metadata = Metadata::response_from_request(&request.metadata);
-                metadata.response_code = ResponseCode::ServFail;
-                ResponseInfo::from(Header {
-                    metadata,
-                    counts: HeaderCounts::default(),
-                })
+                servfail_info(&request.metadata)
             }
         }
     }
 }
 
-/// Whether the whole answer fits a UDP message of `limit` bytes. A cheap upper bound settles
-/// almost every query; only large answers are encoded once more to know exactly.
-fn fits(
-    request: &Request,
-    edns: Option<&Edns>,
-    metadata: Metadata,
-    answer: &Answer,
-    limit: u16,
-) -> bool {
+/// Whether the whole answer fits `reply.max_size`. A cheap upper bound settles almost every
+/// query; only large answers are encoded once more to know exactly.
+fn fits(reply: &Reply, request: &Request) -> bool {
+    let Some(answer) = &reply.answer else {
+        return true;
+    };
     let bound = FIXED_OVERHEAD + request.queries.as_bytes().len() + answer.wire_len_bound();
-    if bound <= usize::from(limit) {
+    if bound <= usize::from(reply.max_size) {
         return true;
     }
-    let mut buf = Vec::with_capacity(usize::from(limit));
+    let mut buf = Vec::with_capacity(usize::from(reply.max_size));
     let mut encoder = BinEncoder::new(&mut buf);
-    encoder.set_max_size(limit);
-    let response = MessageResponseBuilder::new(&request.queries, edns).build(
-        metadata,
-        answer.answers().iter(),
-        std::iter::empty::<&Record>(),
-        answer.authority(),
-        std::iter::empty::<&Record>(),
-    );
-    match response.destructive_emit(&mut encoder) {
+    encoder.set_max_size(reply.max_size);
+    match reply
+        .response(&request.queries)
+        .destructive_emit(&mut encoder)
+    {
         Ok(info) => !info.truncation,
         Err(_) => false,
     }
+}
+
+/// A bare response header with `rcode` (no sections).
+fn emit_header(request: &Metadata, rcode: ResponseCode, out: &mut Vec<u8>) -> bool {
+    out.clear();
+    let mut metadata = Metadata::response_from_request(request);
+    metadata.response_code = rcode;
+    let header = Header {
+        metadata,
+        counts: HeaderCounts::default(),
+    };
+    header.emit(&mut BinEncoder::new(out)).is_ok()
+}
+
+/// The header of a SERVFAIL answer to `request`.
+pub(crate) fn servfail_info(request: &Metadata) -> ResponseInfo {
+    let mut metadata = Metadata::response_from_request(request);
+    metadata.response_code = ResponseCode::ServFail;
+    ResponseInfo::from(Header {
+        metadata,
+        counts: HeaderCounts::default(),
+    })
 }
 
 // hickory declares this trait with `#[async_trait]`; this is the same signature written out,

@@ -13,6 +13,7 @@ mod names;
 pub mod server;
 mod stats;
 pub mod store;
+mod udp;
 
 pub use follow::follow;
 pub use handler::MAX_UDP_PAYLOAD;

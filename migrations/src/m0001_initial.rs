@@ -167,7 +167,12 @@ fn fk(
         .to_owned()
 }
 
-fn index(name: &str, table: impl IntoIden, cols: &[&'static str], unique: bool) -> IndexCreateStatement {
+fn index(
+    name: &str,
+    table: impl IntoIden,
+    cols: &[&'static str],
+    unique: bool,
+) -> IndexCreateStatement {
     let mut stmt = Index::create();
     stmt.name(name).table(table);
     for col in cols {
@@ -204,13 +209,21 @@ impl MigrationTrait for Migration {
                 .col(string_len(Users::Role, 16))
                 .col(boolean(Users::Staff))
                 .col(timestamp_with_time_zone(Users::CreatedAt))
-                .foreign_key(&mut fk(Users::Table, Users::AccountId, Accounts::Table, Accounts::Id))
+                .foreign_key(&mut fk(
+                    Users::Table,
+                    Users::AccountId,
+                    Accounts::Table,
+                    Accounts::Id,
+                ))
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("users_email", Users::Table, &["email"], true)).await?;
-        m.create_index(index("users_login", Users::Table, &["login"], true)).await?;
-        m.create_index(index("users_account", Users::Table, &["account_id"], false)).await?;
+        m.create_index(index("users_email", Users::Table, &["email"], true))
+            .await?;
+        m.create_index(index("users_login", Users::Table, &["login"], true))
+            .await?;
+        m.create_index(index("users_account", Users::Table, &["account_id"], false))
+            .await?;
 
         m.create_table(
             Table::create()
@@ -229,11 +242,17 @@ impl MigrationTrait for Migration {
                 .col(integer(Zones::Expire))
                 .col(integer(Zones::NegativeTtl))
                 .col(timestamp_with_time_zone(Zones::CreatedAt))
-                .foreign_key(&mut fk(Zones::Table, Zones::AccountId, Accounts::Table, Accounts::Id))
+                .foreign_key(&mut fk(
+                    Zones::Table,
+                    Zones::AccountId,
+                    Accounts::Table,
+                    Accounts::Id,
+                ))
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("zones_name", Zones::Table, &["name"], true)).await?;
+        m.create_index(index("zones_name", Zones::Table, &["name"], true))
+            .await?;
 
         m.create_table(
             Table::create()
@@ -259,14 +278,27 @@ impl MigrationTrait for Migration {
                 .col(string_len_null(Hosts::LastProtocol, 16))
                 .col(timestamp_with_time_zone_null(Hosts::UpdatedAt))
                 .col(timestamp_with_time_zone(Hosts::CreatedAt))
-                .foreign_key(&mut fk(Hosts::Table, Hosts::ZoneId, Zones::Table, Zones::Id))
-                .foreign_key(&mut fk(Hosts::Table, Hosts::AccountId, Accounts::Table, Accounts::Id))
+                .foreign_key(&mut fk(
+                    Hosts::Table,
+                    Hosts::ZoneId,
+                    Zones::Table,
+                    Zones::Id,
+                ))
+                .foreign_key(&mut fk(
+                    Hosts::Table,
+                    Hosts::AccountId,
+                    Accounts::Table,
+                    Accounts::Id,
+                ))
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("hosts_name", Hosts::Table, &["name"], true)).await?;
-        m.create_index(index("hosts_account", Hosts::Table, &["account_id"], false)).await?;
-        m.create_index(index("hosts_zone", Hosts::Table, &["zone_id"], false)).await?;
+        m.create_index(index("hosts_name", Hosts::Table, &["name"], true))
+            .await?;
+        m.create_index(index("hosts_account", Hosts::Table, &["account_id"], false))
+            .await?;
+        m.create_index(index("hosts_zone", Hosts::Table, &["zone_id"], false))
+            .await?;
 
         m.create_table(
             Table::create()
@@ -275,21 +307,45 @@ impl MigrationTrait for Migration {
                 .col(big_integer(Groups::AccountId))
                 .col(string_len(Groups::Name, 64))
                 .col(timestamp_with_time_zone(Groups::CreatedAt))
-                .foreign_key(&mut fk(Groups::Table, Groups::AccountId, Accounts::Table, Accounts::Id))
+                .foreign_key(&mut fk(
+                    Groups::Table,
+                    Groups::AccountId,
+                    Accounts::Table,
+                    Accounts::Id,
+                ))
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("groups_account_name", Groups::Table, &["account_id", "name"], true))
-            .await?;
+        m.create_index(index(
+            "groups_account_name",
+            Groups::Table,
+            &["account_id", "name"],
+            true,
+        ))
+        .await?;
 
         m.create_table(
             Table::create()
                 .table(GroupHosts::Table)
                 .col(big_integer(GroupHosts::GroupId))
                 .col(big_integer(GroupHosts::HostId))
-                .primary_key(Index::create().col(GroupHosts::GroupId).col(GroupHosts::HostId))
-                .foreign_key(&mut fk(GroupHosts::Table, GroupHosts::GroupId, Groups::Table, Groups::Id))
-                .foreign_key(&mut fk(GroupHosts::Table, GroupHosts::HostId, Hosts::Table, Hosts::Id))
+                .primary_key(
+                    Index::create()
+                        .col(GroupHosts::GroupId)
+                        .col(GroupHosts::HostId),
+                )
+                .foreign_key(&mut fk(
+                    GroupHosts::Table,
+                    GroupHosts::GroupId,
+                    Groups::Table,
+                    Groups::Id,
+                ))
+                .foreign_key(&mut fk(
+                    GroupHosts::Table,
+                    GroupHosts::HostId,
+                    Hosts::Table,
+                    Hosts::Id,
+                ))
                 .to_owned(),
         )
         .await?;
@@ -309,21 +365,51 @@ impl MigrationTrait for Migration {
                 .col(string_len_null(UpdateKeys::LastUsedFrom, 45))
                 .col(timestamp_with_time_zone_null(UpdateKeys::RevokedAt))
                 .col(timestamp_with_time_zone(UpdateKeys::CreatedAt))
-                .foreign_key(&mut fk(UpdateKeys::Table, UpdateKeys::AccountId, Accounts::Table, Accounts::Id))
-                .foreign_key(&mut fk(UpdateKeys::Table, UpdateKeys::UserId, Users::Table, Users::Id))
+                .foreign_key(&mut fk(
+                    UpdateKeys::Table,
+                    UpdateKeys::AccountId,
+                    Accounts::Table,
+                    Accounts::Id,
+                ))
+                .foreign_key(&mut fk(
+                    UpdateKeys::Table,
+                    UpdateKeys::UserId,
+                    Users::Table,
+                    Users::Id,
+                ))
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("update_keys_digest", UpdateKeys::Table, &["digest"], true)).await?;
+        m.create_index(index(
+            "update_keys_digest",
+            UpdateKeys::Table,
+            &["digest"],
+            true,
+        ))
+        .await?;
 
         m.create_table(
             Table::create()
                 .table(UpdateKeyHosts::Table)
                 .col(big_integer(UpdateKeyHosts::KeyId))
                 .col(big_integer(UpdateKeyHosts::HostId))
-                .primary_key(Index::create().col(UpdateKeyHosts::KeyId).col(UpdateKeyHosts::HostId))
-                .foreign_key(&mut fk(UpdateKeyHosts::Table, UpdateKeyHosts::KeyId, UpdateKeys::Table, UpdateKeys::Id))
-                .foreign_key(&mut fk(UpdateKeyHosts::Table, UpdateKeyHosts::HostId, Hosts::Table, Hosts::Id))
+                .primary_key(
+                    Index::create()
+                        .col(UpdateKeyHosts::KeyId)
+                        .col(UpdateKeyHosts::HostId),
+                )
+                .foreign_key(&mut fk(
+                    UpdateKeyHosts::Table,
+                    UpdateKeyHosts::KeyId,
+                    UpdateKeys::Table,
+                    UpdateKeys::Id,
+                ))
+                .foreign_key(&mut fk(
+                    UpdateKeyHosts::Table,
+                    UpdateKeyHosts::HostId,
+                    Hosts::Table,
+                    Hosts::Id,
+                ))
                 .to_owned(),
         )
         .await?;
@@ -341,12 +427,22 @@ impl MigrationTrait for Migration {
                 .col(string_len(UpdateHistory::Result, 16))
                 .col(string_len_null(UpdateHistory::Ipv4, 15))
                 .col(string_len_null(UpdateHistory::Ipv6, 39))
-                .foreign_key(&mut fk(UpdateHistory::Table, UpdateHistory::HostId, Hosts::Table, Hosts::Id))
+                .foreign_key(&mut fk(
+                    UpdateHistory::Table,
+                    UpdateHistory::HostId,
+                    Hosts::Table,
+                    Hosts::Id,
+                ))
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("update_history_host", UpdateHistory::Table, &["host_id", "id"], false))
-            .await?;
+        m.create_index(index(
+            "update_history_host",
+            UpdateHistory::Table,
+            &["host_id", "id"],
+            false,
+        ))
+        .await?;
 
         m.create_table(
             Table::create()

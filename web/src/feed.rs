@@ -55,7 +55,11 @@ impl Feed for OutboxFeed {
             let woken = self.waker.notify.notified();
             tokio::pin!(woken);
             woken.as_mut().enable();
-            let batches = self.db.batches_after(after, 1000).await.map_err(unavailable)?;
+            let batches = self
+                .db
+                .batches_after(after, 1000)
+                .await
+                .map_err(unavailable)?;
             if !batches.is_empty() || Instant::now() >= deadline {
                 return Ok(batches);
             }

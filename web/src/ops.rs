@@ -17,7 +17,11 @@ pub async fn ensure_zones(db: &Db, names: &[Fqdn]) -> anyhow::Result<Vec<Fqdn>> 
     let mut created = Vec::new();
     for name in names {
         let mut tx = db.begin_write().await?;
-        let new = NewZone { name: name.clone(), nameservers: Vec::new(), default_ttl: DEFAULT_TTL };
+        let new = NewZone {
+            name: name.clone(),
+            nameservers: Vec::new(),
+            default_ttl: DEFAULT_TTL,
+        };
         if tx.insert_zone(new).await?.is_some() {
             tx.audit(None, "cli", "zone.create", name.as_str()).await?;
             created.push(name.clone());
@@ -32,23 +36,47 @@ pub async fn list_zones(db: &Db) -> anyhow::Result<Vec<Zone>> {
 }
 
 /// Creates a user with its own account. `Ok(false)`: the e-mail or login ID exists.
-pub async fn add_user(db: &Db, email: Email, login: Option<String>, password: &str, staff: bool, plan: Plan) -> anyhow::Result<bool> {
+pub async fn add_user(
+    db: &Db,
+    email: Email,
+    login: Option<String>,
+    password: &str,
+    staff: bool,
+    plan: Plan,
+) -> anyhow::Result<bool> {
     if password.chars().count() < 8 {
         bail!("the password must have at least 8 characters");
     }
     let password = hash_password(password)?;
     let tx = db.begin_write().await?;
-    let created = tx.insert_user(NewUser { email, login, password, staff, plan }).await?;
+    let created = tx
+        .insert_user(NewUser {
+            email,
+            login,
+            password,
+            staff,
+            plan,
+        })
+        .await?;
     tx.commit().await?;
     Ok(created)
 }
 
 async fn account_of(db: &Db, owner: &Email) -> anyhow::Result<AccountId> {
-    db.account_of(owner).await?.with_context(|| format!("no user {owner}"))
+    db.account_of(owner)
+        .await?
+        .with_context(|| format!("no user {owner}"))
 }
 
 /// Creates a host; `Ok(false)` when the owner has it already (nothing is changed).
-pub async fn add_host(db: &Db, name: Fqdn, owner: &Email, ipv4: Option<Ipv4Addr>, ipv6: Option<Ipv6Addr>, ttl: Option<u32>) -> anyhow::Result<bool> {
+pub async fn add_host(
+    db: &Db,
+    name: Fqdn,
+    owner: &Email,
+    ipv4: Option<Ipv4Addr>,
+    ipv6: Option<Ipv6Addr>,
+    ttl: Option<u32>,
+) -> anyhow::Result<bool> {
     let account = account_of(db, owner).await?;
     match db.owner_of_host(&name).await? {
         Some(holder) if holder == account => return Ok(false),
@@ -58,12 +86,29 @@ pub async fn add_host(db: &Db, name: Fqdn, owner: &Email, ipv4: Option<Ipv4Addr>
     let zone = db.zone_of(&name).await?.filter(|z| z.name != name);
     let zone = zone.with_context(|| format!("{name} is not inside any zone of this service"))?;
     if let Some(ttl) = ttl.filter(|t| !(zone.min_ttl..=zone.max_ttl).contains(t)) {
-        bail!("a TTL of {ttl} s is outside {}'s bounds, {} to {} s", zone.name, zone.min_ttl, zone.max_ttl);
+        bail!(
+            "a TTL of {ttl} s is outside {}'s bounds, {} to {} s",
+            zone.name,
+            zone.min_ttl,
+            zone.max_ttl
+        );
     }
     let mut tx = db.begin_write().await?;
-    let created = tx.insert_hosts(&[zone], vec![NewHost { name, account, ipv4, ipv6, ttl }]).await?;
+    let created = tx
+        .insert_hosts(
+            &[zone],
+            vec![NewHost {
+                name,
+                account,
+                ipv4,
+                ipv6,
+                ttl,
+            }],
+        )
+        .await?;
     for host in &created {
-        tx.audit(Some(account), "cli", "host.create", host.name.as_str()).await?;
+        tx.audit(Some(account), "cli", "host.create", host.name.as_str())
+            .await?;
     }
     tx.commit().await?;
     Ok(true)
@@ -82,7 +127,9 @@ pub async fn import_hosts(db: &Db, input: impl BufRead) -> anyhow::Result<usize>
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let host = parse_import_line(line, db, &mut owners).await.with_context(|| format!("line {}: {line:?}", n + 1))?;
+        let host = parse_import_line(line, db, &mut owners)
+            .await
+            .with_context(|| format!("line {}: {line:?}", n + 1))?;
         if !seen.insert(host.name.clone()) {
             bail!("line {}: {} appears twice", n + 1, host.name);
         }
@@ -93,12 +140,17 @@ pub async fn import_hosts(db: &Db, input: impl BufRead) -> anyhow::Result<usize>
     // One transaction, so a conflict half-way leaves nothing behind: one feed revision.
     let mut tx = db.begin_write().await?;
     tx.insert_hosts(&zones, hosts).await?;
-    tx.audit(None, "cli", "host.import", &format!("{total} hosts")).await?;
+    tx.audit(None, "cli", "host.import", &format!("{total} hosts"))
+        .await?;
     tx.commit().await?;
     Ok(total)
 }
 
-async fn parse_import_line(line: &str, db: &Db, owners: &mut std::collections::HashMap<Email, AccountId>) -> anyhow::Result<NewHost> {
+async fn parse_import_line(
+    line: &str,
+    db: &Db,
+    owners: &mut std::collections::HashMap<Email, AccountId>,
+) -> anyhow::Result<NewHost> {
     let fields: Vec<&str> = line.split_whitespace().collect();
     if !(2..=4).contains(&fields.len()) {
         bail!("expected FQDN OWNER_EMAIL [IPV4] [IPV6]");
@@ -121,12 +173,22 @@ async fn parse_import_line(line: &str, db: &Db, owners: &mut std::collections::H
             ipv4 = Some(parse_ipv4(field)?);
         }
     }
-    Ok(NewHost { name, account, ipv4, ipv6, ttl: None })
+    Ok(NewHost {
+        name,
+        account,
+        ipv4,
+        ipv6,
+        ttl: None,
+    })
 }
 
 pub async fn add_group(db: &Db, name: &str, owner: &Email, hosts: &[Fqdn]) -> anyhow::Result<()> {
     let name = name.trim();
-    let valid = !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
     if !valid {
         bail!("a group name has 1 to 64 letters, digits, '-', '_' or '.'");
     }
@@ -138,7 +200,12 @@ pub async fn add_group(db: &Db, name: &str, owner: &Email, hosts: &[Fqdn]) -> an
 }
 
 /// Creates an update key and returns it: the only time its secret exists outside the client.
-pub async fn create_key(db: &Db, user: &Email, name: &str, hosts: &[Fqdn]) -> anyhow::Result<UpdateKey> {
+pub async fn create_key(
+    db: &Db,
+    user: &Email,
+    name: &str,
+    hosts: &[Fqdn],
+) -> anyhow::Result<UpdateKey> {
     let key = UpdateKey::generate();
     let tx = db.begin_write().await?;
     tx.insert_key(user, name, hosts, &key).await?;

@@ -19,10 +19,13 @@ use crate::update::Updater;
 /// Opens the configured database and brings its schema up to date.
 pub async fn open_db(storage: &Storage) -> anyhow::Result<Db> {
     if storage.database_url.is_none() {
-        std::fs::create_dir_all(&storage.data_dir)
-            .with_context(|| format!("creating the data directory {}", storage.data_dir.display()))?;
+        std::fs::create_dir_all(&storage.data_dir).with_context(|| {
+            format!("creating the data directory {}", storage.data_dir.display())
+        })?;
     }
-    let db = Db::connect(&storage.database_url()).await.context("connecting to the database")?;
+    let db = Db::connect(&storage.database_url())
+        .await
+        .context("connecting to the database")?;
     db.migrate().await.context("migrating the database")?;
     Ok(db)
 }
@@ -58,22 +61,34 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> anyhow
     let store = Arc::new(Store::new());
     let waker = Arc::new(FeedWaker::default());
     let feed = OutboxFeed::new(db.clone(), waker.clone());
-    let follower = tokio::spawn(dyn53_dns::follow(store.clone(), feed, stopped(stop_rx.clone())));
+    let follower = tokio::spawn(dyn53_dns::follow(
+        store.clone(),
+        feed,
+        stopped(stop_rx.clone()),
+    ));
     store.ready().await;
 
     tokio::spawn(prune_outbox(db.clone(), store.clone()));
 
-    let dns = dyn53_dns::bind(config.dns_addr).with_context(|| format!("binding DNS on {}", config.dns_addr))?;
+    let dns = dyn53_dns::bind(config.dns_addr)
+        .with_context(|| format!("binding DNS on {}", config.dns_addr))?;
     let dns_addr = dns.local_addr();
-    let dns_task = tokio::spawn(dyn53_dns::serve(store.clone(), dns, stopped(stop_rx.clone())));
+    let dns_task = tokio::spawn(dyn53_dns::serve(
+        store.clone(),
+        dns,
+        stopped(stop_rx.clone()),
+    ));
 
     let listeners = config
         .http_addrs
         .iter()
         .map(|addr| TcpListener::bind(addr).with_context(|| format!("binding HTTP on {addr}")))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let http_addrs: Vec<String> =
-        listeners.iter().filter_map(|l| l.local_addr().ok()).map(|a| a.to_string()).collect();
+    let http_addrs: Vec<String> = listeners
+        .iter()
+        .filter_map(|l| l.local_addr().ok())
+        .map(|a| a.to_string())
+        .collect();
     let state = AppState {
         db: db.clone(),
         updater: Updater::new(db, waker),

@@ -84,7 +84,11 @@ impl Principal {
     fn may_update(&self, host: &Host) -> bool {
         self.may_change_dns
             && host.account == self.account
-            && self.key.as_ref().and_then(|k| k.hosts.as_ref()).is_none_or(|ids| ids.contains(&host.id))
+            && self
+                .key
+                .as_ref()
+                .and_then(|k| k.hosts.as_ref())
+                .is_none_or(|ids| ids.contains(&host.id))
     }
 }
 
@@ -102,8 +106,14 @@ impl Updater {
     pub async fn update(&self, req: UpdateRequest) -> Result<Vec<HostResult>, UpdateError> {
         let principal = self.authenticate(&req.credentials).await?;
         let addresses = match (req.ipv4, req.ipv6, req.client.source) {
-            (None, None, IpAddr::V4(v4)) => Addresses { ipv4: Some(v4), ipv6: None },
-            (None, None, IpAddr::V6(v6)) => Addresses { ipv4: None, ipv6: Some(v6) },
+            (None, None, IpAddr::V4(v4)) => Addresses {
+                ipv4: Some(v4),
+                ipv6: None,
+            },
+            (None, None, IpAddr::V6(v6)) => Addresses {
+                ipv4: None,
+                ipv6: Some(v6),
+            },
             (ipv4, ipv6, _) => Addresses { ipv4, ipv6 },
         };
         let seen = Seen {
@@ -144,8 +154,13 @@ impl Updater {
             } else {
                 tx.touch_host(host, &seen).await?;
             }
-            tx.add_history(host, &seen, if changed { "good" } else { "nochg" }).await?;
-            results.push(if changed { HostResult::Changed(addresses) } else { HostResult::Unchanged(addresses) });
+            tx.add_history(host, &seen, if changed { "good" } else { "nochg" })
+                .await?;
+            results.push(if changed {
+                HostResult::Changed(addresses)
+            } else {
+                HostResult::Unchanged(addresses)
+            });
         }
         if let Some(key) = &principal.key {
             tx.mark_key_used(key.key_id, &seen).await?;
@@ -169,9 +184,10 @@ impl Updater {
                 let secret = credentials.secret.clone();
                 let stored = user.as_ref().map(|u| u.password.clone());
                 // argon2id takes tens of milliseconds of CPU: keep it off the async workers.
-                let ok = tokio::task::spawn_blocking(move || verify_password(&secret, stored.as_ref()))
-                    .await
-                    .unwrap_or(false);
+                let ok =
+                    tokio::task::spawn_blocking(move || verify_password(&secret, stored.as_ref()))
+                        .await
+                        .unwrap_or(false);
                 if !ok {
                     return Err(UpdateError::BadAuth);
                 }
@@ -182,6 +198,10 @@ impl Updater {
         if !user.account_active {
             return Err(UpdateError::AccountInactive);
         }
-        Ok(Principal { account: user.account, may_change_dns: user.role.may_change_dns(), key })
+        Ok(Principal {
+            account: user.account,
+            may_change_dns: user.role.may_change_dns(),
+            key,
+        })
     }
 }

@@ -24,7 +24,11 @@ fn owners(records: &[Record]) -> Vec<String> {
 fn assert_negative(msg: &Message, rcode: ResponseCode, zone: &str) {
     assert_eq!(msg.metadata.response_code, rcode);
     assert!(msg.metadata.authoritative, "AA on negative answers");
-    assert!(msg.answers.is_empty(), "no answer records: {:?}", msg.answers);
+    assert!(
+        msg.answers.is_empty(),
+        "no answer records: {:?}",
+        msg.answers
+    );
     assert_eq!(msg.authorities.len(), 1, "the SOA in authority");
     let soa = &msg.authorities[0];
     assert_eq!(soa.record_type(), RecordType::SOA);
@@ -116,7 +120,9 @@ async fn nxdomain_and_nodata_carry_the_soa() {
     let server = TestServer::start(fixture(1)).await;
     let nx = server.udp("nothing.dyn.example.", RecordType::A).await;
     assert_negative(&nx, ResponseCode::NXDomain, ZONE);
-    let deep = server.tcp("x.y.nothing.dyn.example.", RecordType::AAAA).await;
+    let deep = server
+        .tcp("x.y.nothing.dyn.example.", RecordType::AAAA)
+        .await;
     assert_negative(&deep, ResponseCode::NXDomain, ZONE);
 
     // www has no SRV (and no AAAA on mx): NODATA.
@@ -155,7 +161,9 @@ async fn wildcard_hosts_answer_below_themselves_with_the_query_name() {
     let nodata = server.udp("x.wild.dyn.example.", RecordType::MX).await;
     assert_negative(&nodata, ResponseCode::NoError, ZONE);
     // Below an existing name without a wildcard: NXDOMAIN (RFC 4592 closest encloser).
-    let nx = server.udp("x.exists.wild.dyn.example.", RecordType::A).await;
+    let nx = server
+        .udp("x.exists.wild.dyn.example.", RecordType::A)
+        .await;
     assert_negative(&nx, ResponseCode::NXDomain, ZONE);
 }
 
@@ -228,7 +236,11 @@ async fn names_are_case_insensitive_and_the_askers_case_is_echoed() {
     let asked = "wWw.DyN.eXaMpLe.";
     let msg = server.udp(asked, RecordType::A).await;
     assert_eq!(a_addrs(&msg), vec![Ipv4Addr::new(192, 0, 2, 1)]);
-    assert!(msg.queries[0].name().eq_case(&hickory_server::proto::rr::Name::from_ascii(asked).unwrap()));
+    assert!(
+        msg.queries[0]
+            .name()
+            .eq_case(&hickory_server::proto::rr::Name::from_ascii(asked).unwrap())
+    );
     assert_eq!(msg.queries[0].name().to_ascii(), asked);
     assert_eq!(owners(&msg.answers), vec![asked.to_string()]);
 
@@ -241,7 +253,10 @@ async fn names_are_case_insensitive_and_the_askers_case_is_echoed() {
     assert_eq!(nx.queries[0].name().to_ascii(), "NoThInG.DYN.example.");
 
     let wild = server.udp("X.Wild.dyn.example.", RecordType::A).await;
-    assert_eq!(owners(&wild.answers), vec!["X.Wild.dyn.example.".to_string()]);
+    assert_eq!(
+        owners(&wild.answers),
+        vec!["X.Wild.dyn.example.".to_string()]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

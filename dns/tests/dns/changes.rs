@@ -33,7 +33,10 @@ async fn soa_serial_increases_with_each_change_to_the_zone() {
 
     server.store.apply(&batch(
         6,
-        vec![upsert(ZONE, a_host("new.dyn.example", Ipv4Addr::new(10, 0, 0, 1)))],
+        vec![upsert(
+            ZONE,
+            a_host("new.dyn.example", Ipv4Addr::new(10, 0, 0, 1)),
+        )],
     ));
     assert_eq!(serial(&server, ZONE).await, 6);
     // A zone the batch did not touch keeps its serial.
@@ -169,7 +172,10 @@ async fn a_batch_is_seen_whole_or_not_at_all() {
                             zone: ZONE.into(),
                             name: format!("t{}.dyn.example", rev - 1),
                         },
-                        upsert(ZONE, alias("moving.dyn.example", &format!("t{rev}.dyn.example"))),
+                        upsert(
+                            ZONE,
+                            alias("moving.dyn.example", &format!("t{rev}.dyn.example")),
+                        ),
                         upsert(ZONE, a_host(&format!("t{rev}.dyn.example"), ip)),
                     ],
                 ));

@@ -159,9 +159,10 @@ async fn a_gap_in_the_feed_reloads_the_snapshot() {
 
     // The log was trimmed: it starts at 14, the node is at 10.
     let mut newer = fixture(15);
-    newer.zones[0]
-        .hosts
-        .push(a_host("from-snapshot.dyn.example", Ipv4Addr::new(10, 1, 1, 1)));
+    newer.zones[0].hosts.push(a_host(
+        "from-snapshot.dyn.example",
+        Ipv4Addr::new(10, 1, 1, 1),
+    ));
     feed.with(|s| {
         s.snapshot = newer;
         s.batches = vec![
@@ -175,7 +176,9 @@ async fn a_gap_in_the_feed_reloads_the_snapshot() {
     let server = TestServer::start_with(follower.store.clone()).await;
     let ok = |msg: &hickory_server::proto::op::Message| msg.metadata.response_code;
     assert_eq!(
-        ok(&server.udp("from-snapshot.dyn.example.", RecordType::A).await),
+        ok(&server
+            .udp("from-snapshot.dyn.example.", RecordType::A)
+            .await),
         ResponseCode::NoError
     );
     assert_eq!(
@@ -188,6 +191,31 @@ async fn a_gap_in_the_feed_reloads_the_snapshot() {
         ResponseCode::NXDomain
     );
     assert_eq!(follower.store.serial(ZONE), Some(16));
+    follower.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_older_than_the_log_is_retried_with_backoff() {
+    let feed = TestFeed::default();
+    feed.with(|s| {
+        s.snapshot = fixture(10);
+        s.batches = vec![host_batch(14, "late.dyn.example", 14)];
+    });
+    let follower = Follower::start(feed.clone());
+    follower.wait_for(10).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let loads = feed.get(|s| s.snapshot_calls);
+    assert!((2..10).contains(&loads), "{loads} snapshot loads in 500 ms");
+    // Meanwhile the node serves the snapshot.
+    let server = TestServer::start_with(follower.store.clone()).await;
+    let www = server.udp("www.dyn.example.", RecordType::A).await;
+    assert_eq!(www.metadata.response_code, ResponseCode::NoError);
+    // Once the snapshot catches up, the node follows again.
+    feed.with(|s| {
+        s.snapshot = fixture(14);
+        s.batches.push(host_batch(15, "late.dyn.example", 15));
+    });
+    follower.wait_for(15).await;
     follower.stop().await;
 }
 
@@ -258,7 +286,7 @@ async fn shutdown_interrupts_a_retrying_follower() {
     let feed = TestFeed::default();
     feed.with(|s| s.fail_snapshots = usize::MAX);
     let follower = Follower::start(feed.clone());
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!follower.store.is_loaded());
     let calls = feed.get(|s| s.snapshot_calls);
     assert!(calls >= 2, "retried ({calls} calls)");

@@ -26,7 +26,10 @@ async fn edns_is_echoed_with_our_payload_size() {
         .tcp_msg(&with_edns(query("none.dyn.example.", RecordType::A), 4096))
         .await;
     assert_eq!(tcp.metadata.response_code, ResponseCode::NXDomain);
-    assert_eq!(tcp.edns.as_ref().map(Edns::max_payload), Some(MAX_UDP_PAYLOAD));
+    assert_eq!(
+        tcp.edns.as_ref().map(Edns::max_payload),
+        Some(MAX_UDP_PAYLOAD)
+    );
     let refused = server
         .udp_msg(&with_edns(query("example.org.", RecordType::A), 1400))
         .await;
@@ -97,7 +100,9 @@ async fn a_client_edns_size_between_512_and_ours_is_respected() {
     snapshot.zones[0].hosts.push(dyn53_dns::feed::HostRecords {
         name: "mid.dyn.example".into(),
         ttl: 60,
-        txt: (0..16).map(|i| format!("{i:02}-{}", "m".repeat(37))).collect(),
+        txt: (0..16)
+            .map(|i| format!("{i:02}-{}", "m".repeat(37)))
+            .collect(),
         ..Default::default()
     });
     let server = TestServer::start(snapshot).await;
@@ -129,7 +134,11 @@ async fn other_opcodes_are_not_implemented() {
             RecordType::SOA,
         ));
         let answer = server.udp_msg(&msg).await;
-        assert_eq!(answer.metadata.response_code, ResponseCode::NotImp, "{op:?}");
+        assert_eq!(
+            answer.metadata.response_code,
+            ResponseCode::NotImp,
+            "{op:?}"
+        );
         assert_eq!(answer.metadata.op_code, op);
     }
 }
@@ -171,7 +180,9 @@ async fn queries_are_counted_by_outcome() {
     server.udp("www.dyn.example.", RecordType::SRV).await;
     server.udp("nothing.dyn.example.", RecordType::A).await;
     server.tcp("example.org.", RecordType::A).await;
-    server.udp_msg(&Message::new(9, MessageType::Query, OpCode::Query)).await;
+    server
+        .udp_msg(&Message::new(9, MessageType::Query, OpCode::Query))
+        .await;
     let s = server.stats.snapshot();
     assert_eq!(s.noerror, 1);
     assert_eq!(s.nodata, 1);
@@ -222,7 +233,11 @@ async fn several_reuseport_udp_sockets_all_answer() {
         assert_eq!(answer.answers.len(), 1);
     }
     let _ = stop.send(());
-    tokio::time::timeout(WAIT, task).await.unwrap().unwrap().unwrap();
+    tokio::time::timeout(WAIT, task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -37,12 +37,19 @@ async fn truncated_headers_and_garbage_over_udp() {
         let packet = pseudo_random_bytes(len as u64, len);
         assert!(server.udp_raw_wait(&packet, short).await.is_none());
     }
-    // A header that promises a question that is not there: FORMERR (or nothing), no crash.
+    // A header that promises a question that is not there: FORMERR with the same ID.
     let header_only = [0x12, 0x34, 0x00, 0x00, 0x00, 0x01, 0, 0, 0, 0, 0, 0];
-    if let Some(answer) = server.udp_raw_wait(&header_only, short).await {
-        let msg = Message::from_vec(&answer).unwrap();
-        assert_eq!(msg.metadata.response_code, ResponseCode::FormErr);
-    }
+    let answer = server
+        .udp_raw_wait(&header_only, short)
+        .await
+        .expect("FORMERR");
+    let msg = Message::from_vec(&answer).unwrap();
+    assert_eq!(msg.metadata.response_code, ResponseCode::FormErr);
+    assert_eq!(msg.metadata.id, 0x1234);
+    // The same as a response: dropped, never reflected.
+    let mut reflected = header_only;
+    reflected[2] |= 0x80;
+    assert!(server.udp_raw_wait(&reflected, short).await.is_none());
     // Garbage of many sizes, with the QR bit both clear and set.
     for seed in 0..200u64 {
         let len = 12 + (seed as usize * 7) % 500;
@@ -56,7 +63,12 @@ async fn truncated_headers_and_garbage_over_udp() {
     let pointer_loop = [
         0xab, 0xcd, 0x00, 0x00, 0x00, 0x01, 0, 0, 0, 0, 0, 0, 0xc0, 0x0c, 0x00, 0x01, 0x00, 0x01,
     ];
-    let _ = server.udp_raw_wait(&pointer_loop, short).await;
+    let answer = server
+        .udp_raw_wait(&pointer_loop, short)
+        .await
+        .expect("FORMERR");
+    let msg = Message::from_vec(&answer).unwrap();
+    assert_eq!(msg.metadata.response_code, ResponseCode::FormErr);
     // A label running past the end of the packet.
     let overrun = [
         0xab, 0xce, 0x00, 0x00, 0x00, 0x01, 0, 0, 0, 0, 0, 0, 0x3f, b'a', b'b',

@@ -52,7 +52,9 @@ pub fn alias(name: &str, target: &str) -> HostRecords {
 
 /// Strings of 40 bytes: 60 of them make a TXT RRset of ~2.9 KB.
 pub fn big_txt() -> Vec<String> {
-    (0..60).map(|i| format!("{i:02}-{}", "t".repeat(37))).collect()
+    (0..60)
+        .map(|i| format!("{i:02}-{}", "t".repeat(37)))
+        .collect()
 }
 
 /// The data most tests query.
@@ -214,9 +216,15 @@ pub async fn tcp_exchange(stream: &mut TcpStream, bytes: &[u8]) -> Option<Vec<u8
     stream.write_all(&len.to_be_bytes()).await.ok()?;
     stream.write_all(bytes).await.ok()?;
     let mut len = [0u8; 2];
-    timeout(WAIT, stream.read_exact(&mut len)).await.ok()?.ok()?;
+    timeout(WAIT, stream.read_exact(&mut len))
+        .await
+        .ok()?
+        .ok()?;
     let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
-    timeout(WAIT, stream.read_exact(&mut buf)).await.ok()?.ok()?;
+    timeout(WAIT, stream.read_exact(&mut buf))
+        .await
+        .ok()?
+        .ok()?;
     Some(buf)
 }
 

@@ -4,8 +4,8 @@ use std::collections::HashMap;
 
 use dyn53_dns::feed::{Batch, Change, Revision, Snapshot, ZoneSnapshot};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, IsolationLevel, QueryFilter, QueryOrder, QuerySelect, Statement,
-    TransactionTrait,
+    ColumnTrait, ConnectionTrait, EntityTrait, IsolationLevel, QueryFilter, QueryOrder,
+    QuerySelect, Statement, TransactionTrait,
 };
 
 use super::entity::{host, outbox, zone};
@@ -18,23 +18,44 @@ impl Db {
         let tx = self.conn.begin_with_config(isolation, None).await?;
         let backend = tx.get_database_backend();
         let row = tx
-            .query_one_raw(Statement::from_string(backend, "SELECT value FROM feed_revision WHERE id = 1"))
+            .query_one_raw(Statement::from_string(
+                backend,
+                "SELECT value FROM feed_revision WHERE id = 1",
+            ))
             .await?
             .ok_or_else(|| DbError::Rejected("feed_revision is missing: run migrations".into()))?;
         let revision: i64 = row.try_get("", "value")?;
-        let zones: HashMap<i64, Zone> =
-            zone::Entity::find().all(&tx).await?.into_iter().map(|z| (z.id, Zone::from_model(z))).collect();
+        let zones: HashMap<i64, Zone> = zone::Entity::find()
+            .all(&tx)
+            .await?
+            .into_iter()
+            .map(|z| (z.id, Zone::from_model(z)))
+            .collect();
         let mut by_zone: HashMap<i64, ZoneSnapshot> = zones
             .values()
-            .map(|z| (z.id, ZoneSnapshot { zone: z.served(), hosts: Vec::new() }))
+            .map(|z| {
+                (
+                    z.id,
+                    ZoneSnapshot {
+                        zone: z.served(),
+                        hosts: Vec::new(),
+                    },
+                )
+            })
             .collect();
         for row in host::Entity::find().all(&tx).await? {
-            if let (Some(zone), Some(snap)) = (zones.get(&row.zone_id), by_zone.get_mut(&row.zone_id)) {
-                snap.hosts.push(Host::from_model(row, zone.clone()).served());
+            if let (Some(zone), Some(snap)) =
+                (zones.get(&row.zone_id), by_zone.get_mut(&row.zone_id))
+            {
+                snap.hosts
+                    .push(Host::from_model(row, zone.clone()).served());
             }
         }
         tx.commit().await?;
-        Ok(Snapshot { revision: revision as Revision, zones: by_zone.into_values().collect() })
+        Ok(Snapshot {
+            revision: revision as Revision,
+            zones: by_zone.into_values().collect(),
+        })
     }
 
     /// Up to `limit` batches with a revision above `after`, in order.
@@ -47,9 +68,16 @@ impl Db {
             .await?;
         rows.into_iter()
             .map(|row| {
-                let changes: Vec<Change> = serde_json::from_str(&row.payload)
-                    .map_err(|e| DbError::Rejected(format!("outbox revision {} is unreadable: {e}", row.revision)))?;
-                Ok(Batch { revision: row.revision as Revision, changes })
+                let changes: Vec<Change> = serde_json::from_str(&row.payload).map_err(|e| {
+                    DbError::Rejected(format!(
+                        "outbox revision {} is unreadable: {e}",
+                        row.revision
+                    ))
+                })?;
+                Ok(Batch {
+                    revision: row.revision as Revision,
+                    changes,
+                })
             })
             .collect()
     }

@@ -20,7 +20,11 @@ pub enum HostKind {
 
 impl HostKind {
     fn parse(s: &str) -> HostKind {
-        if s == "alias" { HostKind::Alias } else { HostKind::Address }
+        if s == "alias" {
+            HostKind::Alias
+        } else {
+            HostKind::Address
+        }
     }
 }
 
@@ -139,7 +143,10 @@ impl NewHost {
 impl Db {
     /// The account that holds `name`, if any: for operator commands only (it crosses tenants).
     pub async fn owner_of_host(&self, name: &Fqdn) -> DbResult<Option<AccountId>> {
-        let row = host::Entity::find().filter(host::Column::Name.eq(name.as_str())).one(&self.conn).await?;
+        let row = host::Entity::find()
+            .filter(host::Column::Name.eq(name.as_str()))
+            .one(&self.conn)
+            .await?;
         Ok(row.map(|h| AccountId(h.account_id)))
     }
 }

@@ -13,8 +13,8 @@ mod zones;
 
 use std::time::Duration;
 
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
 use dyn53_migrations::MigratorTrait;
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
 
 pub use hosts::{Host, HostKind, NewHost};
 pub use people::{KeyAuth, NewUser, UserAuth};
@@ -53,7 +53,9 @@ impl Db {
             .sqlx_logging(false);
         if url.starts_with("sqlite:") {
             // A writer waits this long for another process's write lock, then gives up (`911`).
-            options.max_connections(4).map_sqlx_sqlite_opts(|o| o.busy_timeout(Duration::from_secs(3)));
+            options
+                .max_connections(4)
+                .map_sqlx_sqlite_opts(|o| o.busy_timeout(Duration::from_secs(3)));
         } else {
             options.max_connections(16);
         }

@@ -77,12 +77,19 @@ impl Db {
             .into_iter()
             .map(|k| k.host_id)
             .collect();
-        Ok(Some(KeyAuth { key_id: row.id, user_id: row.user_id, hosts: (!limited.is_empty()).then_some(limited) }))
+        Ok(Some(KeyAuth {
+            key_id: row.id,
+            user_id: row.user_id,
+            hosts: (!limited.is_empty()).then_some(limited),
+        }))
     }
 
     /// The account of the user with this e-mail, for operator commands.
     pub async fn account_of(&self, email: &Email) -> DbResult<Option<AccountId>> {
-        let found = user::Entity::find().filter(user::Column::Email.eq(email.as_str())).one(&self.conn).await?;
+        let found = user::Entity::find()
+            .filter(user::Column::Email.eq(email.as_str()))
+            .one(&self.conn)
+            .await?;
         Ok(found.map(|u| AccountId(u.account_id)))
     }
 }
@@ -95,7 +102,12 @@ impl WriteTx {
         if let Some(login) = &new.login {
             taken = taken.add(user::Column::Login.eq(login.as_str()));
         }
-        if user::Entity::find().filter(taken).one(self.tx()).await?.is_some() {
+        if user::Entity::find()
+            .filter(taken)
+            .one(self.tx())
+            .await?
+            .is_some()
+        {
             return Ok(false);
         }
         let now = Utc::now();
@@ -119,7 +131,13 @@ impl WriteTx {
         }
         .insert(self.tx())
         .await?;
-        self.audit(Some(AccountId(account.id)), "cli", "user.create", new.email.as_str()).await?;
+        self.audit(
+            Some(AccountId(account.id)),
+            "cli",
+            "user.create",
+            new.email.as_str(),
+        )
+        .await?;
         Ok(true)
     }
 
@@ -130,14 +148,25 @@ impl WriteTx {
             .filter(host::Column::Name.is_in(names.iter().map(Fqdn::as_str)))
             .all(self.tx())
             .await?;
-        if let Some(missing) = names.iter().find(|n| !rows.iter().any(|r| r.name == n.as_str())) {
-            return Err(DbError::Rejected(format!("no host {missing} in this account")));
+        if let Some(missing) = names
+            .iter()
+            .find(|n| !rows.iter().any(|r| r.name == n.as_str()))
+        {
+            return Err(DbError::Rejected(format!(
+                "no host {missing} in this account"
+            )));
         }
         Ok(rows.into_iter().map(|r| r.id).collect())
     }
 
     /// Creates an update key for the user with `email`, optionally limited to some hosts.
-    pub async fn insert_key(&self, email: &Email, name: &str, hosts: &[Fqdn], key: &UpdateKey) -> DbResult<()> {
+    pub async fn insert_key(
+        &self,
+        email: &Email,
+        name: &str,
+        hosts: &[Fqdn],
+        key: &UpdateKey,
+    ) -> DbResult<()> {
         let owner = user::Entity::find()
             .filter(user::Column::Email.eq(email.as_str()))
             .one(self.tx())
@@ -162,17 +191,26 @@ impl WriteTx {
         .insert(self.tx())
         .await?;
         if !host_ids.is_empty() {
-            update_key_host::Entity::insert_many(
-                host_ids.into_iter().map(|host_id| update_key_host::ActiveModel { key_id: Set(row.id), host_id: Set(host_id) }),
-            )
+            update_key_host::Entity::insert_many(host_ids.into_iter().map(|host_id| {
+                update_key_host::ActiveModel {
+                    key_id: Set(row.id),
+                    host_id: Set(host_id),
+                }
+            }))
             .exec(self.tx())
             .await?;
         }
-        self.audit(Some(account), "cli", "key.create", key.visible_prefix()).await
+        self.audit(Some(account), "cli", "key.create", key.visible_prefix())
+            .await
     }
 
     /// Creates a group of the account's hosts, or replaces the members of an existing one.
-    pub async fn upsert_group(&self, account: AccountId, name: &str, hosts: &[Fqdn]) -> DbResult<()> {
+    pub async fn upsert_group(
+        &self,
+        account: AccountId,
+        name: &str,
+        hosts: &[Fqdn],
+    ) -> DbResult<()> {
         let host_ids = self.own_host_ids(account, hosts).await?;
         let existing = group::Entity::find()
             .filter(group::Column::AccountId.eq(account.0))
@@ -181,20 +219,31 @@ impl WriteTx {
             .await?;
         let group_id = match existing {
             Some(g) => {
-                group_host::Entity::delete_many().filter(group_host::Column::GroupId.eq(g.id)).exec(self.tx()).await?;
+                group_host::Entity::delete_many()
+                    .filter(group_host::Column::GroupId.eq(g.id))
+                    .exec(self.tx())
+                    .await?;
                 g.id
             }
             None => {
-                group::ActiveModel { id: NotSet, account_id: Set(account.0), name: Set(name.into()), created_at: Set(Utc::now()) }
-                    .insert(self.tx())
-                    .await?
-                    .id
+                group::ActiveModel {
+                    id: NotSet,
+                    account_id: Set(account.0),
+                    name: Set(name.into()),
+                    created_at: Set(Utc::now()),
+                }
+                .insert(self.tx())
+                .await?
+                .id
             }
         };
         if !host_ids.is_empty() {
-            group_host::Entity::insert_many(
-                host_ids.into_iter().map(|host_id| group_host::ActiveModel { group_id: Set(group_id), host_id: Set(host_id) }),
-            )
+            group_host::Entity::insert_many(host_ids.into_iter().map(|host_id| {
+                group_host::ActiveModel {
+                    group_id: Set(group_id),
+                    host_id: Set(host_id),
+                }
+            }))
             .exec(self.tx())
             .await?;
         }

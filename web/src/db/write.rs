@@ -37,9 +37,13 @@ impl Db {
         if !self.is_postgres() {
             // SQLite: take the write lock now. A deferred transaction that reads first and
             // upgrades later fails with SQLITE_BUSY when another writer got there between.
-            tx.execute_unprepared("UPDATE feed_revision SET value = value WHERE id = 1").await?;
+            tx.execute_unprepared("UPDATE feed_revision SET value = value WHERE id = 1")
+                .await?;
         }
-        Ok(WriteTx { tx, changes: Vec::new() })
+        Ok(WriteTx {
+            tx,
+            changes: Vec::new(),
+        })
     }
 }
 
@@ -68,7 +72,12 @@ impl WriteTx {
             .collect();
         Ok(rows
             .into_iter()
-            .filter_map(|h| zones.get(&h.zone_id).cloned().map(|z| Host::from_model(h, z)))
+            .filter_map(|h| {
+                zones
+                    .get(&h.zone_id)
+                    .cloned()
+                    .map(|z| Host::from_model(h, z))
+            })
             .collect())
     }
 
@@ -82,13 +91,21 @@ impl WriteTx {
             ..seen_columns(seen)
         };
         model.update(&self.tx).await?;
-        self.publish(Change::HostUpsert { zone: host.zone.name.to_string(), host: host.served() });
+        self.publish(Change::HostUpsert {
+            zone: host.zone.name.to_string(),
+            host: host.served(),
+        });
         Ok(())
     }
 
     /// Records that a client checked in without changing anything.
     pub async fn touch_host(&self, host: &Host, seen: &Seen<'_>) -> DbResult<()> {
-        host::ActiveModel { id: Set(host.id), ..seen_columns(seen) }.update(&self.tx).await?;
+        host::ActiveModel {
+            id: Set(host.id),
+            ..seen_columns(seen)
+        }
+        .update(&self.tx)
+        .await?;
         Ok(())
     }
 
@@ -124,7 +141,10 @@ impl WriteTx {
 
     /// Creates a zone; `Ok(None)` when it exists already.
     pub async fn insert_zone(&mut self, new: NewZone) -> DbResult<Option<Zone>> {
-        let existing = zone::Entity::find().filter(zone::Column::Name.eq(new.name.as_str())).one(&self.tx).await?;
+        let existing = zone::Entity::find()
+            .filter(zone::Column::Name.eq(new.name.as_str()))
+            .one(&self.tx)
+            .await?;
         if existing.is_some() {
             return Ok(None);
         }
@@ -135,7 +155,11 @@ impl WriteTx {
 
     /// Creates hosts in their zones. All or nothing: a name outside every zone or one
     /// that exists rejects the whole lot.
-    pub async fn insert_hosts(&mut self, zones: &[Zone], hosts: Vec<NewHost>) -> DbResult<Vec<Host>> {
+    pub async fn insert_hosts(
+        &mut self,
+        zones: &[Zone],
+        hosts: Vec<NewHost>,
+    ) -> DbResult<Vec<Host>> {
         let now = Utc::now();
         let names: Vec<String> = hosts.iter().map(|h| h.name.to_string()).collect();
         let mut existing = Vec::new();
@@ -158,27 +182,46 @@ impl WriteTx {
                 .iter()
                 .filter(|z| new.name.is_within(&z.name) && new.name != z.name)
                 .max_by_key(|z| z.name.as_str().len())
-                .ok_or_else(|| DbError::Rejected(format!("{} is not inside any zone of this service", new.name)))?;
+                .ok_or_else(|| {
+                    DbError::Rejected(format!(
+                        "{} is not inside any zone of this service",
+                        new.name
+                    ))
+                })?;
             models.push(new.into_active_model(zone.id, now));
         }
         let zone_by_id: HashMap<i64, &Zone> = zones.iter().map(|z| (z.id, z)).collect();
         let mut created = Vec::with_capacity(models.len());
         // Insert in chunks, then read the rows back by name (portable: no multi-row RETURNING).
         for (chunk, names) in models.chunks(500).zip(names.chunks(500)) {
-            host::Entity::insert_many(chunk.iter().cloned()).exec(&self.tx).await?;
-            let rows = host::Entity::find().filter(host::Column::Name.is_in(names)).all(&self.tx).await?;
+            host::Entity::insert_many(chunk.iter().cloned())
+                .exec(&self.tx)
+                .await?;
+            let rows = host::Entity::find()
+                .filter(host::Column::Name.is_in(names))
+                .all(&self.tx)
+                .await?;
             created.extend(rows.into_iter().filter_map(|row| {
                 let zone = (*zone_by_id.get(&row.zone_id)?).clone();
                 Some(Host::from_model(row, zone))
             }));
         }
         for host in &created {
-            self.publish(Change::HostUpsert { zone: host.zone.name.to_string(), host: host.served() });
+            self.publish(Change::HostUpsert {
+                zone: host.zone.name.to_string(),
+                host: host.served(),
+            });
         }
         Ok(created)
     }
 
-    pub async fn audit(&self, account: Option<AccountId>, actor: &str, action: &str, detail: &str) -> DbResult<()> {
+    pub async fn audit(
+        &self,
+        account: Option<AccountId>,
+        actor: &str,
+        action: &str,
+        detail: &str,
+    ) -> DbResult<()> {
         audit_log::ActiveModel {
             id: NotSet,
             at: Set(Utc::now()),
@@ -214,12 +257,19 @@ impl WriteTx {
             );
             let row = self.tx.query_one_raw(bump).await?;
             let value: i64 = row
-                .ok_or_else(|| DbError::Rejected("feed_revision is missing: run migrations".into()))?
+                .ok_or_else(|| {
+                    DbError::Rejected("feed_revision is missing: run migrations".into())
+                })?
                 .try_get("", "value")?;
-            let payload = serde_json::to_string(&self.changes).map_err(|e| DbError::Rejected(e.to_string()))?;
-            outbox::ActiveModel { revision: Set(value), created_at: Set(Utc::now()), payload: Set(payload) }
-                .insert(&self.tx)
-                .await?;
+            let payload = serde_json::to_string(&self.changes)
+                .map_err(|e| DbError::Rejected(e.to_string()))?;
+            outbox::ActiveModel {
+                revision: Set(value),
+                created_at: Set(Utc::now()),
+                payload: Set(payload),
+            }
+            .insert(&self.tx)
+            .await?;
             Some(value as Revision)
         };
         self.tx.commit().await?;

@@ -39,9 +39,21 @@ impl Zone {
             retry: ttl(m.retry),
             expire: ttl(m.expire),
             minimum: ttl(m.negative_ttl),
-            ns: m.nameservers.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+            ns: m
+                .nameservers
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
         };
-        Zone { id: m.id, name, default_ttl: ttl(m.default_ttl), min_ttl: ttl(m.min_ttl), max_ttl: ttl(m.max_ttl), data }
+        Zone {
+            id: m.id,
+            name,
+            default_ttl: ttl(m.default_ttl),
+            min_ttl: ttl(m.min_ttl),
+            max_ttl: ttl(m.max_ttl),
+            data,
+        }
     }
 
     /// The apex data a DNS node serves.
@@ -51,7 +63,9 @@ impl Zone {
 
     /// A host's TTL: its own if set, else the zone's default, within the zone's bounds.
     pub fn ttl_for(&self, requested: Option<u32>) -> u32 {
-        requested.unwrap_or(self.default_ttl).clamp(self.min_ttl, self.max_ttl)
+        requested
+            .unwrap_or(self.default_ttl)
+            .clamp(self.min_ttl, self.max_ttl)
     }
 }
 
@@ -84,7 +98,10 @@ impl NewZone {
 
 impl Db {
     pub async fn zones(&self) -> DbResult<Vec<Zone>> {
-        let rows = zone::Entity::find().order_by_asc(zone::Column::Name).all(&self.conn).await?;
+        let rows = zone::Entity::find()
+            .order_by_asc(zone::Column::Name)
+            .all(&self.conn)
+            .await?;
         Ok(rows.into_iter().map(Zone::from_model).collect())
     }
 
@@ -95,6 +112,9 @@ impl Db {
             .filter(zone::Column::Name.is_in(candidates))
             .all(&self.conn)
             .await?;
-        Ok(found.into_iter().map(Zone::from_model).max_by_key(|z| z.name.as_str().len()))
+        Ok(found
+            .into_iter()
+            .map(Zone::from_model)
+            .max_by_key(|z| z.name.as_str().len()))
     }
 }

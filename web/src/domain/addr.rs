@@ -47,16 +47,34 @@ mod tests {
 
     #[test]
     fn accepts_plain_trimmed_and_prefixed() {
-        assert_eq!(parse_ip(" 192.0.2.1 ").unwrap(), "192.0.2.1".parse::<IpAddr>().unwrap());
-        assert_eq!(parse_ip("192.0.2.1/24").unwrap(), "192.0.2.1".parse::<IpAddr>().unwrap());
-        assert_eq!(parse_ip("2001:db8::1/64").unwrap(), "2001:db8::1".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            parse_ip(" 192.0.2.1 ").unwrap(),
+            "192.0.2.1".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            parse_ip("192.0.2.1/24").unwrap(),
+            "192.0.2.1".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            parse_ip("2001:db8::1/64").unwrap(),
+            "2001:db8::1".parse::<IpAddr>().unwrap()
+        );
     }
 
     #[test]
     fn refuses_malformed() {
         for bad in [
-            "", "010.0.0.1", "192.0.2", "192.0.2.256", "192.0.2.1/33", "2001:db8::1/129", "192.0.2.1/",
-            "192.0.2.1/x", "fe80::1%eth0", "example.com", "1.2.3.4,5.6.7.8",
+            "",
+            "010.0.0.1",
+            "192.0.2",
+            "192.0.2.256",
+            "192.0.2.1/33",
+            "2001:db8::1/129",
+            "192.0.2.1/",
+            "192.0.2.1/x",
+            "fe80::1%eth0",
+            "example.com",
+            "1.2.3.4,5.6.7.8",
         ] {
             assert!(parse_ip(bad).is_err(), "{bad:?}");
         }

@@ -21,9 +21,9 @@ impl Email {
             && local.len() <= 64
             && !local.contains('@')
             && local.chars().all(|c| !c.is_whitespace() && !c.is_control());
-        let labels_ok = domain.split('.').all(|l| {
-            !l.is_empty() && l.chars().all(|c| c.is_alphanumeric() || c == '-')
-        });
+        let labels_ok = domain
+            .split('.')
+            .all(|l| !l.is_empty() && l.chars().all(|c| c.is_alphanumeric() || c == '-'));
         if !local_ok || !labels_ok || !domain.contains('.') {
             return Err(bad());
         }
@@ -47,12 +47,24 @@ mod tests {
 
     #[test]
     fn parses_and_normalises() {
-        assert_eq!(Email::parse(" Alice@Example.COM ").unwrap().as_str(), "alice@example.com");
+        assert_eq!(
+            Email::parse(" Alice@Example.COM ").unwrap().as_str(),
+            "alice@example.com"
+        );
     }
 
     #[test]
     fn refuses_malformed() {
-        for bad in ["", "alice", "@example.com", "alice@", "alice@example", "a b@example.com", "a@b@example.com", "alice@exa_mple.com"] {
+        for bad in [
+            "",
+            "alice",
+            "@example.com",
+            "alice@",
+            "alice@example",
+            "a b@example.com",
+            "a@b@example.com",
+            "alice@exa_mple.com",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad:?}");
         }
     }

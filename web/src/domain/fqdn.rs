@@ -76,7 +76,9 @@ fn check_label(label: &str) -> Result<(), NameError> {
     if label.is_empty() || label.len() > 63 {
         return Err(NameError::BadLabelLength);
     }
-    let ldh = label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    let ldh = label
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-');
     if !ldh || label.starts_with('-') || label.ends_with('-') {
         return Err(NameError::BadCharacter);
     }
@@ -95,13 +97,22 @@ mod tests {
 
     #[test]
     fn normalises_case_trailing_dot_and_space() {
-        assert_eq!(Fqdn::parse(" Home.Dyn.Example. ").unwrap().as_str(), "home.dyn.example");
+        assert_eq!(
+            Fqdn::parse(" Home.Dyn.Example. ").unwrap().as_str(),
+            "home.dyn.example"
+        );
     }
 
     #[test]
     fn internationalised_names_become_punycode() {
-        assert_eq!(Fqdn::parse("bücher.dyn.example").unwrap().as_str(), "xn--bcher-kva.dyn.example");
-        assert_eq!(Fqdn::parse("BÜCHER.dyn.example").unwrap().as_str(), "xn--bcher-kva.dyn.example");
+        assert_eq!(
+            Fqdn::parse("bücher.dyn.example").unwrap().as_str(),
+            "xn--bcher-kva.dyn.example"
+        );
+        assert_eq!(
+            Fqdn::parse("BÜCHER.dyn.example").unwrap().as_str(),
+            "xn--bcher-kva.dyn.example"
+        );
     }
 
     #[test]
@@ -128,7 +139,13 @@ mod tests {
 
     #[test]
     fn accepts_the_longest_legal_name() {
-        let name = format!("{}.{}.{}.{}", "a".repeat(63), "b".repeat(63), "c".repeat(63), "d".repeat(61));
+        let name = format!(
+            "{}.{}.{}.{}",
+            "a".repeat(63),
+            "b".repeat(63),
+            "c".repeat(63),
+            "d".repeat(61)
+        );
         assert_eq!(name.len(), 253);
         assert!(Fqdn::parse(&name).is_ok());
     }

@@ -17,7 +17,9 @@ fn random_base62(len: usize) -> String {
     use rand::Rng;
     const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     let mut rng = rand::rng();
-    (0..len).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
+    (0..len)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
 }
 
 /// What a user may do inside their account.
@@ -41,7 +43,9 @@ impl Role {
     }
 
     pub fn parse(s: &str) -> Option<Role> {
-        [Role::Owner, Role::Admin, Role::Editor, Role::Viewer].into_iter().find(|r| r.as_str() == s)
+        [Role::Owner, Role::Admin, Role::Editor, Role::Viewer]
+            .into_iter()
+            .find(|r| r.as_str() == s)
     }
 
     pub fn may_change_dns(self) -> bool {
@@ -65,7 +69,9 @@ impl Plan {
     }
 
     pub fn parse(s: &str) -> Option<Plan> {
-        [Plan::Free, Plan::Premium].into_iter().find(|p| p.as_str() == s)
+        [Plan::Free, Plan::Premium]
+            .into_iter()
+            .find(|p| p.as_str() == s)
     }
 }
 

@@ -30,7 +30,9 @@ pub fn verify_password(password: &str, stored: Option<&PasswordHash>) -> bool {
             .unwrap_or_default()
     });
     let hash = stored.map_or(dummy.as_str(), |h| h.0.as_str());
-    let ok = Argon2::default().verify_password(password.as_bytes(), hash).is_ok();
+    let ok = Argon2::default()
+        .verify_password(password.as_bytes(), hash)
+        .is_ok();
     ok && stored.is_some()
 }
 

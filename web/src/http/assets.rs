@@ -17,6 +17,8 @@ async fn asset(path: web::Path<String>) -> HttpResponse {
             .content_type(file.metadata.mimetype())
             .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
             .body(file.data.into_owned()),
-        None => HttpResponse::NotFound().content_type("text/plain").body("not found"),
+        None => HttpResponse::NotFound()
+            .content_type("text/plain")
+            .body("not found"),
     }
 }

@@ -45,6 +45,11 @@ impl TrustedProxies {
             .map_while(|hop| hop.trim().parse::<IpAddr>().ok())
             .map(|ip| ip.to_canonical())
             .collect();
-        hops.iter().rev().find(|ip| !self.trusts(**ip)).or(hops.first()).copied().unwrap_or(peer)
+        hops.iter()
+            .rev()
+            .find(|ip| !self.trusts(**ip))
+            .or(hops.first())
+            .copied()
+            .unwrap_or(peer)
     }
 }

@@ -55,15 +55,27 @@ async fn nic_update(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
     let query = Query::parse(req.query_string());
     let Some(credentials) = basic_auth(&req).or_else(|| query_auth(&query)) else {
         return HttpResponse::Unauthorized()
-            .insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"dyn53\", charset=\"UTF-8\""))
+            .insert_header((
+                header::WWW_AUTHENTICATE,
+                "Basic realm=\"dyn53\", charset=\"UTF-8\"",
+            ))
             .content_type("text/plain; charset=utf-8")
             .body("badauth");
     };
-    let agent = req.headers().get(header::USER_AGENT).map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_owned());
+    let agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_owned());
     let Some(agent) = agent.filter(|a| !a.is_empty()) else {
         return text(StatusCode::OK, "badagent");
     };
-    let hosts: Vec<_> = query.hostname.as_deref().unwrap_or("").split(',').map(Fqdn::parse).collect();
+    let hosts: Vec<_> = query
+        .hostname
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .map(Fqdn::parse)
+        .collect();
     if hosts.len() > MAX_HOSTS {
         return text(StatusCode::OK, "numhost");
     }
@@ -71,15 +83,32 @@ async fn nic_update(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
         Ok(addresses) => addresses,
         Err(why) => return text(StatusCode::BAD_REQUEST, why),
     };
-    let client = Client { protocol: Protocol::Dyndns2, source: state.trusted_proxies.client_ip(&req), agent: Some(agent) };
-    let request = UpdateRequest { credentials, hosts, ipv4, ipv6, client };
+    let client = Client {
+        protocol: Protocol::Dyndns2,
+        source: state.trusted_proxies.client_ip(&req),
+        agent: Some(agent),
+    };
+    let request = UpdateRequest {
+        credentials,
+        hosts,
+        ipv4,
+        ipv6,
+        client,
+    };
     match state.updater.update(request).await {
-        Ok(results) => text(StatusCode::OK, results.iter().map(line).collect::<Vec<_>>().join("\n")),
-        Err(UpdateError::BadAuth | UpdateError::AccountInactive) => text(StatusCode::UNAUTHORIZED, "badauth"),
+        Ok(results) => text(
+            StatusCode::OK,
+            results.iter().map(line).collect::<Vec<_>>().join("\n"),
+        ),
+        Err(UpdateError::BadAuth | UpdateError::AccountInactive) => {
+            text(StatusCode::UNAUTHORIZED, "badauth")
+        }
         Err(UpdateError::Unavailable(e)) => {
             tracing::error!("update failed: {e}");
             let mut response = text(StatusCode::SERVICE_UNAVAILABLE, "911");
-            response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("60"));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("60"));
             response
         }
     }
@@ -103,9 +132,18 @@ fn list(a: &Addresses) -> String {
 /// `myip` holds IPv4, IPv6, or both comma-separated (either order); `myipv6` overrides the
 /// IPv6 part. Empty means absent. Anything malformed rejects the request, saying why.
 fn addresses(query: &Query) -> Result<(Option<Ipv4Addr>, Option<Ipv6Addr>), String> {
-    let bad = |name: &str, value: &str| format!("bad {name}: {:?} is not an IP address", value.chars().take(64).collect::<String>());
+    let bad = |name: &str, value: &str| {
+        format!(
+            "bad {name}: {:?} is not an IP address",
+            value.chars().take(64).collect::<String>()
+        )
+    };
     let (mut ipv4, mut ipv6) = (None, None);
-    let myip = query.myip.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    let myip = query
+        .myip
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
     if let Some(myip) = myip {
         for part in myip.split(',') {
             match parse_ip(part).map_err(|_| bad("myip", myip))? {
@@ -115,7 +153,12 @@ fn addresses(query: &Query) -> Result<(Option<Ipv4Addr>, Option<Ipv6Addr>), Stri
             }
         }
     }
-    if let Some(v6) = query.myipv6.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+    if let Some(v6) = query
+        .myipv6
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
         ipv6 = Some(parse_ipv6(v6).map_err(|_| bad("myipv6", v6))?);
     }
     Ok((ipv4, ipv6))
@@ -128,14 +171,22 @@ fn basic_auth(req: &HttpRequest) -> Option<Credentials> {
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
     }
-    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
     let decoded = String::from_utf8(decoded).ok()?;
     let (login, secret) = decoded.split_once(':')?;
-    Some(Credentials { login: login.to_owned(), secret: secret.to_owned() })
+    Some(Credentials {
+        login: login.to_owned(),
+        secret: secret.to_owned(),
+    })
 }
 
 fn query_auth(query: &Query) -> Option<Credentials> {
-    Some(Credentials { login: query.username.clone()?, secret: query.password.clone()? })
+    Some(Credentials {
+        login: query.username.clone()?,
+        secret: query.password.clone()?,
+    })
 }
 
 #[cfg(test)]
@@ -143,16 +194,29 @@ mod tests {
     use super::*;
 
     fn q(myip: &str, myipv6: &str) -> Query {
-        Query { myip: Some(myip.into()), myipv6: Some(myipv6.into()), ..Query::default() }
+        Query {
+            myip: Some(myip.into()),
+            myipv6: Some(myipv6.into()),
+            ..Query::default()
+        }
     }
 
     #[test]
     fn dual_stack_in_either_order_and_override() {
         let v4: Ipv4Addr = "192.0.2.1".parse().unwrap();
         let v6: Ipv6Addr = "2001:db8::1".parse().unwrap();
-        assert_eq!(addresses(&q("192.0.2.1,2001:db8::1", "")).unwrap(), (Some(v4), Some(v6)));
-        assert_eq!(addresses(&q("2001:db8::1, 192.0.2.1", "")).unwrap(), (Some(v4), Some(v6)));
-        assert_eq!(addresses(&q("192.0.2.1", "2001:db8::1")).unwrap(), (Some(v4), Some(v6)));
+        assert_eq!(
+            addresses(&q("192.0.2.1,2001:db8::1", "")).unwrap(),
+            (Some(v4), Some(v6))
+        );
+        assert_eq!(
+            addresses(&q("2001:db8::1, 192.0.2.1", "")).unwrap(),
+            (Some(v4), Some(v6))
+        );
+        assert_eq!(
+            addresses(&q("192.0.2.1", "2001:db8::1")).unwrap(),
+            (Some(v4), Some(v6))
+        );
         assert_eq!(addresses(&q("", "")).unwrap(), (None, None));
     }
 
@@ -167,7 +231,8 @@ mod tests {
     #[test]
     fn query_accepts_raw_and_encoded_separators() {
         let raw = Query::parse("hostname=a.example,b.example&username=me@example.com&password=a:b");
-        let enc = Query::parse("hostname=a.example%2Cb.example&username=me%40example.com&password=a%3Ab");
+        let enc =
+            Query::parse("hostname=a.example%2Cb.example&username=me%40example.com&password=a%3Ab");
         for q in [raw, enc] {
             assert_eq!(q.hostname.as_deref(), Some("a.example,b.example"));
             assert_eq!(q.username.as_deref(), Some("me@example.com"));

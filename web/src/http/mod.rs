@@ -47,5 +47,7 @@ pub fn start(
 
 /// A plain-text answer with a `Content-Length`, as field clients expect.
 fn text(status: StatusCode, body: impl Into<String>) -> HttpResponse {
-    HttpResponse::build(status).content_type("text/plain; charset=utf-8").body(body.into())
+    HttpResponse::build(status)
+        .content_type("text/plain; charset=utf-8")
+        .body(body.into())
 }
