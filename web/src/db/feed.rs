@@ -11,6 +11,9 @@ use sea_orm::{
 use super::entity::{host, outbox, zone};
 use super::{Db, DbError, DbResult, Host, Zone};
 
+/// Hosts read per query while building a snapshot.
+const SNAPSHOT_PAGE: u64 = 5_000;
+
 impl Db {
     /// Every zone and host, consistent with the revision it reports.
     pub async fn snapshot(&self) -> DbResult<Snapshot> {
