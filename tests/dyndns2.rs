@@ -212,6 +212,16 @@ async fn authentication(backend: Backend) {
     .await;
     assert_eq!(q.body, "good 192.0.2.2");
 
+    // A login ID works wherever the e-mail does.
+    let out = support::cli(&server.storage, &["user", "add", "carol@example.com", "--login", "carol7", "--password-stdin"], Some("carols password\n"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    server.cli_ok(&["host", "add", "carol.other.test", "--owner", "carol@example.com"]);
+    let r = update(server.http, "carol7", "carols password", "hostname=carol.other.test&myip=192.0.2.70").await;
+    assert_eq!(r.body, "good 192.0.2.70");
+    // The password's trailing newline from stdin was dropped, not kept.
+    let r = update(server.http, "carol7", "carols password\n", "hostname=carol.other.test&myip=192.0.2.71").await;
+    assert_eq!(r.body, "badauth");
+
     // An update key instead of the password; limited to one host.
     let key = server.cli_ok(&[
         "key",

@@ -5,10 +5,67 @@
 //! dot unambiguous, and every suffix that starts at a label boundary is itself the key of an
 //! ancestor, so walking up the tree is slicing, not allocating.
 
+use std::borrow::Borrow;
+use std::hash::{Hash, Hasher};
+
 use hickory_server::proto::rr::{Name, RData, Record};
 
-/// An owned key, as stored in the maps.
+/// An owned key, as stored in the map of zones.
 pub(crate) type Key = Box<[u8]>;
+
+/// A host's key relative to its zone (the labels below the apex, e.g. `\x01a` for
+/// `a.dyn.example` in `dyn.example`), as stored in a zone's map: short keys, the vast
+/// majority, are kept inline, so a host costs no allocation of its own for its name.
+/// Hashes and compares as the `[u8]` it holds, so maps are probed with plain slices.
+#[derive(Clone)]
+pub(crate) enum HostKey {
+    Inline { len: u8, bytes: [u8; INLINE_KEY] },
+    Boxed(Box<[u8]>),
+}
+
+/// Bytes of a key kept inline: the enum then takes 24 bytes, like a `Vec`.
+const INLINE_KEY: usize = 22;
+
+impl HostKey {
+    pub(crate) fn new(key: &[u8]) -> Self {
+        if key.len() > INLINE_KEY {
+            return Self::Boxed(key.into());
+        }
+        let mut bytes = [0; INLINE_KEY];
+        bytes[..key.len()].copy_from_slice(key);
+        Self::Inline {
+            len: key.len() as u8,
+            bytes,
+        }
+    }
+
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        match self {
+            Self::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Self::Boxed(key) => key,
+        }
+    }
+}
+
+impl Borrow<[u8]> for HostKey {
+    fn borrow(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl Hash for HostKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state);
+    }
+}
+
+impl PartialEq for HostKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for HostKey {}
 
 /// The longest name in wire form is 255 bytes including the root byte.
 const MAX_KEY: usize = 255;
@@ -109,11 +166,21 @@ pub(crate) fn parse_name(text: &str) -> Result<(Name, Key), String> {
         .map_err(|e| format!("invalid name {text:?}: {e}"))?
         .to_lowercase();
     name.set_fqdn(true);
+    let key = name_key(&name, text)?;
+    Ok((name, key.full().into()))
+}
+
+/// [`parse_name`]'s key alone, on the stack.
+pub(crate) fn parse_key(text: &str) -> Result<NameKey, String> {
+    let name = Name::from_ascii(text).map_err(|e| format!("invalid name {text:?}: {e}"))?;
+    name_key(&name, text)
+}
+
+fn name_key(name: &Name, text: &str) -> Result<NameKey, String> {
     if name.is_root() {
         return Err(format!("invalid name {text:?}: the root"));
     }
-    let key = NameKey::new(&name).ok_or_else(|| format!("invalid name {text:?}: too long"))?;
-    Ok((name, key.full().into()))
+    NameKey::new(name).ok_or_else(|| format!("invalid name {text:?}: too long"))
 }
 
 /// A name's length on the wire, uncompressed.
@@ -177,6 +244,23 @@ mod tests {
         assert!(parse_name("").is_err());
         assert!(parse_name(".").is_err());
         assert!(parse_name(&"a".repeat(64)).is_err());
+        assert_eq!(parse_key("Host.Dyn.Example.").expect("key").full(), &*k);
+        assert!(parse_key(".").is_err());
+    }
+
+    #[test]
+    fn host_keys_are_inline_when_short_and_compare_as_bytes() {
+        use std::collections::HashMap;
+        assert_eq!(std::mem::size_of::<HostKey>(), 24);
+        let short = HostKey::new(b"\x01a");
+        let long = HostKey::new(&[b'x'; 40]);
+        assert!(matches!(short, HostKey::Inline { .. }));
+        assert!(matches!(long, HostKey::Boxed(_)));
+        let map: HashMap<HostKey, u8> = [(short, 1), (long, 2), (HostKey::new(b""), 3)].into();
+        assert_eq!(map.get(&b"\x01a"[..]), Some(&1));
+        assert_eq!(map.get(&[b'x'; 40][..]), Some(&2));
+        assert_eq!(map.get(&b""[..]), Some(&3));
+        assert_eq!(map.get(&b"\x01b"[..]), None);
     }
 
     #[test]

@@ -124,6 +124,9 @@ impl Updater {
         };
 
         let names: Vec<&Fqdn> = req.hosts.iter().filter_map(|h| h.as_ref().ok()).collect();
+        if names.is_empty() {
+            return Ok(vec![HostResult::NotFqdn; req.hosts.len()]);
+        }
         let mut tx = self.db.begin_write().await?;
         let mut hosts: HashMap<Fqdn, Host> = tx
             .lock_hosts(principal.account, &names)
