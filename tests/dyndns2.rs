@@ -213,13 +213,46 @@ async fn authentication(backend: Backend) {
     assert_eq!(q.body, "good 192.0.2.2");
 
     // A login ID works wherever the e-mail does.
-    let out = support::cli(&server.storage, &["user", "add", "carol@example.com", "--login", "carol7", "--password-stdin"], Some("carols password\n"));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    server.cli_ok(&["host", "add", "carol.other.test", "--owner", "carol@example.com"]);
-    let r = update(server.http, "carol7", "carols password", "hostname=carol.other.test&myip=192.0.2.70").await;
+    let out = support::cli(
+        &server.storage,
+        &[
+            "user",
+            "add",
+            "carol@example.com",
+            "--login",
+            "carol7",
+            "--password-stdin",
+        ],
+        Some("carols password\n"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    server.cli_ok(&[
+        "host",
+        "add",
+        "carol.other.test",
+        "--owner",
+        "carol@example.com",
+    ]);
+    let r = update(
+        server.http,
+        "carol7",
+        "carols password",
+        "hostname=carol.other.test&myip=192.0.2.70",
+    )
+    .await;
     assert_eq!(r.body, "good 192.0.2.70");
     // The password's trailing newline from stdin was dropped, not kept.
-    let r = update(server.http, "carol7", "carols password\n", "hostname=carol.other.test&myip=192.0.2.71").await;
+    let r = update(
+        server.http,
+        "carol7",
+        "carols password\n",
+        "hostname=carol.other.test&myip=192.0.2.71",
+    )
+    .await;
     assert_eq!(r.body, "badauth");
 
     // An update key instead of the password; limited to one host.
@@ -371,6 +404,36 @@ async fn checkip_and_forwarded_for(backend: Backend) {
         "{}",
         r.body
     );
+}
+
+/// Like No-IP's port 8245 beside 80: every configured address serves the same protocol.
+async fn listens_on_every_http_address(backend: Backend) {
+    let server =
+        Server::start_with(backend, &[("DYN53_HTTP_ADDR", "127.0.0.1:0,127.0.0.1:0")]).await;
+    assert_eq!(server.http_all.len(), 2);
+    assert_ne!(server.http_all[0], server.http_all[1]);
+    server.add_user("alice@example.com", PASS);
+    server.cli_ok(&[
+        "host",
+        "add",
+        "home.dyn.test",
+        "--owner",
+        "alice@example.com",
+    ]);
+    for (i, addr) in server.http_all.iter().enumerate() {
+        let r = update(
+            *addr,
+            "alice@example.com",
+            PASS,
+            &format!("hostname=home.dyn.test&myip=::ffff:192.0.2.{i}"),
+        )
+        .await;
+        assert_eq!(
+            r.body,
+            format!("good 192.0.2.{i}"),
+            "an IPv4-mapped address is IPv4"
+        );
+    }
 }
 
 async fn fragile_clients(backend: Backend) {
@@ -724,6 +787,7 @@ on_both_backends!(
     request_level_errors,
     missing_myip_uses_the_source_address,
     checkip_and_forwarded_for,
+    listens_on_every_http_address,
     fragile_clients,
     concurrent_updates_of_one_host,
     operator_changes_reach_dns_while_serving,

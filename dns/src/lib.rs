@@ -1,7 +1,7 @@
 //! dyn53's authoritative DNS node.
 //!
-//! - [`store::Store`]: every zone in memory, pre-built for fast lookups, changed a whole batch
-//!   at a time.
+//! - [`store::Store`]: every zone in memory, a compact entry per name, answers built per
+//!   query; changed a whole batch at a time.
 //! - [`follow()`]: keeps a store in step with a [`feed::Feed`].
 //! - [`server::bind`] / [`server::serve`]: UDP and TCP on one port, hickory-server with our
 //!   own request handler (authoritative only, EDNS(0), truncation, counters in [`Stats`]).

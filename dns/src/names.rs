@@ -78,7 +78,6 @@ pub(crate) struct NameKey {
     len: u8,
     starts: [u8; MAX_LABELS],
     labels: u8,
-    had_upper: bool,
 }
 
 impl NameKey {
@@ -89,7 +88,6 @@ impl NameKey {
             len: 0,
             starts: [0; MAX_LABELS],
             labels: 0,
-            had_upper: false,
         };
         let mut pos = 0usize;
         for label in name.iter() {
@@ -101,7 +99,6 @@ impl NameKey {
             key.labels += 1;
             key.buf[pos] = label.len() as u8;
             for (dst, &b) in key.buf[pos + 1..end].iter_mut().zip(label) {
-                key.had_upper |= b.is_ascii_uppercase();
                 *dst = b.to_ascii_lowercase();
             }
             pos = end;
@@ -127,12 +124,6 @@ impl NameKey {
 
     pub(crate) fn labels(&self) -> usize {
         self.labels as usize
-    }
-
-    /// Whether the name as asked had uppercase letters: then answers are re-owned so that they
-    /// echo the asker's case (0x20 randomisation).
-    pub(crate) fn had_upper(&self) -> bool {
-        self.had_upper
     }
 }
 
@@ -217,7 +208,6 @@ mod tests {
     fn key_is_lowercase_wire_form_and_suffixes_are_ancestors() {
         let key = NameKey::new(&name("Www.Dyn.example.")).expect("key");
         assert_eq!(key.full(), b"\x03www\x03dyn\x07example");
-        assert!(key.had_upper());
         assert_eq!(key.labels(), 3);
         assert_eq!(key.suffix(1), b"\x03dyn\x07example");
         assert_eq!(key.suffix(2), b"\x07example");

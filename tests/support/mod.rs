@@ -124,7 +124,9 @@ pub fn binary() -> &'static Path {
 /// A running `dyn53 serve`.
 pub struct Server {
     pub storage: Storage,
+    /// The first HTTP address; `http_all` has every one.
     pub http: SocketAddr,
+    pub http_all: Vec<SocketAddr>,
     pub dns: SocketAddr,
     child: Child,
     log: Arc<Mutex<Vec<String>>>,
@@ -181,7 +183,7 @@ impl Server {
                     log.lock().expect("log lock").join("\n")
                 )
             });
-        let field = |name: &str| -> SocketAddr {
+        let field = |name: &str| -> Vec<SocketAddr> {
             let start = line
                 .find(&format!("{name}="))
                 .expect("address in the listening line")
@@ -189,13 +191,19 @@ impl Server {
                 + 1;
             let value: String = line[start..]
                 .chars()
-                .take_while(|c| !c.is_whitespace() && *c != ',')
+                .take_while(|c| !c.is_whitespace())
                 .collect();
-            value.parse().expect("socket address")
+            value
+                .split(',')
+                .map(|a| a.parse().expect("socket address"))
+                .collect()
         };
+        let http_all = field("http");
         Server {
-            http: field("http"),
-            dns: field("dns"),
+            http: http_all[0],
+            http_all,
+            dns: field("dns")[0],
+
             storage,
             child,
             log,

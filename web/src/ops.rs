@@ -84,7 +84,9 @@ pub async fn add_host(
         None => {}
     }
     let zone = db.zone_of(&name).await?.filter(|z| z.name != name);
-    let zone = zone.with_context(|| format!("{name} is not inside any zone of this service (add one with `dyn53 zone add`)"))?;
+    let zone = zone.with_context(|| {
+        format!("{name} is not inside any zone of this service (add one with `dyn53 zone add`)")
+    })?;
     if let Some(ttl) = ttl.filter(|t| !(zone.min_ttl..=zone.max_ttl).contains(t)) {
         bail!(
             "a TTL of {ttl} s is outside {}'s bounds, {} to {} s",

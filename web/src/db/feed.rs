@@ -46,14 +46,26 @@ impl Db {
                 )
             })
             .collect();
-        for row in host::Entity::find().all(&tx).await? {
-            if let (Some(zone), Some(snap)) =
-                (zones.get(&row.zone_id), by_zone.get_mut(&row.zone_id))
-            {
-                snap.hosts
-                    .push(Host::from_model(row, zone.clone()).served());
+        // Pages keep the peak small: a million rows at once would be gigabytes of row buffers.
+        let mut after = 0;
+        loop {
+            let page = host::Entity::find()
+                .filter(host::Column::Id.gt(after))
+                .order_by_asc(host::Column::Id)
+                .limit(SNAPSHOT_PAGE)
+                .all(&tx)
+                .await?;
+            let Some(last) = page.last() else { break };
+            after = last.id;
+            for row in page {
+                let zone = zones.get(&row.zone_id);
+                if let (Some(zone), Some(snap)) = (zone, by_zone.get_mut(&row.zone_id)) {
+                    snap.hosts
+                        .push(Host::from_model(row, zone.clone()).served());
+                }
             }
         }
+
         tx.commit().await?;
         Ok(Snapshot {
             revision: revision as Revision,

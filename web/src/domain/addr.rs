@@ -15,8 +15,9 @@ pub fn parse_ip(input: &str) -> Result<IpAddr, AddrError> {
         Some((addr, len)) => (addr, Some(len)),
         None => (trimmed, None),
     };
-    // std refuses leading zeros in IPv4 octets and zone ids in IPv6.
-    let ip: IpAddr = addr.parse().map_err(|_| bad())?;
+    // std refuses leading zeros in IPv4 octets and zone ids in IPv6. An IPv4-mapped IPv6
+    // address (`::ffff:192.0.2.1`, as dual-stack sockets report IPv4 peers) is IPv4.
+    let ip = addr.parse::<IpAddr>().map_err(|_| bad())?.to_canonical();
     if let Some(len) = len {
         let max = if ip.is_ipv4() { 32 } else { 128 };
         let ok = !len.is_empty() && len.len() <= 3 && len.bytes().all(|b| b.is_ascii_digit());
@@ -59,6 +60,15 @@ mod tests {
             parse_ip("2001:db8::1/64").unwrap(),
             "2001:db8::1".parse::<IpAddr>().unwrap()
         );
+    }
+
+    #[test]
+    fn mapped_ipv6_is_ipv4() {
+        assert_eq!(
+            parse_ip("::ffff:192.0.2.1").unwrap(),
+            "192.0.2.1".parse::<IpAddr>().unwrap()
+        );
+        assert!(parse_ipv4("::ffff:192.0.2.1").is_ok());
     }
 
     #[test]
