@@ -42,8 +42,12 @@ async fn setup(backend: Backend) -> Server {
         "--ipv4",
         "198.51.100.9",
     ]);
+    // The CLI's writes reach DNS through the outbox poll: start every test from a node
+    // that has applied them, so later assertions see only what the test itself did.
+    assert_serves(&server, "bob.dyn.test", RecordType::A, &["198.51.100.9"]).await;
     server
 }
+
 
 fn ip(s: &str) -> IpAddr {
     s.parse().expect("test address")

@@ -1,8 +1,10 @@
-//! The in-process feed of `dyn53 serve`: the DNS node reads the database outbox directly.
-//! Writers in this process wake it at once; writers in other processes (the CLI) are
-//! picked up by a short poll.
+//! The in-process feed of `dyn53 serve`. Batches committed by this process are handed to
+//! the DNS node directly (no database round trip, and still served if the database fails
+//! right after the commit); anything else, such as the CLI's writes from another process,
+//! is read from the database outbox, polled briefly.
 
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use dyn53_dns::feed::{Batch, Feed, FeedError, Revision, Snapshot};
@@ -15,27 +17,52 @@ use crate::db::Db;
 const POLL: Duration = Duration::from_millis(100);
 /// How long `next` waits before returning empty, so the follower can check for shutdown.
 const WAIT: Duration = Duration::from_secs(1);
+/// Local batches kept for a follower that lags; older ones are read from the outbox.
+const LOCAL_LIMIT: usize = 1024;
 
-/// Tells the feed that a revision was committed.
+/// Batches this process committed, not yet taken by the feed.
 #[derive(Default)]
-pub struct FeedWaker {
+pub struct LocalCommits {
+    batches: Mutex<VecDeque<Batch>>,
     notify: Notify,
 }
 
-impl FeedWaker {
-    pub fn wake(&self) {
+impl LocalCommits {
+    pub fn committed(&self, batch: Batch) {
+        let mut batches = self.batches.lock().unwrap_or_else(PoisonError::into_inner);
+        // Commits of concurrent writers may arrive here slightly out of order.
+        let at = batches.partition_point(|b| b.revision < batch.revision);
+        batches.insert(at, batch);
+        if batches.len() > LOCAL_LIMIT {
+            batches.pop_front();
+        }
+        drop(batches);
         self.notify.notify_waiters();
+    }
+
+    /// The batches that follow `after` without a gap; drops the ones at or below it.
+    fn take_after(&self, after: Revision) -> Vec<Batch> {
+        let mut batches = self.batches.lock().unwrap_or_else(PoisonError::into_inner);
+        while batches.front().is_some_and(|b| b.revision <= after) {
+            batches.pop_front();
+        }
+        let contiguous = batches
+            .iter()
+            .zip(after + 1..)
+            .take_while(|(b, expected)| b.revision == *expected)
+            .count();
+        batches.drain(..contiguous).collect()
     }
 }
 
 pub struct OutboxFeed {
     db: Db,
-    waker: Arc<FeedWaker>,
+    local: Arc<LocalCommits>,
 }
 
 impl OutboxFeed {
-    pub fn new(db: Db, waker: Arc<FeedWaker>) -> OutboxFeed {
-        OutboxFeed { db, waker }
+    pub fn new(db: Db, local: Arc<LocalCommits>) -> OutboxFeed {
+        OutboxFeed { db, local }
     }
 }
 
@@ -51,10 +78,15 @@ impl Feed for OutboxFeed {
     async fn next(&self, after: Revision) -> Result<Vec<Batch>, FeedError> {
         let deadline = Instant::now() + WAIT;
         loop {
-            // Registered before reading, so a commit between the read and the wait still wakes us.
-            let woken = self.waker.notify.notified();
+            // Registered before looking, so a commit in between still wakes us.
+            let woken = self.local.notify.notified();
             tokio::pin!(woken);
             woken.as_mut().enable();
+            let local = self.local.take_after(after);
+            if !local.is_empty() {
+                return Ok(local);
+            }
+            // Nothing local follows `after`: another process wrote, or nothing happened.
             let batches = self
                 .db
                 .batches_after(after, 1000)
@@ -65,5 +97,41 @@ impl Feed for OutboxFeed {
             }
             let _ = timeout(POLL, woken).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(revision: Revision) -> Batch {
+        Batch {
+            revision,
+            changes: Vec::new(),
+        }
+    }
+
+    fn revisions(batches: &[Batch]) -> Vec<Revision> {
+        batches.iter().map(|b| b.revision).collect()
+    }
+
+    #[test]
+    fn hands_out_contiguous_batches_in_order() {
+        let local = LocalCommits::default();
+        for r in [3, 2, 4, 7] {
+            local.committed(batch(r));
+        }
+        assert_eq!(revisions(&local.take_after(1)), [2, 3, 4]);
+        // 5 and 6 came from elsewhere: 7 waits until the outbox supplied them.
+        assert!(local.take_after(4).is_empty());
+        assert_eq!(revisions(&local.take_after(6)), [7]);
+    }
+
+    #[test]
+    fn drops_what_was_already_applied() {
+        let local = LocalCommits::default();
+        local.committed(batch(2));
+        local.committed(batch(3));
+        assert_eq!(revisions(&local.take_after(2)), [3]);
     }
 }

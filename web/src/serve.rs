@@ -11,7 +11,8 @@ use tokio::sync::watch;
 
 use crate::config::{Config, Storage};
 use crate::db::Db;
-use crate::feed::{FeedWaker, OutboxFeed};
+use crate::feed::{LocalCommits, OutboxFeed};
+
 use crate::http::{self, AppState};
 use crate::ops;
 use crate::update::Updater;
@@ -59,8 +60,8 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> anyhow
     };
 
     let store = Arc::new(Store::new());
-    let waker = Arc::new(FeedWaker::default());
-    let feed = OutboxFeed::new(db.clone(), waker.clone());
+    let local_commits = Arc::new(LocalCommits::default());
+    let feed = OutboxFeed::new(db.clone(), local_commits.clone());
     let follower = tokio::spawn(dyn53_dns::follow(
         store.clone(),
         feed,
@@ -91,7 +92,7 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> anyhow
         .collect();
     let state = AppState {
         db: db.clone(),
-        updater: Updater::new(db, waker),
+        updater: Updater::new(db, local_commits),
         trusted_proxies: config.trusted_proxies.clone(),
     };
     let (http_handle, http_server) = http::start(state, listeners)?;

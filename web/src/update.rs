@@ -10,7 +10,7 @@ use chrono::Utc;
 
 use crate::db::{AccountId, Db, DbError, Host, KeyAuth, Seen};
 use crate::domain::{Fqdn, NameError, Protocol, UpdateKey, verify_password};
-use crate::feed::FeedWaker;
+use crate::feed::LocalCommits;
 
 /// A login (e-mail or login ID) and a secret (the account password or an update key).
 #[derive(Clone, Debug)]
@@ -95,12 +95,12 @@ impl Principal {
 #[derive(Clone)]
 pub struct Updater {
     db: Db,
-    waker: Arc<FeedWaker>,
+    feed: Arc<LocalCommits>,
 }
 
 impl Updater {
-    pub fn new(db: Db, waker: Arc<FeedWaker>) -> Updater {
-        Updater { db, waker }
+    pub fn new(db: Db, feed: Arc<LocalCommits>) -> Updater {
+        Updater { db, feed }
     }
 
     pub async fn update(&self, req: UpdateRequest) -> Result<Vec<HostResult>, UpdateError> {
@@ -168,8 +168,8 @@ impl Updater {
         if let Some(key) = &principal.key {
             tx.mark_key_used(key.key_id, &seen).await?;
         }
-        if tx.commit().await?.is_some() {
-            self.waker.wake();
+        if let Some(batch) = tx.commit().await? {
+            self.feed.committed(batch);
         }
         Ok(results)
     }

@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
-use dyn53_dns::feed::{Change, Revision};
+use dyn53_dns::feed::{Batch, Change, Revision};
+
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
@@ -243,8 +244,8 @@ impl WriteTx {
         self.changes.push(change);
     }
 
-    /// Commits; returns the revision under which the changes were published, if any.
-    pub async fn commit(self) -> DbResult<Option<Revision>> {
+    /// Commits; returns the changes as published, under their revision, if there were any.
+    pub async fn commit(self) -> DbResult<Option<Batch>> {
         let revision = if self.changes.is_empty() {
             None
         } else {
@@ -273,7 +274,10 @@ impl WriteTx {
             Some(value as Revision)
         };
         self.tx.commit().await?;
-        Ok(revision)
+        Ok(revision.map(|revision| Batch {
+            revision,
+            changes: self.changes,
+        }))
     }
 }
 
