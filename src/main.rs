@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use dyn53_web::config::{Config, Storage};
+use dyn53_web::db::NewZone;
+
 use dyn53_web::domain::{Email, Fqdn, Plan, generate_password, parse_ipv4, parse_ipv6};
 use dyn53_web::http::TrustedProxies;
 use dyn53_web::{ops, serve};
@@ -87,7 +89,15 @@ struct ServeArgs {
 #[derive(Subcommand)]
 enum ZoneCommand {
     /// Create a zone (succeeds, saying so, when it exists).
-    Add { name: String },
+    Add {
+        name: String,
+        /// Its name servers (NS records; the first is the SOA's primary). Default: `ns1.NAME`.
+        #[arg(long, value_delimiter = ',')]
+        ns: Vec<String>,
+        /// Default TTL of its hosts, in seconds.
+        #[arg(long, default_value_t = ops::DEFAULT_TTL)]
+        ttl: u32,
+    },
     /// List zones.
     List,
 }
@@ -236,19 +246,24 @@ async fn run_operator_command(db: &dyn53_web::db::Db, command: Command) -> anyho
     match command {
         Command::Serve(_) => unreachable!("handled by main"),
         Command::Migrate => eprintln!("database is up to date"),
-        Command::Zone(ZoneCommand::Add { name }) => {
+        Command::Zone(ZoneCommand::Add { name, ns, ttl }) => {
             let name = Fqdn::parse(&name).with_context(|| format!("{name:?}"))?;
-            let created = ops::ensure_zones(db, std::slice::from_ref(&name)).await?;
-            let what = if created.is_empty() {
-                "exists already"
-            } else {
-                "created"
+            let nameservers = fqdns(&ns)?;
+            let new = NewZone {
+                name: name.clone(),
+                nameservers,
+                default_ttl: ttl,
             };
-            eprintln!("zone {name} {what}");
+            if ops::add_zone(db, new).await? {
+                eprintln!("zone {name} created");
+            } else {
+                eprintln!("zone {name} exists already; nothing changed");
+            }
         }
         Command::Zone(ZoneCommand::List) => {
             for zone in ops::list_zones(db).await? {
-                println!("{}\tttl={}", zone.name, zone.default_ttl);
+                let ns = zone.nameservers().join(",");
+                println!("{}\tttl={}\tns={ns}", zone.name, zone.default_ttl);
             }
         }
         Command::User(UserCommand::Add {

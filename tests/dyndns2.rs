@@ -48,7 +48,6 @@ async fn setup(backend: Backend) -> Server {
     server
 }
 
-
 fn ip(s: &str) -> IpAddr {
     s.parse().expect("test address")
 }
@@ -618,7 +617,49 @@ async fn operator_changes_reach_dns_while_serving(backend: Backend) {
         hickory_server::proto::op::ResponseCode::NXDomain
     );
 
+    // A zone of the operator's own, with its name servers and default TTL.
+    server.cli_ok(&[
+        "zone",
+        "add",
+        "Custom.Test.",
+        "--ns",
+        "ns1.example.net,ns2.example.net",
+        "--ttl",
+        "120",
+    ]);
+    server.cli_ok(&[
+        "host",
+        "add",
+        "h.custom.test",
+        "--owner",
+        "bob@example.com",
+        "--ipv4",
+        "192.0.2.120",
+    ]);
+    assert_serves(&server, "h.custom.test", RecordType::A, &["192.0.2.120"]).await;
+    let answer = dns::udp(server.dns, "h.custom.test", RecordType::A).await;
+    assert_eq!(answer.answers[0].ttl, 120);
+    let ns = dns::udp(server.dns, "custom.test", RecordType::NS).await;
+    let mut names: Vec<String> = ns.answers.iter().map(|r| r.data.to_string()).collect();
+    names.sort();
+    assert_eq!(names, ["ns1.example.net.", "ns2.example.net."]);
+    let listed = server.cli_ok(&["zone", "list"]);
+    assert!(
+        listed.contains("custom.test\tttl=120\tns=ns1.example.net,ns2.example.net"),
+        "{listed}"
+    );
+    for args in [
+        ["zone", "add", "bad.test", "--ttl", "0"].as_slice(),
+        &["zone", "add", "bad.test", "--ns", "not a name"],
+        &["zone", "add", "bad.test", "--ns", "bad.test"],
+        &["zone", "add", "localhost"],
+    ] {
+        let out = server.cli(args);
+        assert!(!out.status.success(), "{args:?} should fail");
+    }
+
     // Idempotent operator commands, and clear refusals.
+
     let out = server.cli(&["zone", "add", "dyn.test"]);
     assert!(out.status.success() && String::from_utf8_lossy(&out.stderr).contains("exists"));
     let out = server.cli(&[

@@ -16,18 +16,33 @@ pub const DEFAULT_TTL: u32 = 60;
 pub async fn ensure_zones(db: &Db, names: &[Fqdn]) -> anyhow::Result<Vec<Fqdn>> {
     let mut created = Vec::new();
     for name in names {
-        let mut tx = db.begin_write().await?;
         let new = NewZone {
             name: name.clone(),
             nameservers: Vec::new(),
             default_ttl: DEFAULT_TTL,
         };
-        if tx.insert_zone(new).await?.is_some() {
-            tx.audit(None, "cli", "zone.create", name.as_str()).await?;
+        if add_zone(db, new).await? {
             created.push(name.clone());
         }
-        tx.commit().await?;
     }
+    Ok(created)
+}
+
+/// Creates a zone; `Ok(false)` when it exists (nothing is changed).
+pub async fn add_zone(db: &Db, new: NewZone) -> anyhow::Result<bool> {
+    if !(1..=86_400).contains(&new.default_ttl) {
+        bail!("a zone's TTL is 1 to 86400 seconds");
+    }
+    if new.nameservers.contains(&new.name) {
+        bail!("a zone's name server cannot be the apex itself");
+    }
+    let name = new.name.clone();
+    let mut tx = db.begin_write().await?;
+    let created = tx.insert_zone(new).await?.is_some();
+    if created {
+        tx.audit(None, "cli", "zone.create", name.as_str()).await?;
+    }
+    tx.commit().await?;
     Ok(created)
 }
 

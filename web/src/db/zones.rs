@@ -56,7 +56,12 @@ impl Zone {
         }
     }
 
+    pub fn nameservers(&self) -> &[String] {
+        &self.data.ns
+    }
+
     /// The apex data a DNS node serves.
+
     pub fn served(&self) -> ZoneData {
         self.data.clone()
     }
