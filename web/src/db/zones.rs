@@ -61,7 +61,6 @@ impl Zone {
     }
 
     /// The apex data a DNS node serves.
-
     pub fn served(&self) -> ZoneData {
         self.data.clone()
     }
