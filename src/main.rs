@@ -261,7 +261,7 @@ async fn run_operator_command(db: &dyn53_web::db::Db, command: Command) -> anyho
             }
         }
         Command::Zone(ZoneCommand::List) => {
-            for zone in ops::list_zones(db).await? {
+            for zone in db.zones().await? {
                 let ns = zone.nameservers().join(",");
                 println!("{}\tttl={}\tns={ns}", zone.name, zone.default_ttl);
             }

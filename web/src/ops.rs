@@ -6,7 +6,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use anyhow::{Context, bail};
 
-use crate::db::{AccountId, Db, NewHost, NewUser, NewZone, Zone};
+use crate::db::{AccountId, Db, NewHost, NewUser, NewZone};
 use crate::domain::{Email, Fqdn, Plan, UpdateKey, hash_password, parse_ipv4, parse_ipv6};
 
 /// The TTL of hosts in a zone created without one: short, as dynamic addresses need.
@@ -44,10 +44,6 @@ pub async fn add_zone(db: &Db, new: NewZone) -> anyhow::Result<bool> {
     }
     tx.commit().await?;
     Ok(created)
-}
-
-pub async fn list_zones(db: &Db) -> anyhow::Result<Vec<Zone>> {
-    Ok(db.zones().await?)
 }
 
 /// Creates a user with its own account. `Ok(false)`: the e-mail or login ID exists.

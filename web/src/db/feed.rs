@@ -1,6 +1,7 @@
 //! Reading the outbox for the DNS feed: the full state, and the batches after a revision.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use dyn53_dns::feed::{Batch, Change, Revision, Snapshot, ZoneSnapshot};
 use sea_orm::{
@@ -28,11 +29,11 @@ impl Db {
             .await?
             .ok_or_else(|| DbError::Rejected("feed_revision is missing: run migrations".into()))?;
         let revision: i64 = row.try_get("", "value")?;
-        let zones: HashMap<i64, Zone> = zone::Entity::find()
+        let zones: HashMap<i64, Arc<Zone>> = zone::Entity::find()
             .all(&tx)
             .await?
             .into_iter()
-            .map(|z| (z.id, Zone::from_model(z)))
+            .map(|z| (z.id, Arc::new(Zone::from_model(z))))
             .collect();
         let mut by_zone: HashMap<i64, ZoneSnapshot> = zones
             .values()

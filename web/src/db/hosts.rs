@@ -1,4 +1,5 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use dyn53_dns::feed::{HostRecords, Mx};
@@ -34,7 +35,8 @@ pub struct Host {
     pub id: i64,
     pub account: AccountId,
     pub name: Fqdn,
-    pub zone: Zone,
+    /// Shared: a snapshot holds many hosts of one zone.
+    pub zone: Arc<Zone>,
     pub kind: HostKind,
     pub ipv4: Option<Ipv4Addr>,
     pub ipv6: Option<Ipv6Addr>,
@@ -60,7 +62,7 @@ pub struct NewHost {
 }
 
 impl Host {
-    pub(super) fn from_model(m: host::Model, zone: Zone) -> Host {
+    pub(super) fn from_model(m: host::Model, zone: Arc<Zone>) -> Host {
         // Stored values were checked on the way in; a value that no longer parses is
         // served as absent rather than taking the host down.
         let fqdn = |s: &Option<String>| s.as_deref().and_then(|v| Fqdn::parse(v).ok());

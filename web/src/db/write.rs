@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use dyn53_dns::feed::{Batch, Change, Revision};
@@ -64,12 +65,12 @@ impl WriteTx {
 
     async fn with_zones(&self, rows: Vec<host::Model>) -> DbResult<Vec<Host>> {
         let zone_ids: Vec<i64> = rows.iter().map(|h| h.zone_id).collect();
-        let zones: HashMap<i64, Zone> = zone::Entity::find()
+        let zones: HashMap<i64, Arc<Zone>> = zone::Entity::find()
             .filter(zone::Column::Id.is_in(zone_ids))
             .all(&self.tx)
             .await?
             .into_iter()
-            .map(|z| (z.id, Zone::from_model(z)))
+            .map(|z| (z.id, Arc::new(Zone::from_model(z))))
             .collect();
         Ok(rows
             .into_iter()
@@ -191,7 +192,8 @@ impl WriteTx {
                 })?;
             models.push(new.into_active_model(zone.id, now));
         }
-        let zone_by_id: HashMap<i64, &Zone> = zones.iter().map(|z| (z.id, z)).collect();
+        let zone_by_id: HashMap<i64, Arc<Zone>> =
+            zones.iter().map(|z| (z.id, Arc::new(z.clone()))).collect();
         let mut created = Vec::with_capacity(models.len());
         // Insert in chunks, then read the rows back by name (portable: no multi-row RETURNING).
         for (chunk, names) in models.chunks(500).zip(names.chunks(500)) {
@@ -203,7 +205,7 @@ impl WriteTx {
                 .all(&self.tx)
                 .await?;
             created.extend(rows.into_iter().filter_map(|row| {
-                let zone = (*zone_by_id.get(&row.zone_id)?).clone();
+                let zone = zone_by_id.get(&row.zone_id)?.clone();
                 Some(Host::from_model(row, zone))
             }));
         }
