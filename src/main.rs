@@ -6,7 +6,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
-use dyn53_web::config::{Config, Storage};
+use dyn53_dns::NodeConfig;
+use dyn53_dns::fleet;
+use dyn53_web::config::{Config, FleetConfig, Storage};
 use dyn53_web::db::NewZone;
 
 use dyn53_web::domain::{Email, Fqdn, Plan, generate_password, parse_ipv4, parse_ipv6};
@@ -41,6 +43,14 @@ struct StorageArgs {
 enum Command {
     /// Run everything in one process: HTTP, DNS and the feed between them.
     Serve(ServeArgs),
+    /// Run the control plane of a fleet: HTTP, publishing every change to Redis.
+    Web(WebArgs),
+    /// Run a fleet DNS node: it needs only Redis (and its data directory for a local copy).
+    Dns(DnsArgs),
+    /// Rewrite the fleet feed in Redis from the database (e.g. after a Redis flush).
+    Republish(PublishArgs),
+    /// List the fleet's DNS nodes: revision, lag and heartbeat.
+    Fleet(RedisArgs),
     /// Apply database migrations and exit.
     Migrate,
     /// Manage the zones the service answers for.
@@ -62,6 +72,61 @@ enum Command {
 
 #[derive(Args)]
 struct ServeArgs {
+    #[command(flatten)]
+    control: ControlArgs,
+    /// DNS listen address, UDP and TCP.
+    #[arg(long, env = "DYN53_DNS_ADDR", default_value = "127.0.0.1:5300")]
+    dns_addr: SocketAddr,
+}
+
+#[derive(Args)]
+struct WebArgs {
+    #[command(flatten)]
+    control: ControlArgs,
+    #[command(flatten)]
+    publish: PublishArgs,
+}
+
+#[derive(Args)]
+struct RedisArgs {
+    #[arg(
+        long,
+        env = "DYN53_REDIS_URL",
+        default_value = "redis://127.0.0.1:6379"
+    )]
+    redis_url: String,
+    /// Prefix of every key, so that deployments can share a Redis.
+    #[arg(long, env = "DYN53_REDIS_PREFIX", default_value = "dyn53:")]
+    redis_prefix: String,
+}
+
+#[derive(Args)]
+struct PublishArgs {
+    #[command(flatten)]
+    redis: RedisArgs,
+    /// About how many batches the feed's log keeps for nodes that fall behind (a node
+    /// further behind reloads the whole copy).
+    #[arg(long, env = "DYN53_REDIS_LOG_LENGTH", default_value_t = 100_000)]
+    log_length: u64,
+}
+
+#[derive(Args)]
+struct DnsArgs {
+    #[command(flatten)]
+    redis: RedisArgs,
+    /// DNS listen address, UDP and TCP.
+    #[arg(long, env = "DYN53_DNS_ADDR", default_value = "127.0.0.1:5300")]
+    dns_addr: SocketAddr,
+    /// How `dyn53 fleet` lists this node. Default: the host name.
+    #[arg(long, env = "DYN53_NODE_ID")]
+    node_id: Option<String>,
+    /// Address of the status port (`/metrics`, `/healthz`, `/readyz`); unset: none.
+    #[arg(long, env = "DYN53_NODE_STATUS_ADDR")]
+    status_addr: Option<SocketAddr>,
+}
+
+#[derive(Args)]
+struct ControlArgs {
     /// HTTP listen addresses, comma-separated (e.g. `0.0.0.0:80,0.0.0.0:8245`).
     #[arg(
         long,
@@ -70,9 +135,6 @@ struct ServeArgs {
         value_delimiter = ','
     )]
     http_addr: Vec<SocketAddr>,
-    /// DNS listen address, UDP and TCP.
-    #[arg(long, env = "DYN53_DNS_ADDR", default_value = "127.0.0.1:5300")]
-    dns_addr: SocketAddr,
     /// Zones to create at start when missing, comma-separated.
     #[arg(
         long,
@@ -225,16 +287,39 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     };
     match cli.command {
         Command::Serve(args) => {
-            let config = Config {
-                storage,
-                http_addrs: args.http_addr,
-                dns_addr: args.dns_addr,
-                zones: fqdns(&args.zones)?,
-                trusted_proxies: TrustedProxies::parse(&args.trusted_proxies)
-                    .map_err(anyhow::Error::msg)?,
-            };
-            serve::serve(config, shutdown_signal()).await
+            let config = control_config(storage, args.control)?;
+            serve::serve(config, args.dns_addr, shutdown_signal()).await
         }
+        Command::Web(args) => {
+            let config = control_config(storage, args.control)?;
+            serve::web(config, fleet_config(args.publish), shutdown_signal()).await
+        }
+        Command::Dns(args) => {
+            let config = NodeConfig {
+                id: args.node_id.unwrap_or_else(host_name),
+                redis_url: args.redis.redis_url,
+                redis_prefix: args.redis.redis_prefix,
+                dns_addr: args.dns_addr,
+                status_addr: args.status_addr,
+                data_dir: storage.data_dir,
+            };
+            dyn53_dns::run_node(config, shutdown_signal()).await
+        }
+        Command::Republish(args) => {
+            let db = serve::open_db(&storage).await?;
+            let mut publisher = serve::fleet_publisher(&fleet_config(args))?;
+            let snapshot = db.snapshot().await?;
+            let meta = publisher
+                .republish(&snapshot)
+                .await
+                .context("writing to Redis")?;
+            eprintln!(
+                "feed rewritten at revision {} (copy {}); nodes continue from it",
+                meta.revision, meta.epoch
+            );
+            Ok(())
+        }
+        Command::Fleet(args) => print_fleet(args).await,
         command => {
             let db = serve::open_db(&storage).await?;
             run_operator_command(&db, command).await
@@ -242,9 +327,71 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+fn control_config(storage: Storage, args: ControlArgs) -> anyhow::Result<Config> {
+    Ok(Config {
+        storage,
+        http_addrs: args.http_addr,
+        zones: fqdns(&args.zones)?,
+        trusted_proxies: TrustedProxies::parse(&args.trusted_proxies)
+            .map_err(anyhow::Error::msg)?,
+    })
+}
+
+fn fleet_config(args: PublishArgs) -> FleetConfig {
+    FleetConfig {
+        redis_url: args.redis.redis_url,
+        redis_prefix: args.redis.redis_prefix,
+        log_length: args.log_length,
+    }
+}
+
+/// The machine's name, the default node id.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "dns".to_owned())
+}
+
+async fn print_fleet(args: RedisArgs) -> anyhow::Result<()> {
+    let mut conn = fleet::connect(&args.redis_url, std::time::Duration::from_secs(5))?;
+    let keys = fleet::Keys::new(&args.redis_prefix);
+    let meta = fleet::read_meta(&mut conn, &keys)
+        .await
+        .context("reading Redis")?;
+    let nodes = fleet::list_nodes(&mut conn, &keys)
+        .await
+        .context("reading Redis")?;
+    let feed_revision = meta.as_ref().map_or(0, |m| m.revision);
+    match &meta {
+        Some(meta) => println!("feed at revision {} (copy {})", meta.revision, meta.epoch),
+        None => println!("feed: Redis holds no copy (the web publisher writes one)"),
+    }
+    println!("NODE\tDNS\tREVISION\tLAG\tHEARTBEAT\tREADY\tQUERIES");
+    let now = fleet::now_ms();
+    for node in nodes {
+        let age = now.saturating_sub(node.heartbeat_ms) as f64 / 1000.0;
+        println!(
+            "{}\t{}\t{}\t{}\t{age:.1}s ago\t{}\t{}",
+            node.id,
+            node.dns,
+            node.revision,
+            feed_revision.saturating_sub(node.revision),
+            if node.ready { "yes" } else { "no" },
+            node.queries
+        );
+    }
+    Ok(())
+}
+
 async fn run_operator_command(db: &dyn53_web::db::Db, command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve(_) => unreachable!("handled by main"),
+        Command::Serve(_)
+        | Command::Web(_)
+        | Command::Dns(_)
+        | Command::Republish(_)
+        | Command::Fleet(_) => unreachable!("handled by main"),
         Command::Migrate => eprintln!("database is up to date"),
         Command::Zone(ZoneCommand::Add { name, ns, ttl }) => {
             let name = Fqdn::parse(&name).with_context(|| format!("{name:?}"))?;

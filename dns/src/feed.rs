@@ -95,10 +95,17 @@ pub struct Snapshot {
     pub zones: Vec<ZoneSnapshot>,
 }
 
-/// Why a feed could not answer; the follower logs it and retries.
+/// Why a feed could not answer.
 #[derive(Debug, thiserror::Error)]
-#[error("feed unavailable: {0}")]
-pub struct FeedError(pub String);
+pub enum FeedError {
+    /// The source cannot be reached or read: the follower keeps serving and retries.
+    #[error("feed unavailable: {0}")]
+    Unavailable(String),
+    /// The feed cannot continue from the node's revision (changes were trimmed away, or
+    /// the source now holds other data): the follower reloads the snapshot.
+    #[error("feed cannot continue: {0}")]
+    Resync(String),
+}
 
 /// A source of zone data for a node.
 pub trait Feed: Send + Sync + 'static {
@@ -107,7 +114,8 @@ pub trait Feed: Send + Sync + 'static {
 
     /// Batches with a revision above `after`, in revision order. Waits until at least one
     /// is available, or returns an empty list after a short while (about a second) so the
-    /// caller can check for shutdown. A batch whose revision is not `after + 1` means the
-    /// node missed changes (a trimmed log): the follower then reloads the snapshot.
+    /// caller can check for shutdown. A batch whose revision is not `after + 1`, or
+    /// [`FeedError::Resync`], means the node missed changes: the follower reloads the
+    /// snapshot.
     fn next(&self, after: Revision) -> impl Future<Output = Result<Vec<Batch>, FeedError>> + Send;
 }

@@ -2,8 +2,10 @@
 //!
 //! Start from a snapshot, then apply batches strictly in revision order. Delivery is
 //! at-least-once, so a batch at or below the applied revision is skipped; a batch beyond the
-//! next one means changes were missed (a trimmed log), so the snapshot is reloaded. While the
-//! feed is unavailable the node keeps serving what it has and retries with a capped backoff.
+//! next one, or a feed that says it cannot continue, means changes were missed (a trimmed
+//! log, a flushed Redis), so the snapshot is reloaded. While the feed is unavailable the node
+//! keeps serving what it has and retries with a capped backoff. A store that was loaded before
+//! following starts (from the node's local copy) continues from its own revision.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -11,7 +13,7 @@ use std::time::Duration;
 
 use tracing::{debug, info, warn};
 
-use crate::feed::Feed;
+use crate::feed::{Feed, FeedError};
 use crate::store::Store;
 
 const BACKOFF_START: Duration = Duration::from_millis(50);
@@ -22,7 +24,8 @@ const BACKOFF_MAX: Duration = Duration::from_secs(1);
 pub async fn follow<F: Feed>(store: Arc<Store>, feed: F, shutdown: impl Future) {
     let mut shutdown = std::pin::pin!(shutdown);
     let mut backoff = BACKOFF_START;
-    let mut need_snapshot = true;
+    // A store loaded already (from the node's local copy) continues from its revision.
+    let mut need_snapshot = !store.is_loaded();
     // A gap right after a load means the snapshot is older than the log's start: back off
     // rather than reload in a tight loop.
     let mut just_loaded = false;
@@ -90,7 +93,14 @@ pub async fn follow<F: Feed>(store: Arc<Store>, feed: F, shutdown: impl Future) 
                     return;
                 }
             }
-            Err(error) => {
+            Err(error @ FeedError::Resync(_)) => {
+                warn!(%error, "reloading the snapshot");
+                need_snapshot = true;
+                if just_loaded && pause(&mut backoff, shutdown.as_mut()).await {
+                    return;
+                }
+            }
+            Err(error @ FeedError::Unavailable(_)) => {
                 warn!(%error, retry_in = ?backoff, "cannot read the feed");
                 if pause(&mut backoff, shutdown.as_mut()).await {
                     return;

@@ -3,20 +3,29 @@
 //! - [`store::Store`]: every zone in memory, a compact entry per name, answers built per
 //!   query; changed a whole batch at a time.
 //! - [`follow()`]: keeps a store in step with a [`feed::Feed`].
+//! - [`fleet`]: the feed through Redis (publishing, reading, node reports).
+//! - [`run_node()`]: a fleet node (`dyn53 dns`): local copy ([`local_copy`]), Redis feed,
+//!   DNS, status port ([`status`]) and reports.
 //! - [`server::bind`] / [`server::serve`]: UDP and TCP on one port, hickory-server with our
 //!   own request handler (authoritative only, EDNS(0), truncation, counters in [`Stats`]).
 
 pub mod feed;
+pub mod fleet;
 pub mod follow;
 mod handler;
+pub mod local_copy;
 mod names;
+pub mod node;
 pub mod server;
+mod squash;
 mod stats;
+pub mod status;
 pub mod store;
 mod udp;
 
 pub use follow::follow;
 pub use handler::MAX_UDP_PAYLOAD;
+pub use node::{NodeConfig, run_node};
 pub use server::{LOG_DIRECTIVES, Listeners, bind, bind_with, serve};
 pub use stats::{Stats, StatsSnapshot};
 pub use store::{Answer, ApplyReport, Store};

@@ -14,12 +14,11 @@ pub struct Storage {
     pub database_url: Option<String>,
 }
 
-/// What `serve` needs besides storage.
+/// What the control plane (`serve`, `web`) needs.
 #[derive(Clone, Debug)]
 pub struct Config {
     pub storage: Storage,
     pub http_addrs: Vec<SocketAddr>,
-    pub dns_addr: SocketAddr,
     /// Zones created at start when missing.
     pub zones: Vec<Fqdn>,
     pub trusted_proxies: TrustedProxies,
@@ -35,4 +34,14 @@ impl Storage {
             ),
         }
     }
+}
+
+/// Where the fleet feed lives (`web`, `republish`).
+#[derive(Clone, Debug)]
+pub struct FleetConfig {
+    pub redis_url: String,
+    /// Every key starts with this, so deployments can share a Redis.
+    pub redis_prefix: String,
+    /// About how many batches the log keeps for nodes that fall behind.
+    pub log_length: u64,
 }

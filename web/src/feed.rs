@@ -67,7 +67,7 @@ impl OutboxFeed {
 }
 
 fn unavailable(e: impl std::fmt::Display) -> FeedError {
-    FeedError(e.to_string())
+    FeedError::Unavailable(e.to_string())
 }
 
 impl Feed for OutboxFeed {

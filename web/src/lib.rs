@@ -1,5 +1,6 @@
-//! dyn53's control plane: domain types, storage, the update service, the legacy protocols
-//! and the in-process feed that drives the embedded DNS node.
+//! dyn53's control plane: domain types, storage, the update service, the legacy protocols,
+//! the in-process feed that drives the embedded DNS node, and the publisher of the fleet
+//! feed.
 
 pub mod config;
 pub mod db;
@@ -7,5 +8,6 @@ pub mod domain;
 pub mod feed;
 pub mod http;
 pub mod ops;
+pub mod publish;
 pub mod serve;
 pub mod update;

@@ -1,20 +1,25 @@
-//! `dyn53 serve`: the control plane, one DNS node and the in-process feed between them,
-//! in one process.
+//! Running the services: `dyn53 serve` (the control plane, one DNS node and the in-process
+//! feed between them, in one process) and `dyn53 web` (the control plane publishing to the
+//! fleet feed in Redis, for `dyn53 dns` nodes).
 
 use std::future::Future;
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
 
 use anyhow::Context;
 use dyn53_dns::Store;
+use dyn53_dns::feed::Revision;
+use dyn53_dns::fleet::{self, Keys, Publisher};
 use tokio::sync::watch;
 
-use crate::config::{Config, Storage};
+use crate::config::{Config, FleetConfig, Storage};
 use crate::db::Db;
 use crate::feed::{LocalCommits, OutboxFeed};
-
 use crate::http::{self, AppState};
 use crate::ops;
+use crate::publish::{PublishStatus, run_publisher};
 use crate::update::Updater;
 
 /// Opens the configured database and brings its schema up to date.
@@ -35,57 +40,52 @@ pub async fn open_db(storage: &Storage) -> anyhow::Result<Db> {
 /// this reloads a snapshot instead.
 const OUTBOX_KEEP: u64 = 10_000;
 
-/// Keeps the outbox short once the embedded DNS node has applied it.
-async fn prune_outbox(db: Db, store: Arc<Store>) {
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+/// Keeps the outbox short once its batches are applied (`applied` says how far).
+async fn prune_outbox(db: Db, applied: impl Fn() -> Revision) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
         tick.tick().await;
-        let below = store.revision().saturating_sub(OUTBOX_KEEP);
+        let below = applied().saturating_sub(OUTBOX_KEEP);
         if let Err(e) = db.prune_outbox(below).await {
             tracing::warn!("pruning the outbox: {e}");
         }
     }
 }
 
-/// Runs until `shutdown` completes, then stops cleanly.
-pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+/// Completes once `stop` says so: how a service tells its tasks to end.
+fn stopped(stop: &watch::Receiver<bool>) -> impl Future<Output = ()> + Send + 'static {
+    let mut stop = stop.clone();
+    async move {
+        let _ = stop.wait_for(|stop| *stop).await;
+    }
+}
+
+/// The database, with the configured zones present.
+async fn open_control_plane(config: &Config) -> anyhow::Result<Db> {
     let db = open_db(&config.storage).await?;
     for zone in ops::ensure_zones(&db, &config.zones).await? {
         tracing::info!(%zone, "created zone");
     }
+    Ok(db)
+}
 
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let stopped = |mut rx: watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|stop| *stop).await;
-    };
-
-    let store = Arc::new(Store::new());
-    let local_commits = Arc::new(LocalCommits::default());
-    let feed = OutboxFeed::new(db.clone(), local_commits.clone());
-    let follower = tokio::spawn(dyn53_dns::follow(
-        store.clone(),
-        feed,
-        stopped(stop_rx.clone()),
-    ));
-    store.ready().await;
-
-    tokio::spawn(prune_outbox(db.clone(), store.clone()));
-
-    let dns = dyn53_dns::bind(config.dns_addr)
-        .with_context(|| format!("binding DNS on {}", config.dns_addr))?;
-    let dns_addr = dns.local_addr();
-    let dns_task = tokio::spawn(dyn53_dns::serve(
-        store.clone(),
-        dns,
-        stopped(stop_rx.clone()),
-    ));
-
+/// The HTTP server on the configured addresses: its handle, its task and the addresses bound.
+fn start_http(
+    config: &Config,
+    db: Db,
+    local_commits: Arc<LocalCommits>,
+    publish: Option<Arc<PublishStatus>>,
+) -> anyhow::Result<(
+    actix_web::dev::ServerHandle,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+    String,
+)> {
     let listeners = config
         .http_addrs
         .iter()
         .map(|addr| TcpListener::bind(addr).with_context(|| format!("binding HTTP on {addr}")))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let http_addrs: Vec<String> = listeners
+    let addrs: Vec<String> = listeners
         .iter()
         .filter_map(|l| l.local_addr().ok())
         .map(|a| a.to_string())
@@ -94,19 +94,92 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> anyhow
         db: db.clone(),
         updater: Updater::new(db, local_commits),
         trusted_proxies: config.trusted_proxies.clone(),
+        publish,
     };
-    let (http_handle, http_server) = http::start(state, listeners)?;
-    let http_task = tokio::spawn(http_server);
+    let (handle, server) = http::start(state, listeners)?;
+    Ok((handle, tokio::spawn(server), addrs.join(",")))
+}
 
+/// `dyn53 serve`: runs until `shutdown` completes, then stops cleanly.
+pub async fn serve(
+    config: Config,
+    dns_addr: SocketAddr,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let db = open_control_plane(&config).await?;
+    let (stop, stop_rx) = watch::channel(false);
+
+    let store = Arc::new(Store::new());
+    let local_commits = Arc::new(LocalCommits::default());
+    let feed = OutboxFeed::new(db.clone(), local_commits.clone());
+    let follower = tokio::spawn(dyn53_dns::follow(store.clone(), feed, stopped(&stop_rx)));
+    store.ready().await;
+
+    let applied = store.clone();
+    tokio::spawn(prune_outbox(db.clone(), move || applied.revision()));
+
+    let dns = dyn53_dns::bind(dns_addr).with_context(|| format!("binding DNS on {dns_addr}"))?;
+    let dns_addr = dns.local_addr();
+    let dns_task = tokio::spawn(dyn53_dns::serve(store.clone(), dns, stopped(&stop_rx)));
+
+    let (http_handle, http_task, http_addrs) = start_http(&config, db, local_commits, None)?;
     // Tests and scripts read this line to learn the ports they got.
-    tracing::info!(http = %http_addrs.join(","), dns = %dns_addr, "dyn53 listening");
+    tracing::info!(http = %http_addrs, dns = %dns_addr, "dyn53 listening");
 
     shutdown.await;
     tracing::info!("shutting down");
     http_handle.stop(true).await;
-    let _ = stop_tx.send(true);
+    let _ = stop.send(true);
     let _ = http_task.await;
     let _ = dns_task.await;
     let _ = follower.await;
+    Ok(())
+}
+
+/// The writing side of the fleet feed.
+pub fn fleet_publisher(fleet: &FleetConfig) -> anyhow::Result<Publisher> {
+    let conn = fleet::connect(&fleet.redis_url, Duration::from_secs(10))
+        .context("reading DYN53_REDIS_URL")?;
+    Ok(Publisher::new(
+        conn,
+        Keys::new(&fleet.redis_prefix),
+        fleet.log_length,
+    ))
+}
+
+/// `dyn53 web`: runs until `shutdown` completes, then stops cleanly.
+pub async fn web(
+    config: Config,
+    fleet: FleetConfig,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let db = open_control_plane(&config).await?;
+    let redis = fleet_publisher(&fleet)?;
+    let (stop, stop_rx) = watch::channel(false);
+
+    let local_commits = Arc::new(LocalCommits::default());
+    let status = Arc::new(PublishStatus::default());
+    let publisher = tokio::spawn(run_publisher(
+        db.clone(),
+        local_commits.clone(),
+        redis,
+        status.clone(),
+        stopped(&stop_rx),
+    ));
+    let published = status.clone();
+    tokio::spawn(prune_outbox(db.clone(), move || {
+        published.published.load(Relaxed)
+    }));
+
+    let (http_handle, http_task, http_addrs) =
+        start_http(&config, db, local_commits, Some(status))?;
+    tracing::info!(http = %http_addrs, "dyn53 web listening");
+
+    shutdown.await;
+    tracing::info!("shutting down");
+    http_handle.stop(true).await;
+    let _ = stop.send(true);
+    let _ = http_task.await;
+    let _ = publisher.await;
     Ok(())
 }

@@ -46,7 +46,7 @@ impl Feed for TestFeed {
         state.snapshot_calls += 1;
         if state.fail_snapshots > 0 {
             state.fail_snapshots -= 1;
-            return Err(FeedError("snapshot store down".into()));
+            return Err(FeedError::Unavailable("snapshot store down".into()));
         }
         Ok(state.snapshot.clone())
     }
@@ -57,7 +57,7 @@ impl Feed for TestFeed {
             state.next_calls += 1;
             if state.fail_nexts > 0 {
                 state.fail_nexts -= 1;
-                return Err(FeedError("stream down".into()));
+                return Err(FeedError::Unavailable("stream down".into()));
             }
             state
                 .batches

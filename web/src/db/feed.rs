@@ -20,15 +20,7 @@ impl Db {
     pub async fn snapshot(&self) -> DbResult<Snapshot> {
         let isolation = self.is_postgres().then_some(IsolationLevel::RepeatableRead);
         let tx = self.conn.begin_with_config(isolation, None).await?;
-        let backend = tx.get_database_backend();
-        let row = tx
-            .query_one_raw(Statement::from_string(
-                backend,
-                "SELECT value FROM feed_revision WHERE id = 1",
-            ))
-            .await?
-            .ok_or_else(|| DbError::Rejected("feed_revision is missing: run migrations".into()))?;
-        let revision: i64 = row.try_get("", "value")?;
+        let revision = revision_in(&tx).await?;
         let zones: HashMap<i64, Arc<Zone>> = zone::Entity::find()
             .all(&tx)
             .await?
@@ -69,9 +61,14 @@ impl Db {
 
         tx.commit().await?;
         Ok(Snapshot {
-            revision: revision as Revision,
+            revision,
             zones: by_zone.into_values().collect(),
         })
+    }
+
+    /// The revision of the last commit.
+    pub async fn feed_revision(&self) -> DbResult<Revision> {
+        revision_in(&self.conn).await
     }
 
     /// Up to `limit` batches with a revision above `after`, in order.
@@ -109,4 +106,16 @@ impl Db {
             .await?;
         Ok(result.rows_affected)
     }
+}
+
+async fn revision_in(conn: &impl ConnectionTrait) -> DbResult<Revision> {
+    let row = conn
+        .query_one_raw(Statement::from_string(
+            conn.get_database_backend(),
+            "SELECT value FROM feed_revision WHERE id = 1",
+        ))
+        .await?
+        .ok_or_else(|| DbError::Rejected("feed_revision is missing: run migrations".into()))?;
+    let revision: i64 = row.try_get("", "value")?;
+    Ok(revision as Revision)
 }

@@ -7,6 +7,7 @@
 mod entity;
 mod feed;
 mod hosts;
+mod lead;
 mod people;
 mod write;
 mod zones;
@@ -17,6 +18,7 @@ use dyn53_migrations::MigratorTrait;
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
 
 pub use hosts::{Host, HostKind, NewHost};
+pub use lead::Leadership;
 pub use people::{KeyAuth, NewUser, UserAuth};
 pub use write::{Seen, WriteTx};
 pub use zones::{NewZone, Zone};

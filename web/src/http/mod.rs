@@ -5,26 +5,32 @@ mod assets;
 mod checkip;
 mod client_ip;
 mod dyndns2;
+mod health;
 mod landing;
 
 use std::net::TcpListener;
+use std::sync::Arc;
 
 use actix_web::{App, HttpResponse, HttpServer, dev::ServerHandle, http::StatusCode, web};
 pub use client_ip::TrustedProxies;
 
 use crate::db::Db;
+use crate::publish::PublishStatus;
 use crate::update::Updater;
 
 pub struct AppState {
     pub db: Db,
     pub updater: Updater,
     pub trusted_proxies: TrustedProxies,
+    /// `dyn53 web`'s publisher, for `/readyz`.
+    pub publish: Option<Arc<PublishStatus>>,
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(landing::routes)
         .configure(checkip::routes)
         .configure(dyndns2::routes)
+        .configure(health::routes)
         .configure(assets::routes);
 }
 

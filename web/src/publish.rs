@@ -1,0 +1,192 @@
+//! The outbox publisher of `dyn53 web`: every committed batch goes to the fleet feed in
+//! Redis, in revision order, at least once.
+//!
+//! One replica publishes at a time (the database's leadership lock); the others stand by.
+//! The publisher continues from the revision Redis says it has, reading this process's commits
+//! from memory and everyone else's from the outbox. When Redis is down, updates still
+//! commit; the publisher retries and catches up from the outbox when Redis is back. A Redis
+//! that comes back empty, or holding revisions the outbox no longer has, gets a new copy
+//! written from the database.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use anyhow::Context;
+use dyn53_dns::feed::{Batch, Feed};
+use dyn53_dns::fleet::{Meta, Published, Publisher};
+use tokio::time::Instant;
+use tracing::{info, warn};
+
+use crate::db::{Db, Leadership};
+use crate::feed::{LocalCommits, OutboxFeed};
+
+/// How often the leader checks its lock and that Redis still holds the copy.
+const CHECK_EVERY: Duration = Duration::from_secs(1);
+/// A standby replica tries to become the leader this often.
+const STANDBY_RETRY: Duration = Duration::from_secs(1);
+const BACKOFF_START: Duration = Duration::from_millis(50);
+const BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// What `/readyz` reports about publishing.
+#[derive(Debug, Default)]
+pub struct PublishStatus {
+    /// Whether this replica is the publisher.
+    pub leader: AtomicBool,
+    /// Whether the last attempt to reach Redis worked.
+    pub redis_ok: AtomicBool,
+    /// The last revision Redis acknowledged.
+    pub published: AtomicU64,
+}
+
+/// Publishes until `shutdown` completes.
+pub async fn run_publisher(
+    db: Db,
+    local: Arc<LocalCommits>,
+    redis: Publisher,
+    status: Arc<PublishStatus>,
+    shutdown: impl Future,
+) {
+    let mut shutdown = std::pin::pin!(shutdown);
+    let mut publishing = Publishing {
+        feed: OutboxFeed::new(db.clone(), local),
+        db,
+        redis,
+        status,
+    };
+    let mut backoff = BACKOFF_START;
+    loop {
+        let lead = tokio::select! {
+            lead = publishing.db.try_lead() => lead,
+            _ = shutdown.as_mut() => return,
+        };
+        let outcome = match lead {
+            Ok(Some(mut lead)) => {
+                info!("this replica publishes the feed");
+                publishing.status.leader.store(true, Relaxed);
+                let outcome = tokio::select! {
+                    outcome = publishing.lead(&mut lead) => outcome,
+                    _ = shutdown.as_mut() => return,
+                };
+                publishing.status.leader.store(false, Relaxed);
+                outcome
+            }
+            Ok(None) => Err(anyhow::anyhow!("another replica publishes")),
+            Err(e) => Err(e).context("taking the publisher lock"),
+        };
+        let delay = match outcome {
+            Ok(()) => {
+                backoff = BACKOFF_START;
+                STANDBY_RETRY
+            }
+            Err(error) => {
+                warn!("publisher: {error:#}; retrying in {backoff:?}");
+                let delay = backoff;
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+                delay
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = shutdown.as_mut() => return,
+        }
+    }
+}
+
+struct Publishing {
+    db: Db,
+    feed: OutboxFeed,
+    redis: Publisher,
+    status: Arc<PublishStatus>,
+}
+
+impl Publishing {
+    /// Publishes while this replica holds the lock. `Ok` when the lock was lost.
+    async fn lead(&mut self, lead: &mut Leadership) -> anyhow::Result<()> {
+        let mut meta = self.current_copy().await?;
+        let mut checked = Instant::now();
+        loop {
+            if checked.elapsed() >= CHECK_EVERY {
+                if !lead.holds().await {
+                    warn!("lost the publisher lock");
+                    return Ok(());
+                }
+                if self.read_meta().await?.as_ref() != Some(&meta) {
+                    meta = self.current_copy().await?;
+                }
+                checked = Instant::now();
+            }
+            let batches = self.feed.next(meta.revision).await?;
+            for batch in batches {
+                if batch.revision != meta.revision + 1 {
+                    warn!(
+                        published = meta.revision,
+                        next = batch.revision,
+                        "the outbox no longer has what Redis lacks: writing a new copy"
+                    );
+                    meta = self.write_copy().await?;
+                    break;
+                }
+                match self.publish(&meta.epoch, &batch).await? {
+                    Published::Written | Published::AlreadyThere => meta.revision = batch.revision,
+                    Published::Stale => {
+                        meta = self.current_copy().await?;
+                        break;
+                    }
+                }
+            }
+            self.status.published.store(meta.revision, Relaxed);
+        }
+    }
+
+    /// The copy in Redis to continue, or a new one when Redis has none or one that does
+    /// not belong to this database (a revision the database has not reached).
+    async fn current_copy(&mut self) -> anyhow::Result<Meta> {
+        let revision = self.db.feed_revision().await?;
+        match self.read_meta().await? {
+            Some(meta) if meta.revision <= revision => Ok(meta),
+            Some(meta) => {
+                warn!(
+                    redis = meta.revision,
+                    database = revision,
+                    "Redis is ahead of the database: writing a new copy"
+                );
+                self.write_copy().await
+            }
+            None => {
+                info!("Redis holds no copy: writing one from the database");
+                self.write_copy().await
+            }
+        }
+    }
+
+    async fn write_copy(&mut self) -> anyhow::Result<Meta> {
+        let snapshot = self.db.snapshot().await?;
+        let started = Instant::now();
+        let meta = self.redis_result(self.redis.clone().republish(&snapshot).await)?;
+        info!(
+            revision = meta.revision,
+            epoch = %meta.epoch,
+            took = ?started.elapsed(),
+            "copy written to Redis"
+        );
+        self.status.published.store(meta.revision, Relaxed);
+        Ok(meta)
+    }
+
+    async fn read_meta(&mut self) -> anyhow::Result<Option<Meta>> {
+        let meta = self.redis.meta().await;
+        self.redis_result(meta)
+    }
+
+    async fn publish(&mut self, epoch: &str, batch: &Batch) -> anyhow::Result<Published> {
+        let published = self.redis.publish(epoch, batch).await;
+        self.redis_result(published)
+    }
+
+    fn redis_result<T>(&self, result: redis::RedisResult<T>) -> anyhow::Result<T> {
+        self.status.redis_ok.store(result.is_ok(), Relaxed);
+        result.context("Redis")
+    }
+}
