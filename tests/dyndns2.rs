@@ -727,52 +727,6 @@ async fn landing_page_and_clean_shutdown(backend: Backend) {
     assert!(status.success(), "exit status {status:?}");
 }
 
-/// Makes the database refuse work until the returned guard is dropped.
-fn break_database(server: &Server) -> impl Drop {
-    struct Guard(Box<dyn FnMut()>);
-    impl Drop for Guard {
-        fn drop(&mut self) {
-            (self.0)()
-        }
-    }
-    match &server.storage.pg_database {
-        Some(db) => {
-            support::psql(&format!("ALTER DATABASE {db} WITH ALLOW_CONNECTIONS false"));
-            support::psql(&format!(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{db}'"
-            ));
-            let db = db.clone();
-            Guard(Box::new(move || {
-                support::psql(&format!("ALTER DATABASE {db} WITH ALLOW_CONNECTIONS true"));
-            }))
-        }
-        None => {
-            // Another process holds SQLite's write lock for longer than a writer waits.
-            let script = "import sqlite3,sys,time\nc=sqlite3.connect(sys.argv[1],isolation_level=None)\nc.execute('BEGIN EXCLUSIVE')\nprint('locked',flush=True)\ntime.sleep(30)";
-            let mut child = std::process::Command::new("python3")
-                .args([
-                    "-c",
-                    script,
-                    server.storage.sqlite_path().to_str().expect("utf-8 path"),
-                ])
-                .stdout(std::process::Stdio::piped())
-                .spawn()
-                .expect("python3 runs");
-            let mut line = String::new();
-            std::io::BufRead::read_line(
-                &mut std::io::BufReader::new(child.stdout.take().expect("piped")),
-                &mut line,
-            )
-            .expect("lock taken");
-            assert_eq!(line.trim(), "locked");
-            Guard(Box::new(move || {
-                let _ = child.kill();
-                let _ = child.wait();
-            }))
-        }
-    }
-}
-
 async fn database_down_answers_911_and_changes_nothing(backend: Backend) {
     let server = setup(backend).await;
     let r = update(
@@ -784,7 +738,7 @@ async fn database_down_answers_911_and_changes_nothing(backend: Backend) {
     .await;
     assert_eq!(r.body, "good 192.0.2.50");
     {
-        let _broken = break_database(&server);
+        let _broken = support::break_database(&server.storage);
         let started = std::time::Instant::now();
         let r = update(
             server.http,

@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses a different part of it
 
 pub mod dns;
+pub mod fleet;
 pub mod http;
 
 use std::io::{BufRead, BufReader};
@@ -117,47 +118,74 @@ fn unique() -> u64 {
     (u64::from(nanos) << 16) | NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
+/// Makes the database refuse work until the returned guard is dropped.
+pub fn break_database(storage: &Storage) -> impl Drop {
+    struct Guard(Box<dyn FnMut()>);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            (self.0)()
+        }
+    }
+    match &storage.pg_database {
+        Some(db) => {
+            psql(&format!("ALTER DATABASE {db} WITH ALLOW_CONNECTIONS false"));
+            psql(&format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{db}'"
+            ));
+            let db = db.clone();
+            Guard(Box::new(move || {
+                psql(&format!("ALTER DATABASE {db} WITH ALLOW_CONNECTIONS true"));
+            }))
+        }
+        None => {
+            // Another process holds SQLite's write lock for longer than a writer waits.
+            let script = "import sqlite3,sys,time\nc=sqlite3.connect(sys.argv[1],isolation_level=None)\nc.execute('BEGIN EXCLUSIVE')\nprint('locked',flush=True)\ntime.sleep(30)";
+            let mut child = std::process::Command::new("python3")
+                .args([
+                    "-c",
+                    script,
+                    storage.sqlite_path().to_str().expect("utf-8 path"),
+                ])
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .expect("python3 runs");
+            let mut line = String::new();
+            std::io::BufRead::read_line(
+                &mut std::io::BufReader::new(child.stdout.take().expect("piped")),
+                &mut line,
+            )
+            .expect("lock taken");
+            assert_eq!(line.trim(), "locked");
+            Guard(Box::new(move || {
+                let _ = child.kill();
+                let _ = child.wait();
+            }))
+        }
+    }
+}
+
 pub fn binary() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_dyn53"))
 }
 
-/// A running `dyn53 serve`.
-pub struct Server {
-    pub storage: Storage,
-    /// The first HTTP address; `http_all` has every one.
-    pub http: SocketAddr,
-    pub http_all: Vec<SocketAddr>,
-    pub dns: SocketAddr,
+/// A running `dyn53` process whose log is collected.
+pub struct Process {
     child: Child,
     log: Arc<Mutex<Vec<String>>>,
+    /// The log line that said it was ready.
+    ready_line: String,
 }
 
-impl Server {
-    pub async fn start(backend: Backend) -> Server {
-        Server::start_with(backend, &[]).await
-    }
-
-    /// Starts `dyn53 serve` on free ports with extra environment variables.
-    pub async fn start_with(backend: Backend, extra_env: &[(&str, &str)]) -> Server {
-        let storage = Storage::new(backend);
-        let extra_env = extra_env_owned(extra_env);
-        tokio::task::spawn_blocking(move || Server::spawn(storage, extra_env))
-            .await
-            .expect("server starts")
-    }
-
-    fn spawn(storage: Storage, extra_env: Vec<(String, String)>) -> Server {
+impl Process {
+    /// Starts `dyn53 ARGS` and waits for a log line containing `ready`.
+    pub fn spawn(args: &[&str], env: Vec<(String, String)>, ready: &str) -> Process {
         let mut child = Command::new(binary())
-            .arg("serve")
-            .envs(storage.env())
-            .env("DYN53_HTTP_ADDR", "127.0.0.1:0")
-            .env("DYN53_DNS_ADDR", "127.0.0.1:0")
-            .env("DYN53_ZONES", "dyn.test,other.test")
+            .args(args)
             .env(
                 "RUST_LOG",
                 "info,hickory_server=warn,hickory_net=warn,sqlx=warn",
             )
-            .envs(extra_env)
+            .envs(env)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -167,85 +195,60 @@ impl Server {
         let log = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = std::sync::mpsc::channel();
         let sink = log.clone();
+        let ready = ready.to_owned();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.contains("dyn53 listening") {
+                if line.contains(&ready) {
                     let _ = tx.send(line.clone());
                 }
                 sink.lock().expect("log lock").push(line);
             }
         });
-        let line = rx
+        let ready_line = rx
             .recv_timeout(Duration::from_secs(60))
             .unwrap_or_else(|_| {
                 panic!(
-                    "dyn53 did not start:\n{}",
+                    "dyn53 {args:?} did not start:\n{}",
                     log.lock().expect("log lock").join("\n")
                 )
             });
-        let field = |name: &str| -> Vec<SocketAddr> {
-            let start = line
-                .find(&format!("{name}="))
-                .expect("address in the listening line")
-                + name.len()
-                + 1;
-            let value: String = line[start..]
-                .chars()
-                .take_while(|c| !c.is_whitespace())
-                .collect();
-            value
-                .split(',')
-                .map(|a| a.parse().expect("socket address"))
-                .collect()
-        };
-        let http_all = field("http");
-        Server {
-            http: http_all[0],
-            http_all,
-            dns: field("dns")[0],
-
-            storage,
+        Process {
             child,
             log,
+            ready_line,
         }
     }
 
-    /// Runs a `dyn53` operator command against this server's database.
-    pub fn cli(&self, args: &[&str]) -> Output {
-        cli(&self.storage, args, None)
-    }
-
-    /// Like `cli`, asserting success; returns standard output.
-    pub fn cli_ok(&self, args: &[&str]) -> String {
-        let out = self.cli(args);
-        assert!(
-            out.status.success(),
-            "dyn53 {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).expect("utf-8 output")
-    }
-
-    /// Creates a user with `password` and returns nothing; panics on failure.
-    pub fn add_user(&self, email: &str, password: &str) {
-        let out = cli(
-            &self.storage,
-            &["user", "add", email, "--password-stdin"],
-            Some(&format!("{password}\n")),
-        );
-        assert!(
-            out.status.success(),
-            "user add: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+    /// The addresses `name=a,b` in the ready line.
+    pub fn addresses(&self, name: &str) -> Vec<SocketAddr> {
+        let line = &self.ready_line;
+        let start = line
+            .find(&format!("{name}="))
+            .expect("address in the listening line")
+            + name.len()
+            + 1;
+        let value: String = line[start..]
+            .chars()
+            .take_while(|c| !c.is_whitespace())
+            .collect();
+        value
+            .split(',')
+            .map(|a| a.parse().expect("socket address"))
+            .collect()
     }
 
     pub fn log(&self) -> String {
         self.log.lock().expect("log lock").join("\n")
     }
 
+    /// SIGKILL: no chance to clean up.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Sends SIGTERM and waits for the exit status.
-    pub fn terminate(mut self) -> std::process::ExitStatus {
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
@@ -264,17 +267,103 @@ impl Server {
     }
 }
 
-impl Drop for Server {
+impl Drop for Process {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
     }
 }
 
-fn extra_env_owned(env: &[(&str, &str)]) -> Vec<(String, String)> {
-    env.iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
+/// A running `dyn53 serve`.
+pub struct Server {
+    pub storage: Storage,
+    /// The first HTTP address; `http_all` has every one.
+    pub http: SocketAddr,
+    pub http_all: Vec<SocketAddr>,
+    pub dns: SocketAddr,
+    process: Process,
+}
+
+impl Server {
+    pub async fn start(backend: Backend) -> Server {
+        Server::start_with(backend, &[]).await
+    }
+
+    /// Starts `dyn53 serve` on free ports with extra environment variables.
+    pub async fn start_with(backend: Backend, extra_env: &[(&str, &str)]) -> Server {
+        let storage = Storage::new(backend);
+        let mut env = storage.env();
+        env.extend(
+            [
+                ("DYN53_HTTP_ADDR", "127.0.0.1:0"),
+                ("DYN53_DNS_ADDR", "127.0.0.1:0"),
+                ("DYN53_ZONES", "dyn.test,other.test"),
+            ]
+            .iter()
+            .chain(extra_env)
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        let process =
+            tokio::task::spawn_blocking(move || Process::spawn(&["serve"], env, "dyn53 listening"))
+                .await
+                .expect("server starts");
+        let http_all = process.addresses("http");
+        Server {
+            http: http_all[0],
+            http_all,
+            dns: process.addresses("dns")[0],
+            storage,
+            process,
+        }
+    }
+
+    /// Runs a `dyn53` operator command against this server's database.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        cli(&self.storage, args, None)
+    }
+
+    /// Like `cli`, asserting success; returns standard output.
+    pub fn cli_ok(&self, args: &[&str]) -> String {
+        cli_ok(&self.storage, args)
+    }
+
+    /// Creates a user with `password`; panics on failure.
+    pub fn add_user(&self, email: &str, password: &str) {
+        add_user(&self.storage, email, password);
+    }
+
+    pub fn log(&self) -> String {
+        self.process.log()
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        self.process.terminate()
+    }
+}
+
+/// Runs a `dyn53` operator command, asserting success; returns standard output.
+pub fn cli_ok(storage: &Storage, args: &[&str]) -> String {
+    let out = cli(storage, args, None);
+    assert!(
+        out.status.success(),
+        "dyn53 {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}
+
+/// Creates a user with `password`; panics on failure.
+pub fn add_user(storage: &Storage, email: &str, password: &str) {
+    let out = cli(
+        storage,
+        &["user", "add", email, "--password-stdin"],
+        Some(&format!("{password}\n")),
+    );
+    assert!(
+        out.status.success(),
+        "user add: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 pub fn cli(storage: &Storage, args: &[&str], stdin: Option<&str>) -> Output {

@@ -1,0 +1,291 @@
+//! The fleet end to end: `dyn53 web` on PostgreSQL publishing through Redis to several
+//! `dyn53 dns` nodes, with faults. Every test ends with every node answering exactly what
+//! the database holds, and every acknowledged update in the database.
+
+mod support;
+
+use std::time::Duration;
+
+use hickory_server::proto::rr::RecordType;
+use support::fleet::{Burst, Node, Redis, Web, assert_nodes_match_database, assert_nothing_lost};
+use support::{dns, eventually, http};
+
+const USER: &str = "alice@example.com";
+const HOSTS: usize = 20;
+
+async fn answers(node: &Node, name: &str) -> Vec<std::net::IpAddr> {
+    dns::lookup(node.dns, name, RecordType::A).await
+}
+
+/// Lets a burst run for a while.
+async fn run_for(duration: Duration) {
+    tokio::time::sleep(duration).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_node_answers_every_update() {
+    let redis = Redis::shared();
+    let web = Web::start(&redis, &[]).await;
+    let key = web.setup_hosts(USER, HOSTS);
+    let nodes = [
+        Node::start(&redis, "node-a").await,
+        Node::start(&redis, "node-b").await,
+        Node::start(&redis, "node-c").await,
+    ];
+    let all: Vec<&Node> = nodes.iter().collect();
+    assert_nodes_match_database(&web, &all).await;
+
+    for i in 0..HOSTS {
+        let r = http::update(
+            web.http,
+            USER,
+            &key,
+            &format!("hostname=h{i}.dyn.test&myip=198.51.100.{i}"),
+        )
+        .await;
+        assert_eq!(r.body, format!("good 198.51.100.{i}"));
+        // deSEC's practice: the new address on every nameserver, not just one.
+        for node in &nodes {
+            let expected: Vec<std::net::IpAddr> =
+                vec![format!("198.51.100.{i}").parse().expect("address")];
+            let served = eventually(Duration::from_secs(3), async || {
+                (answers(node, &format!("h{i}.dyn.test")).await == expected).then_some(())
+            })
+            .await;
+            assert!(served.is_some(), "{} did not serve update {i}", node.id);
+        }
+    }
+    assert_nodes_match_database(&web, &all).await;
+
+    // Operations: health, readiness, the node list and the status port.
+    assert_eq!(
+        http::get(web.http, "/healthz", None, None).await.body,
+        "ok\n"
+    );
+    let ready = http::get(web.http, "/readyz", None, None).await;
+    assert_eq!(ready.status, 200);
+    assert!(ready.body.contains("publisher yes"), "{}", ready.body);
+    assert!(ready.body.contains("redis reachable yes"), "{}", ready.body);
+    let listed = eventually(Duration::from_secs(5), async || {
+        let out = web.run_ok(&["fleet"]);
+        let lines: Vec<&str> = out.lines().filter(|l| l.starts_with("node-")).collect();
+        (lines.len() == 3 && lines.iter().all(|l| l.split('\t').nth(3) == Some("0"))).then_some(out)
+    })
+    .await;
+    assert!(listed.is_some(), "{}", web.run_ok(&["fleet"]));
+    let node = &nodes[0];
+    assert!(node.metric("dyn53_node_revision").await.unwrap_or(0) > 0);
+    assert_eq!(node.metric("dyn53_node_ready").await, Some(1));
+    assert!(
+        node.metric("dyn53_dns_responses_total{rcode=\"noerror\"}")
+            .await
+            .unwrap_or(0)
+            > 0
+    );
+    assert_eq!(
+        http::get(node.status, "/readyz", None, None).await.status,
+        200
+    );
+    assert_eq!(
+        http::get(node.status, "/nothing", None, None).await.status,
+        404
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn redis_stopped_during_a_burst() {
+    let mut redis = Redis::private();
+    let web = Web::start(&redis, &[]).await;
+    let key = web.setup_hosts(USER, HOSTS);
+    let nodes = [
+        Node::start(&redis, "a").await,
+        Node::start(&redis, "b").await,
+    ];
+    let all: Vec<&Node> = nodes.iter().collect();
+    assert_nodes_match_database(&web, &all).await;
+
+    let burst = Burst::start(web.http, USER, &key, HOSTS);
+    run_for(Duration::from_millis(500)).await;
+    redis.stop();
+    run_for(Duration::from_secs(2)).await;
+    // Updates are still accepted while Redis is down, and nodes keep serving.
+    let during = burst.finish().await;
+    assert!(during.good > 0 && during.unavailable == 0, "{during:?}");
+    let ready = http::get(web.http, "/readyz", None, None).await;
+    assert_eq!(ready.status, 200);
+    assert!(ready.body.contains("redis reachable no"), "{}", ready.body);
+    assert!(!answers(&nodes[0], "h1.dyn.test").await.is_empty());
+
+    // Redis comes back empty (no persistence): the publisher refills it.
+    redis.start();
+    let burst = Burst::start(web.http, USER, &key, HOSTS);
+    run_for(Duration::from_millis(500)).await;
+    let after = burst.finish().await;
+    assert_nodes_match_database(&web, &all).await;
+    assert_nothing_lost(&web, &after);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn node_killed_and_restarted_during_a_burst() {
+    let redis = Redis::shared();
+    let web = Web::start(&redis, &[]).await;
+    let key = web.setup_hosts(USER, HOSTS);
+    let mut nodes = [
+        Node::start(&redis, "a").await,
+        Node::start(&redis, "b").await,
+    ];
+    assert_nodes_match_database(&web, &nodes.iter().collect::<Vec<_>>()).await;
+
+    let burst = Burst::start(web.http, USER, &key, HOSTS);
+    run_for(Duration::from_millis(500)).await;
+    nodes[0].kill();
+    run_for(Duration::from_millis(500)).await;
+    nodes[0].restart().await;
+    // It serves its local copy at once, before catching up.
+    assert!(!answers(&nodes[0], "h1.dyn.test").await.is_empty());
+    run_for(Duration::from_millis(500)).await;
+    let result = burst.finish().await;
+    assert_nodes_match_database(&web, &nodes.iter().collect::<Vec<_>>()).await;
+    assert_nothing_lost(&web, &result);
+    assert!(
+        !nodes[0].log().contains("snapshot loaded"),
+        "a restarted node continues from its local copy: {}",
+        nodes[0].log()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn node_restarted_after_the_log_was_trimmed_past_it() {
+    let redis = Redis::shared();
+    // `MAXLEN ~` trims whole stream nodes (100 entries by default): 300 updates leave a log
+    // that starts well after the stopped node's revision.
+    let web = Web::start(&redis, &[("DYN53_REDIS_LOG_LENGTH", "10")]).await;
+    let key = web.setup_hosts(USER, HOSTS);
+    let mut node = Node::start(&redis, "late").await;
+    assert_nodes_match_database(&web, &[&node]).await;
+    node.kill();
+    for i in 0..300u32 {
+        let ip = std::net::Ipv4Addr::from(0x0B00_0000 + i);
+        let r = http::update(
+            web.http,
+            USER,
+            &key,
+            &format!("hostname=h{}.dyn.test&myip={ip}", i as usize % HOSTS),
+        )
+        .await;
+        assert!(r.body.starts_with("good"), "{r:?}");
+    }
+    node.restart().await;
+    assert_nodes_match_database(&web, &[&node]).await;
+    assert!(
+        node.log().contains("reloading the snapshot"),
+        "{}",
+        node.log()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn redis_flushed_then_republished() {
+    let redis = Redis::private();
+    let web = Web::start(&redis, &[]).await;
+    let key = web.setup_hosts(USER, HOSTS);
+    let nodes = [
+        Node::start(&redis, "a").await,
+        Node::start(&redis, "b").await,
+    ];
+    let all: Vec<&Node> = nodes.iter().collect();
+    assert_nodes_match_database(&web, &all).await;
+
+    redis.cli(&["FLUSHALL"]);
+    // Nodes keep what they serve; the operator's lever rewrites the copy at once.
+    assert!(!answers(&nodes[0], "h1.dyn.test").await.is_empty());
+    let out = web.run(&["republish"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = http::update(
+        web.http,
+        USER,
+        &key,
+        "hostname=h1.dyn.test&myip=203.0.113.7",
+    )
+    .await;
+    assert_eq!(r.body, "good 203.0.113.7");
+    assert_nodes_match_database(&web, &all).await;
+
+    // Without the lever, the publisher notices the empty Redis by itself.
+    redis.cli(&["FLUSHALL"]);
+    let refilled = eventually(Duration::from_secs(5), async || {
+        (redis.cli(&["EXISTS", "dyn53:meta"]) == "1").then_some(())
+    })
+    .await;
+    assert!(refilled.is_some(), "{}", web.log());
+    let r = http::update(
+        web.http,
+        USER,
+        &key,
+        "hostname=h2.dyn.test&myip=203.0.113.8",
+    )
+    .await;
+    assert_eq!(r.body, "good 203.0.113.8");
+    assert_nodes_match_database(&web, &all).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_unreachable() {
+    let redis = Redis::shared();
+    let web = Web::start(&redis, &[]).await;
+    let key = web.setup_hosts(USER, HOSTS);
+    let nodes = [
+        Node::start(&redis, "a").await,
+        Node::start(&redis, "b").await,
+    ];
+    let all: Vec<&Node> = nodes.iter().collect();
+    let r = http::update(
+        web.http,
+        USER,
+        &key,
+        "hostname=h3.dyn.test&myip=203.0.113.30",
+    )
+    .await;
+    assert_eq!(r.body, "good 203.0.113.30");
+    assert_nodes_match_database(&web, &all).await;
+    {
+        let _broken = support::break_database(&web.storage);
+        let r = http::update(
+            web.http,
+            USER,
+            &key,
+            "hostname=h3.dyn.test&myip=203.0.113.31",
+        )
+        .await;
+        assert_eq!((r.status, r.body.as_str()), (503, "911"), "{r:?}");
+        assert_eq!(http::get(web.http, "/readyz", None, None).await.status, 503);
+        for node in &nodes {
+            assert_eq!(
+                answers(node, "h3.dyn.test").await,
+                vec!["203.0.113.30".parse::<std::net::IpAddr>().expect("address")]
+            );
+        }
+    }
+    let recovered = eventually(Duration::from_secs(10), async || {
+        let r = http::update(
+            web.http,
+            USER,
+            &key,
+            "hostname=h3.dyn.test&myip=203.0.113.32",
+        )
+        .await;
+        (r.status == 200).then_some(r.body)
+    })
+    .await;
+    assert_eq!(
+        recovered.as_deref(),
+        Some("good 203.0.113.32"),
+        "{}",
+        web.log()
+    );
+    assert_nodes_match_database(&web, &all).await;
+}
