@@ -289,3 +289,92 @@ async fn postgres_unreachable() {
     );
     assert_nodes_match_database(&web, &all).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_publisher_among_replicas_and_a_standby_takes_over() {
+    let redis = Redis::shared();
+    let mut first = Web::start(&redis, &[]).await;
+    let key = first.setup_hosts(USER, HOSTS);
+    let second = first.replica(&redis).await;
+    let node = Node::start(&redis, "a").await;
+    let publishers = async |webs: &[&Web]| {
+        let mut count = 0;
+        for web in webs {
+            let ready = http::get(web.http, "/readyz", None, None).await;
+            count += usize::from(ready.body.contains("publisher yes"));
+        }
+        count
+    };
+    let one = eventually(Duration::from_secs(5), async || {
+        (publishers(&[&first, &second]).await == 1).then_some(())
+    })
+    .await;
+    assert!(one.is_some(), "exactly one replica publishes");
+
+    // Updates through either replica reach the node.
+    for (i, web) in [&first, &second].into_iter().enumerate() {
+        let r = http::update(
+            web.http,
+            USER,
+            &key,
+            &format!("hostname=h{i}.dyn.test&myip=203.0.113.{i}"),
+        )
+        .await;
+        assert!(r.body.starts_with("good"), "{r:?}");
+    }
+    assert_nodes_match_database(&first, &[&node]).await;
+
+    // The leader dies: the standby takes over.
+    let leader_was_first = publishers(&[&first]).await == 1;
+    let survivor = if leader_was_first {
+        first.kill();
+        &second
+    } else {
+        drop(second);
+        &first
+    };
+    let took_over = eventually(Duration::from_secs(10), async || {
+        (publishers(&[survivor]).await == 1).then_some(())
+    })
+    .await;
+    assert!(took_over.is_some(), "{}", survivor.log());
+    let r = http::update(
+        survivor.http,
+        USER,
+        &key,
+        "hostname=h5.dyn.test&myip=203.0.113.55",
+    )
+    .await;
+    assert_eq!(r.body, "good 203.0.113.55");
+    assert_nodes_match_database(survivor, &[&node]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bulk_import_reaches_the_nodes_as_a_new_copy() {
+    let redis = Redis::shared();
+    let web = Web::start(&redis, &[]).await;
+    web.setup_hosts(USER, 1);
+    let node = Node::start(&redis, "a").await;
+    assert_nodes_match_database(&web, &[&node]).await;
+    // More changes in one batch than the log takes: published as a new copy.
+    let lines: String = (0..10_001)
+        .map(|i| format!("bulk{i}.dyn.test {USER} 198.18.{}.{}\n", i / 256, i % 256))
+        .collect();
+    let file = web.storage.data_dir.path().join("bulk.txt");
+    std::fs::write(&file, lines).expect("write hosts");
+    web.run_ok(&["host", "import", file.to_str().expect("utf-8 path")]);
+    assert_nodes_match_database(&web, &[&node]).await;
+    assert_eq!(
+        node.log().matches("snapshot loaded").count(),
+        2,
+        "{}",
+        node.log()
+    );
+    let epoch = redis.cli(&["HGET", &format!("{}meta", redis.prefix), "epoch"]);
+    let log = format!("{}{epoch}:log", redis.prefix);
+    assert_eq!(
+        redis.cli(&["XLEN", &log]),
+        "0",
+        "the new copy's log is empty"
+    );
+}

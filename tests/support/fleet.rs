@@ -121,7 +121,8 @@ pub fn free_port() -> u16 {
 
 /// A running `dyn53 web` on PostgreSQL.
 pub struct Web {
-    pub storage: Storage,
+    /// Shared by the replicas of one deployment.
+    pub storage: Arc<Storage>,
     pub http: SocketAddr,
     redis_env: Vec<(String, String)>,
     process: Process,
@@ -129,7 +130,15 @@ pub struct Web {
 
 impl Web {
     pub async fn start(redis: &Redis, extra_env: &[(&str, &str)]) -> Web {
-        let storage = Storage::new(Backend::Postgres);
+        Web::start_on(Arc::new(Storage::new(Backend::Postgres)), redis, extra_env).await
+    }
+
+    /// Another replica of this deployment: same database, same Redis.
+    pub async fn replica(&self, redis: &Redis) -> Web {
+        Web::start_on(self.storage.clone(), redis, &[]).await
+    }
+
+    async fn start_on(storage: Arc<Storage>, redis: &Redis, extra_env: &[(&str, &str)]) -> Web {
         let redis_env = redis.env();
         let mut env = storage.env();
         env.extend(redis_env.iter().cloned());

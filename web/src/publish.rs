@@ -26,6 +26,9 @@ use crate::feed::{LocalCommits, OutboxFeed};
 const CHECK_EVERY: Duration = Duration::from_secs(1);
 /// A standby replica tries to become the leader this often.
 const STANDBY_RETRY: Duration = Duration::from_secs(1);
+/// A batch with more changes than this (a bulk import) is published as a new copy rather
+/// than as one huge log entry: nodes would reload that much anyway.
+const LARGE_BATCH: usize = 10_000;
 const BACKOFF_START: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
 
@@ -125,6 +128,10 @@ impl Publishing {
                         next = batch.revision,
                         "the outbox no longer has what Redis lacks: writing a new copy"
                     );
+                    meta = self.write_copy().await?;
+                    break;
+                }
+                if batch.changes.len() > LARGE_BATCH {
                     meta = self.write_copy().await?;
                     break;
                 }
