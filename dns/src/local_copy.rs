@@ -422,3 +422,174 @@ fn read_journal(path: &Path) -> io::Result<Vec<Batch>> {
     }
     Ok(batches)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+
+    use super::*;
+    use crate::feed::Change;
+
+    fn zone(name: &str) -> ZoneData {
+        ZoneData {
+            name: name.into(),
+            ttl: 60,
+            mname: format!("ns1.{name}"),
+            rname: format!("hostmaster.{name}"),
+            refresh: 1,
+            retry: 1,
+            expire: 1,
+            minimum: 1,
+            ns: vec![format!("ns1.{name}")],
+        }
+    }
+
+    fn host(name: &str, last_octet: u8) -> HostRecords {
+        HostRecords {
+            name: name.into(),
+            ttl: 60,
+            a: vec![std::net::Ipv4Addr::new(192, 0, 2, last_octet)],
+            ..Default::default()
+        }
+    }
+
+    fn upsert(revision: Revision, name: &str, last_octet: u8) -> Batch {
+        Batch {
+            revision,
+            changes: vec![Change::HostUpsert {
+                zone: "a.test".into(),
+                host: host(name, last_octet),
+            }],
+        }
+    }
+
+    /// Hosts by zone, sorted, to compare states.
+    fn state(
+        snapshot: &Snapshot,
+        batches: &[Batch],
+    ) -> Vec<(String, Vec<(String, Vec<std::net::Ipv4Addr>)>)> {
+        let zones = Squashed::new(batches).apply(snapshot.zones.clone());
+        let mut out: Vec<_> = zones
+            .into_iter()
+            .map(|z| {
+                let mut hosts: Vec<_> = z.hosts.into_iter().map(|h| (h.name, h.a)).collect();
+                hosts.sort();
+                (z.zone.name, hosts)
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    fn start() -> (tempfile::TempDir, Arc<LocalCopy>, Snapshot) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let copy = LocalCopy::open(dir.path()).expect("open");
+        let snapshot = Snapshot {
+            revision: 10,
+            zones: vec![
+                ZoneSnapshot {
+                    zone: zone("a.test"),
+                    hosts: vec![host("x.a.test", 1), host("y.a.test", 1)],
+                },
+                ZoneSnapshot {
+                    zone: zone("b.test"),
+                    hosts: vec![host("z.b.test", 1)],
+                },
+            ],
+        };
+        copy.replace(&snapshot).expect("replace");
+        (dir, copy, snapshot)
+    }
+
+    #[test]
+    fn reads_back_the_copy_and_the_journal_that_continues_it() {
+        let (dir, copy, snapshot) = start();
+        let batches = [upsert(11, "x.a.test", 2), upsert(12, "new.a.test", 3)];
+        copy.append(&batches[..1]).expect("append");
+        // A duplicate and a batch after a gap are not journaled.
+        copy.append(&[upsert(11, "x.a.test", 9), upsert(14, "gap.a.test", 9)])
+            .expect("append");
+        copy.append(&batches[1..]).expect("append");
+
+        let reopened = LocalCopy::open(dir.path()).expect("open");
+        let (read, journal) = reopened.read().expect("read").expect("a copy");
+        assert_eq!(read.revision, 10);
+        assert_eq!(
+            journal.iter().map(|b| b.revision).collect::<Vec<_>>(),
+            [11, 12]
+        );
+        assert_eq!(state(&read, &journal), state(&snapshot, &batches));
+    }
+
+    #[test]
+    fn a_torn_journal_line_ends_the_journal() {
+        let (dir, copy, _) = start();
+        copy.append(&[upsert(11, "x.a.test", 2)]).expect("append");
+        let mut journal = OpenOptions::new()
+            .append(true)
+            .open(dir.path().join("node-journal"))
+            .expect("journal");
+        journal.write_all(b"12 [{\"op\":\"host_up").expect("write");
+        drop(journal);
+        let reopened = LocalCopy::open(dir.path()).expect("open");
+        let (_, batches) = reopened.read().expect("read").expect("a copy");
+        assert_eq!(batches.len(), 1);
+        // Appends continue after the good part.
+        reopened
+            .append(&[upsert(12, "y.a.test", 5)])
+            .expect("append");
+        let (_, batches) = LocalCopy::open(dir.path())
+            .expect("open")
+            .read()
+            .expect("read")
+            .expect("copy");
+        assert_eq!(
+            batches.iter().map(|b| b.revision).collect::<Vec<_>>(),
+            [11, 12]
+        );
+    }
+
+    #[test]
+    fn folding_gives_the_same_state_as_replaying() {
+        let (dir, copy, snapshot) = start();
+        let batches = vec![
+            upsert(11, "x.a.test", 2),
+            Batch {
+                revision: 12,
+                changes: vec![
+                    Change::HostDelete {
+                        zone: "a.test".into(),
+                        name: "y.a.test".into(),
+                    },
+                    Change::ZoneDelete {
+                        zone: "b.test".into(),
+                    },
+                    Change::ZoneUpsert(zone("c.test")),
+                    Change::HostUpsert {
+                        zone: "c.test".into(),
+                        host: host("w.c.test", 4),
+                    },
+                ],
+            },
+        ];
+        copy.append(&batches).expect("append");
+        copy.fold().expect("fold");
+        let (folded, rest) = LocalCopy::open(dir.path())
+            .expect("open")
+            .read()
+            .expect("read")
+            .expect("copy");
+        assert_eq!(folded.revision, 12);
+        assert!(rest.is_empty());
+        assert_eq!(state(&folded, &[]), state(&snapshot, &batches));
+
+        // Appends after a fold continue the new journal.
+        copy.append(&[upsert(13, "x.a.test", 7)]).expect("append");
+        let (again, rest) = LocalCopy::open(dir.path())
+            .expect("open")
+            .read()
+            .expect("read")
+            .expect("copy");
+        assert_eq!((again.revision, rest.len()), (12, 1));
+    }
+}
