@@ -463,11 +463,11 @@ mod tests {
         }
     }
 
+    /// Zone names with their hosts' names and addresses, sorted.
+    type State = Vec<(String, Vec<(String, Vec<std::net::Ipv4Addr>)>)>;
+
     /// Hosts by zone, sorted, to compare states.
-    fn state(
-        snapshot: &Snapshot,
-        batches: &[Batch],
-    ) -> Vec<(String, Vec<(String, Vec<std::net::Ipv4Addr>)>)> {
+    fn state(snapshot: &Snapshot, batches: &[Batch]) -> State {
         let zones = Squashed::new(batches).apply(snapshot.zones.clone());
         let mut out: Vec<_> = zones
             .into_iter()
