@@ -183,8 +183,10 @@ impl RedisFeed {
             revision,
         }) = meta
         else {
-            // Flushed or restarted empty: keep serving until the publisher refills it.
+            // Flushed or restarted empty: keep serving until the publisher refills it, and
+            // look again in a while.
             self.set_epoch(None);
+            tokio::time::sleep(BLOCK).await;
             return Ok(Vec::new());
         };
         if revision < after {
