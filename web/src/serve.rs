@@ -69,35 +69,51 @@ async fn open_control_plane(config: &Config) -> anyhow::Result<Db> {
     Ok(db)
 }
 
-/// The HTTP server on the configured addresses: its handle, its task and the addresses bound.
-fn start_http(
-    config: &Config,
-    db: Db,
-    local_commits: Arc<LocalCommits>,
-    publish: Option<Arc<PublishStatus>>,
-) -> anyhow::Result<(
-    actix_web::dev::ServerHandle,
-    tokio::task::JoinHandle<std::io::Result<()>>,
-    String,
-)> {
-    let listeners = config
-        .http_addrs
-        .iter()
-        .map(|addr| TcpListener::bind(addr).with_context(|| format!("binding HTTP on {addr}")))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let addrs: Vec<String> = listeners
-        .iter()
-        .filter_map(|l| l.local_addr().ok())
-        .map(|a| a.to_string())
-        .collect();
-    let state = AppState {
-        db: db.clone(),
-        updater: Updater::new(db, local_commits),
-        trusted_proxies: config.trusted_proxies.clone(),
-        publish,
-    };
-    let (handle, server) = http::start(state, listeners)?;
-    Ok((handle, tokio::spawn(server), addrs.join(",")))
+/// A running HTTP server.
+struct HttpServer {
+    handle: actix_web::dev::ServerHandle,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// The addresses bound, comma-separated.
+    addrs: String,
+}
+
+impl HttpServer {
+    /// Serves on the configured addresses.
+    fn start(
+        config: &Config,
+        db: Db,
+        local_commits: Arc<LocalCommits>,
+        publish: Option<Arc<PublishStatus>>,
+    ) -> anyhow::Result<HttpServer> {
+        let listeners = config
+            .http_addrs
+            .iter()
+            .map(|addr| TcpListener::bind(addr).with_context(|| format!("binding HTTP on {addr}")))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let addrs: Vec<String> = listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .map(|a| a.to_string())
+            .collect();
+        let state = AppState {
+            db: db.clone(),
+            updater: Updater::new(db, local_commits),
+            trusted_proxies: config.trusted_proxies.clone(),
+            publish,
+        };
+        let (handle, server) = http::start(state, listeners)?;
+        Ok(HttpServer {
+            handle,
+            task: tokio::spawn(server),
+            addrs: addrs.join(","),
+        })
+    }
+
+    /// Finishes the requests in progress, then stops.
+    async fn stop(self) {
+        self.handle.stop(true).await;
+        let _ = self.task.await;
+    }
 }
 
 /// `dyn53 serve`: runs until `shutdown` completes, then stops cleanly.
@@ -122,15 +138,14 @@ pub async fn serve(
     let dns_addr = dns.local_addr();
     let dns_task = tokio::spawn(dyn53_dns::serve(store.clone(), dns, stopped(&stop_rx)));
 
-    let (http_handle, http_task, http_addrs) = start_http(&config, db, local_commits, None)?;
+    let http = HttpServer::start(&config, db, local_commits, None)?;
     // Tests and scripts read this line to learn the ports they got.
-    tracing::info!(http = %http_addrs, dns = %dns_addr, "dyn53 listening");
+    tracing::info!(http = %http.addrs, dns = %dns_addr, "dyn53 listening");
 
     shutdown.await;
     tracing::info!("shutting down");
-    http_handle.stop(true).await;
+    http.stop().await;
     let _ = stop.send(true);
-    let _ = http_task.await;
     let _ = dns_task.await;
     let _ = follower.await;
     Ok(())
@@ -171,15 +186,13 @@ pub async fn web(
         published.published.load(Relaxed)
     }));
 
-    let (http_handle, http_task, http_addrs) =
-        start_http(&config, db, local_commits, Some(status))?;
-    tracing::info!(http = %http_addrs, "dyn53 web listening");
+    let http = HttpServer::start(&config, db, local_commits, Some(status))?;
+    tracing::info!(http = %http.addrs, "dyn53 web listening");
 
     shutdown.await;
     tracing::info!("shutting down");
-    http_handle.stop(true).await;
+    http.stop().await;
     let _ = stop.send(true);
-    let _ = http_task.await;
     let _ = publisher.await;
     Ok(())
 }
