@@ -90,6 +90,11 @@ async fn every_node_answers_every_update() {
         http::get(node.status, "/nothing", None, None).await.status,
         404
     );
+
+    // Both services stop cleanly on SIGTERM.
+    let (mut nodes, mut web) = (nodes, web);
+    assert!(nodes[0].terminate().success(), "{}", nodes[0].log());
+    assert!(web.terminate().success(), "{}", web.log());
 }
 
 #[tokio::test(flavor = "multi_thread")]

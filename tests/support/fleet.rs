@@ -229,6 +229,11 @@ impl Web {
     pub fn kill(&mut self) {
         self.process.kill();
     }
+
+    /// SIGTERM; the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        self.process.terminate()
+    }
 }
 
 /// A running `dyn53 dns`, with a data directory that outlives restarts.
@@ -286,6 +291,11 @@ impl Node {
 
     pub fn log(&self) -> String {
         self.process.as_ref().map(Process::log).unwrap_or_default()
+    }
+
+    /// SIGTERM; the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        self.process.as_mut().expect("running").terminate()
     }
 
     /// A value of the status port's `/metrics`.
