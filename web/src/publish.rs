@@ -121,26 +121,28 @@ impl Publishing {
                 checked = Instant::now();
             }
             let batches = self.feed.next(meta.revision).await?;
-            for batch in batches {
-                if batch.revision != meta.revision + 1 {
-                    warn!(
-                        published = meta.revision,
-                        next = batch.revision,
-                        "the outbox no longer has what Redis lacks: writing a new copy"
-                    );
-                    meta = self.write_copy().await?;
-                    break;
-                }
-                if batch.changes.len() > LARGE_BATCH {
-                    meta = self.write_copy().await?;
-                    break;
-                }
-                match self.publish(&meta.epoch, &batch).await? {
-                    Published::Written | Published::AlreadyThere => meta.revision = batch.revision,
-                    Published::Stale => {
+            let contiguous = batches
+                .iter()
+                .zip(meta.revision + 1..)
+                .take_while(|(batch, expected)| batch.revision == *expected)
+                .count();
+            if contiguous == 0 && !batches.is_empty() {
+                warn!(
+                    published = meta.revision,
+                    next = batches[0].revision,
+                    "the outbox no longer has what Redis lacks: writing a new copy"
+                );
+                meta = self.write_copy().await?;
+            } else if batches.iter().any(|b| b.changes.len() > LARGE_BATCH) {
+                meta = self.write_copy().await?;
+            } else if contiguous > 0 {
+                let outcomes = self.publish(&meta.epoch, &batches[..contiguous]).await?;
+                for (batch, outcome) in batches.iter().zip(outcomes) {
+                    if outcome == Published::Stale {
                         meta = self.current_copy().await?;
                         break;
                     }
+                    meta.revision = batch.revision;
                 }
             }
             self.status.published.store(meta.revision, Relaxed);
@@ -187,8 +189,8 @@ impl Publishing {
         self.redis_result(meta)
     }
 
-    async fn publish(&mut self, epoch: &str, batch: &Batch) -> anyhow::Result<Published> {
-        let published = self.redis.publish(epoch, batch).await;
+    async fn publish(&mut self, epoch: &str, batches: &[Batch]) -> anyhow::Result<Vec<Published>> {
+        let published = self.redis.publish(epoch, batches).await;
         self.redis_result(published)
     }
 

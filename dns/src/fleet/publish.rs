@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 
 use rand::distr::{Alphanumeric, SampleString};
 use redis::aio::ConnectionManager;
-use redis::{AsyncCommands, RedisResult, Script};
+use redis::{AsyncCommands, RedisResult, Script, ScriptInvocation};
 
 use super::{Keys, Meta, read_meta};
 use crate::feed::{Batch, Change, Snapshot};
@@ -77,8 +77,33 @@ impl Publisher {
         read_meta(&mut self.conn, &self.keys).await
     }
 
-    /// Publishes `batch` into `epoch`'s copy: log entry, state and revision, atomically.
-    pub async fn publish(&mut self, epoch: &str, batch: &Batch) -> RedisResult<Published> {
+    /// Publishes `batches` (in revision order) into `epoch`'s copy, in one round trip: each
+    /// batch's log entry, state and revision atomically. One outcome per batch; after a
+    /// [`Published::Stale`] the rest are stale too (nothing of them was written).
+    pub async fn publish(&mut self, epoch: &str, batches: &[Batch]) -> RedisResult<Vec<Published>> {
+        let invocations = batches
+            .iter()
+            .map(|batch| self.invocation(epoch, batch))
+            .collect::<RedisResult<Vec<_>>>()?;
+        let mut pipe = redis::pipe();
+        // Loading first makes the pipeline work on a Redis that restarted meanwhile.
+        pipe.load_script(&PUBLISH).ignore();
+        for invocation in &invocations {
+            pipe.invoke_script(invocation);
+        }
+        let outcomes: Vec<i64> = pipe.query_async(&mut self.conn).await?;
+        Ok(outcomes
+            .into_iter()
+            .map(|outcome| match outcome {
+                1 => Published::Written,
+                0 => Published::AlreadyThere,
+                _ => Published::Stale,
+            })
+            .collect())
+    }
+
+    /// The publish script's call for one batch.
+    fn invocation(&self, epoch: &str, batch: &Batch) -> RedisResult<ScriptInvocation<'static>> {
         let mut invocation = PUBLISH.prepare_invoke();
         invocation
             .key(self.keys.meta())
@@ -89,7 +114,7 @@ impl Publisher {
             .arg(self.log_length);
         // KEYS[1] and KEYS[2] are taken; each hash gets the next index once.
         let mut hashes: HashMap<String, usize> = HashMap::new();
-        let mut hash_index = |key: String, invocation: &mut redis::ScriptInvocation| {
+        let mut hash_index = |key: String, invocation: &mut ScriptInvocation| {
             let next = hashes.len() + 3;
             *hashes.entry(key).or_insert_with_key(|key| {
                 invocation.key(key.as_str());
@@ -125,12 +150,7 @@ impl Publisher {
             let index = hash_index(key, &mut invocation);
             invocation.arg(op).arg(index).arg(field).arg(value);
         }
-        let outcome: i64 = invocation.invoke_async(&mut self.conn).await?;
-        Ok(match outcome {
-            1 => Published::Written,
-            0 => Published::AlreadyThere,
-            _ => Published::Stale,
-        })
+        Ok(invocation)
     }
 
     /// Writes `snapshot` as a new copy and makes it the current one; the previous copy
