@@ -554,6 +554,61 @@ async fn concurrent_updates_of_one_host(backend: Backend) {
     );
 }
 
+/// One value from the server's database, as text.
+fn sql(server: &Server, query: &str) -> String {
+    let out = match &server.storage.pg_database {
+        Some(db) => std::process::Command::new("psql")
+            .arg(format!("{}/{db}", support::postgres_base()))
+            .args(["-qAt", "-c", query])
+            .output(),
+        None => std::process::Command::new("python3")
+            .args([
+                "-c",
+                "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()[0])",
+                server.storage.sqlite_path().to_str().expect("utf-8 path"),
+                query,
+            ])
+            .output(),
+    }
+    .expect("the database client runs");
+    assert!(
+        out.status.success(),
+        "{query}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+async fn unchanged_updates_are_recorded_in_the_background(backend: Backend) {
+    let server = setup(backend).await;
+    let key = server.cli_ok(&["key", "create", "--user", "alice@example.com"]);
+    for _ in 0..3 {
+        let r = update(
+            server.http,
+            "alice@example.com",
+            key.trim(),
+            "hostname=office.dyn.test&myip=198.51.100.1",
+        )
+        .await;
+        assert_eq!(r.body, "nochg 198.51.100.1");
+    }
+    // Answered before they were written: the check-ins land within a flush or two.
+    let recorded = eventually(Duration::from_secs(3), async || {
+        let n = sql(
+            &server,
+            "SELECT count(*) FROM update_history WHERE result = 'nochg'",
+        );
+        (n == "3").then_some(())
+    })
+    .await;
+    assert!(recorded.is_some(), "{}", server.log());
+    let seen = "SELECT count(*) FROM hosts WHERE name = 'office.dyn.test' \
+                AND updated_at IS NOT NULL AND last_agent IS NOT NULL";
+    assert_eq!(sql(&server, seen), "1");
+    let used = "SELECT count(*) FROM update_keys WHERE last_used_at IS NOT NULL";
+    assert_eq!(sql(&server, used), "1");
+}
+
 async fn operator_changes_reach_dns_while_serving(backend: Backend) {
     let server = setup(backend).await;
     let started = std::time::Instant::now();
@@ -789,6 +844,7 @@ on_both_backends!(
     listens_on_every_http_address,
     fragile_clients,
     concurrent_updates_of_one_host,
+    unchanged_updates_are_recorded_in_the_background,
     operator_changes_reach_dns_while_serving,
     landing_page_and_clean_shutdown,
 );

@@ -51,6 +51,16 @@ pub struct Host {
     pub updated_at: Option<DateTime<Utc>>,
 }
 
+/// What an update decides on and changes: a host's addresses and whether it is offline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HostState {
+    pub id: i64,
+    pub account: AccountId,
+    pub ipv4: Option<Ipv4Addr>,
+    pub ipv6: Option<Ipv6Addr>,
+    pub offline: bool,
+}
+
 /// A host to create.
 #[derive(Clone, Debug)]
 pub struct NewHost {
@@ -71,8 +81,8 @@ impl Host {
             account: AccountId(m.account_id),
             name: Fqdn::parse(&m.name).expect("host names are validated on insert"),
             kind: HostKind::parse(&m.kind),
-            ipv4: m.ipv4.as_deref().and_then(|v| v.parse().ok()),
-            ipv6: m.ipv6.as_deref().and_then(|v| v.parse().ok()),
+            ipv4: address(&m.ipv4),
+            ipv6: address(&m.ipv6),
             ttl: m.ttl.and_then(|t| u32::try_from(t).ok()),
             alias: fqdn(&m.alias),
             mx: fqdn(&m.mx).map(|exchange| Mx {
@@ -82,11 +92,27 @@ impl Host {
             txt: serde_json::from_str(&m.txt).unwrap_or_default(),
             wildcard: m.wildcard,
             offline: m.offline,
-            offline_ipv4: m.offline_ipv4.as_deref().and_then(|v| v.parse().ok()),
-            offline_ipv6: m.offline_ipv6.as_deref().and_then(|v| v.parse().ok()),
+            offline_ipv4: address(&m.offline_ipv4),
+            offline_ipv6: address(&m.offline_ipv6),
             updated_at: m.updated_at,
             zone,
         }
+    }
+
+    pub fn state(&self) -> HostState {
+        HostState {
+            id: self.id,
+            account: self.account,
+            ipv4: self.ipv4,
+            ipv6: self.ipv6,
+            offline: self.offline,
+        }
+    }
+
+    pub fn set_state(&mut self, state: HostState) {
+        self.ipv4 = state.ipv4;
+        self.ipv6 = state.ipv6;
+        self.offline = state.offline;
     }
 
     /// Exactly what DNS serves for this host now, its offline behaviour applied.
@@ -112,6 +138,11 @@ impl Host {
         }
         records
     }
+}
+
+/// A stored address, absent when it no longer parses (see [`Host::from_model`]).
+pub(super) fn address<A: std::str::FromStr>(stored: &Option<String>) -> Option<A> {
+    stored.as_deref().and_then(|v| v.parse().ok())
 }
 
 impl NewHost {

@@ -9,6 +9,7 @@ mod feed;
 mod hosts;
 mod lead;
 mod people;
+mod update;
 mod write;
 mod zones;
 
@@ -17,17 +18,18 @@ use std::time::Duration;
 use dyn53_migrations::MigratorTrait;
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
 
-pub use hosts::{Host, HostKind, NewHost};
+pub use hosts::{Host, HostKind, HostState, NewHost};
 pub use lead::Leadership;
 pub use people::{KeyAuth, NewUser, UserAuth};
-pub use write::{Seen, WriteTx};
+pub use update::UpdateContext;
+pub use write::{HistoryEntry, Seen, WriteTx};
 pub use zones::{NewZone, Zone};
 
 /// The tenant an object belongs to. Queries for tenant data take one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct AccountId(pub(crate) i64);
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum DbError {
     /// The database could not be reached or failed: callers answer "try later".
     #[error("database unavailable: {0}")]
@@ -52,6 +54,10 @@ impl Db {
         options
             .connect_timeout(Duration::from_secs(3))
             .acquire_timeout(Duration::from_secs(3))
+            // Pinging every connection taken from the pool doubles the round trips of an
+            // update; only one idle long enough to have been dropped is checked. A
+            // connection the server closed fails one request (`911`) and is discarded.
+            .test_before_acquire_if_idle_for(Duration::from_secs(30))
             .sqlx_logging(false);
         if url.starts_with("sqlite:") {
             // A writer waits this long for another process's write lock, then gives up (`911`).

@@ -18,11 +18,10 @@ pub struct UserAuth {
     pub account_active: bool,
 }
 
-/// An update key's owner and limits.
+/// An update key's limits.
 #[derive(Clone, Debug)]
 pub struct KeyAuth {
     pub key_id: i64,
-    pub user_id: i64,
     /// Host ids the key is limited to; `None` for every host of the account.
     pub hosts: Option<Vec<i64>>,
 }
@@ -37,53 +36,6 @@ pub struct NewUser {
 }
 
 impl Db {
-    /// Finds a user by e-mail (case-insensitive) or login ID.
-    pub async fn find_login(&self, login: &str) -> DbResult<Option<UserAuth>> {
-        let by_email = Email::parse(login).ok().map(|e| e.as_str().to_owned());
-        let mut cond = Condition::any().add(user::Column::Login.eq(login));
-        if let Some(email) = by_email {
-            cond = cond.add(user::Column::Email.eq(email));
-        }
-        let Some(user) = user::Entity::find().filter(cond).one(&self.conn).await? else {
-            return Ok(None);
-        };
-        let active = account::Entity::find_by_id(user.account_id)
-            .one(&self.conn)
-            .await?
-            .is_some_and(|a| a.status == "active");
-        Ok(Some(UserAuth {
-            user_id: user.id,
-            account: AccountId(user.account_id),
-            role: Role::parse(&user.role).unwrap_or(Role::Viewer),
-            password: PasswordHash(user.password_hash),
-            account_active: active,
-        }))
-    }
-
-    /// A live (not revoked) key by its digest.
-    pub async fn find_key(&self, key: &UpdateKey) -> DbResult<Option<KeyAuth>> {
-        let Some(row) = update_key::Entity::find()
-            .filter(update_key::Column::Digest.eq(key.digest()))
-            .filter(update_key::Column::RevokedAt.is_null())
-            .one(&self.conn)
-            .await?
-        else {
-            return Ok(None);
-        };
-        let limited: Vec<i64> = update_key_host::Entity::find()
-            .filter(update_key_host::Column::KeyId.eq(row.id))
-            .all(&self.conn)
-            .await?
-            .into_iter()
-            .map(|k| k.host_id)
-            .collect();
-        Ok(Some(KeyAuth {
-            key_id: row.id,
-            user_id: row.user_id,
-            hosts: (!limited.is_empty()).then_some(limited),
-        }))
-    }
-
     /// The account of the user with this e-mail, for operator commands.
     pub async fn account_of(&self, email: &Email) -> DbResult<Option<AccountId>> {
         let found = user::Entity::find()
@@ -92,6 +44,16 @@ impl Db {
             .await?;
         Ok(found.map(|u| AccountId(u.account_id)))
     }
+}
+
+/// Users who log in as `login`: by login ID, or by e-mail in any case.
+pub(super) fn login_is(login: &str) -> Condition {
+    let by_email = Email::parse(login).ok().map(|e| e.as_str().to_owned());
+    let mut cond = Condition::any().add(user::Column::Login.eq(login));
+    if let Some(email) = by_email {
+        cond = cond.add(user::Column::Email.eq(email));
+    }
+    cond
 }
 
 impl WriteTx {

@@ -2,7 +2,7 @@
 //! collects the feed changes it makes and, at commit, appends them to the outbox under the
 //! next revision in the same transaction: a change is committed and published, or neither.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -10,22 +10,33 @@ use chrono::{DateTime, Utc};
 use dyn53_dns::feed::{Batch, Change, Revision};
 
 use sea_orm::ActiveValue::{NotSet, Set};
+use sea_orm::sea_query::{
+    Alias, Expr, ExprTrait, IntoIden, LockType, Query, TableRef, Value, ValueTuple,
+};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Statement, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
 };
 
 use super::entity::{audit_log, host, outbox, update_history, update_key, zone};
-use super::{AccountId, Db, DbError, DbResult, Host, NewHost, NewZone, Zone};
+use super::{AccountId, Db, DbError, DbResult, Host, HostState, NewHost, NewZone, Zone};
 use crate::domain::{Fqdn, Protocol};
 
 /// Who or what touched a host, for its "last seen" fields and history.
 #[derive(Clone, Debug)]
-pub struct Seen<'a> {
+pub struct Seen {
     pub at: DateTime<Utc>,
     pub protocol: Protocol,
     pub source: Option<IpAddr>,
-    pub agent: Option<&'a str>,
+    pub agent: Option<String>,
+}
+
+/// One line of a host's update history: a client checked in, changing the host or not.
+#[derive(Clone, Debug)]
+pub struct HistoryEntry {
+    pub host: HostState,
+    pub seen: Seen,
+    pub changed: bool,
 }
 
 pub struct WriteTx {
@@ -50,14 +61,29 @@ impl Db {
 }
 
 impl WriteTx {
-    /// The account's hosts among `names`, locked until commit so that concurrent updates
-    /// of one host serialise and each decides on fresh data.
-    pub async fn lock_hosts(&self, account: AccountId, names: &[&Fqdn]) -> DbResult<Vec<Host>> {
+    /// The hosts named, each within its account, locked until commit so that concurrent
+    /// updates of one host serialise and each decides on fresh data. Rows are locked in id
+    /// order, so that two transactions locking some of the same hosts cannot deadlock, and
+    /// `FOR NO KEY UPDATE`, the lock an update of these columns takes anyway: unlike
+    /// `FOR UPDATE`, it lets history rows that reference the host be inserted meanwhile.
+    pub async fn lock_hosts(&self, wanted: &[(AccountId, &Fqdn)]) -> DbResult<Vec<Host>> {
+        let mut by_account: BTreeMap<i64, Vec<&str>> = BTreeMap::new();
+        for (account, name) in wanted {
+            by_account.entry(account.0).or_default().push(name.as_str());
+        }
+        let within = by_account
+            .into_iter()
+            .fold(Condition::any(), |any, (account, names)| {
+                any.add(
+                    Condition::all()
+                        .add(host::Column::AccountId.eq(account))
+                        .add(host::Column::Name.is_in(names)),
+                )
+            });
         let rows = host::Entity::find()
-            .filter(host::Column::AccountId.eq(account.0))
-            .filter(host::Column::Name.is_in(names.iter().map(|n| n.as_str())))
+            .filter(within)
             .order_by_asc(host::Column::Id)
-            .lock_exclusive()
+            .lock(LockType::NoKeyUpdate)
             .all(&self.tx)
             .await?;
         self.with_zones(rows).await
@@ -83,61 +109,132 @@ impl WriteTx {
             .collect())
     }
 
-    /// Stores the host's addresses and offline state; publishes what it now serves.
-    pub async fn save_host_state(&mut self, host: &Host, seen: &Seen<'_>) -> DbResult<()> {
-        let model = host::ActiveModel {
-            id: Set(host.id),
-            ipv4: Set(host.ipv4.map(|a| a.to_string())),
-            ipv6: Set(host.ipv6.map(|a| a.to_string())),
-            offline: Set(host.offline),
-            ..seen_columns(seen)
-        };
-        model.update(&self.tx).await?;
-        self.publish(Change::HostUpsert {
-            zone: host.zone.name.to_string(),
-            host: host.served(),
+    /// Stores hosts' addresses and offline state, each with its check-in; publishes what
+    /// they now serve.
+    pub async fn save_host_states(&mut self, hosts: &[(&Host, &Seen)]) -> DbResult<()> {
+        let rows = hosts.iter().map(|(host, seen)| {
+            let mut row: Vec<Value> = vec![
+                host.id.into(),
+                host.ipv4.map(|a| a.to_string()).into(),
+                host.ipv6.map(|a| a.to_string()).into(),
+                host.offline.into(),
+            ];
+            row.extend(seen_values(seen));
+            row
         });
-        Ok(())
-    }
-
-    /// Records that a client checked in without changing anything.
-    pub async fn touch_host(&self, host: &Host, seen: &Seen<'_>) -> DbResult<()> {
-        host::ActiveModel {
-            id: Set(host.id),
-            ..seen_columns(seen)
+        let columns = [
+            host::Column::Ipv4,
+            host::Column::Ipv6,
+            host::Column::Offline,
+        ];
+        self.update_hosts(&[&columns[..], &SEEN_COLUMNS].concat(), rows, false)
+            .await?;
+        for (host, _) in hosts {
+            self.publish(Change::HostUpsert {
+                zone: host.zone.name.to_string(),
+                host: host.served(),
+            });
         }
-        .update(&self.tx)
-        .await?;
         Ok(())
     }
 
-    pub async fn add_history(&self, host: &Host, seen: &Seen<'_>, result: &str) -> DbResult<()> {
-        update_history::ActiveModel {
+    /// Records check-ins that changed nothing, by host id. They may be written late and out
+    /// of order: an older one never overwrites a newer one. The rows are locked in id order
+    /// first, as [`Self::lock_hosts`] does: an UPDATE locks them in whatever order its plan
+    /// meets them, and two transactions that lock in different orders can deadlock.
+    pub async fn touch_hosts(&self, hosts: &[(i64, &Seen)]) -> DbResult<()> {
+        let mut ids: Vec<i64> = hosts.iter().map(|(id, _)| *id).collect();
+        ids.sort_unstable();
+        for chunk in ids.chunks(500) {
+            host::Entity::find()
+                .select_only()
+                .column(host::Column::Id)
+                .filter(host::Column::Id.is_in(chunk.iter().copied()))
+                .order_by_asc(host::Column::Id)
+                .lock(LockType::NoKeyUpdate)
+                .into_tuple::<i64>()
+                .all(&self.tx)
+                .await?;
+        }
+        let rows = hosts.iter().map(|(id, seen)| {
+            let mut row: Vec<Value> = vec![(*id).into()];
+            row.extend(seen_values(seen));
+            row
+        });
+        self.update_hosts(&SEEN_COLUMNS, rows, true).await
+    }
+
+    /// Sets `columns` of many hosts, 500 to a statement: `UPDATE hosts SET c = v.column2, …
+    /// FROM (VALUES (id, …), …) AS v WHERE hosts.id = v.column1` (both backends name the
+    /// columns of a VALUES list so). Each row is the host id, then a value per column. With
+    /// `only_newer`, a host whose `updated_at` is newer than its row's is left alone.
+    async fn update_hosts(
+        &self,
+        columns: &[host::Column],
+        rows: impl Iterator<Item = Vec<Value>>,
+        only_newer: bool,
+    ) -> DbResult<()> {
+        let values = || Alias::new("v");
+        let v = |n: usize| Expr::col((values(), Alias::new(format!("column{n}"))));
+        let rows: Vec<ValueTuple> = rows.map(ValueTuple::Many).collect();
+        for chunk in rows.chunks(500) {
+            let mut update = Query::update();
+            update
+                .table(host::Entity)
+                .values(columns.iter().enumerate().map(|(i, c)| (*c, v(i + 2))))
+                .from(TableRef::ValuesList(chunk.to_vec(), values().into_iden()))
+                .and_where(Expr::col((host::Entity, host::Column::Id)).eq(v(1)));
+            if only_newer {
+                let at = || Expr::col((host::Entity, host::Column::UpdatedAt));
+                update.cond_where(
+                    Condition::any()
+                        .add(at().is_null())
+                        .add(at().lt(v(columns.len() + 1))),
+                );
+            }
+            self.tx.execute(&update).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn add_history(&self, entries: &[HistoryEntry]) -> DbResult<()> {
+        let row = |e: &HistoryEntry| update_history::ActiveModel {
             id: NotSet,
-            host_id: Set(host.id),
-            account_id: Set(host.account.0),
-            at: Set(seen.at),
-            protocol: Set(seen.protocol.as_str().into()),
-            source: Set(seen.source.map(|s| s.to_string())),
-            agent: Set(seen.agent.map(truncate_agent)),
-            result: Set(result.into()),
-            ipv4: Set(host.ipv4.map(|a| a.to_string())),
-            ipv6: Set(host.ipv6.map(|a| a.to_string())),
+            host_id: Set(e.host.id),
+            account_id: Set(e.host.account.0),
+            at: Set(e.seen.at),
+            protocol: Set(e.seen.protocol.as_str().into()),
+            source: Set(e.seen.source.map(|s| s.to_string())),
+            agent: Set(e.seen.agent.as_deref().map(truncate_agent)),
+            result: Set(if e.changed { "good" } else { "nochg" }.into()),
+            ipv4: Set(e.host.ipv4.map(|a| a.to_string())),
+            ipv6: Set(e.host.ipv6.map(|a| a.to_string())),
+        };
+        // Ten values a row: well inside both backends' limit of bound parameters.
+        for chunk in entries.chunks(500) {
+            update_history::Entity::insert_many(chunk.iter().map(row))
+                .exec(&self.tx)
+                .await?;
         }
-        .insert(&self.tx)
-        .await?;
         Ok(())
     }
 
-    pub async fn mark_key_used(&self, key_id: i64, seen: &Seen<'_>) -> DbResult<()> {
-        update_key::ActiveModel {
-            id: Set(key_id),
-            last_used_at: Set(Some(seen.at)),
-            last_used_from: Set(seen.source.map(|s| s.to_string())),
-            ..Default::default()
-        }
-        .update(&self.tx)
-        .await?;
+    /// Records a key's use; like check-ins, an older use never overwrites a newer one.
+    pub async fn mark_key_used(&self, key_id: i64, seen: &Seen) -> DbResult<()> {
+        update_key::Entity::update_many()
+            .set(update_key::ActiveModel {
+                last_used_at: Set(Some(seen.at)),
+                last_used_from: Set(seen.source.map(|s| s.to_string())),
+                ..Default::default()
+            })
+            .filter(update_key::Column::Id.eq(key_id))
+            .filter(
+                Condition::any()
+                    .add(update_key::Column::LastUsedAt.is_null())
+                    .add(update_key::Column::LastUsedAt.lt(seen.at)),
+            )
+            .exec(&self.tx)
+            .await?;
         Ok(())
     }
 
@@ -280,14 +377,21 @@ impl WriteTx {
     }
 }
 
-fn seen_columns(seen: &Seen<'_>) -> host::ActiveModel {
-    host::ActiveModel {
-        last_agent: Set(seen.agent.map(truncate_agent)),
-        last_source: Set(seen.source.map(|s| s.to_string())),
-        last_protocol: Set(Some(seen.protocol.as_str().into())),
-        updated_at: Set(Some(seen.at)),
-        ..Default::default()
-    }
+/// The columns a check-in sets, `updated_at` last; [`seen_values`] gives their values.
+const SEEN_COLUMNS: [host::Column; 4] = [
+    host::Column::LastAgent,
+    host::Column::LastSource,
+    host::Column::LastProtocol,
+    host::Column::UpdatedAt,
+];
+
+fn seen_values(seen: &Seen) -> [Value; 4] {
+    [
+        seen.agent.as_deref().map(truncate_agent).into(),
+        seen.source.map(|s| s.to_string()).into(),
+        Some(seen.protocol.as_str()).into(),
+        Some(seen.at).into(),
+    ]
 }
 
 fn truncate_agent(agent: &str) -> String {

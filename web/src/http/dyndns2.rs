@@ -103,15 +103,18 @@ async fn nic_update(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
         Err(UpdateError::BadAuth | UpdateError::AccountInactive) => {
             text(StatusCode::UNAUTHORIZED, "badauth")
         }
-        Err(UpdateError::Unavailable(e)) => {
-            tracing::error!("update failed: {e}");
-            let mut response = text(StatusCode::SERVICE_UNAVAILABLE, "911");
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("60"));
-            response
-        }
+        Err(UpdateError::Unavailable(e)) => try_later(&e),
+        Err(e @ UpdateError::Interrupted) => try_later(&e),
     }
+}
+
+fn try_later(why: &dyn std::fmt::Display) -> HttpResponse {
+    tracing::error!("update failed: {why}");
+    let mut response = text(StatusCode::SERVICE_UNAVAILABLE, "911");
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from_static("60"));
+    response
 }
 
 fn line(result: &HostResult) -> String {

@@ -1,0 +1,78 @@
+-- wrk script for bench/update-throughput.sh: dyndns2 updates over keep-alive connections.
+--
+--   wrk -t THREADS ... -s update-throughput.lua URL -- MODE HOSTS ZONE AUTH FIRST_OCTET THREADS
+--
+-- MODE "change": request j (numbered across wrk's threads) updates host h(j mod HOSTS) to
+--   FIRST_OCTET.x.y.z, where x.y.z encodes the round j div HOSTS: every request names an
+--   address its host never had, so each one must answer `good`.
+-- MODE "nochg": request j sends host h(j mod HOSTS) the address it was imported with
+--   (198.18.0.0/15, as the script's hosts.txt), so each one must answer `nochg`.
+-- AUTH is the base64 of `login:secret` for HTTP Basic (the password or an update key).
+-- `done` prints one line, RESULT key=value..., that the script parses.
+
+local bit = require("bit") -- wrk runs LuaJIT (Lua 5.1): no bit operators
+local threads = {}
+
+function setup(thread)
+    thread:set("id", #threads)
+    table.insert(threads, thread)
+end
+
+function init(args)
+    mode, hosts, zone, first_octet = args[1], tonumber(args[2]), args[3], tonumber(args[5])
+    -- `setup` filled `threads` in the main Lua state; each thread has a state of its own.
+    nthreads = tonumber(args[6])
+    wrk.headers["Authorization"] = "Basic " .. args[4]
+    wrk.headers["User-Agent"] = "dyn53-bench/1"
+    counter, good, nochg, other = 0, 0, 0, 0
+end
+
+-- The address hosts.txt gave host n.
+local function imported(n)
+    n = n + 1
+    return string.format("198.%d.%d.%d", 18 + bit.rshift(n, 16), bit.band(bit.rshift(n, 8), 255),
+        bit.band(n, 255))
+end
+
+function request()
+    local j = counter * nthreads + id
+    counter = counter + 1
+    local host = j % hosts
+    local ip
+    if mode == "change" then
+        local round = math.floor(j / hosts)
+        ip = string.format("%d.%d.%d.%d", first_octet, bit.band(bit.rshift(round, 16), 255),
+            bit.band(bit.rshift(round, 8), 255), bit.band(round, 255))
+    else
+        ip = imported(host)
+    end
+    return wrk.format("GET", "/nic/update?hostname=h" .. host .. "." .. zone .. "&myip=" .. ip)
+end
+
+function response(status, headers, body)
+    if body:sub(1, 5) == "good " then
+        good = good + 1
+    elseif body:sub(1, 6) == "nochg " then
+        nochg = nochg + 1
+    else
+        other = other + 1
+        if other <= 3 then
+            io.stderr:write("unexpected answer: " .. status .. " " .. body .. "\n")
+        end
+    end
+end
+
+function done(summary, latency, requests)
+    local g, n, o = 0, 0, 0
+    for _, thread in ipairs(threads) do
+        g = g + thread:get("good")
+        n = n + thread:get("nochg")
+        o = o + thread:get("other")
+    end
+    local e = summary.errors
+    io.write(string.format(
+        "RESULT requests=%d seconds=%.3f p50_ms=%.2f p99_ms=%.2f max_ms=%.2f good=%d nochg=%d other=%d errors=%d\n",
+        summary.requests, summary.duration / 1e6, latency:percentile(50) / 1e3,
+        latency:percentile(99) / 1e3, latency.max / 1e3, g, n, o,
+        e.connect + e.read + e.write + e.status + e.timeout))
+end

@@ -1,0 +1,178 @@
+//! The read every update starts with: who presents the credentials and, in the same query,
+//! the state of the hosts asked for in that user's account. One round trip, because every
+//! update runs it and most updates need nothing else from the database (`nochg`).
+
+use sea_orm::sea_query::{Condition, Expr, ExprTrait, Query, SelectStatement};
+use sea_orm::{ConnectionTrait, FromQueryResult};
+
+use super::entity::{account, host, update_key, update_key_host, user};
+use super::hosts::address;
+use super::people::login_is;
+use super::{AccountId, Db, DbResult, HostState, KeyAuth, UserAuth};
+use crate::domain::{Fqdn, PasswordHash, Role, UpdateKey};
+
+/// What an update decides on, read without locks.
+pub struct UpdateContext {
+    pub user: UserAuth,
+    /// The key presented, when the secret is one.
+    pub key: Option<KeyAuth>,
+    /// The account's hosts among the names asked for, by name.
+    pub hosts: Vec<(String, HostState)>,
+}
+
+#[derive(FromQueryResult)]
+struct UserRow {
+    user_id: i64,
+    account_id: i64,
+    role: String,
+    password_hash: String,
+    account_status: String,
+}
+
+#[derive(FromQueryResult)]
+struct HostRow {
+    host_id: Option<i64>,
+    host_name: Option<String>,
+    host_ipv4: Option<String>,
+    host_ipv6: Option<String>,
+    host_offline: Option<bool>,
+}
+
+#[derive(FromQueryResult)]
+struct KeyRow {
+    key_id: i64,
+    /// Whether the key is limited to some hosts.
+    key_limited: bool,
+    /// Whether this row's host is one of them.
+    host_allowed: bool,
+}
+
+impl Db {
+    /// The user who logs in as `login` (by login ID, or e-mail in any case) and, with `key`,
+    /// that user's live key with this digest; and the hosts of the user's account among
+    /// `names`. `None` when there is no such user, or no such key of theirs. The password,
+    /// when the secret is one, is left for the caller to check.
+    pub async fn update_context(
+        &self,
+        login: &str,
+        key: Option<&UpdateKey>,
+        names: &[&Fqdn],
+    ) -> DbResult<Option<UpdateContext>> {
+        let query = context_query(login, key, names);
+        // One row per host found, or a single row without a host.
+        let rows = self.conn.query_all(&query).await?;
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let u = UserRow::from_query_result(first, "")?;
+        let account = AccountId(u.account_id);
+        let mut hosts = Vec::new();
+        let mut allowed = Vec::new();
+        for row in &rows {
+            let h = HostRow::from_query_result(row, "")?;
+            let (Some(id), Some(name), Some(offline)) = (h.host_id, h.host_name, h.host_offline)
+            else {
+                continue;
+            };
+            if key.is_some() && KeyRow::from_query_result(row, "")?.host_allowed {
+                allowed.push(id);
+            }
+            let state = HostState {
+                id,
+                account,
+                ipv4: address(&h.host_ipv4),
+                ipv6: address(&h.host_ipv6),
+                offline,
+            };
+            hosts.push((name, state));
+        }
+        let key = match key {
+            Some(_) => {
+                let k = KeyRow::from_query_result(first, "")?;
+                Some(KeyAuth {
+                    key_id: k.key_id,
+                    // Only the hosts asked for: all this request needs to know.
+                    hosts: k.key_limited.then_some(allowed),
+                })
+            }
+            None => None,
+        };
+        let user = UserAuth {
+            user_id: u.user_id,
+            account,
+            role: Role::parse(&u.role).unwrap_or(Role::Viewer),
+            password: PasswordHash(u.password_hash),
+            account_active: u.account_status == "active",
+        };
+        Ok(Some(UpdateContext { user, key, hosts }))
+    }
+}
+
+/// `users JOIN accounts [JOIN update_keys] LEFT JOIN hosts`, the columns named as the row
+/// structs above expect.
+fn context_query(login: &str, key: Option<&UpdateKey>, names: &[&Fqdn]) -> SelectStatement {
+    let u = |c: user::Column| Expr::col((user::Entity, c));
+    let h = |c: host::Column| Expr::col((host::Entity, c));
+    let mut query = Query::select();
+    query
+        .expr_as(u(user::Column::Id), "user_id")
+        .expr_as(u(user::Column::AccountId), "account_id")
+        .expr_as(u(user::Column::Role), "role")
+        .expr_as(u(user::Column::PasswordHash), "password_hash")
+        .expr_as(
+            Expr::col((account::Entity, account::Column::Status)),
+            "account_status",
+        )
+        .expr_as(h(host::Column::Id), "host_id")
+        .expr_as(h(host::Column::Name), "host_name")
+        .expr_as(h(host::Column::Ipv4), "host_ipv4")
+        .expr_as(h(host::Column::Ipv6), "host_ipv6")
+        .expr_as(h(host::Column::Offline), "host_offline")
+        .from(user::Entity)
+        .inner_join(
+            account::Entity,
+            Expr::col((account::Entity, account::Column::Id))
+                .equals((user::Entity, user::Column::AccountId)),
+        )
+        .left_join(
+            host::Entity,
+            Condition::all()
+                .add(h(host::Column::AccountId).equals((user::Entity, user::Column::AccountId)))
+                .add(h(host::Column::Name).is_in(names.iter().map(|n| n.as_str()))),
+        )
+        .cond_where(login_is(login));
+    if let Some(key) = key {
+        let k = |c: update_key::Column| Expr::col((update_key::Entity, c));
+        // Rows of update_key_hosts for the key; with `this_host`, for this row's host.
+        let key_hosts = |this_host: bool| {
+            let kh = |c: update_key_host::Column| Expr::col((update_key_host::Entity, c));
+            let mut sub = Query::select();
+            sub.expr(Expr::val(1))
+                .from(update_key_host::Entity)
+                .and_where(
+                    kh(update_key_host::Column::KeyId)
+                        .equals((update_key::Entity, update_key::Column::Id)),
+                );
+            if this_host {
+                sub.and_where(
+                    kh(update_key_host::Column::HostId).equals((host::Entity, host::Column::Id)),
+                );
+            }
+            sub
+        };
+        // The key is found by the SHA-256 of its 190 random bits: index timing reveals
+        // nothing about the secret.
+        query
+            .inner_join(
+                update_key::Entity,
+                Condition::all()
+                    .add(k(update_key::Column::UserId).equals((user::Entity, user::Column::Id)))
+                    .add(k(update_key::Column::Digest).eq(key.digest()))
+                    .add(k(update_key::Column::RevokedAt).is_null()),
+            )
+            .expr_as(k(update_key::Column::Id), "key_id")
+            .expr_as(Expr::exists(key_hosts(false)), "key_limited")
+            .expr_as(Expr::exists(key_hosts(true)), "host_allowed");
+    }
+    query
+}

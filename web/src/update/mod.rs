@@ -1,0 +1,291 @@
+//! The update service: the one path by which every protocol changes a host's addresses.
+//! Adapters translate their request into an [`UpdateRequest`] and the [`HostResult`]s back
+//! into their wire format; nothing else about an update lives in an adapter.
+//!
+//! Most updates change nothing: a client checks in with the address it had. An update is
+//! first decided on an unlocked read; when nothing changes it is answered `nochg` at once
+//! and its check-in is written later, in a batch ([`check_ins`]). An update that changes
+//! something goes to the [`committer`], which decides again on locked rows and answers only
+//! after the commit.
+
+mod check_ins;
+mod committer;
+mod credentials;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+
+use chrono::Utc;
+use tokio::sync::Semaphore;
+
+use crate::db::{AccountId, Db, DbError, HistoryEntry, HostState, KeyAuth, Seen, UserAuth};
+use crate::domain::{Fqdn, NameError, Protocol, UpdateKey, verify_password};
+use crate::feed::LocalCommits;
+use check_ins::CheckIns;
+use committer::Committer;
+use credentials::VerifiedPasswords;
+
+/// A login (e-mail or login ID) and a secret (the account password or an update key).
+#[derive(Clone, Debug)]
+pub struct Credentials {
+    pub login: String,
+    pub secret: String,
+}
+
+/// Where a request came from, for defaults, history and "last seen".
+#[derive(Clone, Debug)]
+pub struct Client {
+    pub protocol: Protocol,
+    pub source: IpAddr,
+    pub agent: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct UpdateRequest {
+    pub credentials: Credentials,
+    /// The names asked for, in request order; a name that did not parse is answered as such.
+    pub hosts: Vec<Result<Fqdn, NameError>>,
+    /// Addresses to set. Neither given: the client's source address, for its family.
+    pub ipv4: Option<Ipv4Addr>,
+    pub ipv6: Option<Ipv6Addr>,
+    pub client: Client,
+}
+
+/// The addresses a request set, IPv4 first when both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Addresses {
+    pub ipv4: Option<Ipv4Addr>,
+    pub ipv6: Option<Ipv6Addr>,
+}
+
+/// The outcome for one requested name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostResult {
+    Changed(Addresses),
+    Unchanged(Addresses),
+    /// The entry is not a valid host name.
+    NotFqdn,
+    /// No such host, or not one the caller may change: never says which.
+    NoHost,
+}
+
+/// Why a whole request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateError {
+    #[error("wrong credentials")]
+    BadAuth,
+    #[error("the account is not active")]
+    AccountInactive,
+    #[error("the database is unavailable")]
+    Unavailable(#[source] DbError),
+    /// The committer stopped before answering: the process is stopping.
+    #[error("the update was interrupted")]
+    Interrupted,
+}
+
+impl From<DbError> for UpdateError {
+    fn from(e: DbError) -> Self {
+        UpdateError::Unavailable(e)
+    }
+}
+
+/// Who is updating, and within which limits.
+struct Principal {
+    account: AccountId,
+    may_change_dns: bool,
+    key: Option<KeyAuth>,
+}
+
+impl Principal {
+    fn may_update(&self, host: &HostState) -> bool {
+        self.may_change_dns
+            && host.account == self.account
+            && self
+                .key
+                .as_ref()
+                .and_then(|k| k.hosts.as_ref())
+                .is_none_or(|ids| ids.contains(&host.id))
+    }
+}
+
+/// An authenticated request, ready to apply.
+struct Job {
+    principal: Principal,
+    hosts: Vec<Result<Fqdn, NameError>>,
+    addresses: Addresses,
+    seen: Seen,
+}
+
+impl Job {
+    fn names(&self) -> impl Iterator<Item = &Fqdn> {
+        self.hosts.iter().filter_map(|h| h.as_ref().ok())
+    }
+
+    /// Applies the request to `hosts` (by name; at least the hosts it names, as they are
+    /// now), in request order: the answer for each name, and a history entry for each host
+    /// it checked in.
+    fn apply(
+        &self,
+        hosts: &mut HashMap<String, HostState>,
+    ) -> (Vec<HostResult>, Vec<HistoryEntry>) {
+        let mut results = Vec::with_capacity(self.hosts.len());
+        let mut history = Vec::new();
+        for entry in &self.hosts {
+            let Ok(name) = entry else {
+                results.push(HostResult::NotFqdn);
+                continue;
+            };
+            let Some(host) = hosts
+                .get_mut(name.as_str())
+                .filter(|h| self.principal.may_update(h))
+            else {
+                results.push(HostResult::NoHost);
+                continue;
+            };
+            let before = *host;
+            // The families are independent: a family the request does not name is kept.
+            host.ipv4 = self.addresses.ipv4.or(host.ipv4);
+            host.ipv6 = self.addresses.ipv6.or(host.ipv6);
+            host.offline = false;
+            let changed = *host != before;
+            history.push(HistoryEntry {
+                host: *host,
+                seen: self.seen.clone(),
+                changed,
+            });
+            results.push(if changed {
+                HostResult::Changed(self.addresses)
+            } else {
+                HostResult::Unchanged(self.addresses)
+            });
+        }
+        (results, history)
+    }
+}
+
+#[derive(Clone)]
+pub struct Updater {
+    db: Db,
+    passwords: Arc<VerifiedPasswords>,
+    /// argon2id takes 19 MiB and tens of milliseconds of CPU a run: more runs at once than
+    /// cores only make each slower and multiply the memory.
+    argon2_runs: Arc<Semaphore>,
+    committer: Committer,
+    check_ins: CheckIns,
+}
+
+impl Updater {
+    /// Starts the committer and the check-in writer: call within the Tokio runtime.
+    pub fn new(db: Db, feed: Arc<LocalCommits>) -> Updater {
+        let cores = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+        Updater {
+            passwords: Arc::new(VerifiedPasswords::new()),
+            argon2_runs: Arc::new(Semaphore::new(cores)),
+            committer: Committer::start(db.clone(), feed),
+            check_ins: CheckIns::start(db.clone()),
+            db,
+        }
+    }
+
+    pub async fn update(&self, req: UpdateRequest) -> Result<Vec<HostResult>, UpdateError> {
+        let names: Vec<&Fqdn> = req.hosts.iter().filter_map(|h| h.as_ref().ok()).collect();
+        let (principal, mut hosts) = self.authenticate(&req.credentials, &names).await?;
+        if names.is_empty() {
+            return Ok(vec![HostResult::NotFqdn; req.hosts.len()]);
+        }
+        let addresses = match (req.ipv4, req.ipv6, req.client.source) {
+            (None, None, IpAddr::V4(v4)) => Addresses {
+                ipv4: Some(v4),
+                ipv6: None,
+            },
+            (None, None, IpAddr::V6(v6)) => Addresses {
+                ipv4: None,
+                ipv6: Some(v6),
+            },
+            (ipv4, ipv6, _) => Addresses { ipv4, ipv6 },
+        };
+        let job = Job {
+            principal,
+            addresses,
+            seen: Seen {
+                at: Utc::now(),
+                protocol: req.client.protocol,
+                source: Some(req.client.source),
+                agent: req.client.agent,
+            },
+            hosts: req.hosts,
+        };
+
+        let (results, history) = job.apply(&mut hosts);
+        if history.iter().any(|h| h.changed) {
+            // Decided again under lock: another update may have come first.
+            return self.committer.commit(job).await;
+        }
+        let key = job.principal.key.map(|k| (k.key_id, job.seen));
+        self.check_ins.record(history, key).await;
+        Ok(results)
+    }
+
+    /// Checks the credentials; the same query reads the hosts named in the account.
+    async fn authenticate(
+        &self,
+        credentials: &Credentials,
+        names: &[&Fqdn],
+    ) -> Result<(Principal, HashMap<String, HostState>), UpdateError> {
+        // A secret that cannot be a key is a password.
+        let key = UpdateKey::parse(&credentials.secret);
+        let context = self
+            .db
+            .update_context(&credentials.login, key.as_ref(), names)
+            .await?;
+        let password_ok = match (&context, &key) {
+            (_, Some(_)) => true,
+            (Some(c), None) => {
+                self.verify_password(Some(&c.user), &credentials.secret)
+                    .await
+            }
+            (None, None) => self.verify_password(None, &credentials.secret).await,
+        };
+        // No such login, or a key that is not this login's.
+        let Some(context) = context.filter(|_| password_ok) else {
+            return Err(UpdateError::BadAuth);
+        };
+        if !context.user.account_active {
+            return Err(UpdateError::AccountInactive);
+        }
+        let principal = Principal {
+            account: context.user.account,
+            may_change_dns: context.user.role.may_change_dns(),
+            key: context.key,
+        };
+        Ok((principal, context.hosts.into_iter().collect()))
+    }
+
+    /// argon2id, unless this password was verified for this user lately. Without a user,
+    /// the same work against a fixed hash: timing does not tell which logins exist.
+    async fn verify_password(&self, user: Option<&UserAuth>, password: &str) -> bool {
+        if let Some(user) = user
+            && self
+                .passwords
+                .contains(user.user_id, &user.password, password)
+        {
+            return true;
+        }
+        let Ok(_run) = self.argon2_runs.acquire().await else {
+            return false;
+        };
+        let secret = password.to_owned();
+        let stored = user.map(|u| u.password.clone());
+        // Off the async workers, which it would stall.
+        let ok = tokio::task::spawn_blocking(move || verify_password(&secret, stored.as_ref()))
+            .await
+            .unwrap_or(false);
+        if let (true, Some(user)) = (ok, user) {
+            self.passwords
+                .insert(user.user_id, &user.password, password);
+        }
+        ok
+    }
+}
