@@ -7,7 +7,7 @@
 #      under a prefix of its own (deleted on exit);
 #   2. propagation: `dyn53 web` and $NODES `dyn53 dns` nodes, $HOSTS hosts; the example
 #      sends $RATE dyndns2 updates/s (update key, $WORKERS keep-alive connections) for
-#      $SECONDS s and, after each `good`, polls every node over UDP until all of them serve
+#      $DURATION s and, after each `good`, polls every node over UDP until all of them serve
 #      the new address. Prints p50/p99/max of that time (the target is p99 < 50 ms);
 #   3. cold start: stops them, imports $COLD_HOSTS more hosts, times `dyn53 republish`
 #      (the copy written to Redis), then starts a node with an empty data directory and
@@ -16,7 +16,7 @@
 #      host); then restarts it and times the start from its local copy.
 #
 # Usage:   bench/fleet.sh
-# Env:     NODES=3 HOSTS=1000 RATE=1000 SECONDS=30 WORKERS=16 COLD_HOSTS=1000000 KEEP=1
+# Env:     NODES=3 HOSTS=1000 RATE=1000 DURATION=30 WORKERS=16 COLD_HOSTS=1000000 KEEP=1
 #          PG=postgres://postgres@127.0.0.1:5432 REDIS=redis://127.0.0.1:6379
 # Needs:   psql, redis-cli, curl, python3, cargo, running PostgreSQL and Redis.
 set -euo pipefail
@@ -24,7 +24,7 @@ set -euo pipefail
 NODES=${NODES:-3}
 HOSTS=${HOSTS:-1000}
 RATE=${RATE:-1000}
-SECONDS_=${SECONDS:-30}
+DURATION=${DURATION:-30}
 WORKERS=${WORKERS:-16}
 COLD_HOSTS=${COLD_HOSTS:-1000000}
 PG=${PG:-postgres://postgres@127.0.0.1:5432}
@@ -91,7 +91,7 @@ start_node() { # NAME, PREFIX: starts a node; sets NODE_PID, NODE_DNS, NODE_STAT
     PIDS+=("$NODE_PID")
 }
 
-echo "== propagation: $NODES nodes, $HOSTS hosts, $RATE updates/s for $SECONDS_ s"
+echo "== propagation: $NODES nodes, $HOSTS hosts, $RATE updates/s for $DURATION s"
 HTTP=127.0.0.1:$(free_port)
 DYN53_HTTP_ADDR=$HTTP "$DYN53" web 2>"$WORK/web.log" &
 WEB_PID=$!
@@ -107,7 +107,7 @@ for n in $(seq 1 "$NODES"); do
 done
 DNS_CSV=$(IFS=,; echo "${DNS_LIST[*]}")
 "$PROPAGATION" --http "$HTTP" --dns "$DNS_CSV" --login $EMAIL --secret "$KEY" \
-    --zone bench.test --hosts "$HOSTS" --rate "$RATE" --seconds "$SECONDS_" --workers "$WORKERS"
+    --zone bench.test --hosts "$HOSTS" --rate "$RATE" --seconds "$DURATION" --workers "$WORKERS"
 "$DYN53" fleet
 kill "$WEB_PID" "${NODE_PIDS[@]}"
 wait "$WEB_PID" "${NODE_PIDS[@]}" 2>/dev/null || true

@@ -279,6 +279,10 @@ async fn main() {
         line(&format!("  served by {node}"), &mut s.per_node[i]);
     }
     line("HTTP request to good", &mut s.http);
+    if updates == 0 {
+        eprintln!("no update was answered `good`");
+        std::process::exit(1);
+    }
     if !s.failures.is_empty() {
         eprintln!(
             "{} failures, first: {:?}",
