@@ -9,9 +9,9 @@ use clap::{Args, Parser, Subcommand};
 use dyn53_dns::NodeConfig;
 use dyn53_dns::fleet;
 use dyn53_web::config::{Config, FleetConfig, Storage};
-use dyn53_web::db::NewZone;
+use dyn53_web::db::{NewUserAccount, NewZone};
 
-use dyn53_web::domain::{Email, Fqdn, Plan, generate_password, parse_ipv4, parse_ipv6};
+use dyn53_web::domain::{Email, Fqdn, Plan, Role, generate_password, parse_ipv4, parse_ipv6};
 use dyn53_web::http::TrustedProxies;
 use dyn53_web::{ops, serve};
 
@@ -56,9 +56,12 @@ enum Command {
     /// Manage the zones the service answers for.
     #[command(subcommand)]
     Zone(ZoneCommand),
-    /// Manage users (each `user add` creates the user's own account).
+    /// Manage users (`user add` creates the user's own account unless `--member-of`).
     #[command(subcommand)]
     User(UserCommand),
+    /// Suspend or reactivate accounts.
+    #[command(subcommand)]
+    Account(AccountCommand),
     /// Manage host names.
     #[command(subcommand)]
     Host(HostCommand),
@@ -166,8 +169,8 @@ enum ZoneCommand {
 
 #[derive(Subcommand)]
 enum UserCommand {
-    /// Create a user and its account. Without --password-stdin a password is generated
-    /// and printed.
+    /// Create a user and its account, or a user in another user's account (--member-of).
+    /// Without --password-stdin a password is generated and printed.
     Add {
         email: String,
         #[arg(long)]
@@ -178,9 +181,24 @@ enum UserCommand {
         /// May use the admin console.
         #[arg(long)]
         staff: bool,
-        #[arg(long, default_value = "free", value_parser = ["free", "premium"])]
+        /// The plan of the new account (not with --member-of).
+        #[arg(long, default_value = "free", value_parser = ["free", "premium"], conflicts_with = "member_of")]
         plan: String,
+        /// Join the account of this user instead of creating one.
+        #[arg(long, requires = "role")]
+        member_of: Option<String>,
+        /// The role in that account.
+        #[arg(long, value_parser = ["admin", "editor", "viewer"], requires = "member_of")]
+        role: Option<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum AccountCommand {
+    /// Suspend the account of this user: its users and keys can no longer update.
+    Suspend { email: String },
+    /// Make the account of this user active again.
+    Activate { email: String },
 }
 
 #[derive(Subcommand)]
@@ -419,9 +437,17 @@ async fn run_operator_command(db: &dyn53_web::db::Db, command: Command) -> anyho
             password_stdin,
             staff,
             plan,
+            member_of,
+            role,
         }) => {
             let email = Email::parse(&email)?;
-            let plan = Plan::parse(&plan).context("unknown plan")?;
+            let account = match (member_of, role) {
+                (Some(owner), Some(role)) => NewUserAccount::Member(
+                    ops::account_of(db, &Email::parse(&owner)?).await?,
+                    Role::parse(&role).context("unknown role")?,
+                ),
+                _ => NewUserAccount::Own(Plan::parse(&plan).context("unknown plan")?),
+            };
             let (password, generated) = if password_stdin {
                 let mut input = String::new();
                 std::io::stdin()
@@ -435,13 +461,31 @@ async fn run_operator_command(db: &dyn53_web::db::Db, command: Command) -> anyho
             } else {
                 (generate_password(), true)
             };
-            if ops::add_user(db, email.clone(), login, &password, staff, plan).await? {
-                eprintln!("user {email} created with an account of its own");
+            let own = matches!(account, NewUserAccount::Own(_));
+            if ops::add_user(db, email.clone(), login, &password, staff, account).await? {
+                if own {
+                    eprintln!("user {email} created with an account of its own");
+                } else {
+                    eprintln!("user {email} created in that account");
+                }
                 if generated {
                     println!("{password}");
                 }
             } else {
                 eprintln!("user {email} (or that login ID) exists already; nothing changed");
+            }
+        }
+        Command::Account(command) => {
+            let (email, active) = match command {
+                AccountCommand::Suspend { email } => (email, false),
+                AccountCommand::Activate { email } => (email, true),
+            };
+            let email = Email::parse(&email)?;
+            let state = if active { "active" } else { "suspended" };
+            if ops::set_account_active(db, &email, active).await? {
+                eprintln!("the account of {email} is now {state}");
+            } else {
+                eprintln!("the account of {email} was {state} already; nothing changed");
             }
         }
         Command::Host(HostCommand::Add {

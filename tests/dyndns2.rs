@@ -832,7 +832,109 @@ async fn database_down_answers_911_and_changes_nothing(backend: Backend) {
     assert_serves(&server, "office.dyn.test", RecordType::A, &["192.0.2.52"]).await;
 }
 
+async fn team_members_and_suspended_accounts(backend: Backend) {
+    let server = setup(backend).await;
+    let add_member = |email: &str, role: &str| {
+        support::cli(
+            &server.storage,
+            &[
+                "user",
+                "add",
+                email,
+                "--password-stdin",
+                "--member-of",
+                "alice@example.com",
+                "--role",
+                role,
+            ],
+            Some(&format!("{PASS}\n")),
+        )
+    };
+    assert!(add_member("carol@example.com", "editor").status.success());
+    assert!(add_member("dave@example.com", "viewer").status.success());
+    let office = "hostname=office.dyn.test&myip=192.0.2.70";
+
+    // An editor changes the account's hosts; a viewer may not: `nohost`, nothing changes.
+    let r = update(server.http, "carol@example.com", PASS, office).await;
+    assert_eq!(r.body, "good 192.0.2.70");
+    let r = update(
+        server.http,
+        "dave@example.com",
+        PASS,
+        "hostname=office.dyn.test&myip=192.0.2.71",
+    )
+    .await;
+    assert_eq!(r.body, "nohost");
+    assert_serves(&server, "office.dyn.test", RecordType::A, &["192.0.2.70"]).await;
+    // A member sees only the account it belongs to.
+    let r = update(
+        server.http,
+        "carol@example.com",
+        PASS,
+        "hostname=bob.dyn.test&myip=192.0.2.72",
+    )
+    .await;
+    assert_eq!(r.body, "nohost");
+
+    // Suspended: no user of the account may update, and nothing changes.
+    let out = server.cli(&["account", "suspend", "carol@example.com"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("now suspended"));
+    let again = server.cli(&["account", "suspend", "alice@example.com"]);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("suspended already"));
+    for user in ["alice@example.com", "carol@example.com"] {
+        let r = update(
+            server.http,
+            user,
+            PASS,
+            "hostname=office.dyn.test&myip=192.0.2.73",
+        )
+        .await;
+        assert_eq!(r.body, "badauth", "{user}");
+    }
+    // Bob's account is another one.
+    let r = update(
+        server.http,
+        "bob@example.com",
+        PASS,
+        "hostname=bob.dyn.test&myip=192.0.2.74",
+    )
+    .await;
+    assert_eq!(r.body, "good 192.0.2.74");
+    assert_serves(&server, "office.dyn.test", RecordType::A, &["192.0.2.70"]).await;
+
+    server.cli_ok(&["account", "activate", "alice@example.com"]);
+    let r = update(
+        server.http,
+        "alice@example.com",
+        PASS,
+        "hostname=office.dyn.test&myip=192.0.2.75",
+    )
+    .await;
+    assert_eq!(r.body, "good 192.0.2.75");
+
+    // Refused operator commands change nothing.
+    let out = server.cli(&[
+        "user",
+        "add",
+        "erin@example.com",
+        "--member-of",
+        "nobody@example.com",
+        "--role",
+        "admin",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no user nobody@example.com"));
+    let out = server.cli(&["user", "add", "erin@example.com", "--role", "admin"]);
+    assert!(!out.status.success());
+    let out = server.cli(&["account", "suspend", "nobody@example.com"]);
+    assert!(!out.status.success());
+    let r = update(server.http, "erin@example.com", PASS, office).await;
+    assert_eq!(r.body, "badauth");
+}
+
 on_both_backends!(
+    team_members_and_suspended_accounts,
     database_down_answers_911_and_changes_nothing,
     update_then_dns_answers,
     families_are_independent,

@@ -6,8 +6,8 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use anyhow::{Context, bail};
 
-use crate::db::{AccountId, Db, NewHost, NewUser, NewZone};
-use crate::domain::{Email, Fqdn, Plan, UpdateKey, hash_password, parse_ipv4, parse_ipv6};
+use crate::db::{AccountId, Db, NewHost, NewUser, NewUserAccount, NewZone};
+use crate::domain::{Email, Fqdn, UpdateKey, hash_password, parse_ipv4, parse_ipv6};
 
 /// The TTL of hosts in a zone created without one: short, as dynamic addresses need.
 pub const DEFAULT_TTL: u32 = 60;
@@ -53,7 +53,7 @@ pub async fn add_user(
     login: Option<String>,
     password: &str,
     staff: bool,
-    plan: Plan,
+    account: NewUserAccount,
 ) -> anyhow::Result<bool> {
     if password.chars().count() < 8 {
         bail!("the password must have at least 8 characters");
@@ -66,14 +66,23 @@ pub async fn add_user(
             login,
             password,
             staff,
-            plan,
+            account,
         })
         .await?;
     tx.commit().await?;
     Ok(created)
 }
 
-async fn account_of(db: &Db, owner: &Email) -> anyhow::Result<AccountId> {
+/// Suspends or reactivates the account of the user with `email`; `false` if it already was.
+pub async fn set_account_active(db: &Db, email: &Email, active: bool) -> anyhow::Result<bool> {
+    let account = account_of(db, email).await?;
+    let tx = db.begin_write().await?;
+    let changed = tx.set_account_active(account, active).await?;
+    tx.commit().await?;
+    Ok(changed)
+}
+
+pub async fn account_of(db: &Db, owner: &Email) -> anyhow::Result<AccountId> {
     db.account_of(owner)
         .await?
         .with_context(|| format!("no user {owner}"))

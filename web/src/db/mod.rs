@@ -20,7 +20,7 @@ use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbB
 
 pub use hosts::{Host, HostKind, HostState, NewHost};
 pub use lead::Leadership;
-pub use people::{KeyAuth, NewUser, UserAuth};
+pub use people::{KeyAuth, NewUser, NewUserAccount, UserAuth};
 pub use update::UpdateContext;
 pub use write::{HistoryEntry, Seen, WriteTx};
 pub use zones::{NewZone, Zone};

@@ -2,6 +2,7 @@
 
 use chrono::Utc;
 use sea_orm::ActiveValue::{NotSet, Set};
+use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter};
 
 use super::entity::{account, group, group_host, host, update_key, update_key_host, user};
@@ -26,13 +27,25 @@ pub struct KeyAuth {
     pub hosts: Option<Vec<i64>>,
 }
 
+/// Account statuses (DESIGN.md: active, inactive, suspended); only `active` may update.
+pub(super) const ACTIVE: &str = "active";
+const SUSPENDED: &str = "suspended";
+
 #[derive(Clone, Debug)]
 pub struct NewUser {
     pub email: Email,
     pub login: Option<String>,
     pub password: PasswordHash,
     pub staff: bool,
-    pub plan: Plan,
+    /// Where the user belongs: a new account of its own (as owner) on this plan, or an
+    /// existing account with a role.
+    pub account: NewUserAccount,
+}
+
+#[derive(Clone, Debug)]
+pub enum NewUserAccount {
+    Own(Plan),
+    Member(AccountId, Role),
 }
 
 impl Db {
@@ -73,34 +86,54 @@ impl WriteTx {
             return Ok(false);
         }
         let now = Utc::now();
-        let account = account::ActiveModel {
-            id: NotSet,
-            plan: Set(new.plan.as_str().into()),
-            status: Set("active".into()),
-            created_at: Set(now),
-        }
-        .insert(self.tx())
-        .await?;
+        let (account, role) = match new.account {
+            NewUserAccount::Own(plan) => {
+                let account = account::ActiveModel {
+                    id: NotSet,
+                    plan: Set(plan.as_str().into()),
+                    status: Set(ACTIVE.into()),
+                    created_at: Set(now),
+                }
+                .insert(self.tx())
+                .await?;
+                (AccountId(account.id), Role::Owner)
+            }
+            NewUserAccount::Member(account, role) => (account, role),
+        };
         user::ActiveModel {
             id: NotSet,
-            account_id: Set(account.id),
+            account_id: Set(account.0),
             email: Set(new.email.to_string()),
             login: Set(new.login),
             password_hash: Set(new.password.0),
-            role: Set(Role::Owner.as_str().into()),
+            role: Set(role.as_str().into()),
             staff: Set(new.staff),
             created_at: Set(now),
         }
         .insert(self.tx())
         .await?;
-        self.audit(
-            Some(AccountId(account.id)),
-            "cli",
-            "user.create",
-            new.email.as_str(),
-        )
-        .await?;
+        let detail = format!("{} as {}", new.email, role.as_str());
+        self.audit(Some(account), "cli", "user.create", &detail)
+            .await?;
         Ok(true)
+    }
+
+    /// Suspends (`active = false`) or reactivates an account. `false` if it already was.
+    pub async fn set_account_active(&self, account: AccountId, active: bool) -> DbResult<bool> {
+        let status = if active { ACTIVE } else { SUSPENDED };
+        let changed = account::Entity::update_many()
+            .col_expr(account::Column::Status, Expr::value(status))
+            .filter(account::Column::Id.eq(account.0))
+            .filter(account::Column::Status.ne(status))
+            .exec(self.tx())
+            .await?
+            .rows_affected
+            > 0;
+        if changed {
+            self.audit(Some(account), "cli", &format!("account.{status}"), "")
+                .await?;
+        }
+        Ok(changed)
     }
 
     /// Host ids of `account` for `names`; a name the account does not have is rejected.

@@ -7,7 +7,7 @@ use sea_orm::{ConnectionTrait, FromQueryResult};
 
 use super::entity::{account, host, update_key, update_key_host, user};
 use super::hosts::address;
-use super::people::login_is;
+use super::people::{ACTIVE, login_is};
 use super::{AccountId, Db, DbResult, HostState, KeyAuth, UserAuth};
 use crate::domain::{Fqdn, PasswordHash, Role, UpdateKey};
 
@@ -102,7 +102,7 @@ impl Db {
             account,
             role: Role::parse(&u.role).unwrap_or(Role::Viewer),
             password: PasswordHash(u.password_hash),
-            account_active: u.account_status == "active",
+            account_active: u.account_status == ACTIVE,
         };
         Ok(Some(UpdateContext { user, key, hosts }))
     }
