@@ -933,7 +933,93 @@ async fn team_members_and_suspended_accounts(backend: Backend) {
     assert_eq!(r.body, "badauth");
 }
 
+async fn mintdns_calls(backend: Backend) {
+    let server = setup(backend).await;
+    let key = server
+        .cli_ok(&[
+            "key",
+            "create",
+            "--user",
+            "alice@example.com",
+            "--hosts",
+            "office.dyn.test",
+        ])
+        .trim()
+        .to_owned();
+    let call = async |path: &str, auth: Option<(&str, &str)>| {
+        let r = get(server.http, path, auth, Some(AGENT)).await;
+        (r.status, r.body)
+    };
+    let alice = Some(("alice@example.com", PASS));
+    assert_eq!(
+        call("/client/usercheck.aspx", alice).await,
+        (200, "okuser".into())
+    );
+    assert_eq!(
+        call("/client/usercheck.aspx", Some(("alice@example.com", &key))).await,
+        (200, "okuser".into())
+    );
+    for wrong in [
+        Some(("alice@example.com", "wrong")),
+        Some(("nobody@example.com", PASS)),
+        None,
+    ] {
+        assert_eq!(
+            call("/client/usercheck.aspx", wrong).await,
+            (401, "nouser".into())
+        );
+        assert_eq!(
+            call("/client/domlook.aspx", wrong).await,
+            (401, "nouser".into())
+        );
+    }
+    let xml = |names: &[&str]| {
+        let domains: String = names
+            .iter()
+            .map(|n| format!("<domain>{n}</domain>"))
+            .collect();
+        format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><domains>{domains}</domains>")
+    };
+    let r = get(server.http, "/client/domlook.aspx", alice, Some(AGENT)).await;
+    assert_eq!(r.body, xml(&["home.dyn.test", "office.dyn.test"]));
+    assert!(
+        r.header("content-type")
+            .is_some_and(|t| t.starts_with("text/xml"))
+    );
+    // A key limited to one host lists that host; another tenant lists its own only.
+    assert_eq!(
+        call("/client/domlook.aspx", Some(("alice@example.com", &key)))
+            .await
+            .1,
+        xml(&["office.dyn.test"])
+    );
+    assert_eq!(
+        call("/client/domlook.aspx", Some(("bob@example.com", PASS)))
+            .await
+            .1,
+        xml(&["bob.dyn.test"])
+    );
+    assert_eq!(call("/ipcheck.aspx", None).await, (200, "127.0.0.1".into()));
+    assert_eq!(call("/checkip.cgi", None).await, (200, "127.0.0.1".into()));
+
+    server.cli_ok(&["account", "suspend", "alice@example.com"]);
+    assert_eq!(
+        call("/client/usercheck.aspx", alice).await,
+        (401, "nouser".into())
+    );
+    server.cli_ok(&["account", "activate", "alice@example.com"]);
+    // (SQLite's stand-in for a broken database is a held write lock, which reads pass.)
+    if backend == Backend::Postgres {
+        let _broken = support::break_database(&server.storage);
+        assert_eq!(
+            call("/client/usercheck.aspx", alice).await,
+            (503, "911".into())
+        );
+    }
+}
+
 on_both_backends!(
+    mintdns_calls,
     team_members_and_suspended_accounts,
     database_down_answers_911_and_changes_nothing,
     update_then_dns_answers,

@@ -174,6 +174,27 @@ impl NewHost {
 }
 
 impl Db {
+    /// Every host of `account`, by name, with its state.
+    pub async fn host_states(&self, account: AccountId) -> DbResult<Vec<(Fqdn, HostState)>> {
+        let rows = host::Entity::find()
+            .filter(host::Column::AccountId.eq(account.0))
+            .all(&self.conn)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|m| {
+                let state = HostState {
+                    id: m.id,
+                    account,
+                    ipv4: address(&m.ipv4),
+                    ipv6: address(&m.ipv6),
+                    offline: m.offline,
+                };
+                Some((Fqdn::parse(&m.name).ok()?, state))
+            })
+            .collect())
+    }
+
     /// The account that holds `name`, if any: for operator commands only (it crosses tenants).
     pub async fn owner_of_host(&self, name: &Fqdn) -> DbResult<Option<AccountId>> {
         let row = host::Entity::find()

@@ -49,6 +49,15 @@ pub enum NewUserAccount {
 }
 
 impl Db {
+    /// The hosts a host-limited update key may change.
+    pub async fn key_host_ids(&self, key_id: i64) -> DbResult<Vec<i64>> {
+        let rows = update_key_host::Entity::find()
+            .filter(update_key_host::Column::KeyId.eq(key_id))
+            .all(&self.conn)
+            .await?;
+        Ok(rows.into_iter().map(|r| r.host_id).collect())
+    }
+
     /// The account of the user with this e-mail, for operator commands.
     pub async fn account_of(&self, email: &Email) -> DbResult<Option<AccountId>> {
         let found = user::Entity::find()

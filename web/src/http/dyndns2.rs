@@ -6,9 +6,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
-use base64::Engine;
 
-use super::{AppState, text};
+use super::{AppState, basic_auth, text, try_later};
 use crate::domain::{Fqdn, Protocol, parse_ip, parse_ipv6};
 use crate::update::{Addresses, Client, Credentials, HostResult, UpdateError, UpdateRequest};
 
@@ -108,15 +107,6 @@ async fn nic_update(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
     }
 }
 
-fn try_later(why: &dyn std::fmt::Display) -> HttpResponse {
-    tracing::error!("update failed: {why}");
-    let mut response = text(StatusCode::SERVICE_UNAVAILABLE, "911");
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, header::HeaderValue::from_static("60"));
-    response
-}
-
 fn line(result: &HostResult) -> String {
     match result {
         HostResult::Changed(a) => format!("good {}", list(a)),
@@ -168,23 +158,6 @@ fn addresses(query: &Query) -> Result<(Option<Ipv4Addr>, Option<Ipv6Addr>), Stri
 }
 
 /// `Authorization: Basic` with `login:secret`; the secret may itself contain `:`.
-fn basic_auth(req: &HttpRequest) -> Option<Credentials> {
-    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, encoded) = value.trim().split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .ok()?;
-    let decoded = String::from_utf8(decoded).ok()?;
-    let (login, secret) = decoded.split_once(':')?;
-    Some(Credentials {
-        login: login.to_owned(),
-        secret: secret.to_owned(),
-    })
-}
-
 fn query_auth(query: &Query) -> Option<Credentials> {
     Some(Credentials {
         login: query.username.clone()?,

@@ -7,16 +7,21 @@ mod client_ip;
 mod dyndns2;
 mod health;
 mod landing;
+mod mintdns;
 
 use std::net::TcpListener;
 use std::sync::Arc;
 
-use actix_web::{App, HttpResponse, HttpServer, dev::ServerHandle, http::StatusCode, web};
+use actix_web::http::header;
+use actix_web::{
+    App, HttpRequest, HttpResponse, HttpServer, dev::ServerHandle, http::StatusCode, web,
+};
+use base64::Engine;
 pub use client_ip::TrustedProxies;
 
 use crate::db::Db;
 use crate::publish::PublishStatus;
-use crate::update::Updater;
+use crate::update::{Credentials, Updater};
 
 pub struct AppState {
     pub db: Db,
@@ -31,6 +36,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(checkip::routes)
         .configure(dyndns2::routes)
         .configure(health::routes)
+        .configure(mintdns::routes)
         .configure(assets::routes);
 }
 
@@ -56,4 +62,32 @@ fn text(status: StatusCode, body: impl Into<String>) -> HttpResponse {
     HttpResponse::build(status)
         .content_type("text/plain; charset=utf-8")
         .body(body.into())
+}
+
+/// HTTP Basic credentials, as every legacy protocol sends them.
+pub(crate) fn basic_auth(req: &HttpRequest) -> Option<Credentials> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, encoded) = value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let decoded = String::from_utf8(decoded).ok()?;
+    let (login, secret) = decoded.split_once(':')?;
+    Some(Credentials {
+        login: login.to_owned(),
+        secret: secret.to_owned(),
+    })
+}
+
+/// `911` with `Retry-After`: the database is unavailable; nothing changed.
+pub(crate) fn try_later(why: &dyn std::fmt::Display) -> HttpResponse {
+    tracing::error!("update failed: {why}");
+    let mut response = text(StatusCode::SERVICE_UNAVAILABLE, "911");
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from_static("60"));
+    response
 }

@@ -228,6 +228,32 @@ impl Updater {
         Ok(results)
     }
 
+    /// Whether `credentials` may update (MintDNS's user check): `Ok` or why not.
+    pub async fn check(&self, credentials: &Credentials) -> Result<(), UpdateError> {
+        self.authenticate(credentials, &[]).await.map(|_| ())
+    }
+
+    /// The host names `credentials` may update, sorted (MintDNS's domain list): the
+    /// account's, or those a host-limited key names; none for a viewer.
+    pub async fn updatable_hosts(
+        &self,
+        credentials: &Credentials,
+    ) -> Result<Vec<Fqdn>, UpdateError> {
+        let (mut principal, _) = self.authenticate(credentials, &[]).await?;
+        // Authentication resolves a key's limit for the names asked only: here, all of them.
+        if let Some(key) = principal.key.as_mut().filter(|k| k.hosts.is_some()) {
+            key.hosts = Some(self.db.key_host_ids(key.key_id).await?);
+        }
+        let hosts = self.db.host_states(principal.account).await?;
+        let mut names: Vec<Fqdn> = hosts
+            .into_iter()
+            .filter(|(_, state)| principal.may_update(state))
+            .map(|(name, _)| name)
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
     /// Checks the credentials; the same query reads the hosts named in the account.
     async fn authenticate(
         &self,
