@@ -12,7 +12,7 @@ use dyn53_web::config::{Config, FleetConfig, Storage};
 use dyn53_web::db::{NewUserAccount, NewZone};
 
 use dyn53_web::domain::{Email, Fqdn, Plan, Role, generate_password, parse_ipv4, parse_ipv6};
-use dyn53_web::http::TrustedProxies;
+use dyn53_web::http::{BlockedAgents, TrustedProxies};
 use dyn53_web::{ops, serve};
 
 #[derive(Parser)]
@@ -149,6 +149,13 @@ struct ControlArgs {
     /// Proxies whose `X-Forwarded-For` is believed: comma-separated CIDRs.
     #[arg(long, env = "DYN53_TRUSTED_PROXIES", default_value = "")]
     trusted_proxies: String,
+    /// User-Agents refused with `badagent`: comma-separated, each matched as a
+    /// case-insensitive substring.
+    #[arg(long, env = "DYN53_BLOCKED_AGENTS", value_delimiter = ',')]
+    blocked_agents: Vec<String>,
+    /// Extra paths answered as `/nic/update` (odd firmware URLs), comma-separated.
+    #[arg(long, env = "DYN53_UPDATE_PATHS", value_delimiter = ',')]
+    update_paths: Vec<String>,
 }
 
 #[derive(Subcommand)]
@@ -352,7 +359,25 @@ fn control_config(storage: Storage, args: ControlArgs) -> anyhow::Result<Config>
         zones: fqdns(&args.zones)?,
         trusted_proxies: TrustedProxies::parse(&args.trusted_proxies)
             .map_err(anyhow::Error::msg)?,
+        blocked_agents: BlockedAgents::new(&args.blocked_agents),
+        update_paths: update_paths(args.update_paths)?,
     })
+}
+
+/// Extra update paths must be absolute and free of query strings.
+fn update_paths(paths: Vec<String>) -> anyhow::Result<Vec<String>> {
+    let paths: Vec<String> = paths
+        .into_iter()
+        .map(|p| p.trim().to_owned())
+        .filter(|p| !p.is_empty())
+        .collect();
+    if let Some(bad) = paths
+        .iter()
+        .find(|p| !p.starts_with('/') || p.contains(['?', '#', ' ']))
+    {
+        bail!("DYN53_UPDATE_PATHS: {bad:?} is not a path like /cgi-bin/update.cgi");
+    }
+    Ok(paths)
 }
 
 fn fleet_config(args: PublishArgs) -> FleetConfig {

@@ -6,6 +6,7 @@ mod support;
 use std::net::IpAddr;
 use std::time::Duration;
 
+use base64::Engine as _;
 use hickory_server::proto::rr::RecordType;
 use support::http::{AGENT, get, raw, update};
 use support::{Backend, Server, dns, eventually};
@@ -1018,7 +1019,79 @@ async fn mintdns_calls(backend: Backend) {
     }
 }
 
+async fn blocked_agents_methods_and_extra_paths(backend: Backend) {
+    let server = Server::start_with(
+        backend,
+        &[
+            ("DYN53_BLOCKED_AGENTS", "BadRouter, curl/7.1"),
+            ("DYN53_UPDATE_PATHS", "/cgi-bin/ddns.cgi,/update.php"),
+        ],
+    )
+    .await;
+    server.add_user("alice@example.com", PASS);
+    server.cli_ok(&[
+        "host",
+        "add",
+        "home.dyn.test",
+        "--owner",
+        "alice@example.com",
+    ]);
+    let auth = Some(("alice@example.com", PASS));
+    let query = "hostname=home.dyn.test&myip=192.0.2.80";
+    for agent in ["badrouter 2.0", "Mozilla (BADROUTER)", "curl/7.1.0"] {
+        let r = get(
+            server.http,
+            &format!("/nic/update?{query}"),
+            auth,
+            Some(agent),
+        )
+        .await;
+        assert_eq!(r.body, "badagent", "{agent}");
+    }
+    // Methods clients do not use.
+    for method in ["PUT", "DELETE", "PATCH"] {
+        let request = format!(
+            "{method} /nic/update?{query} HTTP/1.1\r\nHost: x\r\nUser-Agent: {AGENT}\r\nConnection: close\r\n\r\n"
+        );
+        let r = raw(server.http, request.as_bytes())
+            .await
+            .expect("HTTP exchange");
+        assert_eq!(r.body, "badagent", "{method}");
+    }
+    assert!(
+        dns::lookup(server.dns, "home.dyn.test", RecordType::A)
+            .await
+            .is_empty()
+    );
+    // The operator's extra paths, and POST, are the update.
+    let r = get(
+        server.http,
+        &format!("/cgi-bin/ddns.cgi?{query}"),
+        auth,
+        Some(AGENT),
+    )
+    .await;
+    assert_eq!(r.body, "good 192.0.2.80");
+    let token =
+        base64::engine::general_purpose::STANDARD.encode(format!("alice@example.com:{PASS}"));
+    let post = format!(
+        "POST /update.php?hostname=home.dyn.test&myip=192.0.2.81 HTTP/1.1\r\nHost: x\r\nUser-Agent: {AGENT}\r\nAuthorization: Basic {token}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    let r = raw(server.http, post.as_bytes())
+        .await
+        .expect("HTTP exchange");
+    assert_eq!(r.body, "good 192.0.2.81");
+    assert_serves(&server, "home.dyn.test", RecordType::A, &["192.0.2.81"]).await;
+    assert_eq!(
+        get(server.http, "/cgi-bin/other.cgi", auth, Some(AGENT))
+            .await
+            .status,
+        404
+    );
+}
+
 on_both_backends!(
+    blocked_agents_methods_and_extra_paths,
     mintdns_calls,
     team_members_and_suspended_accounts,
     database_down_answers_911_and_changes_nothing,

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use crate::domain::Fqdn;
-use crate::http::TrustedProxies;
+use crate::http::{BlockedAgents, TrustedProxies};
 
 /// Where data lives: every command needs this much.
 #[derive(Clone, Debug)]
@@ -22,6 +22,9 @@ pub struct Config {
     /// Zones created at start when missing.
     pub zones: Vec<Fqdn>,
     pub trusted_proxies: TrustedProxies,
+    pub blocked_agents: BlockedAgents,
+    /// Extra paths answered as `/nic/update`.
+    pub update_paths: Vec<String>,
 }
 
 impl Storage {

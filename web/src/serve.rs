@@ -99,9 +99,10 @@ impl HttpServer {
             db: db.clone(),
             updater: Updater::new(db, local_commits),
             trusted_proxies: config.trusted_proxies.clone(),
+            blocked_agents: config.blocked_agents.clone(),
             publish,
         };
-        let (handle, server) = http::start(state, listeners)?;
+        let (handle, server) = http::start(state, config.update_paths.clone(), listeners)?;
         Ok(HttpServer {
             handle,
             task: tokio::spawn(server),

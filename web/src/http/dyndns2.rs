@@ -4,7 +4,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use actix_web::http::{StatusCode, header};
+use actix_web::http::{Method, StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::{AppState, basic_auth, text, try_later};
@@ -14,9 +14,39 @@ use crate::update::{Addresses, Client, Credentials, HostResult, UpdateError, Upd
 /// The most names one request may carry.
 const MAX_HOSTS: usize = 20;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    for path in ["/nic/update", "/nic/update/default.aspx", "/v3/update"] {
-        cfg.route(path, web::get().to(nic_update));
+/// The update's paths: DynDNS's, MintDNS's, No-IP's, and the operator's extra ones. Every
+/// method reaches the handler, which answers the ones clients do not use with `badagent`.
+pub fn routes(cfg: &mut web::ServiceConfig, extra_paths: &[String]) {
+    let paths = ["/nic/update", "/nic/update/default.aspx", "/v3/update"];
+    for path in paths
+        .iter()
+        .copied()
+        .chain(extra_paths.iter().map(String::as_str))
+    {
+        cfg.route(path, web::route().to(nic_update));
+    }
+}
+
+/// User-Agents the operator refuses (`DYN53_BLOCKED_AGENTS`): case-insensitive substrings.
+#[derive(Clone, Debug, Default)]
+pub struct BlockedAgents(Vec<String>);
+
+impl BlockedAgents {
+    pub fn new(patterns: &[String]) -> Self {
+        Self(
+            patterns
+                .iter()
+                .map(|p| p.trim().to_lowercase())
+                .filter(|p| !p.is_empty())
+                .collect(),
+        )
+    }
+
+    fn blocks(&self, agent: &str) -> bool {
+        let agent = agent.to_lowercase();
+        self.0
+            .iter()
+            .any(|pattern| agent.contains(pattern.as_str()))
     }
 }
 
@@ -51,6 +81,9 @@ impl Query {
 }
 
 async fn nic_update(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    if ![Method::GET, Method::HEAD, Method::POST].contains(req.method()) {
+        return text(StatusCode::OK, "badagent");
+    }
     let query = Query::parse(req.query_string());
     let Some(credentials) = basic_auth(&req).or_else(|| query_auth(&query)) else {
         return HttpResponse::Unauthorized()
@@ -68,6 +101,9 @@ async fn nic_update(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
     let Some(agent) = agent.filter(|a| !a.is_empty()) else {
         return text(StatusCode::OK, "badagent");
     };
+    if state.blocked_agents.blocks(&agent) {
+        return text(StatusCode::OK, "badagent");
+    }
     let hosts: Vec<_> = query
         .hostname
         .as_deref()

@@ -18,6 +18,7 @@ use actix_web::{
 };
 use base64::Engine;
 pub use client_ip::TrustedProxies;
+pub use dyndns2::BlockedAgents;
 
 use crate::db::Db;
 use crate::publish::PublishStatus;
@@ -27,14 +28,16 @@ pub struct AppState {
     pub db: Db,
     pub updater: Updater,
     pub trusted_proxies: TrustedProxies,
+    pub blocked_agents: BlockedAgents,
     /// `dyn53 web`'s publisher, for `/readyz`.
     pub publish: Option<Arc<PublishStatus>>,
 }
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
+/// Every route; `update_paths` are extra paths for the dyndns2 update.
+pub fn routes(cfg: &mut web::ServiceConfig, update_paths: &[String]) {
     cfg.configure(landing::routes)
         .configure(checkip::routes)
-        .configure(dyndns2::routes)
+        .configure(|cfg| dyndns2::routes(cfg, update_paths))
         .configure(health::routes)
         .configure(mintdns::routes)
         .configure(assets::routes);
@@ -44,12 +47,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// runs. Returns the handle that stops the server and the future that runs it.
 pub fn start(
     state: AppState,
+    update_paths: Vec<String>,
     listeners: Vec<TcpListener>,
 ) -> std::io::Result<(ServerHandle, actix_web::dev::Server)> {
     let state = web::Data::new(state);
-    let mut server = HttpServer::new(move || App::new().app_data(state.clone()).configure(routes))
-        .disable_signals()
-        .workers(2);
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .configure(|cfg| routes(cfg, &update_paths))
+    })
+    .disable_signals()
+    .workers(2);
     for listener in listeners {
         server = server.listen(listener)?;
     }
