@@ -1090,7 +1090,59 @@ async fn blocked_agents_methods_and_extra_paths(backend: Backend) {
     );
 }
 
+async fn per_host_keys_log_in_as_their_host(backend: Backend) {
+    let server = setup(backend).await;
+    let home_key = server
+        .cli_ok(&[
+            "key",
+            "create",
+            "--user",
+            "alice@example.com",
+            "--hosts",
+            "home.dyn.test",
+        ])
+        .trim()
+        .to_owned();
+    let account_key = server
+        .cli_ok(&["key", "create", "--user", "alice@example.com"])
+        .trim()
+        .to_owned();
+    // The host's name as user name, `hostname` omitted.
+    let r = update(server.http, "home.dyn.test", &home_key, "myip=192.0.2.90").await;
+    assert_eq!(r.body, "good 192.0.2.90");
+    assert_serves(&server, "home.dyn.test", RecordType::A, &["192.0.2.90"]).await;
+    let r = update(
+        server.http,
+        "home.dyn.test",
+        &home_key,
+        "hostname=home.dyn.test&myip=192.0.2.91",
+    )
+    .await;
+    assert_eq!(r.body, "good 192.0.2.91");
+    // Only a key limited to that host, and only for its own hosts.
+    for (user, secret) in [
+        ("office.dyn.test", home_key.as_str()),
+        ("home.dyn.test", account_key.as_str()),
+        ("home.dyn.test", PASS),
+        ("bob.dyn.test", home_key.as_str()),
+    ] {
+        let r = update(server.http, user, secret, "myip=192.0.2.92").await;
+        assert_eq!((r.status, r.body.as_str()), (401, "badauth"), "{user}");
+    }
+    let r = update(
+        server.http,
+        "home.dyn.test",
+        &home_key,
+        "hostname=office.dyn.test&myip=192.0.2.93",
+    )
+    .await;
+    assert_eq!(r.body, "nohost");
+    assert_serves(&server, "home.dyn.test", RecordType::A, &["192.0.2.91"]).await;
+    assert_serves(&server, "office.dyn.test", RecordType::A, &["198.51.100.1"]).await;
+}
+
 on_both_backends!(
+    per_host_keys_log_in_as_their_host,
     blocked_agents_methods_and_extra_paths,
     mintdns_calls,
     team_members_and_suspended_accounts,

@@ -58,6 +58,24 @@ impl Db {
         key: Option<&UpdateKey>,
         names: &[&Fqdn],
     ) -> DbResult<Option<UpdateContext>> {
+        self.context(Some(login), key, names).await
+    }
+
+    /// Like [`Db::update_context`] for the user whose live key this is, whatever the login.
+    pub async fn update_context_by_key(
+        &self,
+        key: &UpdateKey,
+        names: &[&Fqdn],
+    ) -> DbResult<Option<UpdateContext>> {
+        self.context(None, Some(key), names).await
+    }
+
+    async fn context(
+        &self,
+        login: Option<&str>,
+        key: Option<&UpdateKey>,
+        names: &[&Fqdn],
+    ) -> DbResult<Option<UpdateContext>> {
         let query = context_query(login, key, names);
         // One row per host found, or a single row without a host.
         let rows = self.conn.query_all(&query).await?;
@@ -110,7 +128,7 @@ impl Db {
 
 /// `users JOIN accounts [JOIN update_keys] LEFT JOIN hosts`, the columns named as the row
 /// structs above expect.
-fn context_query(login: &str, key: Option<&UpdateKey>, names: &[&Fqdn]) -> SelectStatement {
+fn context_query(login: Option<&str>, key: Option<&UpdateKey>, names: &[&Fqdn]) -> SelectStatement {
     let u = |c: user::Column| Expr::col((user::Entity, c));
     let h = |c: host::Column| Expr::col((host::Entity, c));
     let mut query = Query::select();
@@ -139,8 +157,11 @@ fn context_query(login: &str, key: Option<&UpdateKey>, names: &[&Fqdn]) -> Selec
             Condition::all()
                 .add(h(host::Column::AccountId).equals((user::Entity, user::Column::AccountId)))
                 .add(h(host::Column::Name).is_in(names.iter().map(|n| n.as_str()))),
-        )
-        .cond_where(login_is(login));
+        );
+    // Without a login the key alone names its user (joined below).
+    if let Some(login) = login {
+        query.cond_where(login_is(login));
+    }
     if let Some(key) = key {
         let k = |c: update_key::Column| Expr::col((update_key::Entity, c));
         // Rows of update_key_hosts for the key; with `this_host`, for this row's host.

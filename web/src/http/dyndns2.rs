@@ -104,13 +104,13 @@ async fn nic_update(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
     if state.blocked_agents.blocks(&agent) {
         return text(StatusCode::OK, "badagent");
     }
-    let hosts: Vec<_> = query
-        .hostname
-        .as_deref()
-        .unwrap_or("")
-        .split(',')
-        .map(Fqdn::parse)
-        .collect();
+    // No `hostname`: a per-host key logs in as its host (Fritz!Box style), which is meant.
+    let hostname = match query.hostname.as_deref().filter(|h| !h.is_empty()) {
+        Some(names) => names,
+        None if Fqdn::parse(&credentials.login).is_ok() => credentials.login.as_str(),
+        None => "",
+    };
+    let hosts: Vec<_> = hostname.split(',').map(Fqdn::parse).collect();
     if hosts.len() > MAX_HOSTS {
         return text(StatusCode::OK, "numhost");
     }

@@ -20,7 +20,9 @@ use std::sync::Arc;
 use chrono::Utc;
 use tokio::sync::Semaphore;
 
-use crate::db::{AccountId, Db, DbError, HistoryEntry, HostState, KeyAuth, Seen, UserAuth};
+use crate::db::{
+    AccountId, Db, DbError, HistoryEntry, HostState, KeyAuth, Seen, UpdateContext, UserAuth,
+};
 use crate::domain::{Fqdn, NameError, Protocol, UpdateKey, verify_password};
 use crate::feed::LocalCommits;
 use check_ins::CheckIns;
@@ -262,10 +264,17 @@ impl Updater {
     ) -> Result<(Principal, HashMap<String, HostState>), UpdateError> {
         // A secret that cannot be a key is a password.
         let key = UpdateKey::parse(&credentials.secret);
-        let context = self
+        let mut context = self
             .db
             .update_context(&credentials.login, key.as_ref(), names)
             .await?;
+        if context.is_none()
+            && let Some(key) = &key
+        {
+            context = self
+                .host_key_context(&credentials.login, key, names)
+                .await?;
+        }
         let password_ok = match (&context, &key) {
             (_, Some(_)) => true,
             (Some(c), None) => {
@@ -287,6 +296,36 @@ impl Updater {
             key: context.key,
         };
         Ok((principal, context.hosts.into_iter().collect()))
+    }
+
+    /// A key limited to some hosts may log in as one of them (Fritz!Box and nsupdate.info
+    /// style: the host's name as the user name). `None` unless `login` is such a host.
+    async fn host_key_context(
+        &self,
+        login: &str,
+        key: &UpdateKey,
+        names: &[&Fqdn],
+    ) -> Result<Option<UpdateContext>, UpdateError> {
+        let Ok(host) = Fqdn::parse(login) else {
+            return Ok(None);
+        };
+        let mut with_host = names.to_vec();
+        with_host.push(&host);
+        let Some(context) = self.db.update_context_by_key(key, &with_host).await? else {
+            return Ok(None);
+        };
+        let host_id = context
+            .hosts
+            .iter()
+            .find(|(name, _)| name == host.as_str())
+            .map(|(_, state)| state.id);
+        let allowed = context
+            .key
+            .as_ref()
+            .and_then(|k| k.hosts.as_ref())
+            .zip(host_id)
+            .is_some_and(|(ids, id)| ids.contains(&id));
+        Ok(allowed.then_some(context))
     }
 
     /// argon2id, unless this password was verified for this user lately. Without a user,
