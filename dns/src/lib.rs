@@ -10,6 +10,8 @@
 //!   own request handler (authoritative only, EDNS(0), truncation, counters in [`Stats`]).
 
 pub mod feed;
+#[cfg(test)]
+mod fixtures;
 pub mod fleet;
 pub mod follow;
 mod handler;

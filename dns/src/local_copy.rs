@@ -429,28 +429,14 @@ mod tests {
 
     use super::*;
     use crate::feed::Change;
+    use crate::fixtures;
 
     fn zone(name: &str) -> ZoneData {
-        ZoneData {
-            name: name.into(),
-            ttl: 60,
-            mname: format!("ns1.{name}"),
-            rname: format!("hostmaster.{name}"),
-            refresh: 1,
-            retry: 1,
-            expire: 1,
-            minimum: 1,
-            ns: vec![format!("ns1.{name}")],
-        }
+        fixtures::zone_data(name)
     }
 
     fn host(name: &str, last_octet: u8) -> HostRecords {
-        HostRecords {
-            name: name.into(),
-            ttl: 60,
-            a: vec![std::net::Ipv4Addr::new(192, 0, 2, last_octet)],
-            ..Default::default()
-        }
+        fixtures::host(name, [192, 0, 2, last_octet])
     }
 
     fn upsert(revision: Revision, name: &str, last_octet: u8) -> Batch {

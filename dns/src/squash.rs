@@ -118,26 +118,19 @@ impl Squashed {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fixtures;
 
     fn zone(name: &str, ttl: u32) -> ZoneData {
         ZoneData {
-            name: name.into(),
             ttl,
-            mname: format!("ns1.{name}"),
-            rname: format!("hostmaster.{name}"),
-            refresh: 1,
-            retry: 1,
-            expire: 1,
-            minimum: 1,
-            ns: vec![format!("ns1.{name}")],
+            ..fixtures::zone_data(name)
         }
     }
 
     fn host(name: &str, ttl: u32) -> HostRecords {
         HostRecords {
-            name: name.into(),
             ttl,
-            ..Default::default()
+            ..fixtures::host(name, [192, 0, 2, 1])
         }
     }
 

@@ -955,33 +955,9 @@ fn dedup<T: PartialEq>(items: &[T]) -> impl Iterator<Item = &T> {
 
 #[cfg(test)]
 mod tests {
-    use std::net::Ipv4Addr;
-
     use super::*;
     use crate::feed::{Mx, ZoneSnapshot};
-
-    fn zone_data(name: &str) -> ZoneData {
-        ZoneData {
-            name: name.into(),
-            ttl: 3600,
-            mname: format!("ns1.{name}"),
-            rname: format!("hostmaster.{name}"),
-            refresh: 7200,
-            retry: 900,
-            expire: 1_209_600,
-            minimum: 60,
-            ns: vec![format!("ns1.{name}"), format!("ns2.{name}")],
-        }
-    }
-
-    fn host(name: &str, ip: [u8; 4]) -> HostRecords {
-        HostRecords {
-            name: name.into(),
-            ttl: 60,
-            a: vec![Ipv4Addr::from(ip)],
-            ..Default::default()
-        }
-    }
+    use crate::fixtures::{host, zone_data};
 
     fn store_with(hosts: Vec<HostRecords>) -> Store {
         let store = Store::new();
