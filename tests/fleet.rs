@@ -17,6 +17,16 @@ async fn answers(node: &Node, name: &str) -> Vec<std::net::IpAddr> {
     dns::lookup(node.dns, name, RecordType::A).await
 }
 
+/// `dyn53 web` with `HOSTS` hosts of `USER` (the update key returned), and two nodes that
+/// serve them.
+async fn deployment(redis: &Redis) -> (Web, String, [Node; 2]) {
+    let web = Web::start(redis, &[]).await;
+    let key = web.setup_hosts(USER, HOSTS);
+    let nodes = [Node::start(redis, "a").await, Node::start(redis, "b").await];
+    assert_nodes_match_database(&web, &nodes.iter().collect::<Vec<_>>()).await;
+    (web, key, nodes)
+}
+
 /// Lets a burst run for a while.
 async fn run_for(duration: Duration) {
     tokio::time::sleep(duration).await;
@@ -100,13 +110,7 @@ async fn every_node_answers_every_update() {
 #[tokio::test(flavor = "multi_thread")]
 async fn redis_stopped_during_a_burst() {
     let mut redis = Redis::private();
-    let web = Web::start(&redis, &[]).await;
-    let key = web.setup_hosts(USER, HOSTS);
-    let mut nodes = [
-        Node::start(&redis, "a").await,
-        Node::start(&redis, "b").await,
-    ];
-    assert_nodes_match_database(&web, &nodes.iter().collect::<Vec<_>>()).await;
+    let (web, key, mut nodes) = deployment(&redis).await;
 
     let burst = Burst::start(web.http, USER, &key, HOSTS);
     run_for(Duration::from_millis(500)).await;
@@ -142,13 +146,7 @@ async fn redis_stopped_during_a_burst() {
 #[tokio::test(flavor = "multi_thread")]
 async fn node_killed_and_restarted_during_a_burst() {
     let redis = Redis::shared();
-    let web = Web::start(&redis, &[]).await;
-    let key = web.setup_hosts(USER, HOSTS);
-    let mut nodes = [
-        Node::start(&redis, "a").await,
-        Node::start(&redis, "b").await,
-    ];
-    assert_nodes_match_database(&web, &nodes.iter().collect::<Vec<_>>()).await;
+    let (web, key, mut nodes) = deployment(&redis).await;
 
     let burst = Burst::start(web.http, USER, &key, HOSTS);
     run_for(Duration::from_millis(500)).await;
@@ -201,14 +199,8 @@ async fn node_restarted_after_the_log_was_trimmed_past_it() {
 #[tokio::test(flavor = "multi_thread")]
 async fn redis_flushed_then_republished() {
     let redis = Redis::private();
-    let web = Web::start(&redis, &[]).await;
-    let key = web.setup_hosts(USER, HOSTS);
-    let nodes = [
-        Node::start(&redis, "a").await,
-        Node::start(&redis, "b").await,
-    ];
+    let (web, key, nodes) = deployment(&redis).await;
     let all: Vec<&Node> = nodes.iter().collect();
-    assert_nodes_match_database(&web, &all).await;
 
     redis.cli(&["FLUSHALL"]);
     // Nodes keep what they serve; the operator's lever rewrites the copy at once.
@@ -250,12 +242,7 @@ async fn redis_flushed_then_republished() {
 #[tokio::test(flavor = "multi_thread")]
 async fn postgres_unreachable() {
     let redis = Redis::shared();
-    let web = Web::start(&redis, &[]).await;
-    let key = web.setup_hosts(USER, HOSTS);
-    let nodes = [
-        Node::start(&redis, "a").await,
-        Node::start(&redis, "b").await,
-    ];
+    let (web, key, nodes) = deployment(&redis).await;
     let all: Vec<&Node> = nodes.iter().collect();
     let r = http::update(
         web.http,
