@@ -347,15 +347,21 @@ async fn request_level_errors(backend: Backend) {
             r.body
         );
     }
+    // DynDNS's `system` values only.
+    for system in ["mx", "dyndns2", "%00"] {
+        let query = format!("hostname=home.dyn.test&myip=192.0.2.76&system={system}");
+        let r = update(server.http, "alice@example.com", PASS, &query).await;
+        assert_eq!((r.status, r.body.as_str()), (200, "badsys"), "{system}");
+    }
     // Nothing changed: home never got an address.
     assert_serves(&server, "home.dyn.test", RecordType::A, &[]).await;
 
-    // Trimmed, and a /len suffix stripped.
+    // Trimmed, and a /len suffix stripped; `system=dyndns` as ddclient sends it.
     let r = update(
         server.http,
         "alice@example.com",
         PASS,
-        "hostname=home.dyn.test&myip=%20192.0.2.77/24%20",
+        "hostname=home.dyn.test&myip=%20192.0.2.77/24%20&system=dyndns",
     )
     .await;
     assert_eq!(r.body, "good 192.0.2.77");

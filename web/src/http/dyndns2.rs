@@ -58,6 +58,7 @@ struct Query {
     myipv6: Option<String>,
     username: Option<String>,
     password: Option<String>,
+    system: Option<String>,
 }
 
 impl Query {
@@ -72,6 +73,7 @@ impl Query {
                 "myipv6" => &mut q.myipv6,
                 "username" | "user" => &mut q.username,
                 "password" | "pass" => &mut q.password,
+                "system" => &mut q.system,
                 _ => continue,
             };
             *slot = Some(value.into_owned());
@@ -103,6 +105,11 @@ async fn nic_update(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
     };
     if state.blocked_agents.blocks(&agent) {
         return text(StatusCode::OK, "badagent");
+    }
+    // DynDNS's host kinds; dyn53 treats them alike, as No-IP and MintDNS do.
+    let system = query.system.as_deref().unwrap_or("").to_ascii_lowercase();
+    if !["", "dyndns", "statdns", "custom"].contains(&system.as_str()) {
+        return text(StatusCode::OK, "badsys");
     }
     // No `hostname`: a per-host key logs in as its host (Fritz!Box style), which is meant.
     let hostname = match query.hostname.as_deref().filter(|h| !h.is_empty()) {
