@@ -179,6 +179,8 @@ EOF
 # ---------------------------------------------------------------------------------------
 log "loading the zone into dyn53 (SQLite)"
 export DYN53_DATA_DIR=$WORK/dyn53
+# The latency run updates one host far more often than abuse control lets a client.
+export DYN53_ABUSE_LIMIT=1000000/1
 unset DYN53_DATABASE_URL
 export RUST_LOG=warn
 mkdir -p "$DYN53_DATA_DIR"

@@ -13,6 +13,7 @@ use dyn53_web::db::{NewUserAccount, NewZone};
 
 use dyn53_web::domain::{Email, Fqdn, Plan, Role, generate_password, parse_ipv4, parse_ipv6};
 use dyn53_web::http::{BlockedAgents, TrustedProxies};
+use dyn53_web::update::AbuseLimit;
 use dyn53_web::{ops, serve};
 
 #[derive(Parser)]
@@ -156,6 +157,9 @@ struct ControlArgs {
     /// Extra paths answered as `/nic/update` (odd firmware URLs), comma-separated.
     #[arg(long, env = "DYN53_UPDATE_PATHS", value_delimiter = ',')]
     update_paths: Vec<String>,
+    /// At most COUNT accepted updates per host in SECONDS; beyond that, `abuse`.
+    #[arg(long, env = "DYN53_ABUSE_LIMIT", default_value = "10/600", value_parser = AbuseLimit::parse)]
+    abuse_limit: AbuseLimit,
 }
 
 #[derive(Subcommand)]
@@ -361,6 +365,7 @@ fn control_config(storage: Storage, args: ControlArgs) -> anyhow::Result<Config>
             .map_err(anyhow::Error::msg)?,
         blocked_agents: BlockedAgents::new(&args.blocked_agents),
         update_paths: update_paths(args.update_paths)?,
+        abuse_limit: args.abuse_limit,
     })
 }
 

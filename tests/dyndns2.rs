@@ -1147,7 +1147,66 @@ async fn per_host_keys_log_in_as_their_host(backend: Backend) {
     assert_serves(&server, "office.dyn.test", RecordType::A, &["198.51.100.1"]).await;
 }
 
+async fn too_many_updates_of_a_host_are_abuse(backend: Backend) {
+    let server = Server::start_with(backend, &[("DYN53_ABUSE_LIMIT", "3/2")]).await;
+    server.add_user("alice@example.com", PASS);
+    server.cli_ok(&[
+        "host",
+        "add",
+        "home.dyn.test",
+        "--owner",
+        "alice@example.com",
+    ]);
+    server.cli_ok(&[
+        "host",
+        "add",
+        "office.dyn.test",
+        "--owner",
+        "alice@example.com",
+    ]);
+    let set = async |query: &str| {
+        update(server.http, "alice@example.com", PASS, query)
+            .await
+            .body
+    };
+    // `good` and `nochg` both count.
+    assert_eq!(
+        set("hostname=home.dyn.test&myip=192.0.2.1").await,
+        "good 192.0.2.1"
+    );
+    assert_eq!(
+        set("hostname=home.dyn.test&myip=192.0.2.1").await,
+        "nochg 192.0.2.1"
+    );
+    assert_eq!(
+        set("hostname=home.dyn.test&myip=192.0.2.2").await,
+        "good 192.0.2.2"
+    );
+    // The fourth in the window is refused and changes nothing; other hosts are not affected.
+    assert_eq!(
+        set("hostname=home.dyn.test,office.dyn.test&myip=192.0.2.3").await,
+        "abuse\ngood 192.0.2.3"
+    );
+    assert_serves(&server, "home.dyn.test", RecordType::A, &["192.0.2.2"]).await;
+    // Once the window has passed, the host may update again.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(
+        set("hostname=home.dyn.test&myip=192.0.2.4").await,
+        "good 192.0.2.4"
+    );
+    // A limit that does not parse stops the server from starting.
+    let out = std::process::Command::new(support::binary())
+        .args(["serve"])
+        .env("DYN53_ABUSE_LIMIT", "ten")
+        .env("DYN53_DATA_DIR", server.storage.data_dir.path())
+        .output()
+        .expect("dyn53 runs");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("COUNT/SECONDS"));
+}
+
 on_both_backends!(
+    too_many_updates_of_a_host_are_abuse,
     per_host_keys_log_in_as_their_host,
     blocked_agents_methods_and_extra_paths,
     mintdns_calls,

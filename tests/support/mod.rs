@@ -297,6 +297,8 @@ impl Server {
                 ("DYN53_HTTP_ADDR", "127.0.0.1:0"),
                 ("DYN53_DNS_ADDR", "127.0.0.1:0"),
                 ("DYN53_ZONES", "dyn.test,other.test"),
+                // Tests update hosts far more often than a client may: see `abuse`.
+                ("DYN53_ABUSE_LIMIT", "1000000/1"),
             ]
             .iter()
             .chain(extra_env)

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use crate::domain::Fqdn;
 use crate::http::{BlockedAgents, TrustedProxies};
+use crate::update::AbuseLimit;
 
 /// Where data lives: every command needs this much.
 #[derive(Clone, Debug)]
@@ -25,6 +26,7 @@ pub struct Config {
     pub blocked_agents: BlockedAgents,
     /// Extra paths answered as `/nic/update`.
     pub update_paths: Vec<String>,
+    pub abuse_limit: AbuseLimit,
 }
 
 impl Storage {

@@ -156,6 +156,7 @@ fn line(result: &HostResult) -> String {
         HostResult::Unchanged(a) => format!("nochg {}", list(a)),
         HostResult::NotFqdn => "notfqdn".into(),
         HostResult::NoHost => "nohost".into(),
+        HostResult::Abuse => "abuse".into(),
     }
 }
 

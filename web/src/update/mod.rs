@@ -8,6 +8,7 @@
 //! something goes to the [`committer`], which decides again on locked rows and answers only
 //! after the commit.
 
+mod abuse;
 mod check_ins;
 mod committer;
 mod credentials;
@@ -25,6 +26,8 @@ use crate::db::{
 };
 use crate::domain::{Fqdn, NameError, Protocol, UpdateKey, verify_password};
 use crate::feed::LocalCommits;
+pub use abuse::AbuseLimit;
+use abuse::UpdateCounter;
 use check_ins::CheckIns;
 use committer::Committer;
 use credentials::VerifiedPasswords;
@@ -71,6 +74,8 @@ pub enum HostResult {
     NotFqdn,
     /// No such host, or not one the caller may change: never says which.
     NoHost,
+    /// The host had too many updates lately (see [`AbuseLimit`]); nothing changed.
+    Abuse,
 }
 
 /// Why a whole request failed.
@@ -115,6 +120,8 @@ impl Principal {
 /// An authenticated request, ready to apply.
 struct Job {
     principal: Principal,
+    /// Hosts over their abuse limit: answered `abuse`, left alone.
+    over_limit: Vec<i64>,
     hosts: Vec<Result<Fqdn, NameError>>,
     addresses: Addresses,
     seen: Seen,
@@ -146,6 +153,10 @@ impl Job {
                 results.push(HostResult::NoHost);
                 continue;
             };
+            if self.over_limit.contains(&host.id) {
+                results.push(HostResult::Abuse);
+                continue;
+            }
             let before = *host;
             // The families are independent: a family the request does not name is kept.
             host.ipv4 = self.addresses.ipv4.or(host.ipv4);
@@ -176,17 +187,19 @@ pub struct Updater {
     argon2_runs: Arc<Semaphore>,
     committer: Committer,
     check_ins: CheckIns,
+    abuse: Arc<UpdateCounter>,
 }
 
 impl Updater {
     /// Starts the committer and the check-in writer: call within the Tokio runtime.
-    pub fn new(db: Db, feed: Arc<LocalCommits>) -> Updater {
+    pub fn new(db: Db, feed: Arc<LocalCommits>, abuse_limit: AbuseLimit) -> Updater {
         let cores = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
         Updater {
             passwords: Arc::new(VerifiedPasswords::new()),
             argon2_runs: Arc::new(Semaphore::new(cores)),
             committer: Committer::start(db.clone(), feed),
             check_ins: CheckIns::start(db.clone()),
+            abuse: Arc::new(UpdateCounter::new(abuse_limit)),
             db,
         }
     }
@@ -208,8 +221,22 @@ impl Updater {
             },
             (ipv4, ipv6, _) => Addresses { ipv4, ipv6 },
         };
+        // Each host the caller may update counts once per request.
+        let mut over_limit: Vec<i64> = Vec::new();
+        let mut counted: Vec<i64> = Vec::new();
+        for name in &names {
+            if let Some(host) = hosts.get(name.as_str()).filter(|h| principal.may_update(h))
+                && !counted.contains(&host.id)
+            {
+                counted.push(host.id);
+                if !self.abuse.admit(host.id) {
+                    over_limit.push(host.id);
+                }
+            }
+        }
         let job = Job {
             principal,
+            over_limit,
             addresses,
             seen: Seen {
                 at: Utc::now(),
