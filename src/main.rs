@@ -13,7 +13,7 @@ use dyn53_web::db::{NewUserAccount, NewZone};
 
 use dyn53_web::domain::{Email, Fqdn, Plan, Role, generate_password, parse_ipv4, parse_ipv6};
 use dyn53_web::http::{BlockedAgents, TrustedProxies};
-use dyn53_web::update::AbuseLimit;
+use dyn53_web::update::{AbuseLimit, UpdateLimits};
 use dyn53_web::{ops, serve};
 
 #[derive(Parser)]
@@ -160,6 +160,10 @@ struct ControlArgs {
     /// At most COUNT accepted updates per host in SECONDS; beyond that, `abuse`.
     #[arg(long, env = "DYN53_ABUSE_LIMIT", default_value = "10/600", value_parser = AbuseLimit::parse)]
     abuse_limit: AbuseLimit,
+    /// At most COUNT wrong credentials from one source address in SECONDS; beyond that its
+    /// updates are refused (`badauth`) unchecked until the window has room.
+    #[arg(long, env = "DYN53_AUTH_FAILURE_LIMIT", default_value = "20/600", value_parser = AbuseLimit::parse)]
+    auth_failure_limit: AbuseLimit,
 }
 
 #[derive(Subcommand)]
@@ -365,7 +369,10 @@ fn control_config(storage: Storage, args: ControlArgs) -> anyhow::Result<Config>
             .map_err(anyhow::Error::msg)?,
         blocked_agents: BlockedAgents::new(&args.blocked_agents),
         update_paths: update_paths(args.update_paths)?,
-        abuse_limit: args.abuse_limit,
+        limits: UpdateLimits {
+            updates_per_host: args.abuse_limit,
+            auth_failures_per_source: args.auth_failure_limit,
+        },
     })
 }
 

@@ -1205,7 +1205,56 @@ async fn too_many_updates_of_a_host_are_abuse(backend: Backend) {
     assert!(String::from_utf8_lossy(&out.stderr).contains("COUNT/SECONDS"));
 }
 
+async fn a_source_that_keeps_guessing_is_refused_for_a_while(backend: Backend) {
+    let server = Server::start_with(
+        backend,
+        &[
+            ("DYN53_AUTH_FAILURE_LIMIT", "3/2"),
+            ("DYN53_TRUSTED_PROXIES", "127.0.0.1/32"),
+        ],
+    )
+    .await;
+    server.add_user("alice@example.com", PASS);
+    server.cli_ok(&[
+        "host",
+        "add",
+        "home.dyn.test",
+        "--owner",
+        "alice@example.com",
+    ]);
+    let from = async |source: &str, password: &str, ip: &str| {
+        let token = base64::engine::general_purpose::STANDARD
+            .encode(format!("alice@example.com:{password}"));
+        let request = format!(
+            "GET /nic/update?hostname=home.dyn.test&myip={ip} HTTP/1.1\r\nHost: x\r\n\
+             User-Agent: {AGENT}\r\nAuthorization: Basic {token}\r\n\
+             X-Forwarded-For: {source}\r\nConnection: close\r\n\r\n"
+        );
+        raw(server.http, request.as_bytes())
+            .await
+            .expect("HTTP exchange")
+            .body
+    };
+    for _ in 0..3 {
+        assert_eq!(from("198.51.100.7", "guess", "192.0.2.1").await, "badauth");
+    }
+    // Even the right password is refused from there, for now; the account's other clients
+    // are not.
+    assert_eq!(from("198.51.100.7", PASS, "192.0.2.1").await, "badauth");
+    assert_eq!(
+        from("198.51.100.8", PASS, "192.0.2.2").await,
+        "good 192.0.2.2"
+    );
+    assert_serves(&server, "home.dyn.test", RecordType::A, &["192.0.2.2"]).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(
+        from("198.51.100.7", PASS, "192.0.2.3").await,
+        "good 192.0.2.3"
+    );
+}
+
 on_both_backends!(
+    a_source_that_keeps_guessing_is_refused_for_a_while,
     too_many_updates_of_a_host_are_abuse,
     per_host_keys_log_in_as_their_host,
     blocked_agents_methods_and_extra_paths,

@@ -299,6 +299,7 @@ impl Server {
                 ("DYN53_ZONES", "dyn.test,other.test"),
                 // Tests update hosts far more often than a client may: see `abuse`.
                 ("DYN53_ABUSE_LIMIT", "1000000/1"),
+                ("DYN53_AUTH_FAILURE_LIMIT", "1000000/1"),
             ]
             .iter()
             .chain(extra_env)

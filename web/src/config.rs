@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use crate::domain::Fqdn;
 use crate::http::{BlockedAgents, TrustedProxies};
-use crate::update::AbuseLimit;
+use crate::update::UpdateLimits;
 
 /// Where data lives: every command needs this much.
 #[derive(Clone, Debug)]
@@ -26,7 +26,7 @@ pub struct Config {
     pub blocked_agents: BlockedAgents,
     /// Extra paths answered as `/nic/update`.
     pub update_paths: Vec<String>,
-    pub abuse_limit: AbuseLimit,
+    pub limits: UpdateLimits,
 }
 
 impl Storage {

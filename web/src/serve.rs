@@ -97,7 +97,7 @@ impl HttpServer {
             .collect();
         let state = AppState {
             db: db.clone(),
-            updater: Updater::new(db, local_commits, config.abuse_limit),
+            updater: Updater::new(db, local_commits, config.limits),
             trusted_proxies: config.trusted_proxies.clone(),
             blocked_agents: config.blocked_agents.clone(),
             publish,

@@ -1,12 +1,16 @@
-//! Abuse control: a host accepts at most so many updates (`good` or `nochg`) in a sliding
-//! window; beyond that, updates of it answer `abuse` until the window has room again.
-//! Counted per process: with several web replicas each counts its own share.
+//! Abuse control, in sliding windows counted per process (with several web replicas each
+//! counts its own share): a host accepts at most so many updates (`good` or `nochg`), beyond
+//! which its updates answer `abuse` until the window has room again; a source address that
+//! keeps sending wrong credentials is refused without a check for a while, which costs the
+//! account's other clients nothing.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::Hash;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-/// At most `max` accepted updates per host in `window` (`DYN53_ABUSE_LIMIT`, `COUNT/SECONDS`).
+/// At most `max` events in `window` (`COUNT/SECONDS`): accepted updates per host
+/// (`DYN53_ABUSE_LIMIT`), wrong credentials per source address (`DYN53_AUTH_FAILURE_LIMIT`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AbuseLimit {
     pub max: usize,
@@ -40,41 +44,67 @@ impl AbuseLimit {
     }
 }
 
-/// When each host's recent accepted updates happened.
-pub(super) struct UpdateCounter {
+/// Events per key (a host, a source address) in a sliding window.
+pub(super) struct WindowCounter<K> {
     limit: AbuseLimit,
-    recent: Mutex<HashMap<i64, VecDeque<Instant>>>,
+    recent: Mutex<HashMap<K, VecDeque<Instant>>>,
 }
 
-/// Hosts tracked before the idle ones are forgotten.
+/// Keys tracked before the idle ones are forgotten.
 const TRACKED: usize = 100_000;
 
-impl UpdateCounter {
-    pub(super) fn new(limit: AbuseLimit) -> UpdateCounter {
-        UpdateCounter {
+impl<K: Hash + Eq> WindowCounter<K> {
+    pub(super) fn new(limit: AbuseLimit) -> WindowCounter<K> {
+        WindowCounter {
             limit,
             recent: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Counts an update of `host` and says whether it is within the limit; one beyond it is
-    /// not counted, so the host recovers once the window has passed.
-    pub(super) fn admit(&self, host: i64) -> bool {
+    /// Whether `key` has had its limit of events in the window.
+    pub(super) fn is_full(&self, key: K) -> bool {
+        let max = self.limit.max;
+        self.with_entry(key, |times| times.len() >= max)
+    }
+
+    /// Counts an event of `key`.
+    pub(super) fn record(&self, key: K) {
         let now = Instant::now();
-        let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+        self.with_entry(key, |times| times.push_back(now));
+    }
+
+    /// Counts an event of `key` if it is within the limit, and says whether it was; one
+    /// beyond it is not counted, so the key recovers once the window has passed.
+    pub(super) fn admit(&self, key: K) -> bool {
+        let now = Instant::now();
+        let max = self.limit.max;
+        self.with_entry(key, |times| {
+            let room = times.len() < max;
+            if room {
+                times.push_back(now);
+            }
+            room
+        })
+    }
+
+    fn with_entry<T>(&self, key: K, f: impl FnOnce(&mut VecDeque<Instant>) -> T) -> T {
         let window = self.limit.window;
+        let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
         if recent.len() >= TRACKED {
+            let now = Instant::now();
             recent.retain(|_, times| times.back().is_some_and(|t| now - *t < window));
         }
-        let times = recent.entry(host).or_default();
-        while times.front().is_some_and(|t| now - *t >= window) {
-            times.pop_front();
-        }
-        if times.len() >= self.limit.max {
-            return false;
-        }
-        times.push_back(now);
-        true
+        let times = recent.entry(key).or_default();
+        expire(times, window);
+        f(times)
+    }
+}
+
+/// Drops the events that left the window.
+fn expire(times: &mut VecDeque<Instant>, window: Duration) {
+    let now = Instant::now();
+    while times.front().is_some_and(|t| now - *t >= window) {
+        times.pop_front();
     }
 }
 
@@ -84,7 +114,7 @@ mod tests {
 
     #[test]
     fn admits_up_to_the_limit_per_host() {
-        let counter = UpdateCounter::new(AbuseLimit::parse("3/60").expect("limit"));
+        let counter = WindowCounter::new(AbuseLimit::parse("3/60").expect("limit"));
         assert!((0..3).all(|_| counter.admit(1)));
         assert!(!counter.admit(1));
         assert!(counter.admit(2));
@@ -92,7 +122,7 @@ mod tests {
 
     #[test]
     fn the_window_passes() {
-        let counter = UpdateCounter::new(AbuseLimit {
+        let counter = WindowCounter::new(AbuseLimit {
             max: 1,
             window: Duration::from_millis(20),
         });
@@ -100,6 +130,16 @@ mod tests {
         assert!(!counter.admit(1));
         std::thread::sleep(Duration::from_millis(30));
         assert!(counter.admit(1));
+    }
+
+    #[test]
+    fn counts_events_until_full() {
+        let counter = WindowCounter::new(AbuseLimit::parse("2/60").expect("limit"));
+        assert!(!counter.is_full("a"));
+        counter.record("a");
+        counter.record("a");
+        assert!(counter.is_full("a"));
+        assert!(!counter.is_full("b"));
     }
 
     #[test]

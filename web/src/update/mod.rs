@@ -27,7 +27,7 @@ use crate::db::{
 use crate::domain::{Fqdn, NameError, Protocol, UpdateKey, verify_password};
 use crate::feed::LocalCommits;
 pub use abuse::AbuseLimit;
-use abuse::UpdateCounter;
+use abuse::WindowCounter;
 use check_ins::CheckIns;
 use committer::Committer;
 use credentials::VerifiedPasswords;
@@ -96,6 +96,13 @@ impl From<DbError> for UpdateError {
     fn from(e: DbError) -> Self {
         UpdateError::Unavailable(e)
     }
+}
+
+/// How much the update service takes before it says `abuse` or stops listening.
+#[derive(Clone, Copy, Debug)]
+pub struct UpdateLimits {
+    pub updates_per_host: AbuseLimit,
+    pub auth_failures_per_source: AbuseLimit,
 }
 
 /// Who is updating, and within which limits.
@@ -187,26 +194,42 @@ pub struct Updater {
     argon2_runs: Arc<Semaphore>,
     committer: Committer,
     check_ins: CheckIns,
-    abuse: Arc<UpdateCounter>,
+    /// Accepted updates per host.
+    updates: Arc<WindowCounter<i64>>,
+    /// Wrong credentials per source address.
+    auth_failures: Arc<WindowCounter<IpAddr>>,
 }
 
 impl Updater {
     /// Starts the committer and the check-in writer: call within the Tokio runtime.
-    pub fn new(db: Db, feed: Arc<LocalCommits>, abuse_limit: AbuseLimit) -> Updater {
+    pub fn new(db: Db, feed: Arc<LocalCommits>, limits: UpdateLimits) -> Updater {
         let cores = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
         Updater {
             passwords: Arc::new(VerifiedPasswords::new()),
             argon2_runs: Arc::new(Semaphore::new(cores)),
             committer: Committer::start(db.clone(), feed),
             check_ins: CheckIns::start(db.clone()),
-            abuse: Arc::new(UpdateCounter::new(abuse_limit)),
+            updates: Arc::new(WindowCounter::new(limits.updates_per_host)),
+            auth_failures: Arc::new(WindowCounter::new(limits.auth_failures_per_source)),
             db,
         }
     }
 
     pub async fn update(&self, req: UpdateRequest) -> Result<Vec<HostResult>, UpdateError> {
         let names: Vec<&Fqdn> = req.hosts.iter().filter_map(|h| h.as_ref().ok()).collect();
-        let (principal, mut hosts) = self.authenticate(&req.credentials, &names).await?;
+        let source = req.client.source;
+        // A source that keeps guessing is refused unheard for a while: no database query,
+        // no argon2id, and no answer that a right guess would change.
+        if self.auth_failures.is_full(source) {
+            return Err(UpdateError::BadAuth);
+        }
+        let (principal, mut hosts) = match self.authenticate(&req.credentials, &names).await {
+            Err(UpdateError::BadAuth) => {
+                self.auth_failures.record(source);
+                return Err(UpdateError::BadAuth);
+            }
+            result => result?,
+        };
         if names.is_empty() {
             return Ok(vec![HostResult::NotFqdn; req.hosts.len()]);
         }
@@ -229,7 +252,7 @@ impl Updater {
                 && !counted.contains(&host.id)
             {
                 counted.push(host.id);
-                if !self.abuse.admit(host.id) {
+                if !self.updates.admit(host.id) {
                     over_limit.push(host.id);
                 }
             }
