@@ -1253,7 +1253,45 @@ async fn a_source_that_keeps_guessing_is_refused_for_a_while(backend: Backend) {
     );
 }
 
+async fn preserve_keeps_a_family(backend: Backend) {
+    let server = setup(backend).await;
+    let set = async |query: &str| {
+        let query = format!("hostname=office.dyn.test&{query}");
+        update(server.http, "alice@example.com", PASS, &query)
+            .await
+            .body
+    };
+    assert_eq!(
+        set("myip=preserve&myipv6=2001:db8::2").await,
+        "good 198.51.100.1,2001:db8::2"
+    );
+    assert_eq!(set("myip=preserve").await, "nochg 198.51.100.1");
+    assert_eq!(
+        set("myip=192.0.2.9,preserve").await,
+        "good 192.0.2.9,2001:db8::2"
+    );
+    assert_serves(&server, "office.dyn.test", RecordType::A, &["192.0.2.9"]).await;
+    assert_serves(
+        &server,
+        "office.dyn.test",
+        RecordType::AAAA,
+        &["2001:db8::2"],
+    )
+    .await;
+    // A preserved family the host does not have: nothing to report, nothing set.
+    let r = update(
+        server.http,
+        "alice@example.com",
+        PASS,
+        "hostname=home.dyn.test&myip=preserve",
+    )
+    .await;
+    assert_eq!(r.body, "nochg");
+    assert_serves(&server, "home.dyn.test", RecordType::A, &[]).await;
+}
+
 on_both_backends!(
+    preserve_keeps_a_family,
     a_source_that_keeps_guessing_is_refused_for_a_while,
     too_many_updates_of_a_host_are_abuse,
     per_host_keys_log_in_as_their_host,

@@ -121,8 +121,8 @@ async fn nic_update(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
     if hosts.len() > MAX_HOSTS {
         return text(StatusCode::OK, "numhost");
     }
-    let (ipv4, ipv6) = match addresses(&query) {
-        Ok(addresses) => addresses,
+    let asked = match addresses(&query) {
+        Ok(asked) => asked,
         Err(why) => return text(StatusCode::BAD_REQUEST, why),
     };
     let client = Client {
@@ -133,8 +133,10 @@ async fn nic_update(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
     let request = UpdateRequest {
         credentials,
         hosts,
-        ipv4,
-        ipv6,
+        ipv4: asked.ipv4,
+        ipv6: asked.ipv6,
+        preserve_ipv4: asked.preserve_ipv4,
+        preserve_ipv6: asked.preserve_ipv6,
         client,
     };
     match state.updater.update(request).await {
@@ -152,30 +154,48 @@ async fn nic_update(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
 
 fn line(result: &HostResult) -> String {
     match result {
-        HostResult::Changed(a) => format!("good {}", list(a)),
-        HostResult::Unchanged(a) => format!("nochg {}", list(a)),
+        HostResult::Changed(a) => with_addresses("good", a),
+        HostResult::Unchanged(a) => with_addresses("nochg", a),
         HostResult::NotFqdn => "notfqdn".into(),
         HostResult::NoHost => "nohost".into(),
         HostResult::Abuse => "abuse".into(),
     }
 }
 
-fn list(a: &Addresses) -> String {
+/// `good 192.0.2.1,2001:db8::1`; the word alone when no address is in play (a preserved
+/// family the host does not have).
+fn with_addresses(word: &str, a: &Addresses) -> String {
     let v4 = a.ipv4.map(|ip| ip.to_string());
     let v6 = a.ipv6.map(|ip| ip.to_string());
-    v4.into_iter().chain(v6).collect::<Vec<_>>().join(",")
+    let list: Vec<String> = v4.into_iter().chain(v6).collect();
+    if list.is_empty() {
+        word.to_owned()
+    } else {
+        format!("{word} {}", list.join(","))
+    }
+}
+
+/// What `myip` and `myipv6` ask for each family.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Asked {
+    ipv4: Option<Ipv4Addr>,
+    ipv6: Option<Ipv6Addr>,
+    preserve_ipv4: bool,
+    preserve_ipv6: bool,
 }
 
 /// `myip` holds IPv4, IPv6, or both comma-separated (either order); `myipv6` overrides the
-/// IPv6 part. Empty means absent. Anything malformed rejects the request, saying why.
-fn addresses(query: &Query) -> Result<(Option<Ipv4Addr>, Option<Ipv6Addr>), String> {
+/// IPv6 part. The keyword `preserve` keeps a family as it is: in `myip` it stands for IPv4
+/// unless an IPv4 address came first, in `myipv6` for IPv6. Empty means absent. Anything
+/// malformed rejects the request, saying why.
+fn addresses(query: &Query) -> Result<Asked, String> {
     let bad = |name: &str, value: &str| {
         format!(
             "bad {name}: {:?} is not an IP address",
             value.chars().take(64).collect::<String>()
         )
     };
-    let (mut ipv4, mut ipv6) = (None, None);
+    let mut asked = Asked::default();
     let myip = query
         .myip
         .as_deref()
@@ -183,9 +203,19 @@ fn addresses(query: &Query) -> Result<(Option<Ipv4Addr>, Option<Ipv6Addr>), Stri
         .filter(|s| !s.is_empty());
     if let Some(myip) = myip {
         for part in myip.split(',') {
+            let v4_taken = asked.ipv4.is_some() || asked.preserve_ipv4;
+            let v6_taken = asked.ipv6.is_some() || asked.preserve_ipv6;
+            if part.trim().eq_ignore_ascii_case(PRESERVE) {
+                match (v4_taken, v6_taken) {
+                    (false, _) => asked.preserve_ipv4 = true,
+                    (true, false) => asked.preserve_ipv6 = true,
+                    (true, true) => return Err(format!("bad myip: {myip:?} names a family twice")),
+                }
+                continue;
+            }
             match parse_ip(part).map_err(|_| bad("myip", myip))? {
-                IpAddr::V4(v4) if ipv4.is_none() => ipv4 = Some(v4),
-                IpAddr::V6(v6) if ipv6.is_none() => ipv6 = Some(v6),
+                IpAddr::V4(v4) if !v4_taken => asked.ipv4 = Some(v4),
+                IpAddr::V6(v6) if !v6_taken => asked.ipv6 = Some(v6),
                 _ => return Err(format!("bad myip: {myip:?} names one family twice")),
             }
         }
@@ -196,10 +226,18 @@ fn addresses(query: &Query) -> Result<(Option<Ipv4Addr>, Option<Ipv6Addr>), Stri
         .map(str::trim)
         .filter(|s| !s.is_empty())
     {
-        ipv6 = Some(parse_ipv6(v6).map_err(|_| bad("myipv6", v6))?);
+        if v6.eq_ignore_ascii_case(PRESERVE) {
+            (asked.ipv6, asked.preserve_ipv6) = (None, true);
+        } else {
+            (asked.ipv6, asked.preserve_ipv6) =
+                (Some(parse_ipv6(v6).map_err(|_| bad("myipv6", v6))?), false);
+        }
     }
-    Ok((ipv4, ipv6))
+    Ok(asked)
 }
+
+/// No-IP's keyword for "leave this family as it is".
+const PRESERVE: &str = "preserve";
 
 /// `Authorization: Basic` with `login:secret`; the secret may itself contain `:`.
 fn query_auth(query: &Query) -> Option<Credentials> {
@@ -221,23 +259,38 @@ mod tests {
         }
     }
 
+    fn set(ipv4: Option<&str>, ipv6: Option<&str>) -> Asked {
+        Asked {
+            ipv4: ipv4.map(|a| a.parse().unwrap()),
+            ipv6: ipv6.map(|a| a.parse().unwrap()),
+            ..Asked::default()
+        }
+    }
+
     #[test]
     fn dual_stack_in_either_order_and_override() {
-        let v4: Ipv4Addr = "192.0.2.1".parse().unwrap();
-        let v6: Ipv6Addr = "2001:db8::1".parse().unwrap();
-        assert_eq!(
-            addresses(&q("192.0.2.1,2001:db8::1", "")).unwrap(),
-            (Some(v4), Some(v6))
-        );
-        assert_eq!(
-            addresses(&q("2001:db8::1, 192.0.2.1", "")).unwrap(),
-            (Some(v4), Some(v6))
-        );
-        assert_eq!(
-            addresses(&q("192.0.2.1", "2001:db8::1")).unwrap(),
-            (Some(v4), Some(v6))
-        );
-        assert_eq!(addresses(&q("", "")).unwrap(), (None, None));
+        let both = set(Some("192.0.2.1"), Some("2001:db8::1"));
+        assert_eq!(addresses(&q("192.0.2.1,2001:db8::1", "")).unwrap(), both);
+        assert_eq!(addresses(&q("2001:db8::1, 192.0.2.1", "")).unwrap(), both);
+        assert_eq!(addresses(&q("192.0.2.1", "2001:db8::1")).unwrap(), both);
+        assert_eq!(addresses(&q("", "")).unwrap(), Asked::default());
+    }
+
+    #[test]
+    fn preserve_keeps_a_family() {
+        let keep_v4 = Asked {
+            preserve_ipv4: true,
+            ..set(None, Some("2001:db8::1"))
+        };
+        assert_eq!(addresses(&q("preserve,2001:db8::1", "")).unwrap(), keep_v4);
+        assert_eq!(addresses(&q("PRESERVE", "2001:db8::1")).unwrap(), keep_v4);
+        let keep_v6 = Asked {
+            preserve_ipv6: true,
+            ..set(Some("192.0.2.1"), None)
+        };
+        assert_eq!(addresses(&q("192.0.2.1,preserve", "")).unwrap(), keep_v6);
+        assert_eq!(addresses(&q("192.0.2.1", "preserve")).unwrap(), keep_v6);
+        assert!(addresses(&q("preserve,preserve,preserve", "")).is_err());
     }
 
     #[test]

@@ -52,9 +52,13 @@ pub struct UpdateRequest {
     pub credentials: Credentials,
     /// The names asked for, in request order; a name that did not parse is answered as such.
     pub hosts: Vec<Result<Fqdn, NameError>>,
-    /// Addresses to set. Neither given: the client's source address, for its family.
+    /// Addresses to set. Neither given nor preserved: the client's source address, for
+    /// its family.
     pub ipv4: Option<Ipv4Addr>,
     pub ipv6: Option<Ipv6Addr>,
+    /// Families to leave as they are, and to report as they are.
+    pub preserve_ipv4: bool,
+    pub preserve_ipv6: bool,
     pub client: Client,
 }
 
@@ -131,6 +135,8 @@ struct Job {
     over_limit: Vec<i64>,
     hosts: Vec<Result<Fqdn, NameError>>,
     addresses: Addresses,
+    /// (IPv4, IPv6) kept as they are, and reported.
+    preserve: (bool, bool),
     seen: Seen,
 }
 
@@ -175,10 +181,21 @@ impl Job {
                 seen: self.seen.clone(),
                 changed,
             });
+            // The families asked about, as they now are.
+            let now = Addresses {
+                ipv4: self
+                    .addresses
+                    .ipv4
+                    .or(host.ipv4.filter(|_| self.preserve.0)),
+                ipv6: self
+                    .addresses
+                    .ipv6
+                    .or(host.ipv6.filter(|_| self.preserve.1)),
+            };
             results.push(if changed {
-                HostResult::Changed(self.addresses)
+                HostResult::Changed(now)
             } else {
-                HostResult::Unchanged(self.addresses)
+                HostResult::Unchanged(now)
             });
         }
         (results, history)
@@ -233,7 +250,12 @@ impl Updater {
         if names.is_empty() {
             return Ok(vec![HostResult::NotFqdn; req.hosts.len()]);
         }
+        let preserve = (req.preserve_ipv4, req.preserve_ipv6);
         let addresses = match (req.ipv4, req.ipv6, req.client.source) {
+            _ if preserve != (false, false) => Addresses {
+                ipv4: req.ipv4,
+                ipv6: req.ipv6,
+            },
             (None, None, IpAddr::V4(v4)) => Addresses {
                 ipv4: Some(v4),
                 ipv6: None,
@@ -261,6 +283,7 @@ impl Updater {
             principal,
             over_limit,
             addresses,
+            preserve,
             seen: Seen {
                 at: Utc::now(),
                 protocol: req.client.protocol,
