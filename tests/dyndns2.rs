@@ -1290,7 +1290,69 @@ async fn preserve_keeps_a_family(backend: Backend) {
     assert_serves(&server, "home.dyn.test", RecordType::A, &[]).await;
 }
 
+async fn offline_is_a_premium_feature(backend: Backend) {
+    let server = setup(backend).await;
+    // alice's account is on the free plan: `!donator`, and nothing changes.
+    let r = update(
+        server.http,
+        "alice@example.com",
+        PASS,
+        "hostname=office.dyn.test&offline=YES",
+    )
+    .await;
+    assert_eq!((r.status, r.body.as_str()), (200, "!donator"));
+    assert_serves(&server, "office.dyn.test", RecordType::A, &["198.51.100.1"]).await;
+    let r = update(
+        server.http,
+        "alice@example.com",
+        PASS,
+        "hostname=office.dyn.test&offline=maybe",
+    )
+    .await;
+    assert_eq!(r.status, 400, "{r:?}");
+
+    let out = support::cli(
+        &server.storage,
+        &[
+            "user",
+            "add",
+            "pat@example.com",
+            "--password-stdin",
+            "--plan",
+            "premium",
+        ],
+        Some(&format!("{PASS}\n")),
+    );
+    assert!(out.status.success());
+    server.cli_ok(&[
+        "host",
+        "add",
+        "shop.dyn.test",
+        "--owner",
+        "pat@example.com",
+        "--ipv4",
+        "192.0.2.40",
+    ]);
+    let pat = async |query: &str| {
+        let query = format!("hostname=shop.dyn.test&{query}");
+        update(server.http, "pat@example.com", PASS, &query)
+            .await
+            .body
+    };
+    // Offline answers with the stored address (a myip is not applied) and serves none.
+    assert_eq!(pat("offline=yes&myip=192.0.2.41").await, "good 192.0.2.40");
+    assert_serves(&server, "shop.dyn.test", RecordType::A, &[]).await;
+    assert_eq!(pat("offline=YES").await, "nochg 192.0.2.40");
+    // offline=NO, or any update without it, brings the host back.
+    assert_eq!(pat("offline=NO&myip=192.0.2.40").await, "good 192.0.2.40");
+    assert_serves(&server, "shop.dyn.test", RecordType::A, &["192.0.2.40"]).await;
+    assert_eq!(pat("offline=YES").await, "good 192.0.2.40");
+    assert_eq!(pat("myip=192.0.2.42").await, "good 192.0.2.42");
+    assert_serves(&server, "shop.dyn.test", RecordType::A, &["192.0.2.42"]).await;
+}
+
 on_both_backends!(
+    offline_is_a_premium_feature,
     preserve_keeps_a_family,
     a_source_that_keeps_guessing_is_refused_for_a_while,
     too_many_updates_of_a_host_are_abuse,

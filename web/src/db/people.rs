@@ -17,6 +17,7 @@ pub struct UserAuth {
     pub role: Role,
     pub password: PasswordHash,
     pub account_active: bool,
+    pub plan: Plan,
 }
 
 /// An update key's limits.

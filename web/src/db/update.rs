@@ -9,7 +9,7 @@ use super::entity::{account, host, update_key, update_key_host, user};
 use super::hosts::address;
 use super::people::{ACTIVE, login_is};
 use super::{AccountId, Db, DbResult, HostState, KeyAuth, UserAuth};
-use crate::domain::{Fqdn, PasswordHash, Role, UpdateKey};
+use crate::domain::{Fqdn, PasswordHash, Plan, Role, UpdateKey};
 
 /// What an update decides on, read without locks.
 pub struct UpdateContext {
@@ -27,6 +27,7 @@ struct UserRow {
     role: String,
     password_hash: String,
     account_status: String,
+    account_plan: String,
 }
 
 #[derive(FromQueryResult)]
@@ -121,6 +122,8 @@ impl Db {
             role: Role::parse(&u.role).unwrap_or(Role::Viewer),
             password: PasswordHash(u.password_hash),
             account_active: u.account_status == ACTIVE,
+            // An unknown plan gets the free plan's features.
+            plan: Plan::parse(&u.account_plan).unwrap_or(Plan::Free),
         };
         Ok(Some(UpdateContext { user, key, hosts }))
     }
@@ -140,6 +143,10 @@ fn context_query(login: Option<&str>, key: Option<&UpdateKey>, names: &[&Fqdn]) 
         .expr_as(
             Expr::col((account::Entity, account::Column::Status)),
             "account_status",
+        )
+        .expr_as(
+            Expr::col((account::Entity, account::Column::Plan)),
+            "account_plan",
         )
         .expr_as(h(host::Column::Id), "host_id")
         .expr_as(h(host::Column::Name), "host_name")

@@ -59,6 +59,7 @@ struct Query {
     username: Option<String>,
     password: Option<String>,
     system: Option<String>,
+    offline: Option<String>,
 }
 
 impl Query {
@@ -74,6 +75,7 @@ impl Query {
                 "username" | "user" => &mut q.username,
                 "password" | "pass" => &mut q.password,
                 "system" => &mut q.system,
+                "offline" => &mut q.offline,
                 _ => continue,
             };
             *slot = Some(value.into_owned());
@@ -125,6 +127,15 @@ async fn nic_update(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
         Ok(asked) => asked,
         Err(why) => return text(StatusCode::BAD_REQUEST, why),
     };
+    let offline = match query.offline.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(v) if v.eq_ignore_ascii_case("yes") => Some(true),
+        Some(v) if v.eq_ignore_ascii_case("no") => Some(false),
+        Some(v) => {
+            let why = format!("bad offline: {v:?} is not YES or NO");
+            return text(StatusCode::BAD_REQUEST, why);
+        }
+    };
     let client = Client {
         protocol: Protocol::Dyndns2,
         source: state.trusted_proxies.client_ip(&req),
@@ -137,6 +148,7 @@ async fn nic_update(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
         ipv6: asked.ipv6,
         preserve_ipv4: asked.preserve_ipv4,
         preserve_ipv6: asked.preserve_ipv6,
+        offline,
         client,
     };
     match state.updater.update(request).await {
@@ -147,6 +159,7 @@ async fn nic_update(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
         Err(UpdateError::BadAuth | UpdateError::AccountInactive) => {
             text(StatusCode::UNAUTHORIZED, "badauth")
         }
+        Err(UpdateError::NotOnPlan) => text(StatusCode::OK, "!donator"),
         Err(UpdateError::Unavailable(e)) => try_later(&e),
         Err(e @ UpdateError::Interrupted) => try_later(&e),
     }

@@ -24,7 +24,7 @@ use tokio::sync::Semaphore;
 use crate::db::{
     AccountId, Db, DbError, HistoryEntry, HostState, KeyAuth, Seen, UpdateContext, UserAuth,
 };
-use crate::domain::{Fqdn, NameError, Protocol, UpdateKey, verify_password};
+use crate::domain::{Fqdn, NameError, Plan, Protocol, UpdateKey, verify_password};
 use crate::feed::LocalCommits;
 pub use abuse::AbuseLimit;
 use abuse::WindowCounter;
@@ -59,6 +59,9 @@ pub struct UpdateRequest {
     /// Families to leave as they are, and to report as they are.
     pub preserve_ipv4: bool,
     pub preserve_ipv6: bool,
+    /// `Some(true)`: take the hosts offline (a premium feature), keeping their addresses;
+    /// otherwise an update brings them online.
+    pub offline: Option<bool>,
     pub client: Client,
 }
 
@@ -89,6 +92,9 @@ pub enum UpdateError {
     BadAuth,
     #[error("the account is not active")]
     AccountInactive,
+    /// The request asks for a feature the account's plan does not have.
+    #[error("the account's plan does not include this")]
+    NotOnPlan,
     #[error("the database is unavailable")]
     Unavailable(#[source] DbError),
     /// The committer stopped before answering: the process is stopping.
@@ -112,6 +118,7 @@ pub struct UpdateLimits {
 /// Who is updating, and within which limits.
 struct Principal {
     account: AccountId,
+    plan: Plan,
     may_change_dns: bool,
     key: Option<KeyAuth>,
 }
@@ -137,6 +144,8 @@ struct Job {
     addresses: Addresses,
     /// (IPv4, IPv6) kept as they are, and reported.
     preserve: (bool, bool),
+    /// Take the hosts offline, their addresses kept and reported.
+    offline: bool,
     seen: Seen,
 }
 
@@ -171,26 +180,35 @@ impl Job {
                 continue;
             }
             let before = *host;
-            // The families are independent: a family the request does not name is kept.
-            host.ipv4 = self.addresses.ipv4.or(host.ipv4);
-            host.ipv6 = self.addresses.ipv6.or(host.ipv6);
-            host.offline = false;
+            if !self.offline {
+                // The families are independent: a family the request does not name is kept.
+                host.ipv4 = self.addresses.ipv4.or(host.ipv4);
+                host.ipv6 = self.addresses.ipv6.or(host.ipv6);
+            }
+            host.offline = self.offline;
             let changed = *host != before;
             history.push(HistoryEntry {
                 host: *host,
                 seen: self.seen.clone(),
                 changed,
             });
-            // The families asked about, as they now are.
-            let now = Addresses {
-                ipv4: self
-                    .addresses
-                    .ipv4
-                    .or(host.ipv4.filter(|_| self.preserve.0)),
-                ipv6: self
-                    .addresses
-                    .ipv6
-                    .or(host.ipv6.filter(|_| self.preserve.1)),
+            // The families asked about, as they now are; offline: the stored addresses.
+            let now = if self.offline {
+                Addresses {
+                    ipv4: host.ipv4,
+                    ipv6: host.ipv6,
+                }
+            } else {
+                Addresses {
+                    ipv4: self
+                        .addresses
+                        .ipv4
+                        .or(host.ipv4.filter(|_| self.preserve.0)),
+                    ipv6: self
+                        .addresses
+                        .ipv6
+                        .or(host.ipv6.filter(|_| self.preserve.1)),
+                }
             };
             results.push(if changed {
                 HostResult::Changed(now)
@@ -250,6 +268,10 @@ impl Updater {
         if names.is_empty() {
             return Ok(vec![HostResult::NotFqdn; req.hosts.len()]);
         }
+        let offline = req.offline == Some(true);
+        if offline && principal.plan != Plan::Premium {
+            return Err(UpdateError::NotOnPlan);
+        }
         let preserve = (req.preserve_ipv4, req.preserve_ipv6);
         let addresses = match (req.ipv4, req.ipv6, req.client.source) {
             _ if preserve != (false, false) => Addresses {
@@ -284,6 +306,7 @@ impl Updater {
             over_limit,
             addresses,
             preserve,
+            offline,
             seen: Seen {
                 at: Utc::now(),
                 protocol: req.client.protocol,
@@ -365,6 +388,7 @@ impl Updater {
         }
         let principal = Principal {
             account: context.user.account,
+            plan: context.user.plan,
             may_change_dns: context.user.role.may_change_dns(),
             key: context.key,
         };
