@@ -79,6 +79,8 @@ impl Plan {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Protocol {
     Dyndns2,
+    /// miniDNS's `areg.php`.
+    Minidns,
     Cli,
 }
 
@@ -86,6 +88,7 @@ impl Protocol {
     pub fn as_str(self) -> &'static str {
         match self {
             Protocol::Dyndns2 => "dyndns2",
+            Protocol::Minidns => "minidns",
             Protocol::Cli => "cli",
         }
     }

@@ -160,8 +160,8 @@ async fn nic_update(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
             text(StatusCode::UNAUTHORIZED, "badauth")
         }
         Err(UpdateError::NotOnPlan) => text(StatusCode::OK, "!donator"),
-        Err(UpdateError::Unavailable(e)) => try_later(&e),
-        Err(e @ UpdateError::Interrupted) => try_later(&e),
+        Err(UpdateError::Unavailable(e)) => try_later(&e, "911"),
+        Err(e @ UpdateError::Interrupted) => try_later(&e, "911"),
     }
 }
 

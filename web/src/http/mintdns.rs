@@ -23,7 +23,7 @@ async fn usercheck(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse
         Err(UpdateError::BadAuth | UpdateError::AccountInactive) => {
             text(StatusCode::UNAUTHORIZED, "nouser")
         }
-        Err(e) => try_later(&e),
+        Err(e) => try_later(&e, "911"),
     }
 }
 
@@ -47,7 +47,7 @@ async fn domlook(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
         Err(UpdateError::BadAuth | UpdateError::AccountInactive) => {
             text(StatusCode::UNAUTHORIZED, "nouser")
         }
-        Err(e) => try_later(&e),
+        Err(e) => try_later(&e, "911"),
     }
 }
 

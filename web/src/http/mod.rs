@@ -7,6 +7,7 @@ mod client_ip;
 mod dyndns2;
 mod health;
 mod landing;
+mod minidns;
 mod mintdns;
 
 use std::net::TcpListener;
@@ -40,6 +41,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, update_paths: &[String]) {
         .configure(|cfg| dyndns2::routes(cfg, update_paths))
         .configure(health::routes)
         .configure(mintdns::routes)
+        .configure(minidns::routes)
         .configure(assets::routes);
 }
 
@@ -90,10 +92,11 @@ pub(crate) fn basic_auth(req: &HttpRequest) -> Option<Credentials> {
     })
 }
 
-/// `911` with `Retry-After`: the database is unavailable; nothing changed.
-pub(crate) fn try_later(why: &dyn std::fmt::Display) -> HttpResponse {
+/// 503 with `Retry-After` and the protocol's word for it (`911`): the database is
+/// unavailable; nothing changed.
+pub(crate) fn try_later(why: &dyn std::fmt::Display, body: &'static str) -> HttpResponse {
     tracing::error!("update failed: {why}");
-    let mut response = text(StatusCode::SERVICE_UNAVAILABLE, "911");
+    let mut response = text(StatusCode::SERVICE_UNAVAILABLE, body);
     response
         .headers_mut()
         .insert(header::RETRY_AFTER, header::HeaderValue::from_static("60"));
