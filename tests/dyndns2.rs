@@ -15,7 +15,12 @@ const PASS: &str = "correct horse battery";
 
 /// A server with alice (hosts home and office in dyn.test) and bob (host bob in dyn.test).
 async fn setup(backend: Backend) -> Server {
-    let server = Server::start(backend).await;
+    setup_with(backend, &[]).await
+}
+
+/// [`setup`] with extra environment variables for the server.
+async fn setup_with(backend: Backend, env: &[(&str, &str)]) -> Server {
+    let server = Server::start_with(backend, env).await;
     server.add_user("alice@example.com", PASS);
     server.add_user("bob@example.com", PASS);
     server.cli_ok(&[
@@ -1026,7 +1031,7 @@ async fn mintdns_calls(backend: Backend) {
 }
 
 async fn blocked_agents_methods_and_extra_paths(backend: Backend) {
-    let server = Server::start_with(
+    let server = setup_with(
         backend,
         &[
             ("DYN53_BLOCKED_AGENTS", "BadRouter, curl/7.1"),
@@ -1034,14 +1039,6 @@ async fn blocked_agents_methods_and_extra_paths(backend: Backend) {
         ],
     )
     .await;
-    server.add_user("alice@example.com", PASS);
-    server.cli_ok(&[
-        "host",
-        "add",
-        "home.dyn.test",
-        "--owner",
-        "alice@example.com",
-    ]);
     let auth = Some(("alice@example.com", PASS));
     let query = "hostname=home.dyn.test&myip=192.0.2.80";
     for agent in ["badrouter 2.0", "Mozilla (BADROUTER)", "curl/7.1.0"] {
@@ -1148,22 +1145,7 @@ async fn per_host_keys_log_in_as_their_host(backend: Backend) {
 }
 
 async fn too_many_updates_of_a_host_are_abuse(backend: Backend) {
-    let server = Server::start_with(backend, &[("DYN53_ABUSE_LIMIT", "3/2")]).await;
-    server.add_user("alice@example.com", PASS);
-    server.cli_ok(&[
-        "host",
-        "add",
-        "home.dyn.test",
-        "--owner",
-        "alice@example.com",
-    ]);
-    server.cli_ok(&[
-        "host",
-        "add",
-        "office.dyn.test",
-        "--owner",
-        "alice@example.com",
-    ]);
+    let server = setup_with(backend, &[("DYN53_ABUSE_LIMIT", "3/2")]).await;
     let set = async |query: &str| {
         update(server.http, "alice@example.com", PASS, query)
             .await
@@ -1206,7 +1188,7 @@ async fn too_many_updates_of_a_host_are_abuse(backend: Backend) {
 }
 
 async fn a_source_that_keeps_guessing_is_refused_for_a_while(backend: Backend) {
-    let server = Server::start_with(
+    let server = setup_with(
         backend,
         &[
             ("DYN53_AUTH_FAILURE_LIMIT", "3/2"),
@@ -1214,14 +1196,6 @@ async fn a_source_that_keeps_guessing_is_refused_for_a_while(backend: Backend) {
         ],
     )
     .await;
-    server.add_user("alice@example.com", PASS);
-    server.cli_ok(&[
-        "host",
-        "add",
-        "home.dyn.test",
-        "--owner",
-        "alice@example.com",
-    ]);
     let from = async |source: &str, password: &str, ip: &str| {
         let token = base64::engine::general_purpose::STANDARD
             .encode(format!("alice@example.com:{password}"));
