@@ -40,6 +40,7 @@ BENCH=$ROOT/bench
 PATH=$PATH:/usr/sbin:/sbin
 
 die() { echo "dns-qps: $*" >&2; exit 1; }
+source "$ROOT/bench/common.sh"
 for tool in dnsperf nsd dig taskset python3 cargo; do
     command -v "$tool" >/dev/null || die "$tool is not installed (apt-get install -y dnsperf nsd bind9-dnsutils)"
 done
@@ -61,15 +62,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
 
 # ---------------------------------------------------------------------------------------
-log "cargo build --release"
-(cd "$ROOT" && cargo build --release --quiet --bin dyn53)
-TARGET=$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-BIN=$TARGET/release/dyn53
-[ -x "$BIN" ] || die "no $BIN after the build"
+build_release
 
 # ---------------------------------------------------------------------------------------
 log "generating $HOSTS hosts and $QUERIES queries"

@@ -33,14 +33,14 @@ EMAIL=bench@example.com
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 die() { echo "fleet: $*" >&2; exit 1; }
+source "$ROOT/bench/common.sh"
 for tool in psql redis-cli curl python3 cargo; do
     command -v "$tool" >/dev/null || die "$tool is not installed"
 done
 
-echo "== building (release)"
-(cd "$ROOT" && cargo build --release --quiet --bin dyn53 --example propagation)
-DYN53=$ROOT/target/release/dyn53
-PROPAGATION=$ROOT/target/release/examples/propagation
+build_release --example propagation
+DYN53=$BIN
+PROPAGATION=$TARGET/release/examples/propagation
 
 WORK=$(mktemp -d /tmp/dyn53-fleet-bench.XXXXXX)
 DB=dyn53_fleet_bench_$$
@@ -57,7 +57,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_for() { # URL, seconds: until it answers 200
     local deadline=$((SECONDS + $2))
     until curl -sf -o /dev/null "$1"; do

@@ -19,6 +19,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PATH=$PATH:/usr/sbin:/sbin
 
 die() { echo "knot-updates: $*" >&2; exit 1; }
+source "$ROOT/bench/common.sh"
 command -v knotd >/dev/null || die "knotd is not installed (apt-get install -y knot)"
 python3 -c "import dns.update" 2>/dev/null || die "dnspython is missing (pip install dnspython)"
 
@@ -30,7 +31,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 {
     echo '$ORIGIN bench.test.'
     echo '$TTL 60'

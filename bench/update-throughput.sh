@@ -54,6 +54,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH=$ROOT/bench
 
 die() { echo "update-throughput: $*" >&2; exit 1; }
+source "$ROOT/bench/common.sh"
 for tool in wrk psql python3 cargo; do
     command -v "$tool" >/dev/null || die "$tool is not installed (apt-get install -y wrk postgresql-client)"
 done
@@ -77,16 +78,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
 sql() { psql -qAt "$PG/$DB" -c "$1"; }
 
 # ---------------------------------------------------------------------------------------
-log "cargo build --release"
-(cd "$ROOT" && cargo build --release --quiet --bin dyn53)
-TARGET=$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-BIN=$TARGET/release/dyn53
-[ -x "$BIN" ] || die "no $BIN after the build"
+build_release
 
 log "database $DB, $HOSTS hosts"
 psql -q "$PG/postgres" -c "CREATE DATABASE $DB"
