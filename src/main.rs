@@ -11,7 +11,9 @@ use dyn53_dns::fleet;
 use dyn53_web::config::{Config, FleetConfig, Storage};
 use dyn53_web::db::{NewUserAccount, NewZone};
 
-use dyn53_web::domain::{Email, Fqdn, Plan, Role, generate_password, parse_ipv4, parse_ipv6};
+use dyn53_web::domain::{
+    Email, Fqdn, GroupName, Plan, Role, generate_password, parse_ipv4, parse_ipv6,
+};
 use dyn53_web::http::{BlockedAgents, TrustedProxies};
 use dyn53_web::update::{AbuseLimit, UpdateLimits};
 use dyn53_web::{ops, serve};
@@ -550,6 +552,7 @@ async fn run_operator_command(db: &dyn53_web::db::Db, command: Command) -> anyho
             eprintln!("{count} hosts imported");
         }
         Command::Group(GroupCommand::Add { name, owner, hosts }) => {
+            let name = GroupName::parse(&name)?;
             ops::add_group(db, &name, &Email::parse(&owner)?, &fqdns(&hosts)?).await?;
             eprintln!("group {name} saved");
         }

@@ -5,6 +5,7 @@
 pub mod dns;
 pub mod fleet;
 pub mod http;
+pub mod tenants;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -332,6 +333,31 @@ impl Server {
     /// Creates a user with `password`; panics on failure.
     pub fn add_user(&self, email: &str, password: &str) {
         add_user(&self.storage, email, password);
+    }
+
+    /// One value from the server's database, as text.
+    pub fn sql(&self, query: &str) -> String {
+        let out = match &self.storage.pg_database {
+            Some(db) => std::process::Command::new("psql")
+                .arg(format!("{}/{db}", postgres_base()))
+                .args(["-qAt", "-c", query])
+                .output(),
+            None => std::process::Command::new("python3")
+                .args([
+                    "-c",
+                    "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()[0])",
+                    self.storage.sqlite_path().to_str().expect("utf-8 path"),
+                    query,
+                ])
+                .output(),
+        }
+        .expect("the database client runs");
+        assert!(
+            out.status.success(),
+            "{query}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 
     pub fn log(&self) -> String {

@@ -7,7 +7,9 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use anyhow::{Context, bail};
 
 use crate::db::{AccountId, Db, NewHost, NewUser, NewUserAccount, NewZone};
-use crate::domain::{Email, Fqdn, UpdateKey, hash_password, parse_ipv4, parse_ipv6};
+use crate::domain::{
+    Email, Fqdn, GroupName, UpdateKey, hash_password, parse_ipv4, parse_ipv6,
+};
 
 /// The TTL of hosts in a zone created without one: short, as dynamic addresses need.
 pub const DEFAULT_TTL: u32 = 60;
@@ -204,16 +206,12 @@ async fn parse_import_line(
     })
 }
 
-pub async fn add_group(db: &Db, name: &str, owner: &Email, hosts: &[Fqdn]) -> anyhow::Result<()> {
-    let name = name.trim();
-    let valid = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
-    if !valid {
-        bail!("a group name has 1 to 64 letters, digits, '-', '_' or '.'");
-    }
+pub async fn add_group(
+    db: &Db,
+    name: &GroupName,
+    owner: &Email,
+    hosts: &[Fqdn],
+) -> anyhow::Result<()> {
     let account = account_of(db, owner).await?;
     let tx = db.begin_write().await?;
     tx.upsert_group(account, name, hosts).await?;

@@ -1,3 +1,4 @@
+use std::collections::HashMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
@@ -6,9 +7,9 @@ use dyn53_dns::feed::{HostRecords, Mx};
 use sea_orm::ActiveValue::Set;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
-use super::entity::host;
+use super::entity::{group, group_host, host};
 use super::{AccountId, Db, DbResult, Zone};
-use crate::domain::Fqdn;
+use crate::domain::{Fqdn, GroupName};
 
 /// What a host name is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -173,6 +174,18 @@ impl NewHost {
     }
 }
 
+/// A stored host's name and state; `None` when the name no longer parses.
+fn named_state(m: host::Model) -> Option<(Fqdn, HostState)> {
+    let state = HostState {
+        id: m.id,
+        account: AccountId(m.account_id),
+        ipv4: address(&m.ipv4),
+        ipv6: address(&m.ipv6),
+        offline: m.offline,
+    };
+    Some((Fqdn::parse(&m.name).ok()?, state))
+}
+
 impl Db {
     /// Every host of `account`, by name, with its state.
     pub async fn host_states(&self, account: AccountId) -> DbResult<Vec<(Fqdn, HostState)>> {
@@ -180,17 +193,43 @@ impl Db {
             .filter(host::Column::AccountId.eq(account.0))
             .all(&self.conn)
             .await?;
-        Ok(rows
+        Ok(rows.into_iter().filter_map(named_state).collect())
+    }
+
+    /// The members of `account`'s groups among `groups`, each with its state, by group:
+    /// a group without members is there with none; another account's group is not.
+    pub async fn group_members(
+        &self,
+        account: AccountId,
+        groups: &[&GroupName],
+    ) -> DbResult<Vec<(GroupName, Vec<(Fqdn, HostState)>)>> {
+        let found = group::Entity::find()
+            .filter(group::Column::AccountId.eq(account.0))
+            .filter(group::Column::Name.is_in(groups.iter().map(|g| g.as_str())))
+            .all(&self.conn)
+            .await?;
+        let memberships = group_host::Entity::find()
+            .filter(group_host::Column::GroupId.is_in(found.iter().map(|g| g.id)))
+            .all(&self.conn)
+            .await?;
+        let hosts: HashMap<i64, (Fqdn, HostState)> = host::Entity::find()
+            .filter(host::Column::AccountId.eq(account.0))
+            .filter(host::Column::Id.is_in(memberships.iter().map(|m| m.host_id)))
+            .all(&self.conn)
+            .await?
             .into_iter()
-            .filter_map(|m| {
-                let state = HostState {
-                    id: m.id,
-                    account,
-                    ipv4: address(&m.ipv4),
-                    ipv6: address(&m.ipv6),
-                    offline: m.offline,
-                };
-                Some((Fqdn::parse(&m.name).ok()?, state))
+            .filter_map(named_state)
+            .map(|(name, state)| (state.id, (name, state)))
+            .collect();
+        Ok(found
+            .into_iter()
+            .filter_map(|g| {
+                let members = memberships
+                    .iter()
+                    .filter(|m| m.group_id == g.id)
+                    .filter_map(|m| hosts.get(&m.host_id).cloned())
+                    .collect();
+                Some((GroupName::parse(&g.name).ok()?, members))
             })
             .collect())
     }

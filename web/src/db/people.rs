@@ -7,7 +7,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter
 
 use super::entity::{account, group, group_host, host, update_key, update_key_host, user};
 use super::{AccountId, Db, DbError, DbResult, WriteTx};
-use crate::domain::{Email, Fqdn, PasswordHash, Plan, Role, UpdateKey};
+use crate::domain::{Email, Fqdn, GroupName, PasswordHash, Plan, Role, UpdateKey};
 
 /// A login's credentials and standing, as authentication needs them.
 #[derive(Clone, Debug)]
@@ -213,13 +213,13 @@ impl WriteTx {
     pub async fn upsert_group(
         &self,
         account: AccountId,
-        name: &str,
+        name: &GroupName,
         hosts: &[Fqdn],
     ) -> DbResult<()> {
         let host_ids = self.own_host_ids(account, hosts).await?;
         let existing = group::Entity::find()
             .filter(group::Column::AccountId.eq(account.0))
-            .filter(group::Column::Name.eq(name))
+            .filter(group::Column::Name.eq(name.as_str()))
             .one(self.tx())
             .await?;
         let group_id = match existing {
@@ -234,7 +234,7 @@ impl WriteTx {
                 group::ActiveModel {
                     id: NotSet,
                     account_id: Set(account.0),
-                    name: Set(name.into()),
+                    name: Set(name.to_string()),
                     created_at: Set(Utc::now()),
                 }
                 .insert(self.tx())
@@ -252,6 +252,7 @@ impl WriteTx {
             .exec(self.tx())
             .await?;
         }
-        self.audit(Some(account), "cli", "group.upsert", name).await
+        self.audit(Some(account), "cli", "group.upsert", name.as_str())
+            .await
     }
 }

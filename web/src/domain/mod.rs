@@ -3,12 +3,14 @@
 mod addr;
 mod email;
 mod fqdn;
+mod group_name;
 mod password;
 mod update_key;
 
 pub use addr::{AddrError, parse_ip, parse_ipv4, parse_ipv6};
 pub use email::{Email, EmailError};
 pub use fqdn::{Fqdn, NameError};
+pub use group_name::{GroupName, GroupNameError};
 pub use password::{PasswordHash, generate_password, hash_password, verify_password};
 pub use update_key::UpdateKey;
 

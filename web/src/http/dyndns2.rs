@@ -9,7 +9,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::{AppState, basic_auth, text, try_later};
 use crate::domain::{Fqdn, Protocol, parse_ip, parse_ipv6};
-use crate::update::{Addresses, Client, Credentials, HostResult, UpdateError, UpdateRequest};
+use crate::update::{
+    Addresses, Client, Credentials, HostEntry, HostResult, UpdateError, UpdateRequest,
+};
 
 /// The most names one request may carry.
 const MAX_HOSTS: usize = 20;
@@ -119,7 +121,7 @@ async fn nic_update(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
         None if Fqdn::parse(&credentials.login).is_ok() => credentials.login.as_str(),
         None => "",
     };
-    let hosts: Vec<_> = hostname.split(',').map(Fqdn::parse).collect();
+    let hosts: Vec<_> = hostname.split(',').map(HostEntry::host_or_group).collect();
     if hosts.len() > MAX_HOSTS {
         return text(StatusCode::OK, "numhost");
     }

@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::{AppState, text, try_later};
 use crate::domain::{Fqdn, Protocol, parse_ip};
-use crate::update::{Client, Credentials, HostResult, UpdateError, UpdateRequest};
+use crate::update::{Client, Credentials, HostEntry, HostResult, UpdateError, UpdateRequest};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/areg.php", web::get().to(areg));
@@ -51,7 +51,7 @@ async fn areg(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
             login: login.to_owned(),
             secret: secret.to_owned(),
         },
-        hosts: vec![Fqdn::parse(host)],
+        hosts: vec![HostEntry::host(Fqdn::parse(host))],
         ipv4,
         ipv6,
         preserve_ipv4: false,

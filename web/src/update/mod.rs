@@ -24,7 +24,7 @@ use tokio::sync::Semaphore;
 use crate::db::{
     AccountId, Db, DbError, HistoryEntry, HostState, KeyAuth, Seen, UpdateContext, UserAuth,
 };
-use crate::domain::{Fqdn, NameError, Plan, Protocol, UpdateKey, verify_password};
+use crate::domain::{Fqdn, GroupName, NameError, Plan, Protocol, UpdateKey, verify_password};
 use crate::feed::LocalCommits;
 pub use abuse::AbuseLimit;
 use abuse::WindowCounter;
@@ -47,11 +47,38 @@ pub struct Client {
     pub agent: Option<String>,
 }
 
+/// One entry of a request's list of hosts, read both ways: No-IP lets a group's name stand
+/// where a host's does, and a group's name may look like a host's.
+#[derive(Clone, Debug)]
+pub struct HostEntry {
+    pub host: Result<Fqdn, NameError>,
+    /// `None` when the entry cannot name a group, or the protocol has no groups.
+    pub group: Option<GroupName>,
+}
+
+impl HostEntry {
+    /// An entry of a protocol that names a host or a group.
+    pub fn host_or_group(entry: &str) -> HostEntry {
+        HostEntry {
+            host: Fqdn::parse(entry),
+            group: GroupName::parse(entry).ok(),
+        }
+    }
+
+    /// An entry of a protocol that names hosts only.
+    pub fn host(name: Result<Fqdn, NameError>) -> HostEntry {
+        HostEntry {
+            host: name,
+            group: None,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct UpdateRequest {
     pub credentials: Credentials,
-    /// The names asked for, in request order; a name that did not parse is answered as such.
-    pub hosts: Vec<Result<Fqdn, NameError>>,
+    /// What to update, in request order; each is answered in that order.
+    pub hosts: Vec<HostEntry>,
     /// Addresses to set. Neither given nor preserved: the client's source address, for
     /// its family.
     pub ipv4: Option<Ipv4Addr>,
@@ -135,12 +162,22 @@ impl Principal {
     }
 }
 
+/// What an entry of the request came to once the account's hosts and groups were read.
+enum Target {
+    NotFqdn,
+    NoHost,
+    Host(Fqdn),
+    /// A group's members: its line is a failure of any of them, else `good` when one
+    /// changed, else `nochg`.
+    Group(Vec<Fqdn>),
+}
+
 /// An authenticated request, ready to apply.
 struct Job {
     principal: Principal,
     /// Hosts over their abuse limit: answered `abuse`, left alone.
     over_limit: Vec<i64>,
-    hosts: Vec<Result<Fqdn, NameError>>,
+    targets: Vec<Target>,
     addresses: Addresses,
     /// (IPv4, IPv6) kept as they are, and reported.
     preserve: (bool, bool),
@@ -150,74 +187,105 @@ struct Job {
 }
 
 impl Job {
+    /// Every host the request names, groups expanded.
     fn names(&self) -> impl Iterator<Item = &Fqdn> {
-        self.hosts.iter().filter_map(|h| h.as_ref().ok())
+        self.targets.iter().flat_map(|t| match t {
+            Target::Host(name) => std::slice::from_ref(name),
+            Target::Group(names) => names.as_slice(),
+            Target::NotFqdn | Target::NoHost => &[],
+        })
     }
 
     /// Applies the request to `hosts` (by name; at least the hosts it names, as they are
-    /// now), in request order: the answer for each name, and a history entry for each host
+    /// now), in request order: the answer for each entry, and a history entry for each host
     /// it checked in.
     fn apply(
         &self,
         hosts: &mut HashMap<String, HostState>,
     ) -> (Vec<HostResult>, Vec<HistoryEntry>) {
-        let mut results = Vec::with_capacity(self.hosts.len());
+        let mut results = Vec::with_capacity(self.targets.len());
         let mut history = Vec::new();
-        for entry in &self.hosts {
-            let Ok(name) = entry else {
-                results.push(HostResult::NotFqdn);
-                continue;
-            };
-            let Some(host) = hosts
-                .get_mut(name.as_str())
-                .filter(|h| self.principal.may_update(h))
-            else {
-                results.push(HostResult::NoHost);
-                continue;
-            };
-            if self.over_limit.contains(&host.id) {
-                results.push(HostResult::Abuse);
-                continue;
-            }
-            let before = *host;
-            if !self.offline {
-                // The families are independent: a family the request does not name is kept.
-                host.ipv4 = self.addresses.ipv4.or(host.ipv4);
-                host.ipv6 = self.addresses.ipv6.or(host.ipv6);
-            }
-            host.offline = self.offline;
-            let changed = *host != before;
-            history.push(HistoryEntry {
-                host: *host,
-                seen: self.seen.clone(),
-                changed,
-            });
-            // The families asked about, as they now are; offline: the stored addresses.
-            let now = if self.offline {
-                Addresses {
-                    ipv4: host.ipv4,
-                    ipv6: host.ipv6,
+        for target in &self.targets {
+            results.push(match target {
+                Target::NotFqdn => HostResult::NotFqdn,
+                Target::NoHost => HostResult::NoHost,
+                Target::Host(name) => self.apply_one(name, hosts, &mut history),
+                Target::Group(names) => {
+                    let each: Vec<HostResult> = names
+                        .iter()
+                        .map(|name| self.apply_one(name, hosts, &mut history))
+                        .collect();
+                    group_result(&each)
                 }
-            } else {
-                Addresses {
-                    ipv4: self
-                        .addresses
-                        .ipv4
-                        .or(host.ipv4.filter(|_| self.preserve.0)),
-                    ipv6: self
-                        .addresses
-                        .ipv6
-                        .or(host.ipv6.filter(|_| self.preserve.1)),
-                }
-            };
-            results.push(if changed {
-                HostResult::Changed(now)
-            } else {
-                HostResult::Unchanged(now)
             });
         }
         (results, history)
     }
+
+    fn apply_one(
+        &self,
+        name: &Fqdn,
+        hosts: &mut HashMap<String, HostState>,
+        history: &mut Vec<HistoryEntry>,
+    ) -> HostResult {
+        let Some(host) = hosts
+            .get_mut(name.as_str())
+            .filter(|h| self.principal.may_update(h))
+        else {
+            return HostResult::NoHost;
+        };
+        if self.over_limit.contains(&host.id) {
+            return HostResult::Abuse;
+        }
+        let before = *host;
+        if !self.offline {
+            // The families are independent: a family the request does not name is kept.
+            host.ipv4 = self.addresses.ipv4.or(host.ipv4);
+            host.ipv6 = self.addresses.ipv6.or(host.ipv6);
+        }
+        host.offline = self.offline;
+        let changed = *host != before;
+        history.push(HistoryEntry {
+            host: *host,
+            seen: self.seen.clone(),
+            changed,
+        });
+        // The families asked about, as they now are; offline: the stored addresses.
+        let now = if self.offline {
+            Addresses {
+                ipv4: host.ipv4,
+                ipv6: host.ipv6,
+            }
+        } else {
+            Addresses {
+                ipv4: self
+                    .addresses
+                    .ipv4
+                    .or(host.ipv4.filter(|_| self.preserve.0)),
+                ipv6: self
+                    .addresses
+                    .ipv6
+                    .or(host.ipv6.filter(|_| self.preserve.1)),
+            }
+        };
+        if changed {
+            HostResult::Changed(now)
+        } else {
+            HostResult::Unchanged(now)
+        }
+    }
+}
+
+/// A group's answer: the first failure among its hosts, else the first change, else the
+/// first `nochg`; an empty group has no host to update.
+fn group_result(each: &[HostResult]) -> HostResult {
+    let failed = |r: &&HostResult| !matches!(r, HostResult::Changed(_) | HostResult::Unchanged(_));
+    each.iter()
+        .find(failed)
+        .or_else(|| each.iter().find(|r| matches!(r, HostResult::Changed(_))))
+        .or(each.first())
+        .copied()
+        .unwrap_or(HostResult::NoHost)
 }
 
 #[derive(Clone)]
@@ -251,22 +319,25 @@ impl Updater {
     }
 
     pub async fn update(&self, req: UpdateRequest) -> Result<Vec<HostResult>, UpdateError> {
-        let names: Vec<&Fqdn> = req.hosts.iter().filter_map(|h| h.as_ref().ok()).collect();
+        let names: Vec<&Fqdn> = req.hosts.iter().filter_map(|h| h.host.as_ref().ok()).collect();
         let source = req.client.source;
         // A source that keeps guessing is refused unheard for a while: no database query,
         // no argon2id, and no answer that a right guess would change.
         if self.auth_failures.is_full(source) {
             return Err(UpdateError::BadAuth);
         }
-        let (principal, mut hosts) = match self.authenticate(&req.credentials, &names).await {
+        let (mut principal, mut hosts) = match self.authenticate(&req.credentials, &names).await {
             Err(UpdateError::BadAuth) => {
                 self.auth_failures.record(source);
                 return Err(UpdateError::BadAuth);
             }
             result => result?,
         };
-        if names.is_empty() {
-            return Ok(vec![HostResult::NotFqdn; req.hosts.len()]);
+        let targets = self
+            .resolve(&req.hosts, &mut principal, &mut hosts)
+            .await?;
+        if targets.iter().all(|t| matches!(t, Target::NotFqdn)) {
+            return Ok(vec![HostResult::NotFqdn; targets.len()]);
         }
         let offline = req.offline == Some(true);
         if offline && principal.plan != Plan::Premium {
@@ -288,22 +359,10 @@ impl Updater {
             },
             (ipv4, ipv6, _) => Addresses { ipv4, ipv6 },
         };
-        // Each host the caller may update counts once per request.
-        let mut over_limit: Vec<i64> = Vec::new();
-        let mut counted: Vec<i64> = Vec::new();
-        for name in &names {
-            if let Some(host) = hosts.get(name.as_str()).filter(|h| principal.may_update(h))
-                && !counted.contains(&host.id)
-            {
-                counted.push(host.id);
-                if !self.updates.admit(host.id) {
-                    over_limit.push(host.id);
-                }
-            }
-        }
-        let job = Job {
+        let mut job = Job {
             principal,
-            over_limit,
+            over_limit: Vec::new(),
+            targets,
             addresses,
             preserve,
             offline,
@@ -313,8 +372,21 @@ impl Updater {
                 source: Some(req.client.source),
                 agent: req.client.agent,
             },
-            hosts: req.hosts,
         };
+        // Each host the caller may update counts once per request.
+        let mut counted: Vec<i64> = Vec::new();
+        let mut over_limit = Vec::new();
+        for name in job.names() {
+            if let Some(host) = hosts.get(name.as_str()).filter(|h| job.principal.may_update(h))
+                && !counted.contains(&host.id)
+            {
+                counted.push(host.id);
+                if !self.updates.admit(host.id) {
+                    over_limit.push(host.id);
+                }
+            }
+        }
+        job.over_limit = over_limit;
 
         let (results, history) = job.apply(&mut hosts);
         if history.iter().any(|h| h.changed) {
@@ -324,6 +396,50 @@ impl Updater {
         let key = job.principal.key.map(|k| (k.key_id, job.seen));
         self.check_ins.record(history, key).await;
         Ok(results)
+    }
+
+    /// What each entry names: a host of the account, else a group of the account (whose
+    /// members join `hosts`), else nothing. A host-limited key learns its limit for the
+    /// groups' members too.
+    async fn resolve(
+        &self,
+        entries: &[HostEntry],
+        principal: &mut Principal,
+        hosts: &mut HashMap<String, HostState>,
+    ) -> Result<Vec<Target>, UpdateError> {
+        let is_host = |entry: &HostEntry| {
+            entry
+                .host
+                .as_ref()
+                .is_ok_and(|name| hosts.contains_key(name.as_str()))
+        };
+        let groups: Vec<&GroupName> = entries
+            .iter()
+            .filter(|e| !is_host(e))
+            .filter_map(|e| e.group.as_ref())
+            .collect();
+        let mut members = HashMap::new();
+        if !groups.is_empty() {
+            members.extend(self.db.group_members(principal.account, &groups).await?);
+            if let Some(key) = principal.key.as_mut().filter(|k| k.hosts.is_some()) {
+                key.hosts = Some(self.db.key_host_ids(key.key_id).await?);
+            }
+        }
+        let targets = entries
+            .iter()
+            .map(|entry| match (&entry.host, &entry.group) {
+                (Ok(name), _) if is_host(entry) => Target::Host(name.clone()),
+                (_, Some(group)) if members.contains_key(group) => {
+                    Target::Group(members[group].iter().map(|(name, _)| name.clone()).collect())
+                }
+                (Err(_), None) => Target::NotFqdn,
+                _ => Target::NoHost,
+            })
+            .collect();
+        for (name, state) in members.into_values().flatten() {
+            hosts.insert(name.to_string(), state);
+        }
+        Ok(targets)
     }
 
     /// Whether `credentials` may update (MintDNS's user check): `Ok` or why not.
