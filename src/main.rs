@@ -12,7 +12,7 @@ use dyn53_web::config::{Config, FleetConfig, Storage};
 use dyn53_web::db::{NewUserAccount, NewZone};
 
 use dyn53_web::domain::{
-    Email, Fqdn, GroupName, Plan, Role, generate_password, parse_ipv4, parse_ipv6,
+    AccountStatus, Email, Fqdn, GroupName, Plan, Role, generate_password, parse_ipv4, parse_ipv6,
 };
 use dyn53_web::http::{BlockedAgents, TrustedProxies};
 use dyn53_web::update::{AbuseLimit, UpdateLimits};
@@ -214,7 +214,9 @@ enum UserCommand {
 enum AccountCommand {
     /// Suspend the account of this user: its users and keys can no longer update.
     Suspend { email: String },
-    /// Make the account of this user active again.
+    /// Block the account of this user for abuse: its updates answer `abuse`.
+    Block { email: String },
+    /// Make the account of this user active again (lifts a suspension or a block).
     Activate { email: String },
 }
 
@@ -235,6 +237,19 @@ enum HostCommand {
     /// Create many hosts from a file (`-` for standard input), one per line:
     /// `FQDN OWNER_EMAIL [IPV4] [IPV6]`. All or nothing.
     Import { file: PathBuf },
+    /// Block a host for abuse: its updates answer `abuse`.
+    Block { fqdn: String },
+    /// Lift a host's block.
+    Unblock { fqdn: String },
+    /// Set the addresses a host serves while offline; without any, it serves no address
+    /// while offline.
+    OfflineAddresses {
+        fqdn: String,
+        #[arg(long, value_parser = parse_v4)]
+        ipv4: Option<Ipv4Addr>,
+        #[arg(long, value_parser = parse_v6)]
+        ipv6: Option<Ipv6Addr>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -271,11 +286,12 @@ fn parse_v6(s: &str) -> Result<Ipv6Addr, String> {
     parse_ipv6(s).map_err(|e| e.to_string())
 }
 
+fn parse_fqdn(name: &str) -> anyhow::Result<Fqdn> {
+    Fqdn::parse(name).with_context(|| format!("{name:?}"))
+}
+
 fn fqdns(names: &[String]) -> anyhow::Result<Vec<Fqdn>> {
-    names
-        .iter()
-        .map(|n| Fqdn::parse(n).with_context(|| format!("{n:?}")))
-        .collect()
+    names.iter().map(|n| parse_fqdn(n)).collect()
 }
 
 fn init_logging() {
@@ -515,13 +531,14 @@ async fn run_operator_command(db: &dyn53_web::db::Db, command: Command) -> anyho
             }
         }
         Command::Account(command) => {
-            let (email, active) = match command {
-                AccountCommand::Suspend { email } => (email, false),
-                AccountCommand::Activate { email } => (email, true),
+            let (email, status) = match command {
+                AccountCommand::Suspend { email } => (email, AccountStatus::Suspended),
+                AccountCommand::Block { email } => (email, AccountStatus::Blocked),
+                AccountCommand::Activate { email } => (email, AccountStatus::Active),
             };
             let email = Email::parse(&email)?;
-            let state = if active { "active" } else { "suspended" };
-            if ops::set_account_active(db, &email, active).await? {
+            let state = status.as_str();
+            if ops::set_account_status(db, &email, status).await? {
                 eprintln!("the account of {email} is now {state}");
             } else {
                 eprintln!("the account of {email} was {state} already; nothing changed");
@@ -534,7 +551,7 @@ async fn run_operator_command(db: &dyn53_web::db::Db, command: Command) -> anyho
             ipv6,
             ttl,
         }) => {
-            let name = Fqdn::parse(&fqdn).with_context(|| format!("{fqdn:?}"))?;
+            let name = parse_fqdn(&fqdn)?;
             if ops::add_host(db, name.clone(), &Email::parse(&owner)?, ipv4, ipv6, ttl).await? {
                 eprintln!("host {name} created");
             } else {
@@ -550,6 +567,27 @@ async fn run_operator_command(db: &dyn53_web::db::Db, command: Command) -> anyho
                 ops::import_hosts(db, BufReader::new(f)).await?
             };
             eprintln!("{count} hosts imported");
+        }
+        Command::Host(HostCommand::Block { fqdn }) => {
+            let name = parse_fqdn(&fqdn)?;
+            if ops::set_host_blocked(db, &name, true).await? {
+                eprintln!("host {name} blocked: its updates answer abuse");
+            } else {
+                eprintln!("host {name} was blocked already; nothing changed");
+            }
+        }
+        Command::Host(HostCommand::Unblock { fqdn }) => {
+            let name = parse_fqdn(&fqdn)?;
+            if ops::set_host_blocked(db, &name, false).await? {
+                eprintln!("host {name} unblocked");
+            } else {
+                eprintln!("host {name} was not blocked; nothing changed");
+            }
+        }
+        Command::Host(HostCommand::OfflineAddresses { fqdn, ipv4, ipv6 }) => {
+            let name = parse_fqdn(&fqdn)?;
+            ops::set_offline_addresses(db, &name, ipv4, ipv6).await?;
+            eprintln!("host {name} saved");
         }
         Command::Group(GroupCommand::Add { name, owner, hosts }) => {
             let name = GroupName::parse(&name)?;

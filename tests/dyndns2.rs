@@ -521,8 +521,7 @@ async fn unchanged_updates_are_recorded_in_the_background(backend: Backend) {
     }
     // Answered before they were written: the check-ins land within a flush or two.
     let recorded = eventually(Duration::from_secs(3), async || {
-        let n = server.sql("SELECT count(*) FROM update_history WHERE result = 'nochg'",
-        );
+        let n = server.sql("SELECT count(*) FROM update_history WHERE result = 'nochg'");
         (n == "3").then_some(())
     })
     .await;
@@ -1236,6 +1235,31 @@ async fn offline_is_a_premium_feature(backend: Backend) {
     assert_eq!(pat("offline=YES").await, "good 192.0.2.40");
     assert_eq!(pat("myip=192.0.2.42").await, "good 192.0.2.42");
     assert_serves(&server, "shop.dyn.test", RecordType::A, &["192.0.2.42"]).await;
+
+    // The owner's alternative addresses are served while offline, and only then.
+    server.cli_ok(&[
+        "host",
+        "offline-addresses",
+        "shop.dyn.test",
+        "--ipv4",
+        "192.0.2.200",
+        "--ipv6",
+        "2001:db8::200",
+    ]);
+    assert_serves(&server, "shop.dyn.test", RecordType::A, &["192.0.2.42"]).await;
+    assert_serves(&server, "shop.dyn.test", RecordType::AAAA, &[]).await;
+    assert_eq!(pat("offline=YES").await, "good 192.0.2.42");
+    assert_serves(&server, "shop.dyn.test", RecordType::A, &["192.0.2.200"]).await;
+    assert_serves(
+        &server,
+        "shop.dyn.test",
+        RecordType::AAAA,
+        &["2001:db8::200"],
+    )
+    .await;
+    assert_eq!(pat("offline=NO").await, "good 127.0.0.1");
+    assert_serves(&server, "shop.dyn.test", RecordType::A, &["127.0.0.1"]).await;
+    assert_serves(&server, "shop.dyn.test", RecordType::AAAA, &[]).await;
 }
 
 async fn minidns_areg(backend: Backend) {

@@ -53,10 +53,24 @@ async fn a_group_updates_its_hosts_on_one_line(backend: Backend) {
     assert_serves(&server, "bob.dyn.test", RecordType::A, &["198.51.100.9"]).await;
 
     // Group names are not case-sensitive; all hosts unchanged: `nochg`.
-    let r = update(server.http, ALICE, PASS, "hostname=HOME.NET&myip=192.0.2.20").await;
+    let r = update(
+        server.http,
+        ALICE,
+        PASS,
+        "hostname=HOME.NET&myip=192.0.2.20",
+    )
+    .await;
     assert_eq!(r.body, "nochg 192.0.2.20");
     // One member changes, one does not: the group's line says `good`.
-    server.cli_ok(&["group", "add", "mixed", "--owner", ALICE, "--hosts", "home.dyn.test"]);
+    server.cli_ok(&[
+        "group",
+        "add",
+        "mixed",
+        "--owner",
+        ALICE,
+        "--hosts",
+        "home.dyn.test",
+    ]);
     let r = update(
         server.http,
         ALICE,
@@ -69,15 +83,33 @@ async fn a_group_updates_its_hosts_on_one_line(backend: Backend) {
     // A key limited to home: the group's line is `nohost` (office is out of the key's
     // reach and unchanged); home, within it, is updated.
     let key = server.cli_ok(&["key", "create", "--user", ALICE, "--hosts", "home.dyn.test"]);
-    let r = update(server.http, ALICE, key.trim(), "hostname=home.net&myip=192.0.2.22").await;
+    let r = update(
+        server.http,
+        ALICE,
+        key.trim(),
+        "hostname=home.net&myip=192.0.2.22",
+    )
+    .await;
     assert_eq!(r.body, "nohost");
     assert_serves(&server, "home.dyn.test", RecordType::A, &["192.0.2.22"]).await;
     assert_serves(&server, "office.dyn.test", RecordType::A, &["192.0.2.21"]).await;
-    let r = update(server.http, ALICE, key.trim(), "hostname=mixed&myip=192.0.2.23").await;
+    let r = update(
+        server.http,
+        ALICE,
+        key.trim(),
+        "hostname=mixed&myip=192.0.2.23",
+    )
+    .await;
     assert_eq!(r.body, "good 192.0.2.23");
 
     // Bob cannot update alice's group, and an unknown group changes nothing.
-    let r = update(server.http, "bob@example.com", PASS, "hostname=home.net&myip=192.0.2.99").await;
+    let r = update(
+        server.http,
+        "bob@example.com",
+        PASS,
+        "hostname=home.net&myip=192.0.2.99",
+    )
+    .await;
     assert_eq!(r.body, "nohost");
     assert_serves(&server, "home.dyn.test", RecordType::A, &["192.0.2.23"]).await;
     let history = server.sql("SELECT count(*) FROM update_history WHERE ipv4 = '192.0.2.99'");

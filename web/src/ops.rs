@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 
 use crate::db::{AccountId, Db, NewHost, NewUser, NewUserAccount, NewZone};
 use crate::domain::{
-    Email, Fqdn, GroupName, UpdateKey, hash_password, parse_ipv4, parse_ipv6,
+    AccountStatus, Email, Fqdn, GroupName, UpdateKey, hash_password, parse_ipv4, parse_ipv6,
 };
 
 /// The TTL of hosts in a zone created without one: short, as dynamic addresses need.
@@ -75,13 +75,38 @@ pub async fn add_user(
     Ok(created)
 }
 
-/// Suspends or reactivates the account of the user with `email`; `false` if it already was.
-pub async fn set_account_active(db: &Db, email: &Email, active: bool) -> anyhow::Result<bool> {
+/// Sets the status of the account of the user with `email`; `false` if it had it already.
+pub async fn set_account_status(
+    db: &Db,
+    email: &Email,
+    status: AccountStatus,
+) -> anyhow::Result<bool> {
     let account = account_of(db, email).await?;
     let tx = db.begin_write().await?;
-    let changed = tx.set_account_active(account, active).await?;
+    let changed = tx.set_account_status(account, status).await?;
     tx.commit().await?;
     Ok(changed)
+}
+
+/// Blocks a host for abuse, or lifts the block; `false` if it already was so.
+pub async fn set_host_blocked(db: &Db, name: &Fqdn, blocked: bool) -> anyhow::Result<bool> {
+    let tx = db.begin_write().await?;
+    let changed = tx.set_host_blocked(name, blocked).await?;
+    tx.commit().await?;
+    Ok(changed)
+}
+
+/// Sets the addresses a host serves while offline; none: it serves no address then.
+pub async fn set_offline_addresses(
+    db: &Db,
+    name: &Fqdn,
+    ipv4: Option<Ipv4Addr>,
+    ipv6: Option<Ipv6Addr>,
+) -> anyhow::Result<()> {
+    let mut tx = db.begin_write().await?;
+    tx.set_offline_addresses(name, ipv4, ipv6).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 pub async fn account_of(db: &Db, owner: &Email) -> anyhow::Result<AccountId> {

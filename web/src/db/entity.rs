@@ -89,10 +89,14 @@ pub mod host {
         pub alias: Option<String>,
         pub mx: Option<String>,
         pub mx_preference: i32,
+        /// The MX is a backup: the host itself is the first mail exchanger.
+        pub backmx: bool,
         /// JSON array of strings.
         pub txt: String,
         pub wildcard: bool,
         pub offline: bool,
+        /// Blocked by the operator for abuse: updates are refused.
+        pub blocked: bool,
         pub offline_ipv4: Option<String>,
         pub offline_ipv6: Option<String>,
         pub last_agent: Option<String>,
@@ -149,6 +153,8 @@ pub mod update_key {
         /// `update` or `api`.
         pub scope: String,
         pub miniupdate: bool,
+        /// For miniupdate keys: the MD5 hex of the secret, which its challenge needs.
+        pub miniupdate_md5: Option<String>,
         pub last_used_at: Option<DateTimeUtc>,
         pub last_used_from: Option<String>,
         pub revoked_at: Option<DateTimeUtc>,

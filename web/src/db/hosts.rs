@@ -3,12 +3,12 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use dyn53_dns::feed::{HostRecords, Mx};
+use dyn53_dns::feed::{Change, HostRecords, Mx};
 use sea_orm::ActiveValue::Set;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter};
 
-use super::entity::{group, group_host, host};
-use super::{AccountId, Db, DbResult, Zone};
+use super::entity::{group, group_host, host, zone};
+use super::{AccountId, Db, DbError, DbResult, WriteTx, Zone};
 use crate::domain::{Fqdn, GroupName};
 
 /// What a host name is.
@@ -33,33 +33,53 @@ impl HostKind {
 /// A host with the zone it lives in.
 #[derive(Clone, Debug)]
 pub struct Host {
-    pub id: i64,
-    pub account: AccountId,
     pub name: Fqdn,
     /// Shared: a snapshot holds many hosts of one zone.
     pub zone: Arc<Zone>,
     pub kind: HostKind,
-    pub ipv4: Option<Ipv4Addr>,
-    pub ipv6: Option<Ipv6Addr>,
+    /// What updates change.
+    pub state: HostState,
     pub ttl: Option<u32>,
     pub alias: Option<Fqdn>,
-    pub mx: Option<Mx>,
+    pub mx_preference: u16,
     pub txt: Vec<String>,
-    pub wildcard: bool,
-    pub offline: bool,
     pub offline_ipv4: Option<Ipv4Addr>,
     pub offline_ipv6: Option<Ipv6Addr>,
     pub updated_at: Option<DateTime<Utc>>,
 }
 
-/// What an update decides on and changes: a host's addresses and whether it is offline.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What an update decides on and changes: a host's addresses, whether it is offline, and
+/// DynDNS's wildcard and MX settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HostState {
     pub id: i64,
     pub account: AccountId,
     pub ipv4: Option<Ipv4Addr>,
     pub ipv6: Option<Ipv6Addr>,
     pub offline: bool,
+    /// `*.name` answers as `name` does.
+    pub wildcard: bool,
+    pub mx: Option<Fqdn>,
+    /// `mx` is a backup: the host itself is the first mail exchanger.
+    pub backmx: bool,
+    /// Blocked by the operator for abuse: updates are refused. Never changed by one.
+    pub blocked: bool,
+}
+
+impl HostState {
+    pub(super) fn from_model(m: &host::Model) -> HostState {
+        HostState {
+            id: m.id,
+            account: AccountId(m.account_id),
+            ipv4: address(&m.ipv4),
+            ipv6: address(&m.ipv6),
+            offline: m.offline,
+            wildcard: m.wildcard,
+            mx: stored_name(&m.mx),
+            backmx: m.backmx,
+            blocked: m.blocked,
+        }
+    }
 }
 
 /// A host to create.
@@ -76,23 +96,14 @@ impl Host {
     pub(super) fn from_model(m: host::Model, zone: Arc<Zone>) -> Host {
         // Stored values were checked on the way in; a value that no longer parses is
         // served as absent rather than taking the host down.
-        let fqdn = |s: &Option<String>| s.as_deref().and_then(|v| Fqdn::parse(v).ok());
         Host {
-            id: m.id,
-            account: AccountId(m.account_id),
             name: Fqdn::parse(&m.name).expect("host names are validated on insert"),
             kind: HostKind::parse(&m.kind),
-            ipv4: address(&m.ipv4),
-            ipv6: address(&m.ipv6),
+            state: HostState::from_model(&m),
             ttl: m.ttl.and_then(|t| u32::try_from(t).ok()),
-            alias: fqdn(&m.alias),
-            mx: fqdn(&m.mx).map(|exchange| Mx {
-                preference: u16::try_from(m.mx_preference).unwrap_or(10),
-                exchange: exchange.to_string(),
-            }),
+            alias: stored_name(&m.alias),
+            mx_preference: u16::try_from(m.mx_preference).unwrap_or(10),
             txt: serde_json::from_str(&m.txt).unwrap_or_default(),
-            wildcard: m.wildcard,
-            offline: m.offline,
             offline_ipv4: address(&m.offline_ipv4),
             offline_ipv6: address(&m.offline_ipv6),
             updated_at: m.updated_at,
@@ -100,45 +111,46 @@ impl Host {
         }
     }
 
-    pub fn state(&self) -> HostState {
-        HostState {
-            id: self.id,
-            account: self.account,
-            ipv4: self.ipv4,
-            ipv6: self.ipv6,
-            offline: self.offline,
-        }
-    }
-
-    pub fn set_state(&mut self, state: HostState) {
-        self.ipv4 = state.ipv4;
-        self.ipv6 = state.ipv6;
-        self.offline = state.offline;
-    }
-
     /// Exactly what DNS serves for this host now, its offline behaviour applied.
     pub fn served(&self) -> HostRecords {
+        let state = &self.state;
+        let mx = |preference: u16, exchange: &Fqdn| Mx {
+            preference,
+            exchange: exchange.to_string(),
+        };
+        let backup = self.mx_preference.saturating_add(10);
         let mut records = HostRecords {
             name: self.name.to_string(),
             ttl: self.zone.ttl_for(self.ttl),
-            mx: self.mx.iter().cloned().collect(),
+            mx: match (&state.mx, state.backmx) {
+                (Some(exchange), true) => {
+                    vec![mx(self.mx_preference, &self.name), mx(backup, exchange)]
+                }
+                (Some(exchange), false) => vec![mx(self.mx_preference, exchange)],
+                (None, _) => Vec::new(),
+            },
             txt: self.txt.clone(),
-            wildcard: self.wildcard,
+            wildcard: state.wildcard,
             ..HostRecords::default()
         };
         match (self.kind, &self.alias) {
             (HostKind::Alias, Some(target)) => records.cname = Some(target.to_string()),
-            _ if self.offline => {
+            _ if state.offline => {
                 records.a.extend(self.offline_ipv4);
                 records.aaaa.extend(self.offline_ipv6);
             }
             _ => {
-                records.a.extend(self.ipv4);
-                records.aaaa.extend(self.ipv6);
+                records.a.extend(state.ipv4);
+                records.aaaa.extend(state.ipv6);
             }
         }
         records
     }
+}
+
+/// A stored host name, absent when it no longer parses (see [`Host::from_model`]).
+fn stored_name(stored: &Option<String>) -> Option<Fqdn> {
+    stored.as_deref().and_then(|v| Fqdn::parse(v).ok())
 }
 
 /// A stored address, absent when it no longer parses (see [`Host::from_model`]).
@@ -159,9 +171,11 @@ impl NewHost {
             alias: Set(None),
             mx: Set(None),
             mx_preference: Set(10),
+            backmx: Set(false),
             txt: Set("[]".into()),
             wildcard: Set(false),
             offline: Set(false),
+            blocked: Set(false),
             offline_ipv4: Set(None),
             offline_ipv6: Set(None),
             last_agent: Set(None),
@@ -176,14 +190,7 @@ impl NewHost {
 
 /// A stored host's name and state; `None` when the name no longer parses.
 fn named_state(m: host::Model) -> Option<(Fqdn, HostState)> {
-    let state = HostState {
-        id: m.id,
-        account: AccountId(m.account_id),
-        ipv4: address(&m.ipv4),
-        ipv6: address(&m.ipv6),
-        offline: m.offline,
-    };
-    Some((Fqdn::parse(&m.name).ok()?, state))
+    Some((Fqdn::parse(&m.name).ok()?, HostState::from_model(&m)))
 }
 
 impl Db {
@@ -241,5 +248,68 @@ impl Db {
             .one(&self.conn)
             .await?;
         Ok(row.map(|h| AccountId(h.account_id)))
+    }
+}
+
+/// Operator changes to one host, found by name across tenants.
+impl WriteTx {
+    /// Blocks a host for abuse or lifts the block; `false` if it already was so. What the
+    /// host serves does not change.
+    pub async fn set_host_blocked(&self, name: &Fqdn, blocked: bool) -> DbResult<bool> {
+        let row = self.host_by_name(name).await?;
+        if row.blocked == blocked {
+            return Ok(false);
+        }
+        let action = if blocked {
+            "host.block"
+        } else {
+            "host.unblock"
+        };
+        let account = AccountId(row.account_id);
+        let mut row: host::ActiveModel = row.into();
+        row.blocked = Set(blocked);
+        row.update(self.tx()).await?;
+        self.audit(Some(account), "cli", action, name.as_str())
+            .await?;
+        Ok(true)
+    }
+
+    /// Sets the addresses a host serves while offline, and publishes what it serves.
+    pub async fn set_offline_addresses(
+        &mut self,
+        name: &Fqdn,
+        ipv4: Option<Ipv4Addr>,
+        ipv6: Option<Ipv6Addr>,
+    ) -> DbResult<()> {
+        let row = self.host_by_name(name).await?;
+        let account = AccountId(row.account_id);
+        let mut row: host::ActiveModel = row.into();
+        row.offline_ipv4 = Set(ipv4.map(|a| a.to_string()));
+        row.offline_ipv6 = Set(ipv6.map(|a| a.to_string()));
+        let row = row.update(self.tx()).await?;
+        let zone = zone::Entity::find_by_id(row.zone_id)
+            .one(self.tx())
+            .await?
+            .ok_or_else(|| DbError::Rejected(format!("the zone of {name} is gone")))?;
+        let host = Host::from_model(row, Arc::new(Zone::from_model(zone)));
+        self.publish(Change::HostUpsert {
+            zone: host.zone.name.to_string(),
+            host: host.served(),
+        });
+        self.audit(
+            Some(account),
+            "cli",
+            "host.offline_addresses",
+            name.as_str(),
+        )
+        .await
+    }
+
+    async fn host_by_name(&self, name: &Fqdn) -> DbResult<host::Model> {
+        host::Entity::find()
+            .filter(host::Column::Name.eq(name.as_str()))
+            .one(self.tx())
+            .await?
+            .ok_or_else(|| DbError::Rejected(format!("no host {name}")))
     }
 }

@@ -7,7 +7,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter
 
 use super::entity::{account, group, group_host, host, update_key, update_key_host, user};
 use super::{AccountId, Db, DbError, DbResult, WriteTx};
-use crate::domain::{Email, Fqdn, GroupName, PasswordHash, Plan, Role, UpdateKey};
+use crate::domain::{AccountStatus, Email, Fqdn, GroupName, PasswordHash, Plan, Role, UpdateKey};
 
 /// A login's credentials and standing, as authentication needs them.
 #[derive(Clone, Debug)]
@@ -16,7 +16,7 @@ pub struct UserAuth {
     pub account: AccountId,
     pub role: Role,
     pub password: PasswordHash,
-    pub account_active: bool,
+    pub account_status: AccountStatus,
     pub plan: Plan,
 }
 
@@ -27,10 +27,6 @@ pub struct KeyAuth {
     /// Host ids the key is limited to; `None` for every host of the account.
     pub hosts: Option<Vec<i64>>,
 }
-
-/// Account statuses (DESIGN.md: active, inactive, suspended); only `active` may update.
-pub(super) const ACTIVE: &str = "active";
-const SUSPENDED: &str = "suspended";
 
 #[derive(Clone, Debug)]
 pub struct NewUser {
@@ -101,7 +97,7 @@ impl WriteTx {
                 let account = account::ActiveModel {
                     id: NotSet,
                     plan: Set(plan.as_str().into()),
-                    status: Set(ACTIVE.into()),
+                    status: Set(AccountStatus::Active.as_str().into()),
                     created_at: Set(now),
                 }
                 .insert(self.tx())
@@ -128,9 +124,13 @@ impl WriteTx {
         Ok(true)
     }
 
-    /// Suspends (`active = false`) or reactivates an account. `false` if it already was.
-    pub async fn set_account_active(&self, account: AccountId, active: bool) -> DbResult<bool> {
-        let status = if active { ACTIVE } else { SUSPENDED };
+    /// Sets an account's status; `false` if it had it already.
+    pub async fn set_account_status(
+        &self,
+        account: AccountId,
+        status: AccountStatus,
+    ) -> DbResult<bool> {
+        let status = status.as_str();
         let changed = account::Entity::update_many()
             .col_expr(account::Column::Status, Expr::value(status))
             .filter(account::Column::Id.eq(account.0))
@@ -188,6 +188,7 @@ impl WriteTx {
             digest: Set(key.digest()),
             scope: Set("update".into()),
             miniupdate: Set(false),
+            miniupdate_md5: Set(None),
             last_used_at: Set(None),
             last_used_from: Set(None),
             revoked_at: Set(None),

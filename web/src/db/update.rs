@@ -3,13 +3,12 @@
 //! update runs it and most updates need nothing else from the database (`nochg`).
 
 use sea_orm::sea_query::{Condition, Expr, ExprTrait, Query, SelectStatement};
-use sea_orm::{ConnectionTrait, FromQueryResult};
+use sea_orm::{ConnectionTrait, FromQueryResult, IdenStatic, Iterable};
 
 use super::entity::{account, host, update_key, update_key_host, user};
-use super::hosts::address;
-use super::people::{ACTIVE, login_is};
+use super::people::login_is;
 use super::{AccountId, Db, DbResult, HostState, KeyAuth, UserAuth};
-use crate::domain::{Fqdn, PasswordHash, Plan, Role, UpdateKey};
+use crate::domain::{AccountStatus, Fqdn, PasswordHash, Plan, Role, UpdateKey};
 
 /// What an update decides on, read without locks.
 pub struct UpdateContext {
@@ -30,14 +29,8 @@ struct UserRow {
     account_plan: String,
 }
 
-#[derive(FromQueryResult)]
-struct HostRow {
-    host_id: Option<i64>,
-    host_name: Option<String>,
-    host_ipv4: Option<String>,
-    host_ipv6: Option<String>,
-    host_offline: Option<bool>,
-}
+/// The prefix of the host's columns in a row (empty when no host was found).
+const HOST: &str = "host_";
 
 #[derive(FromQueryResult)]
 struct KeyRow {
@@ -88,22 +81,14 @@ impl Db {
         let mut hosts = Vec::new();
         let mut allowed = Vec::new();
         for row in &rows {
-            let h = HostRow::from_query_result(row, "")?;
-            let (Some(id), Some(name), Some(offline)) = (h.host_id, h.host_name, h.host_offline)
-            else {
+            if row.try_get::<Option<i64>>(HOST, "id")?.is_none() {
                 continue;
-            };
-            if key.is_some() && KeyRow::from_query_result(row, "")?.host_allowed {
-                allowed.push(id);
             }
-            let state = HostState {
-                id,
-                account,
-                ipv4: address(&h.host_ipv4),
-                ipv6: address(&h.host_ipv6),
-                offline,
-            };
-            hosts.push((name, state));
+            let h = host::Model::from_query_result(row, HOST)?;
+            if key.is_some() && KeyRow::from_query_result(row, "")?.host_allowed {
+                allowed.push(h.id);
+            }
+            hosts.push((h.name.clone(), HostState::from_model(&h)));
         }
         let key = match key {
             Some(_) => {
@@ -121,7 +106,9 @@ impl Db {
             account,
             role: Role::parse(&u.role).unwrap_or(Role::Viewer),
             password: PasswordHash(u.password_hash),
-            account_active: u.account_status == ACTIVE,
+            // An unknown status may not update.
+            account_status: AccountStatus::parse(&u.account_status)
+                .unwrap_or(AccountStatus::Suspended),
             // An unknown plan gets the free plan's features.
             plan: Plan::parse(&u.account_plan).unwrap_or(Plan::Free),
         };
@@ -135,6 +122,9 @@ fn context_query(login: Option<&str>, key: Option<&UpdateKey>, names: &[&Fqdn]) 
     let u = |c: user::Column| Expr::col((user::Entity, c));
     let h = |c: host::Column| Expr::col((host::Entity, c));
     let mut query = Query::select();
+    for column in host::Column::iter() {
+        query.expr_as(h(column), format!("{HOST}{}", column.as_str()));
+    }
     query
         .expr_as(u(user::Column::Id), "user_id")
         .expr_as(u(user::Column::AccountId), "account_id")
@@ -148,11 +138,6 @@ fn context_query(login: Option<&str>, key: Option<&UpdateKey>, names: &[&Fqdn]) 
             Expr::col((account::Entity, account::Column::Plan)),
             "account_plan",
         )
-        .expr_as(h(host::Column::Id), "host_id")
-        .expr_as(h(host::Column::Name), "host_name")
-        .expr_as(h(host::Column::Ipv4), "host_ipv4")
-        .expr_as(h(host::Column::Ipv6), "host_ipv6")
-        .expr_as(h(host::Column::Offline), "host_offline")
         .from(user::Entity)
         .inner_join(
             account::Entity,

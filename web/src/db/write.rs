@@ -109,15 +109,18 @@ impl WriteTx {
             .collect())
     }
 
-    /// Stores hosts' addresses and offline state, each with its check-in; publishes what
-    /// they now serve.
+    /// Stores hosts' states, each with its check-in; publishes what they now serve.
     pub async fn save_host_states(&mut self, hosts: &[(&Host, &Seen)]) -> DbResult<()> {
         let rows = hosts.iter().map(|(host, seen)| {
+            let state = &host.state;
             let mut row: Vec<Value> = vec![
-                host.id.into(),
-                host.ipv4.map(|a| a.to_string()).into(),
-                host.ipv6.map(|a| a.to_string()).into(),
-                host.offline.into(),
+                state.id.into(),
+                state.ipv4.map(|a| a.to_string()).into(),
+                state.ipv6.map(|a| a.to_string()).into(),
+                state.offline.into(),
+                state.wildcard.into(),
+                state.mx.as_ref().map(Fqdn::to_string).into(),
+                state.backmx.into(),
             ];
             row.extend(seen_values(seen));
             row
@@ -126,6 +129,9 @@ impl WriteTx {
             host::Column::Ipv4,
             host::Column::Ipv6,
             host::Column::Offline,
+            host::Column::Wildcard,
+            host::Column::Mx,
+            host::Column::Backmx,
         ];
         self.update_hosts(&[&columns[..], &SEEN_COLUMNS].concat(), rows, false)
             .await?;
@@ -336,7 +342,7 @@ impl WriteTx {
         &self.tx
     }
 
-    fn publish(&mut self, change: Change) {
+    pub(super) fn publish(&mut self, change: Change) {
         self.changes.push(change);
     }
 

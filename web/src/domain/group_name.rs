@@ -41,7 +41,10 @@ mod tests {
 
     #[test]
     fn lowercase_and_trimmed() {
-        assert_eq!(GroupName::parse(" Home_Net.1 ").unwrap().as_str(), "home_net.1");
+        assert_eq!(
+            GroupName::parse(" Home_Net.1 ").unwrap().as_str(),
+            "home_net.1"
+        );
     }
 
     #[test]

@@ -77,6 +77,36 @@ impl Plan {
     }
 }
 
+/// Whether an account may update (DESIGN.md §5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccountStatus {
+    Active,
+    /// Its users and keys are refused (`badauth`, `IA_ACCT`).
+    Suspended,
+    /// Blocked by the operator for abuse: its updates answer `abuse`.
+    Blocked,
+}
+
+impl AccountStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountStatus::Active => "active",
+            AccountStatus::Suspended => "suspended",
+            AccountStatus::Blocked => "blocked",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AccountStatus> {
+        [
+            AccountStatus::Active,
+            AccountStatus::Suspended,
+            AccountStatus::Blocked,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == s)
+    }
+}
+
 /// The update protocol a request came through, recorded in history.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Protocol {

@@ -10,7 +10,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use super::{AppState, basic_auth, text, try_later};
 use crate::domain::{Fqdn, Protocol, parse_ip, parse_ipv6};
 use crate::update::{
-    Addresses, Client, Credentials, HostEntry, HostResult, UpdateError, UpdateRequest,
+    Addresses, Client, Credentials, HostEntry, HostResult, HostSettings, UpdateError, UpdateRequest,
 };
 
 /// The most names one request may carry.
@@ -62,6 +62,9 @@ struct Query {
     password: Option<String>,
     system: Option<String>,
     offline: Option<String>,
+    wildcard: Option<String>,
+    mx: Option<String>,
+    backmx: Option<String>,
 }
 
 impl Query {
@@ -78,6 +81,9 @@ impl Query {
                 "password" | "pass" => &mut q.password,
                 "system" => &mut q.system,
                 "offline" => &mut q.offline,
+                "wildcard" => &mut q.wildcard,
+                "mx" => &mut q.mx,
+                "backmx" => &mut q.backmx,
                 _ => continue,
             };
             *slot = Some(value.into_owned());
@@ -129,14 +135,13 @@ async fn nic_update(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
         Ok(asked) => asked,
         Err(why) => return text(StatusCode::BAD_REQUEST, why),
     };
-    let offline = match query.offline.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(v) if v.eq_ignore_ascii_case("yes") => Some(true),
-        Some(v) if v.eq_ignore_ascii_case("no") => Some(false),
-        Some(v) => {
-            let why = format!("bad offline: {v:?} is not YES or NO");
-            return text(StatusCode::BAD_REQUEST, why);
-        }
+    let settings = match settings(&query) {
+        Ok(settings) => settings,
+        Err(why) => return text(StatusCode::BAD_REQUEST, why),
+    };
+    let offline = match switch("offline", query.offline.as_deref()) {
+        Ok(offline) => offline,
+        Err(why) => return text(StatusCode::BAD_REQUEST, why),
     };
     let client = Client {
         protocol: Protocol::Dyndns2,
@@ -151,6 +156,7 @@ async fn nic_update(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
         preserve_ipv4: asked.preserve_ipv4,
         preserve_ipv6: asked.preserve_ipv6,
         offline,
+        settings,
         client,
     };
     match state.updater.update(request).await {
@@ -250,6 +256,43 @@ fn addresses(query: &Query) -> Result<Asked, String> {
     }
     Ok(asked)
 }
+
+/// `wildcard`, `mx` and `backmx` as DynDNS defined them. Absent, empty or `NOCHG`: as it
+/// is, so that a client that knows nothing of them never resets what the owner set.
+/// `mx=NO` removes the MX (DynDNS had no way to; a host name never reads `NO`).
+fn settings(query: &Query) -> Result<HostSettings, String> {
+    let mx = match query.mx.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(v) if v.eq_ignore_ascii_case(NOCHG) => None,
+        Some(v) if v.eq_ignore_ascii_case("no") => Some(None),
+        Some(v) => match Fqdn::parse(v) {
+            Ok(exchange) => Some(Some(exchange)),
+            Err(e) => return Err(format!("bad mx: {}", e)),
+        },
+    };
+    Ok(HostSettings {
+        wildcard: switch("wildcard", query.wildcard.as_deref())?,
+        mx,
+        backmx: switch("backmx", query.backmx.as_deref())?,
+    })
+}
+
+/// A yes/no parameter: `YES`/`ON` or `NO`/`OFF` in any case; absent, empty or `NOCHG`
+/// leave it as it is; anything else is refused, saying why.
+fn switch(name: &str, value: Option<&str>) -> Result<Option<bool>, String> {
+    match value.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(v) if v.eq_ignore_ascii_case(NOCHG) => Ok(None),
+        Some(v) if ["yes", "on"].iter().any(|w| v.eq_ignore_ascii_case(w)) => Ok(Some(true)),
+        Some(v) if ["no", "off"].iter().any(|w| v.eq_ignore_ascii_case(w)) => Ok(Some(false)),
+        Some(v) => Err(format!(
+            "bad {name}: {:?} is not ON, OFF, YES, NO or NOCHG",
+            v.chars().take(64).collect::<String>()
+        )),
+    }
+}
+
+const NOCHG: &str = "nochg";
 
 /// No-IP's keyword for "leave this family as it is".
 const PRESERVE: &str = "preserve";

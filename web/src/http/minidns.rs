@@ -8,7 +8,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::{AppState, text, try_later};
 use crate::domain::{Fqdn, Protocol, parse_ip};
-use crate::update::{Client, Credentials, HostEntry, HostResult, UpdateError, UpdateRequest};
+use crate::update::{
+    Client, Credentials, HostEntry, HostResult, HostSettings, UpdateError, UpdateRequest,
+};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/areg.php", web::get().to(areg));
@@ -57,6 +59,7 @@ async fn areg(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
         preserve_ipv4: false,
         preserve_ipv6: false,
         offline: None,
+        settings: HostSettings::default(),
         client: Client {
             protocol: Protocol::Minidns,
             source: state.trusted_proxies.client_ip(&req),

@@ -82,7 +82,7 @@ async fn write(db: &Db, jobs: &[Job]) -> DbResult<(Vec<Vec<HostResult>>, Option<
     let mut hosts = tx.lock_hosts(&wanted).await?;
     let mut states: HashMap<String, HostState> = hosts
         .iter()
-        .map(|h| (h.name.to_string(), h.state()))
+        .map(|h| (h.name.to_string(), h.state.clone()))
         .collect();
     let mut answers = Vec::with_capacity(jobs.len());
     let mut history = Vec::new();
@@ -96,14 +96,14 @@ async fn write(db: &Db, jobs: &[Job]) -> DbResult<(Vec<Vec<HostResult>>, Option<
     let last_seen: HashMap<i64, &Seen> = history.iter().map(|h| (h.host.id, &h.seen)).collect();
     let (mut changed, mut unchanged) = (Vec::new(), Vec::new());
     for host in &mut hosts {
-        let Some(&seen) = last_seen.get(&host.id) else {
+        let Some(&seen) = last_seen.get(&host.state.id) else {
             continue;
         };
-        let state = states[host.name.as_str()];
-        if state == host.state() {
-            unchanged.push((host.id, seen));
+        let state = &states[host.name.as_str()];
+        if *state == host.state {
+            unchanged.push((host.state.id, seen));
         } else {
-            host.set_state(state);
+            host.state = state.clone();
             changed.push((&*host, seen));
         }
     }

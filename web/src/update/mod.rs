@@ -24,7 +24,9 @@ use tokio::sync::Semaphore;
 use crate::db::{
     AccountId, Db, DbError, HistoryEntry, HostState, KeyAuth, Seen, UpdateContext, UserAuth,
 };
-use crate::domain::{Fqdn, GroupName, NameError, Plan, Protocol, UpdateKey, verify_password};
+use crate::domain::{
+    AccountStatus, Fqdn, GroupName, NameError, Plan, Protocol, UpdateKey, verify_password,
+};
 use crate::feed::LocalCommits;
 pub use abuse::AbuseLimit;
 use abuse::WindowCounter;
@@ -89,7 +91,31 @@ pub struct UpdateRequest {
     /// `Some(true)`: take the hosts offline (a premium feature), keeping their addresses;
     /// otherwise an update brings them online.
     pub offline: Option<bool>,
+    pub settings: HostSettings,
     pub client: Client,
+}
+
+/// DynDNS's host settings an update may change; `None` leaves one as it is.
+#[derive(Clone, Debug, Default)]
+pub struct HostSettings {
+    pub wildcard: Option<bool>,
+    /// `Some(None)` removes the MX.
+    pub mx: Option<Option<Fqdn>>,
+    pub backmx: Option<bool>,
+}
+
+impl HostSettings {
+    fn apply(&self, host: &mut HostState) {
+        if let Some(wildcard) = self.wildcard {
+            host.wildcard = wildcard;
+        }
+        if let Some(mx) = &self.mx {
+            host.mx.clone_from(mx);
+        }
+        if let Some(backmx) = self.backmx {
+            host.backmx = backmx;
+        }
+    }
 }
 
 /// The addresses a request set, IPv4 first when both.
@@ -108,7 +134,8 @@ pub enum HostResult {
     NotFqdn,
     /// No such host, or not one the caller may change: never says which.
     NoHost,
-    /// The host had too many updates lately (see [`AbuseLimit`]); nothing changed.
+    /// The host had too many updates lately (see [`AbuseLimit`]), or the operator blocked
+    /// it or its account; nothing changed.
     Abuse,
 }
 
@@ -145,6 +172,8 @@ pub struct UpdateLimits {
 /// Who is updating, and within which limits.
 struct Principal {
     account: AccountId,
+    /// Blocked by the operator: every host answers `abuse`.
+    blocked: bool,
     plan: Plan,
     may_change_dns: bool,
     key: Option<KeyAuth>,
@@ -183,6 +212,7 @@ struct Job {
     preserve: (bool, bool),
     /// Take the hosts offline, their addresses kept and reported.
     offline: bool,
+    settings: HostSettings,
     seen: Seen,
 }
 
@@ -234,19 +264,20 @@ impl Job {
         else {
             return HostResult::NoHost;
         };
-        if self.over_limit.contains(&host.id) {
+        if self.principal.blocked || host.blocked || self.over_limit.contains(&host.id) {
             return HostResult::Abuse;
         }
-        let before = *host;
+        let before = host.clone();
         if !self.offline {
             // The families are independent: a family the request does not name is kept.
             host.ipv4 = self.addresses.ipv4.or(host.ipv4);
             host.ipv6 = self.addresses.ipv6.or(host.ipv6);
         }
         host.offline = self.offline;
+        self.settings.apply(host);
         let changed = *host != before;
         history.push(HistoryEntry {
-            host: *host,
+            host: host.clone(),
             seen: self.seen.clone(),
             changed,
         });
@@ -319,7 +350,11 @@ impl Updater {
     }
 
     pub async fn update(&self, req: UpdateRequest) -> Result<Vec<HostResult>, UpdateError> {
-        let names: Vec<&Fqdn> = req.hosts.iter().filter_map(|h| h.host.as_ref().ok()).collect();
+        let names: Vec<&Fqdn> = req
+            .hosts
+            .iter()
+            .filter_map(|h| h.host.as_ref().ok())
+            .collect();
         let source = req.client.source;
         // A source that keeps guessing is refused unheard for a while: no database query,
         // no argon2id, and no answer that a right guess would change.
@@ -333,9 +368,7 @@ impl Updater {
             }
             result => result?,
         };
-        let targets = self
-            .resolve(&req.hosts, &mut principal, &mut hosts)
-            .await?;
+        let targets = self.resolve(&req.hosts, &mut principal, &mut hosts).await?;
         if targets.iter().all(|t| matches!(t, Target::NotFqdn)) {
             return Ok(vec![HostResult::NotFqdn; targets.len()]);
         }
@@ -366,6 +399,7 @@ impl Updater {
             addresses,
             preserve,
             offline,
+            settings: req.settings,
             seen: Seen {
                 at: Utc::now(),
                 protocol: req.client.protocol,
@@ -377,7 +411,9 @@ impl Updater {
         let mut counted: Vec<i64> = Vec::new();
         let mut over_limit = Vec::new();
         for name in job.names() {
-            if let Some(host) = hosts.get(name.as_str()).filter(|h| job.principal.may_update(h))
+            if let Some(host) = hosts
+                .get(name.as_str())
+                .filter(|h| job.principal.may_update(h))
                 && !counted.contains(&host.id)
             {
                 counted.push(host.id);
@@ -429,9 +465,12 @@ impl Updater {
             .iter()
             .map(|entry| match (&entry.host, &entry.group) {
                 (Ok(name), _) if is_host(entry) => Target::Host(name.clone()),
-                (_, Some(group)) if members.contains_key(group) => {
-                    Target::Group(members[group].iter().map(|(name, _)| name.clone()).collect())
-                }
+                (_, Some(group)) if members.contains_key(group) => Target::Group(
+                    members[group]
+                        .iter()
+                        .map(|(name, _)| name.clone())
+                        .collect(),
+                ),
                 (Err(_), None) => Target::NotFqdn,
                 _ => Target::NoHost,
             })
@@ -499,10 +538,13 @@ impl Updater {
         let Some(context) = context.filter(|_| password_ok) else {
             return Err(UpdateError::BadAuth);
         };
-        if !context.user.account_active {
-            return Err(UpdateError::AccountInactive);
-        }
+        let blocked = match context.user.account_status {
+            AccountStatus::Active => false,
+            AccountStatus::Blocked => true,
+            AccountStatus::Suspended => return Err(UpdateError::AccountInactive),
+        };
         let principal = Principal {
+            blocked,
             account: context.user.account,
             plan: context.user.plan,
             may_change_dns: context.user.role.may_change_dns(),
