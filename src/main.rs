@@ -179,6 +179,10 @@ enum ZoneCommand {
         /// Default TTL of its hosts, in seconds.
         #[arg(long, default_value_t = ops::DEFAULT_TTL)]
         ttl: u32,
+        /// The zone belongs to the account of this user: only its hosts may be in it.
+        /// Default: a shared zone, where every account may have hosts.
+        #[arg(long)]
+        owner: Option<String>,
     },
     /// List zones.
     List,
@@ -275,6 +279,10 @@ enum KeyCommand {
         /// Limit the key to these hosts.
         #[arg(long, value_delimiter = ',')]
         hosts: Vec<String>,
+        /// Also usable for the miniupdate TCP protocol, whose challenge needs the key's MD5
+        /// kept on the server as well.
+        #[arg(long)]
+        miniupdate: bool,
     },
 }
 
@@ -466,13 +474,22 @@ async fn run_operator_command(db: &dyn53_web::db::Db, command: Command) -> anyho
         | Command::Republish(_)
         | Command::Fleet(_) => unreachable!("handled by main"),
         Command::Migrate => eprintln!("database is up to date"),
-        Command::Zone(ZoneCommand::Add { name, ns, ttl }) => {
-            let name = Fqdn::parse(&name).with_context(|| format!("{name:?}"))?;
-            let nameservers = fqdns(&ns)?;
+        Command::Zone(ZoneCommand::Add {
+            name,
+            ns,
+            ttl,
+            owner,
+        }) => {
+            let name = parse_fqdn(&name)?;
+            let account = match owner {
+                Some(owner) => Some(ops::account_of(db, &Email::parse(&owner)?).await?),
+                None => None,
+            };
             let new = NewZone {
                 name: name.clone(),
-                nameservers,
+                nameservers: fqdns(&ns)?,
                 default_ttl: ttl,
+                account,
             };
             if ops::add_zone(db, new).await? {
                 eprintln!("zone {name} created");
@@ -483,7 +500,12 @@ async fn run_operator_command(db: &dyn53_web::db::Db, command: Command) -> anyho
         Command::Zone(ZoneCommand::List) => {
             for zone in db.zones().await? {
                 let ns = zone.nameservers().join(",");
-                println!("{}\tttl={}\tns={ns}", zone.name, zone.default_ttl);
+                let kind = if zone.account.is_some() {
+                    "own"
+                } else {
+                    "shared"
+                };
+                println!("{}\t{kind}\tttl={}\tns={ns}", zone.name, zone.default_ttl);
             }
         }
         Command::User(UserCommand::Add {
@@ -594,11 +616,17 @@ async fn run_operator_command(db: &dyn53_web::db::Db, command: Command) -> anyho
             ops::add_group(db, &name, &Email::parse(&owner)?, &fqdns(&hosts)?).await?;
             eprintln!("group {name} saved");
         }
-        Command::Key(KeyCommand::Create { user, name, hosts }) => {
+        Command::Key(KeyCommand::Create {
+            user,
+            name,
+            hosts,
+            miniupdate,
+        }) => {
             if name.trim().is_empty() {
                 bail!("a key needs a name");
             }
-            let key = ops::create_key(db, &Email::parse(&user)?, &name, &fqdns(&hosts)?).await?;
+            let user = Email::parse(&user)?;
+            let key = ops::create_key(db, &user, &name, &fqdns(&hosts)?, miniupdate).await?;
             eprintln!(
                 "key {} created; its secret is shown only now",
                 key.visible_prefix()

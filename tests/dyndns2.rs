@@ -624,7 +624,7 @@ async fn operator_changes_reach_dns_while_serving(backend: Backend) {
     assert_eq!(names, ["ns1.example.net.", "ns2.example.net."]);
     let listed = server.cli_ok(&["zone", "list"]);
     assert!(
-        listed.contains("custom.test\tttl=120\tns=ns1.example.net,ns2.example.net"),
+        listed.contains("custom.test\tshared\tttl=120\tns=ns1.example.net,ns2.example.net"),
         "{listed}"
     );
     for args in [

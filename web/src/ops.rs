@@ -22,6 +22,7 @@ pub async fn ensure_zones(db: &Db, names: &[Fqdn]) -> anyhow::Result<Vec<Fqdn>> 
             name: name.clone(),
             nameservers: Vec::new(),
             default_ttl: DEFAULT_TTL,
+            account: None,
         };
         if add_zone(db, new).await? {
             created.push(name.clone());
@@ -250,10 +251,11 @@ pub async fn create_key(
     user: &Email,
     name: &str,
     hosts: &[Fqdn],
+    miniupdate: bool,
 ) -> anyhow::Result<UpdateKey> {
     let key = UpdateKey::generate();
     let tx = db.begin_write().await?;
-    tx.insert_key(user, name, hosts, &key).await?;
+    tx.insert_key(user, name, hosts, &key, miniupdate).await?;
     tx.commit().await?;
     Ok(key)
 }

@@ -3,7 +3,7 @@
 use chrono::Utc;
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter};
+use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter};
 
 use super::entity::{account, group, group_host, host, update_key, update_key_host, user};
 use super::{AccountId, Db, DbError, DbResult, WriteTx};
@@ -53,6 +53,45 @@ impl Db {
             .all(&self.conn)
             .await?;
         Ok(rows.into_iter().map(|r| r.host_id).collect())
+    }
+
+    /// How many live update keys the user who logs in as `login` has; `None` when there
+    /// is no such user. Says why credentials failed, for the protocols that tell (Rexx).
+    pub async fn live_keys(&self, login: &str) -> DbResult<Option<u64>> {
+        let Some(user_id) = self.user_logging_in(login).await? else {
+            return Ok(None);
+        };
+        let keys = update_key::Entity::find()
+            .filter(update_key::Column::UserId.eq(user_id))
+            .filter(update_key::Column::RevokedAt.is_null())
+            .count(&self.conn)
+            .await?;
+        Ok(Some(keys))
+    }
+
+    /// The live miniupdate keys of the user who logs in as `login`: (digest, MD5 hex).
+    pub async fn miniupdate_keys(&self, login: &str) -> DbResult<Vec<(String, String)>> {
+        let Some(user_id) = self.user_logging_in(login).await? else {
+            return Ok(Vec::new());
+        };
+        let keys = update_key::Entity::find()
+            .filter(update_key::Column::UserId.eq(user_id))
+            .filter(update_key::Column::RevokedAt.is_null())
+            .filter(update_key::Column::Miniupdate.eq(true))
+            .all(&self.conn)
+            .await?;
+        Ok(keys
+            .into_iter()
+            .filter_map(|k| Some((k.digest, k.miniupdate_md5?)))
+            .collect())
+    }
+
+    async fn user_logging_in(&self, login: &str) -> DbResult<Option<i64>> {
+        let found = user::Entity::find()
+            .filter(login_is(login))
+            .one(&self.conn)
+            .await?;
+        Ok(found.map(|u| u.id))
     }
 
     /// The account of the user with this e-mail, for operator commands.
@@ -164,13 +203,15 @@ impl WriteTx {
         Ok(rows.into_iter().map(|r| r.id).collect())
     }
 
-    /// Creates an update key for the user with `email`, optionally limited to some hosts.
+    /// Creates an update key for the user with `email`, optionally limited to some hosts;
+    /// with `miniupdate`, also usable for that protocol (its MD5 form is kept too).
     pub async fn insert_key(
         &self,
         email: &Email,
         name: &str,
         hosts: &[Fqdn],
         key: &UpdateKey,
+        miniupdate: bool,
     ) -> DbResult<()> {
         let owner = user::Entity::find()
             .filter(user::Column::Email.eq(email.as_str()))
@@ -187,8 +228,8 @@ impl WriteTx {
             prefix: Set(key.visible_prefix().into()),
             digest: Set(key.digest()),
             scope: Set("update".into()),
-            miniupdate: Set(false),
-            miniupdate_md5: Set(None),
+            miniupdate: Set(miniupdate),
+            miniupdate_md5: Set(miniupdate.then(|| key.md5_hex())),
             last_used_at: Set(None),
             last_used_from: Set(None),
             revoked_at: Set(None),

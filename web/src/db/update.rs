@@ -8,7 +8,7 @@ use sea_orm::{ConnectionTrait, FromQueryResult, IdenStatic, Iterable};
 use super::entity::{account, host, update_key, update_key_host, user};
 use super::people::login_is;
 use super::{AccountId, Db, DbResult, HostState, KeyAuth, UserAuth};
-use crate::domain::{AccountStatus, Fqdn, PasswordHash, Plan, Role, UpdateKey};
+use crate::domain::{AccountStatus, Fqdn, PasswordHash, Plan, Role};
 
 /// What an update decides on, read without locks.
 pub struct UpdateContext {
@@ -42,32 +42,32 @@ struct KeyRow {
 }
 
 impl Db {
-    /// The user who logs in as `login` (by login ID, or e-mail in any case) and, with `key`,
+    /// The user who logs in as `login` (by login ID, or e-mail in any case) and, with `key_digest`,
     /// that user's live key with this digest; and the hosts of the user's account among
     /// `names`. `None` when there is no such user, or no such key of theirs. The password,
     /// when the secret is one, is left for the caller to check.
     pub async fn update_context(
         &self,
         login: &str,
-        key: Option<&UpdateKey>,
+        key_digest: Option<&str>,
         names: &[&Fqdn],
     ) -> DbResult<Option<UpdateContext>> {
-        self.context(Some(login), key, names).await
+        self.context(Some(login), key_digest, names).await
     }
 
     /// Like [`Db::update_context`] for the user whose live key this is, whatever the login.
     pub async fn update_context_by_key(
         &self,
-        key: &UpdateKey,
+        key_digest: &str,
         names: &[&Fqdn],
     ) -> DbResult<Option<UpdateContext>> {
-        self.context(None, Some(key), names).await
+        self.context(None, Some(key_digest), names).await
     }
 
     async fn context(
         &self,
         login: Option<&str>,
-        key: Option<&UpdateKey>,
+        key: Option<&str>,
         names: &[&Fqdn],
     ) -> DbResult<Option<UpdateContext>> {
         let query = context_query(login, key, names);
@@ -118,7 +118,11 @@ impl Db {
 
 /// `users JOIN accounts [JOIN update_keys] LEFT JOIN hosts`, the columns named as the row
 /// structs above expect.
-fn context_query(login: Option<&str>, key: Option<&UpdateKey>, names: &[&Fqdn]) -> SelectStatement {
+fn context_query(
+    login: Option<&str>,
+    key_digest: Option<&str>,
+    names: &[&Fqdn],
+) -> SelectStatement {
     let u = |c: user::Column| Expr::col((user::Entity, c));
     let h = |c: host::Column| Expr::col((host::Entity, c));
     let mut query = Query::select();
@@ -154,7 +158,7 @@ fn context_query(login: Option<&str>, key: Option<&UpdateKey>, names: &[&Fqdn]) 
     if let Some(login) = login {
         query.cond_where(login_is(login));
     }
-    if let Some(key) = key {
+    if let Some(digest) = key_digest {
         let k = |c: update_key::Column| Expr::col((update_key::Entity, c));
         // Rows of update_key_hosts for the key; with `this_host`, for this row's host.
         let key_hosts = |this_host: bool| {
@@ -180,7 +184,7 @@ fn context_query(login: Option<&str>, key: Option<&UpdateKey>, names: &[&Fqdn]) 
                 update_key::Entity,
                 Condition::all()
                     .add(k(update_key::Column::UserId).equals((user::Entity, user::Column::Id)))
-                    .add(k(update_key::Column::Digest).eq(key.digest()))
+                    .add(k(update_key::Column::Digest).eq(digest))
                     .add(k(update_key::Column::RevokedAt).is_null()),
             )
             .expr_as(k(update_key::Column::Id), "key_id")

@@ -293,6 +293,12 @@ impl WriteTx {
                         new.name
                     ))
                 })?;
+            if zone.account.is_some_and(|owner| owner != new.account) {
+                return Err(DbError::Rejected(format!(
+                    "{} is in another account's own zone",
+                    new.name
+                )));
+            }
             models.push(new.into_active_model(zone.id, now));
         }
         let zone_by_id: HashMap<i64, Arc<Zone>> =

@@ -3,7 +3,7 @@ use dyn53_dns::feed::ZoneData;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
 use super::entity::zone;
-use super::{Db, DbResult};
+use super::{AccountId, Db, DbResult};
 use crate::domain::Fqdn;
 
 /// A zone the service answers for.
@@ -11,6 +11,8 @@ use crate::domain::Fqdn;
 pub struct Zone {
     pub id: i64,
     pub name: Fqdn,
+    /// The account whose own zone this is; `None` for the service's shared zones.
+    pub account: Option<AccountId>,
     pub default_ttl: u32,
     pub min_ttl: u32,
     pub max_ttl: u32,
@@ -24,6 +26,8 @@ pub struct NewZone {
     /// Name servers; empty means `ns1.<zone>`.
     pub nameservers: Vec<Fqdn>,
     pub default_ttl: u32,
+    /// The account whose own zone it is; `None`: shared by every account.
+    pub account: Option<AccountId>,
 }
 
 impl Zone {
@@ -49,6 +53,7 @@ impl Zone {
         Zone {
             id: m.id,
             name,
+            account: m.account_id.map(AccountId),
             default_ttl: ttl(m.default_ttl),
             min_ttl: ttl(m.min_ttl),
             max_ttl: ttl(m.max_ttl),
@@ -83,7 +88,7 @@ impl NewZone {
         let as_i32 = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
         zone::ActiveModel {
             name: Set(self.name.to_string()),
-            account_id: Set(None),
+            account_id: Set(self.account.map(|a| a.0)),
             default_ttl: Set(as_i32(self.default_ttl)),
             min_ttl: Set(as_i32(self.default_ttl.min(30))),
             max_ttl: Set(86_400),

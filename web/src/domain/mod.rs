@@ -12,7 +12,7 @@ pub use email::{Email, EmailError};
 pub use fqdn::{Fqdn, NameError};
 pub use group_name::{GroupName, GroupNameError};
 pub use password::{PasswordHash, generate_password, hash_password, verify_password};
-pub use update_key::UpdateKey;
+pub use update_key::{UpdateKey, miniupdate_response};
 
 /// `len` characters from the OS-seeded CSPRNG, in an alphabet safe in URLs and configs.
 fn random_base62(len: usize) -> String {
@@ -113,6 +113,10 @@ pub enum Protocol {
     Dyndns2,
     /// miniDNS's `areg.php`.
     Minidns,
+    /// miniDNS's TCP protocol.
+    Miniupdate,
+    /// Rexx's `dynamic.cgi`.
+    Rexx,
     Cli,
 }
 
@@ -121,6 +125,8 @@ impl Protocol {
         match self {
             Protocol::Dyndns2 => "dyndns2",
             Protocol::Minidns => "minidns",
+            Protocol::Miniupdate => "miniupdate",
+            Protocol::Rexx => "rexx",
             Protocol::Cli => "cli",
         }
     }

@@ -1,6 +1,7 @@
 //! Update keys: random secrets that a device uses instead of the account password.
 //! Only a SHA-256 digest is stored; the secret is shown once, when it is created.
 
+use md5::Md5;
 use sha2::{Digest, Sha256};
 
 const PREFIX: &str = "dyn53_";
@@ -31,14 +32,32 @@ impl UpdateKey {
     /// The stored form: lowercase hex SHA-256. Keys carry 190 random bits, so a fast hash
     /// is enough and lets the server find a key by its digest.
     pub fn digest(&self) -> String {
-        let digest = Sha256::digest(self.0.as_bytes());
-        digest.iter().map(|b| format!("{b:02x}")).collect()
+        hex(&Sha256::digest(self.0.as_bytes()))
+    }
+
+    /// The form a miniupdate key is also kept in, lowercase hex MD5: the protocol's
+    /// challenge is computed from it (`web/src/miniupdate.rs` weighs that).
+    pub fn md5_hex(&self) -> String {
+        hex(&Md5::digest(self.0.as_bytes()))
     }
 
     /// The part shown in listings, e.g. `dyn53_Ab12Cd`.
     pub fn visible_prefix(&self) -> &str {
         &self.0[..VISIBLE]
     }
+}
+
+/// miniupdate's expected answer to `challenge`: the MD5 hex of the key's MD5 hex followed
+/// by the challenge.
+pub fn miniupdate_response(key_md5_hex: &str, challenge: &str) -> String {
+    hex(&Md5::new()
+        .chain_update(key_md5_hex.as_bytes())
+        .chain_update(challenge.as_bytes())
+        .finalize())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl std::fmt::Debug for UpdateKey {
@@ -59,6 +78,16 @@ mod tests {
         assert_eq!(UpdateKey::parse(a.secret()), Some(a.clone()));
         assert_eq!(a.digest().len(), 64);
         assert!(!format!("{a:?}").contains(&a.secret()[VISIBLE..]));
+    }
+
+    #[test]
+    fn miniupdate_response_is_md5_of_md5_hex_and_challenge() {
+        // md5("secret") and md5(that hex + "0123456789abcdef0123456789abcdef"), by Python's hashlib.
+        let inner = "5ebe2294ecd0e0f08eab7690d2a6ee69";
+        assert_eq!(
+            miniupdate_response(inner, "0123456789abcdef0123456789abcdef"),
+            "848b4c0f455377fdfcc23483a4c45e34"
+        );
     }
 
     #[test]

@@ -157,14 +157,19 @@ async fn nic_update(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
         preserve_ipv6: asked.preserve_ipv6,
         offline,
         settings,
+        existing_families_only: false,
         client,
     };
+    let entries = request.hosts.len();
+    let lines = |results: &[HostResult]| {
+        let lines: Vec<String> = results.iter().map(line).collect();
+        text(StatusCode::OK, lines.join("\n"))
+    };
     match state.updater.update(request).await {
-        Ok(results) => text(
-            StatusCode::OK,
-            results.iter().map(line).collect::<Vec<_>>().join("\n"),
-        ),
-        Err(UpdateError::BadAuth | UpdateError::AccountInactive) => {
+        Ok(results) => lines(&results),
+        // A viewer's request is answered as if none of the names were theirs.
+        Err(UpdateError::ReadOnly) => lines(&vec![HostResult::NoHost; entries]),
+        Err(UpdateError::BadAuth(_) | UpdateError::AccountInactive) => {
             text(StatusCode::UNAUTHORIZED, "badauth")
         }
         Err(UpdateError::NotOnPlan) => text(StatusCode::OK, "!donator"),
@@ -178,7 +183,7 @@ fn line(result: &HostResult) -> String {
         HostResult::Changed(a) => with_addresses("good", a),
         HostResult::Unchanged(a) => with_addresses("nochg", a),
         HostResult::NotFqdn => "notfqdn".into(),
-        HostResult::NoHost => "nohost".into(),
+        HostResult::NoHost | HostResult::ForeignZone => "nohost".into(),
         HostResult::Abuse => "abuse".into(),
     }
 }
@@ -207,7 +212,8 @@ struct Asked {
 
 /// `myip` holds IPv4, IPv6, or both comma-separated (either order); `myipv6` overrides the
 /// IPv6 part. The keyword `preserve` keeps a family as it is: in `myip` it stands for IPv4
-/// unless an IPv4 address came first, in `myipv6` for IPv6. Empty means absent. Anything
+/// unless an IPv4 address came first, in `myipv6` for IPv6. Empty means absent, in
+/// `myip` also one side of the comma. Anything
 /// malformed rejects the request, saying why.
 fn addresses(query: &Query) -> Result<Asked, String> {
     let bad = |name: &str, value: &str| {
@@ -223,10 +229,12 @@ fn addresses(query: &Query) -> Result<Asked, String> {
         .map(str::trim)
         .filter(|s| !s.is_empty());
     if let Some(myip) = myip {
-        for part in myip.split(',') {
+        // An empty part is an absent family: a Fritz!Box's `myip=<ipaddr>,<ip6addr>` on a
+        // line with only one of them.
+        for part in myip.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let v4_taken = asked.ipv4.is_some() || asked.preserve_ipv4;
             let v6_taken = asked.ipv6.is_some() || asked.preserve_ipv6;
-            if part.trim().eq_ignore_ascii_case(PRESERVE) {
+            if part.eq_ignore_ascii_case(PRESERVE) {
                 match (v4_taken, v6_taken) {
                     (false, _) => asked.preserve_ipv4 = true,
                     (true, false) => asked.preserve_ipv6 = true,
@@ -299,10 +307,10 @@ const PRESERVE: &str = "preserve";
 
 /// `Authorization: Basic` with `login:secret`; the secret may itself contain `:`.
 fn query_auth(query: &Query) -> Option<Credentials> {
-    Some(Credentials {
-        login: query.username.clone()?,
-        secret: query.password.clone()?,
-    })
+    Some(Credentials::password_or_key(
+        query.username.as_deref()?,
+        query.password.as_deref()?,
+    ))
 }
 
 #[cfg(test)]
@@ -332,6 +340,11 @@ mod tests {
         assert_eq!(addresses(&q("2001:db8::1, 192.0.2.1", "")).unwrap(), both);
         assert_eq!(addresses(&q("192.0.2.1", "2001:db8::1")).unwrap(), both);
         assert_eq!(addresses(&q("", "")).unwrap(), Asked::default());
+        // One side empty: a router with only one family fills in `<ipaddr>,<ip6addr>`.
+        let v4 = set(Some("192.0.2.1"), None);
+        assert_eq!(addresses(&q("192.0.2.1,", "")).unwrap(), v4);
+        let v6 = set(None, Some("2001:db8::1"));
+        assert_eq!(addresses(&q(",2001:db8::1", "")).unwrap(), v6);
     }
 
     #[test]
@@ -353,7 +366,7 @@ mod tests {
 
     #[test]
     fn malformed_addresses_are_refused() {
-        for bad in ["192.0.2.01", "192.0.2.1,192.0.2.2", "x", "192.0.2.1,"] {
+        for bad in ["192.0.2.01", "192.0.2.1,192.0.2.2", "x", "192.0.2.1,x"] {
             assert!(addresses(&q(bad, "")).is_err(), "{bad}");
         }
         assert!(addresses(&q("", "192.0.2.1")).is_err());

@@ -6,11 +6,9 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::{AppState, text, try_later};
+use super::{AppState, QueryParams, text, try_later};
 use crate::domain::{Fqdn, Protocol, parse_ip};
-use crate::update::{
-    Client, Credentials, HostEntry, HostResult, HostSettings, UpdateError, UpdateRequest,
-};
+use crate::update::{Client, Credentials, HostEntry, HostResult, UpdateError, UpdateRequest};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/areg.php", web::get().to(areg));
@@ -21,16 +19,8 @@ fn error(status: StatusCode, why: &str) -> HttpResponse {
 }
 
 async fn areg(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let mut params = std::collections::HashMap::new();
-    for (key, value) in form_urlencoded::parse(req.query_string().as_bytes()) {
-        params.insert(key.into_owned(), value.trim().to_owned());
-    }
-    let param = |name: &str| {
-        params
-            .get(name)
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
-    };
+    let params = QueryParams::of(&req);
+    let param = |name: &str| params.get(name);
     if !param("opcode").is_some_and(|op| op.eq_ignore_ascii_case("ADD")) {
         return error(StatusCode::BAD_REQUEST, "opcode must be ADD.");
     }
@@ -48,24 +38,16 @@ async fn areg(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
         Some(Ok(std::net::IpAddr::V6(v6))) => (None, Some(v6)),
         Some(Err(_)) => return error(StatusCode::BAD_REQUEST, "ip is not an IP address."),
     };
-    let request = UpdateRequest {
-        credentials: Credentials {
-            login: login.to_owned(),
-            secret: secret.to_owned(),
-        },
-        hosts: vec![HostEntry::host(Fqdn::parse(host))],
-        ipv4,
-        ipv6,
-        preserve_ipv4: false,
-        preserve_ipv6: false,
-        offline: None,
-        settings: HostSettings::default(),
-        client: Client {
+    let request = UpdateRequest::new(
+        Credentials::password_or_key(login, secret),
+        vec![HostEntry::host(Fqdn::parse(host))],
+        (ipv4, ipv6),
+        Client {
             protocol: Protocol::Minidns,
             source: state.trusted_proxies.client_ip(&req),
             agent: None,
         },
-    };
+    );
     match state.updater.update(request).await {
         Ok(results) => match results.first() {
             Some(HostResult::Changed(a) | HostResult::Unchanged(a)) => {
@@ -84,12 +66,17 @@ async fn areg(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
                 StatusCode::TOO_MANY_REQUESTS,
                 "too many updates of this host; try later.",
             ),
-            Some(HostResult::NoHost) | None => error(StatusCode::NOT_FOUND, "no such host."),
+            Some(HostResult::NoHost | HostResult::ForeignZone) | None => {
+                error(StatusCode::NOT_FOUND, "no such host.")
+            }
         },
-        Err(UpdateError::BadAuth | UpdateError::AccountInactive) => {
+        Err(UpdateError::BadAuth(_) | UpdateError::AccountInactive) => {
             error(StatusCode::UNAUTHORIZED, "wrong username or password.")
         }
         Err(UpdateError::NotOnPlan) => error(StatusCode::FORBIDDEN, "not on this plan."),
-        Err(e) => try_later(&e, "error. try again later."),
+        Err(UpdateError::ReadOnly) => error(StatusCode::FORBIDDEN, "this user may not change DNS."),
+        Err(e @ (UpdateError::Unavailable(_) | UpdateError::Interrupted)) => {
+            try_later(&e, "error. try again later.")
+        }
     }
 }

@@ -20,7 +20,7 @@ async fn usercheck(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse
     };
     match state.updater.check(&credentials).await {
         Ok(()) => text(StatusCode::OK, "okuser"),
-        Err(UpdateError::BadAuth | UpdateError::AccountInactive) => {
+        Err(UpdateError::BadAuth(_) | UpdateError::AccountInactive) => {
             text(StatusCode::UNAUTHORIZED, "nouser")
         }
         Err(e) => try_later(&e, "911"),
@@ -44,7 +44,7 @@ async fn domlook(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
                     "<?xml version=\"1.0\" encoding=\"UTF-8\"?><domains>{domains}</domains>"
                 ))
         }
-        Err(UpdateError::BadAuth | UpdateError::AccountInactive) => {
+        Err(UpdateError::BadAuth(_) | UpdateError::AccountInactive) => {
             text(StatusCode::UNAUTHORIZED, "nouser")
         }
         Err(e) => try_later(&e, "911"),

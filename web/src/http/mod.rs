@@ -9,6 +9,7 @@ mod health;
 mod landing;
 mod minidns;
 mod mintdns;
+mod rexx;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -42,6 +43,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, update_paths: &[String]) {
         .configure(health::routes)
         .configure(mintdns::routes)
         .configure(minidns::routes)
+        .configure(rexx::routes)
         .configure(assets::routes);
 }
 
@@ -67,6 +69,28 @@ pub fn start(
     Ok((server.handle(), server))
 }
 
+/// A query string's parameters, trimmed; the last of a repeated name wins.
+struct QueryParams(std::collections::HashMap<String, String>);
+
+impl QueryParams {
+    fn of(req: &HttpRequest) -> QueryParams {
+        let pairs = form_urlencoded::parse(req.query_string().as_bytes());
+        QueryParams(
+            pairs
+                .map(|(key, value)| (key.into_owned(), value.trim().to_owned()))
+                .collect(),
+        )
+    }
+
+    /// The parameter's value; `None` when absent or empty.
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+}
+
 /// A plain-text answer with a `Content-Length`, as field clients expect.
 fn text(status: StatusCode, body: impl Into<String>) -> HttpResponse {
     HttpResponse::build(status)
@@ -86,10 +110,7 @@ pub(crate) fn basic_auth(req: &HttpRequest) -> Option<Credentials> {
         .ok()?;
     let decoded = String::from_utf8(decoded).ok()?;
     let (login, secret) = decoded.split_once(':')?;
-    Some(Credentials {
-        login: login.to_owned(),
-        secret: secret.to_owned(),
-    })
+    Some(Credentials::password_or_key(login, secret))
 }
 
 /// 503 with `Retry-After` and the protocol's word for it (`911`): the database is

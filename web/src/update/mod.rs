@@ -9,6 +9,7 @@
 //! after the commit.
 
 mod abuse;
+mod auth;
 mod check_ins;
 mod committer;
 mod credentials;
@@ -21,25 +22,15 @@ use std::sync::Arc;
 use chrono::Utc;
 use tokio::sync::Semaphore;
 
-use crate::db::{
-    AccountId, Db, DbError, HistoryEntry, HostState, KeyAuth, Seen, UpdateContext, UserAuth,
-};
-use crate::domain::{
-    AccountStatus, Fqdn, GroupName, NameError, Plan, Protocol, UpdateKey, verify_password,
-};
+use crate::db::{AccountId, Db, DbError, HistoryEntry, HostState, KeyAuth, Seen};
+use crate::domain::{Fqdn, GroupName, NameError, Plan, Protocol};
 use crate::feed::LocalCommits;
 pub use abuse::AbuseLimit;
 use abuse::WindowCounter;
+pub use auth::{AuthFailure, Credentials, Secret};
 use check_ins::CheckIns;
 use committer::Committer;
 use credentials::VerifiedPasswords;
-
-/// A login (e-mail or login ID) and a secret (the account password or an update key).
-#[derive(Clone, Debug)]
-pub struct Credentials {
-    pub login: String,
-    pub secret: String,
-}
 
 /// Where a request came from, for defaults, history and "last seen".
 #[derive(Clone, Debug)]
@@ -92,7 +83,32 @@ pub struct UpdateRequest {
     /// otherwise an update brings them online.
     pub offline: Option<bool>,
     pub settings: HostSettings,
+    /// Rexx: an address updates only a family the host already has (else `NoHost`).
+    pub existing_families_only: bool,
     pub client: Client,
+}
+
+impl UpdateRequest {
+    /// A request to set `ipv4`/`ipv6` (neither: the source address), nothing else.
+    pub fn new(
+        credentials: Credentials,
+        hosts: Vec<HostEntry>,
+        (ipv4, ipv6): (Option<Ipv4Addr>, Option<Ipv6Addr>),
+        client: Client,
+    ) -> UpdateRequest {
+        UpdateRequest {
+            credentials,
+            hosts,
+            ipv4,
+            ipv6,
+            preserve_ipv4: false,
+            preserve_ipv6: false,
+            offline: None,
+            settings: HostSettings::default(),
+            existing_families_only: false,
+            client,
+        }
+    }
 }
 
 /// DynDNS's host settings an update may change; `None` leaves one as it is.
@@ -134,6 +150,9 @@ pub enum HostResult {
     NotFqdn,
     /// No such host, or not one the caller may change: never says which.
     NoHost,
+    /// The name is in no zone this account may use: another account's own zone, or none
+    /// of the service's (Rexx's `OS_DOMAIN`; elsewhere the same as `NoHost`).
+    ForeignZone,
     /// The host had too many updates lately (see [`AbuseLimit`]), or the operator blocked
     /// it or its account; nothing changed.
     Abuse,
@@ -143,9 +162,12 @@ pub enum HostResult {
 #[derive(Debug, thiserror::Error)]
 pub enum UpdateError {
     #[error("wrong credentials")]
-    BadAuth,
+    BadAuth(AuthFailure),
     #[error("the account is not active")]
     AccountInactive,
+    /// The user's role may not change DNS (a viewer).
+    #[error("this user may not change DNS")]
+    ReadOnly,
     /// The request asks for a feature the account's plan does not have.
     #[error("the account's plan does not include this")]
     NotOnPlan,
@@ -193,8 +215,8 @@ impl Principal {
 
 /// What an entry of the request came to once the account's hosts and groups were read.
 enum Target {
-    NotFqdn,
-    NoHost,
+    /// Answered without a host: `NotFqdn`, `NoHost` or `ForeignZone`.
+    Answer(HostResult),
     Host(Fqdn),
     /// A group's members: its line is a failure of any of them, else `good` when one
     /// changed, else `nochg`.
@@ -213,6 +235,7 @@ struct Job {
     /// Take the hosts offline, their addresses kept and reported.
     offline: bool,
     settings: HostSettings,
+    existing_families_only: bool,
     seen: Seen,
 }
 
@@ -222,7 +245,7 @@ impl Job {
         self.targets.iter().flat_map(|t| match t {
             Target::Host(name) => std::slice::from_ref(name),
             Target::Group(names) => names.as_slice(),
-            Target::NotFqdn | Target::NoHost => &[],
+            Target::Answer(_) => &[],
         })
     }
 
@@ -237,8 +260,7 @@ impl Job {
         let mut history = Vec::new();
         for target in &self.targets {
             results.push(match target {
-                Target::NotFqdn => HostResult::NotFqdn,
-                Target::NoHost => HostResult::NoHost,
+                Target::Answer(result) => *result,
                 Target::Host(name) => self.apply_one(name, hosts, &mut history),
                 Target::Group(names) => {
                     let each: Vec<HostResult> = names
@@ -264,6 +286,11 @@ impl Job {
         else {
             return HostResult::NoHost;
         };
+        let lacks_family = (self.addresses.ipv4.is_some() && host.ipv4.is_none())
+            || (self.addresses.ipv6.is_some() && host.ipv6.is_none());
+        if self.existing_families_only && lacks_family {
+            return HostResult::NoHost;
+        }
         if self.principal.blocked || host.blocked || self.over_limit.contains(&host.id) {
             return HostResult::Abuse;
         }
@@ -359,17 +386,23 @@ impl Updater {
         // A source that keeps guessing is refused unheard for a while: no database query,
         // no argon2id, and no answer that a right guess would change.
         if self.auth_failures.is_full(source) {
-            return Err(UpdateError::BadAuth);
+            return Err(UpdateError::BadAuth(AuthFailure::TooManyFailures));
         }
         let (mut principal, mut hosts) = match self.authenticate(&req.credentials, &names).await {
-            Err(UpdateError::BadAuth) => {
+            Err(UpdateError::BadAuth(why)) => {
                 self.auth_failures.record(source);
-                return Err(UpdateError::BadAuth);
+                return Err(UpdateError::BadAuth(why));
             }
             result => result?,
         };
+        if !principal.may_change_dns {
+            return Err(UpdateError::ReadOnly);
+        }
         let targets = self.resolve(&req.hosts, &mut principal, &mut hosts).await?;
-        if targets.iter().all(|t| matches!(t, Target::NotFqdn)) {
+        if targets
+            .iter()
+            .all(|t| matches!(t, Target::Answer(HostResult::NotFqdn)))
+        {
             return Ok(vec![HostResult::NotFqdn; targets.len()]);
         }
         let offline = req.offline == Some(true);
@@ -400,6 +433,7 @@ impl Updater {
             preserve,
             offline,
             settings: req.settings,
+            existing_families_only: req.existing_families_only,
             seen: Seen {
                 at: Utc::now(),
                 protocol: req.client.protocol,
@@ -461,18 +495,41 @@ impl Updater {
                 key.hosts = Some(self.db.key_host_ids(key.key_id).await?);
             }
         }
+        let is_group = |entry: &HostEntry| {
+            entry
+                .group
+                .as_ref()
+                .is_some_and(|g| members.contains_key(g))
+        };
+        // Names that are neither: in a zone this account may use, or not?
+        let zones = if entries
+            .iter()
+            .any(|e| e.host.is_ok() && !is_host(e) && !is_group(e))
+        {
+            self.db.zones().await?
+        } else {
+            Vec::new()
+        };
+        let foreign = |name: &Fqdn| {
+            let zone = zones
+                .iter()
+                .filter(|z| name.is_within(&z.name))
+                .max_by_key(|z| z.name.as_str().len());
+            zone.is_none_or(|z| z.account.is_some_and(|a| a != principal.account))
+        };
         let targets = entries
             .iter()
             .map(|entry| match (&entry.host, &entry.group) {
                 (Ok(name), _) if is_host(entry) => Target::Host(name.clone()),
-                (_, Some(group)) if members.contains_key(group) => Target::Group(
+                (_, Some(group)) if is_group(entry) => Target::Group(
                     members[group]
                         .iter()
                         .map(|(name, _)| name.clone())
                         .collect(),
                 ),
-                (Err(_), None) => Target::NotFqdn,
-                _ => Target::NoHost,
+                (Err(_), None) => Target::Answer(HostResult::NotFqdn),
+                (Ok(name), _) if foreign(name) => Target::Answer(HostResult::ForeignZone),
+                _ => Target::Answer(HostResult::NoHost),
             })
             .collect();
         for (name, state) in members.into_values().flatten() {
@@ -505,107 +562,5 @@ impl Updater {
             .collect();
         names.sort();
         Ok(names)
-    }
-
-    /// Checks the credentials; the same query reads the hosts named in the account.
-    async fn authenticate(
-        &self,
-        credentials: &Credentials,
-        names: &[&Fqdn],
-    ) -> Result<(Principal, HashMap<String, HostState>), UpdateError> {
-        // A secret that cannot be a key is a password.
-        let key = UpdateKey::parse(&credentials.secret);
-        let mut context = self
-            .db
-            .update_context(&credentials.login, key.as_ref(), names)
-            .await?;
-        if context.is_none()
-            && let Some(key) = &key
-        {
-            context = self
-                .host_key_context(&credentials.login, key, names)
-                .await?;
-        }
-        let password_ok = match (&context, &key) {
-            (_, Some(_)) => true,
-            (Some(c), None) => {
-                self.verify_password(Some(&c.user), &credentials.secret)
-                    .await
-            }
-            (None, None) => self.verify_password(None, &credentials.secret).await,
-        };
-        // No such login, or a key that is not this login's.
-        let Some(context) = context.filter(|_| password_ok) else {
-            return Err(UpdateError::BadAuth);
-        };
-        let blocked = match context.user.account_status {
-            AccountStatus::Active => false,
-            AccountStatus::Blocked => true,
-            AccountStatus::Suspended => return Err(UpdateError::AccountInactive),
-        };
-        let principal = Principal {
-            blocked,
-            account: context.user.account,
-            plan: context.user.plan,
-            may_change_dns: context.user.role.may_change_dns(),
-            key: context.key,
-        };
-        Ok((principal, context.hosts.into_iter().collect()))
-    }
-
-    /// A key limited to some hosts may log in as one of them (Fritz!Box and nsupdate.info
-    /// style: the host's name as the user name). `None` unless `login` is such a host.
-    async fn host_key_context(
-        &self,
-        login: &str,
-        key: &UpdateKey,
-        names: &[&Fqdn],
-    ) -> Result<Option<UpdateContext>, UpdateError> {
-        let Ok(host) = Fqdn::parse(login) else {
-            return Ok(None);
-        };
-        let mut with_host = names.to_vec();
-        with_host.push(&host);
-        let Some(context) = self.db.update_context_by_key(key, &with_host).await? else {
-            return Ok(None);
-        };
-        let host_id = context
-            .hosts
-            .iter()
-            .find(|(name, _)| name == host.as_str())
-            .map(|(_, state)| state.id);
-        let allowed = context
-            .key
-            .as_ref()
-            .and_then(|k| k.hosts.as_ref())
-            .zip(host_id)
-            .is_some_and(|(ids, id)| ids.contains(&id));
-        Ok(allowed.then_some(context))
-    }
-
-    /// argon2id, unless this password was verified for this user lately. Without a user,
-    /// the same work against a fixed hash: timing does not tell which logins exist.
-    async fn verify_password(&self, user: Option<&UserAuth>, password: &str) -> bool {
-        if let Some(user) = user
-            && self
-                .passwords
-                .contains(user.user_id, &user.password, password)
-        {
-            return true;
-        }
-        let Ok(_run) = self.argon2_runs.acquire().await else {
-            return false;
-        };
-        let secret = password.to_owned();
-        let stored = user.map(|u| u.password.clone());
-        // Off the async workers, which it would stall.
-        let ok = tokio::task::spawn_blocking(move || verify_password(&secret, stored.as_ref()))
-            .await
-            .unwrap_or(false);
-        if let (true, Some(user)) = (ok, user) {
-            self.passwords
-                .insert(user.user_id, &user.password, password);
-        }
-        ok
     }
 }

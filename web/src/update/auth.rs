@@ -1,0 +1,221 @@
+//! Who is updating: credentials in the forms the protocols carry them, checked against the
+//! users and update keys; the same query reads the hosts the request names.
+
+use std::collections::HashMap;
+
+use subtle::ConstantTimeEq;
+
+use super::{Principal, UpdateError, Updater};
+use crate::db::{HostState, UpdateContext, UserAuth};
+use crate::domain::{AccountStatus, Fqdn, UpdateKey, miniupdate_response, verify_password};
+
+/// A login (e-mail or login ID; a per-host key may log in as its host) and a secret.
+#[derive(Clone, Debug)]
+pub struct Credentials {
+    pub login: String,
+    pub secret: Secret,
+}
+
+impl Credentials {
+    /// Most protocols: the account password or an update key.
+    pub fn password_or_key(login: &str, secret: &str) -> Credentials {
+        Credentials {
+            login: login.to_owned(),
+            secret: Secret::PasswordOrKey(secret.to_owned()),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub enum Secret {
+    PasswordOrKey(String),
+    /// An update key, never the password (Rexx's pass key).
+    Key(String),
+    /// miniupdate's answer to a challenge, computed from a key flagged for it.
+    Md5Response {
+        challenge: String,
+        response: String,
+    },
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Secret::PasswordOrKey(_) => "PasswordOrKey(…)",
+            Secret::Key(_) => "Key(…)",
+            Secret::Md5Response { .. } => "Md5Response(…)",
+        })
+    }
+}
+
+/// Why credentials were refused. Most protocols say only `badauth`; Rexx tells these apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthFailure {
+    NoSuchLogin,
+    /// The user has no live update key, and the protocol needs one.
+    NoKey,
+    WrongSecret,
+    /// The source address sent too many wrong credentials lately: not checked at all.
+    TooManyFailures,
+}
+
+impl Updater {
+    /// Checks the credentials; the same query reads the hosts named in the account.
+    pub(super) async fn authenticate(
+        &self,
+        credentials: &Credentials,
+        names: &[&Fqdn],
+    ) -> Result<(Principal, HashMap<String, HostState>), UpdateError> {
+        let login = credentials.login.as_str();
+        let context = match &credentials.secret {
+            Secret::PasswordOrKey(secret) => match UpdateKey::parse(secret) {
+                Some(key) => self.key_context(login, &key, names).await?,
+                // A secret that cannot be a key is a password.
+                None => self.password_context(login, secret, names).await?,
+            },
+            Secret::Key(secret) => match UpdateKey::parse(secret) {
+                Some(key) => self.key_context(login, &key, names).await?,
+                None => None,
+            },
+            Secret::Md5Response {
+                challenge,
+                response,
+            } => self.md5_context(login, challenge, response, names).await?,
+        };
+        let Some(context) = context else {
+            return Err(UpdateError::BadAuth(self.why_refused(credentials).await?));
+        };
+        let blocked = match context.user.account_status {
+            AccountStatus::Active => false,
+            AccountStatus::Blocked => true,
+            AccountStatus::Suspended => return Err(UpdateError::AccountInactive),
+        };
+        let principal = Principal {
+            blocked,
+            account: context.user.account,
+            plan: context.user.plan,
+            may_change_dns: context.user.role.may_change_dns(),
+            key: context.key,
+        };
+        Ok((principal, context.hosts.into_iter().collect()))
+    }
+
+    async fn why_refused(&self, credentials: &Credentials) -> Result<AuthFailure, UpdateError> {
+        Ok(match self.db.live_keys(&credentials.login).await? {
+            None => AuthFailure::NoSuchLogin,
+            Some(0) if !matches!(credentials.secret, Secret::PasswordOrKey(_)) => {
+                AuthFailure::NoKey
+            }
+            Some(_) => AuthFailure::WrongSecret,
+        })
+    }
+
+    /// The login's key, or a per-host key logging in as its host.
+    async fn key_context(
+        &self,
+        login: &str,
+        key: &UpdateKey,
+        names: &[&Fqdn],
+    ) -> Result<Option<UpdateContext>, UpdateError> {
+        let digest = key.digest();
+        match self.db.update_context(login, Some(&digest), names).await? {
+            Some(context) => Ok(Some(context)),
+            None => self.host_key_context(login, &digest, names).await,
+        }
+    }
+
+    async fn password_context(
+        &self,
+        login: &str,
+        password: &str,
+        names: &[&Fqdn],
+    ) -> Result<Option<UpdateContext>, UpdateError> {
+        let context = self.db.update_context(login, None, names).await?;
+        let user = context.as_ref().map(|c| &c.user);
+        let ok = self.verify_password(user, password).await;
+        Ok(context.filter(|_| ok))
+    }
+
+    /// miniupdate: the live miniupdate key of `login` whose answer to `challenge` is
+    /// `response`. Every key is compared, in constant time.
+    async fn md5_context(
+        &self,
+        login: &str,
+        challenge: &str,
+        response: &str,
+        names: &[&Fqdn],
+    ) -> Result<Option<UpdateContext>, UpdateError> {
+        let response = response.to_ascii_lowercase();
+        let mut matched = None;
+        for (digest, md5) in self.db.miniupdate_keys(login).await? {
+            let expected = miniupdate_response(&md5, challenge);
+            if bool::from(expected.as_bytes().ct_eq(response.as_bytes())) {
+                matched = Some(digest);
+            }
+        }
+        let Some(digest) = matched else {
+            return Ok(None);
+        };
+        Ok(self.db.update_context(login, Some(&digest), names).await?)
+    }
+
+    /// A key limited to some hosts may log in as one of them (Fritz!Box and nsupdate.info
+    /// style: the host's name as the user name). `None` unless `login` is such a host.
+    async fn host_key_context(
+        &self,
+        login: &str,
+        key_digest: &str,
+        names: &[&Fqdn],
+    ) -> Result<Option<UpdateContext>, UpdateError> {
+        let Ok(host) = Fqdn::parse(login) else {
+            return Ok(None);
+        };
+        let mut with_host = names.to_vec();
+        with_host.push(&host);
+        let Some(context) = self
+            .db
+            .update_context_by_key(key_digest, &with_host)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let host_id = context
+            .hosts
+            .iter()
+            .find(|(name, _)| name == host.as_str())
+            .map(|(_, state)| state.id);
+        let allowed = context
+            .key
+            .as_ref()
+            .and_then(|k| k.hosts.as_ref())
+            .zip(host_id)
+            .is_some_and(|(ids, id)| ids.contains(&id));
+        Ok(allowed.then_some(context))
+    }
+
+    /// argon2id, unless this password was verified for this user lately. Without a user,
+    /// the same work against a fixed hash: timing does not tell which logins exist.
+    async fn verify_password(&self, user: Option<&UserAuth>, password: &str) -> bool {
+        if let Some(user) = user
+            && self
+                .passwords
+                .contains(user.user_id, &user.password, password)
+        {
+            return true;
+        }
+        let Ok(_run) = self.argon2_runs.acquire().await else {
+            return false;
+        };
+        let secret = password.to_owned();
+        let stored = user.map(|u| u.password.clone());
+        // Off the async workers, which it would stall.
+        let ok = tokio::task::spawn_blocking(move || verify_password(&secret, stored.as_ref()))
+            .await
+            .unwrap_or(false);
+        if let (true, Some(user)) = (ok, user) {
+            self.passwords
+                .insert(user.user_id, &user.password, password);
+        }
+        ok
+    }
+}
