@@ -94,7 +94,7 @@ start_node() { # NAME, PREFIX: starts a node; sets NODE_PID, NODE_DNS, NODE_STAT
 
 echo "== propagation: $NODES nodes, $HOSTS hosts, $RATE updates/s for $DURATION s"
 HTTP=127.0.0.1:$(free_port)
-DYN53_HTTP_ADDR=$HTTP "$DYN53" web 2>"$WORK/web.log" &
+DYN53_HTTP_ADDR=$HTTP DYN53_MINIUPDATE_ADDR=off "$DYN53" web 2>"$WORK/web.log" &
 WEB_PID=$!
 PIDS+=("$WEB_PID")
 wait_for "http://$HTTP/readyz" 30

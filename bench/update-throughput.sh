@@ -108,7 +108,7 @@ sql "VACUUM ANALYZE"
 
 log "starting dyn53 $SERVER_CMD"
 # MALLOC_MMAP_THRESHOLD_ as deploy/dyn53.service sets it (argon2id's 19 MiB blocks).
-MALLOC_MMAP_THRESHOLD_=4194304 DYN53_HTTP_ADDR=127.0.0.1:0 DYN53_DNS_ADDR=127.0.0.1:0 DYN53_ZONES=$ZONE \
+MALLOC_MMAP_THRESHOLD_=4194304 DYN53_HTTP_ADDR=127.0.0.1:0 DYN53_DNS_ADDR=127.0.0.1:0 DYN53_MINIUPDATE_ADDR=off DYN53_ZONES=$ZONE \
     RUST_LOG='info,hickory_server=warn,sqlx=warn,actix_web=warn' \
     "$BIN" "$SERVER_CMD" >/dev/null 2>"$WORK/dyn53.log" &
 SERVER_PID=$!

@@ -141,6 +141,9 @@ struct ControlArgs {
         value_delimiter = ','
     )]
     http_addr: Vec<SocketAddr>,
+    /// The miniupdate TCP protocol's address; `off` to not serve it.
+    #[arg(long, env = "DYN53_MINIUPDATE_ADDR", default_value = "127.0.0.1:9120")]
+    miniupdate_addr: String,
     /// Zones to create at start when missing, comma-separated.
     #[arg(
         long,
@@ -286,6 +289,14 @@ enum KeyCommand {
     },
 }
 
+/// A socket address, or `off` (also empty) for none.
+fn optional_addr(s: &str) -> Result<Option<SocketAddr>, std::net::AddrParseError> {
+    match s.trim() {
+        "" | "off" => Ok(None),
+        addr => addr.parse().map(Some),
+    }
+}
+
 fn parse_v4(s: &str) -> Result<Ipv4Addr, String> {
     parse_ipv4(s).map_err(|e| e.to_string())
 }
@@ -390,6 +401,8 @@ fn control_config(storage: Storage, args: ControlArgs) -> anyhow::Result<Config>
     Ok(Config {
         storage,
         http_addrs: args.http_addr,
+        miniupdate_addr: optional_addr(&args.miniupdate_addr)
+            .context("DYN53_MINIUPDATE_ADDR is an address like 127.0.0.1:9120, or off")?,
         zones: fqdns(&args.zones)?,
         trusted_proxies: TrustedProxies::parse(&args.trusted_proxies)
             .map_err(anyhow::Error::msg)?,

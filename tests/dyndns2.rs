@@ -1262,65 +1262,7 @@ async fn offline_is_a_premium_feature(backend: Backend) {
     assert_serves(&server, "shop.dyn.test", RecordType::AAAA, &[]).await;
 }
 
-async fn minidns_areg(backend: Backend) {
-    let server = setup(backend).await;
-    let areg = async |query: &str| {
-        let r = get(server.http, &format!("/areg.php?{query}"), None, None).await;
-        (r.status, r.body)
-    };
-    let auth = "username=alice@example.com&password=correct%20horse%20battery";
-    assert_eq!(
-        areg(&format!(
-            "opcode=ADD&host=Office.dyn.test&{auth}&ip=192.0.2.60"
-        ))
-        .await,
-        (200, "okay. office.dyn.test mapped to 192.0.2.60.".into())
-    );
-    assert_serves(&server, "office.dyn.test", RecordType::A, &["192.0.2.60"]).await;
-    // No `ip`: the caller's address.
-    assert_eq!(
-        areg(&format!("opcode=add&host=home.dyn.test&{auth}")).await,
-        (200, "okay. home.dyn.test mapped to 127.0.0.1.".into())
-    );
-    let failures = [
-        (format!("opcode=DEL&host=home.dyn.test&{auth}"), 400),
-        (format!("opcode=ADD&{auth}"), 400),
-        (
-            "opcode=ADD&host=home.dyn.test&username=alice@example.com".to_owned(),
-            400,
-        ),
-        (
-            format!("opcode=ADD&host=home.dyn.test&{auth}&ip=192.0.2.999"),
-            400,
-        ),
-        (
-            format!("opcode=ADD&host=-bad-.dyn.test&{auth}&ip=192.0.2.61"),
-            400,
-        ),
-        (
-            format!("opcode=ADD&host=bob.dyn.test&{auth}&ip=192.0.2.61"),
-            404,
-        ),
-        (
-            "opcode=ADD&host=home.dyn.test&username=alice@example.com&password=x&ip=192.0.2.61"
-                .to_owned(),
-            401,
-        ),
-    ];
-    for (query, status) in failures {
-        let (got, body) = areg(&query).await;
-        assert_eq!(got, status, "{query}: {body}");
-        assert!(
-            body.starts_with("error. ") && !body.contains('\n'),
-            "{query}: {body}"
-        );
-    }
-    assert_serves(&server, "home.dyn.test", RecordType::A, &["127.0.0.1"]).await;
-    assert_serves(&server, "bob.dyn.test", RecordType::A, &["198.51.100.9"]).await;
-}
-
 on_both_backends!(
-    minidns_areg,
     offline_is_a_premium_feature,
     preserve_keeps_a_family,
     a_source_that_keeps_guessing_is_refused_for_a_while,

@@ -143,6 +143,7 @@ impl Web {
         let mut env = storage.env();
         env.extend(redis_env.iter().cloned());
         env.push(("DYN53_HTTP_ADDR".into(), "127.0.0.1:0".into()));
+        env.push(("DYN53_MINIUPDATE_ADDR".into(), "127.0.0.1:0".into()));
         env.push(("DYN53_ZONES".into(), "dyn.test".into()));
         // Bursts update hosts far more often than a client may.
         env.push(("DYN53_ABUSE_LIMIT".into(), "1000000/1".into()));

@@ -281,6 +281,7 @@ pub struct Server {
     pub http: SocketAddr,
     pub http_all: Vec<SocketAddr>,
     pub dns: SocketAddr,
+    pub miniupdate: SocketAddr,
     process: Process,
 }
 
@@ -296,6 +297,7 @@ impl Server {
         env.extend(
             [
                 ("DYN53_HTTP_ADDR", "127.0.0.1:0"),
+                ("DYN53_MINIUPDATE_ADDR", "127.0.0.1:0"),
                 ("DYN53_DNS_ADDR", "127.0.0.1:0"),
                 ("DYN53_ZONES", "dyn.test,other.test"),
                 // Tests update hosts far more often than a client may: see `abuse`.
@@ -315,6 +317,7 @@ impl Server {
             http: http_all[0],
             http_all,
             dns: process.addresses("dns")[0],
+            miniupdate: process.addresses("miniupdate")[0],
             storage,
             process,
         }

@@ -20,6 +20,8 @@ pub struct Storage {
 pub struct Config {
     pub storage: Storage,
     pub http_addrs: Vec<SocketAddr>,
+    /// The miniupdate TCP protocol's address; `None`: not served.
+    pub miniupdate_addr: Option<SocketAddr>,
     /// Zones created at start when missing.
     pub zones: Vec<Fqdn>,
     pub trusted_proxies: TrustedProxies,

@@ -7,6 +7,7 @@ pub mod db;
 pub mod domain;
 pub mod feed;
 pub mod http;
+pub mod miniupdate;
 pub mod ops;
 pub mod publish;
 pub mod serve;

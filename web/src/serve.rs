@@ -18,9 +18,9 @@ use crate::config::{Config, FleetConfig, Storage};
 use crate::db::Db;
 use crate::feed::{LocalCommits, OutboxFeed};
 use crate::http::{self, AppState};
-use crate::ops;
 use crate::publish::{PublishStatus, run_publisher};
 use crate::update::Updater;
+use crate::{miniupdate, ops};
 
 /// Opens the configured database and brings its schema up to date.
 pub async fn open_db(storage: &Storage) -> anyhow::Result<Db> {
@@ -69,22 +69,23 @@ async fn open_control_plane(config: &Config) -> anyhow::Result<Db> {
     Ok(db)
 }
 
-/// A running HTTP server.
-struct HttpServer {
+/// The update protocols' servers: HTTP and miniupdate, around one update service.
+struct Front {
     handle: actix_web::dev::ServerHandle,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
-    /// The addresses bound, comma-separated.
+    /// The HTTP addresses bound, comma-separated.
     addrs: String,
+    miniupdate: Option<(SocketAddr, tokio::task::JoinHandle<()>)>,
 }
 
-impl HttpServer {
+impl Front {
     /// Serves on the configured addresses.
-    fn start(
+    async fn start(
         config: &Config,
         db: Db,
         local_commits: Arc<LocalCommits>,
         publish: Option<Arc<PublishStatus>>,
-    ) -> anyhow::Result<HttpServer> {
+    ) -> anyhow::Result<Front> {
         let listeners = config
             .http_addrs
             .iter()
@@ -95,23 +96,46 @@ impl HttpServer {
             .filter_map(|l| l.local_addr().ok())
             .map(|a| a.to_string())
             .collect();
+        let updater = Updater::new(db.clone(), local_commits, config.limits);
+        let miniupdate = match config.miniupdate_addr {
+            Some(addr) => {
+                let listener = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding miniupdate on {addr}"))?;
+                let addr = listener.local_addr()?;
+                let task = tokio::spawn(miniupdate::serve(listener, updater.clone()));
+                Some((addr, task))
+            }
+            None => None,
+        };
         let state = AppState {
-            db: db.clone(),
-            updater: Updater::new(db, local_commits, config.limits),
+            db,
+            updater,
             trusted_proxies: config.trusted_proxies.clone(),
             blocked_agents: config.blocked_agents.clone(),
             publish,
         };
         let (handle, server) = http::start(state, config.update_paths.clone(), listeners)?;
-        Ok(HttpServer {
+        Ok(Front {
             handle,
             task: tokio::spawn(server),
             addrs: addrs.join(","),
+            miniupdate,
         })
     }
 
-    /// Finishes the requests in progress, then stops.
+    /// The miniupdate address, or `off`.
+    fn miniupdate_addr(&self) -> String {
+        self.miniupdate
+            .as_ref()
+            .map_or("off".into(), |(addr, _)| addr.to_string())
+    }
+
+    /// Finishes the HTTP requests in progress, then stops; closes miniupdate sessions.
     async fn stop(self) {
+        if let Some((_, task)) = self.miniupdate {
+            task.abort();
+        }
         self.handle.stop(true).await;
         let _ = self.task.await;
     }
@@ -139,13 +163,14 @@ pub async fn serve(
     let dns_addr = dns.local_addr();
     let dns_task = tokio::spawn(dyn53_dns::serve(store.clone(), dns, stopped(&stop_rx)));
 
-    let http = HttpServer::start(&config, db, local_commits, None)?;
+    let front = Front::start(&config, db, local_commits, None).await?;
     // Tests and scripts read this line to learn the ports they got.
-    tracing::info!(http = %http.addrs, dns = %dns_addr, "dyn53 listening");
+    let miniupdate = front.miniupdate_addr();
+    tracing::info!(http = %front.addrs, dns = %dns_addr, %miniupdate, "dyn53 listening");
 
     shutdown.await;
     tracing::info!("shutting down");
-    http.stop().await;
+    front.stop().await;
     let _ = stop.send(true);
     let _ = dns_task.await;
     let _ = follower.await;
@@ -187,12 +212,13 @@ pub async fn web(
         published.published.load(Relaxed)
     }));
 
-    let http = HttpServer::start(&config, db, local_commits, Some(status))?;
-    tracing::info!(http = %http.addrs, "dyn53 web listening");
+    let front = Front::start(&config, db, local_commits, Some(status)).await?;
+    let miniupdate = front.miniupdate_addr();
+    tracing::info!(http = %front.addrs, %miniupdate, "dyn53 web listening");
 
     shutdown.await;
     tracing::info!("shutting down");
-    http.stop().await;
+    front.stop().await;
     let _ = stop.send(true);
     let _ = publisher.await;
     Ok(())

@@ -18,7 +18,8 @@ async fn usercheck(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse
     let Some(credentials) = basic_auth(&req) else {
         return text(StatusCode::UNAUTHORIZED, "nouser");
     };
-    match state.updater.check(&credentials).await {
+    let source = state.trusted_proxies.client_ip(&req);
+    match state.updater.check(&credentials, source).await {
         Ok(()) => text(StatusCode::OK, "okuser"),
         Err(UpdateError::BadAuth(_) | UpdateError::AccountInactive) => {
             text(StatusCode::UNAUTHORIZED, "nouser")
@@ -31,7 +32,8 @@ async fn domlook(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let Some(credentials) = basic_auth(&req) else {
         return text(StatusCode::UNAUTHORIZED, "nouser");
     };
-    match state.updater.updatable_hosts(&credentials).await {
+    let source = state.trusted_proxies.client_ip(&req);
+    match state.updater.updatable_hosts(&credentials, source).await {
         Ok(names) => {
             // Host names are LDH ASCII (punycode): nothing in them needs XML escaping.
             let domains: String = names

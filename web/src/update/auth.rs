@@ -2,6 +2,7 @@
 //! users and update keys; the same query reads the hosts the request names.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 
 use subtle::ConstantTimeEq;
 
@@ -60,8 +61,26 @@ pub enum AuthFailure {
 }
 
 impl Updater {
-    /// Checks the credentials; the same query reads the hosts named in the account.
+    /// Checks the credentials; the same query reads the hosts named in the account. A
+    /// source that keeps guessing is refused unheard for a while: no database query, no
+    /// argon2id, and no answer that a right guess would change.
     pub(super) async fn authenticate(
+        &self,
+        credentials: &Credentials,
+        names: &[&Fqdn],
+        source: IpAddr,
+    ) -> Result<(Principal, HashMap<String, HostState>), UpdateError> {
+        if self.auth_failures.is_full(source) {
+            return Err(UpdateError::BadAuth(AuthFailure::TooManyFailures));
+        }
+        let result = self.check_credentials(credentials, names).await;
+        if let Err(UpdateError::BadAuth(_)) = &result {
+            self.auth_failures.record(source);
+        }
+        result
+    }
+
+    async fn check_credentials(
         &self,
         credentials: &Credentials,
         names: &[&Fqdn],

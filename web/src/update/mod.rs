@@ -382,19 +382,9 @@ impl Updater {
             .iter()
             .filter_map(|h| h.host.as_ref().ok())
             .collect();
-        let source = req.client.source;
-        // A source that keeps guessing is refused unheard for a while: no database query,
-        // no argon2id, and no answer that a right guess would change.
-        if self.auth_failures.is_full(source) {
-            return Err(UpdateError::BadAuth(AuthFailure::TooManyFailures));
-        }
-        let (mut principal, mut hosts) = match self.authenticate(&req.credentials, &names).await {
-            Err(UpdateError::BadAuth(why)) => {
-                self.auth_failures.record(source);
-                return Err(UpdateError::BadAuth(why));
-            }
-            result => result?,
-        };
+        let (mut principal, mut hosts) = self
+            .authenticate(&req.credentials, &names, req.client.source)
+            .await?;
         if !principal.may_change_dns {
             return Err(UpdateError::ReadOnly);
         }
@@ -539,8 +529,14 @@ impl Updater {
     }
 
     /// Whether `credentials` may update (MintDNS's user check): `Ok` or why not.
-    pub async fn check(&self, credentials: &Credentials) -> Result<(), UpdateError> {
-        self.authenticate(credentials, &[]).await.map(|_| ())
+    pub async fn check(
+        &self,
+        credentials: &Credentials,
+        source: IpAddr,
+    ) -> Result<(), UpdateError> {
+        self.authenticate(credentials, &[], source)
+            .await
+            .map(|_| ())
     }
 
     /// The host names `credentials` may update, sorted (MintDNS's domain list): the
@@ -548,8 +544,9 @@ impl Updater {
     pub async fn updatable_hosts(
         &self,
         credentials: &Credentials,
+        source: IpAddr,
     ) -> Result<Vec<Fqdn>, UpdateError> {
-        let (mut principal, _) = self.authenticate(credentials, &[]).await?;
+        let (mut principal, _) = self.authenticate(credentials, &[], source).await?;
         // Authentication resolves a key's limit for the names asked only: here, all of them.
         if let Some(key) = principal.key.as_mut().filter(|k| k.hosts.is_some()) {
             key.hosts = Some(self.db.key_host_ids(key.key_id).await?);
