@@ -191,6 +191,7 @@ async fn miniupdate_session(backend: Backend) {
     assert_eq!(s.read().await, None, "EXIT closes the connection");
 
     // Failures change nothing.
+    server.cli_ok(&["host", "block", "office.dyn.test"]);
     let (mut s, _) = Session::open(server.miniupdate).await;
     assert_eq!(s.login("alice@example.com", &key).await, "OK Authenticated");
     for (command, answer) in [
@@ -211,6 +212,10 @@ async fn miniupdate_session(backend: Backend) {
             "ERR not an IP address",
         ),
         (
+            "A_UPDATE online office.dyn.test 192.0.2.81",
+            "ERR updates of this host are refused for now (abuse)",
+        ),
+        (
             "A_UPDATE sideways home.dyn.test",
             "ERR the mode is online or offline",
         ),
@@ -223,6 +228,7 @@ async fn miniupdate_session(backend: Backend) {
         assert_eq!(s.send(command).await, answer, "{command}");
     }
     assert_serves(&server, "home.dyn.test", RecordType::A, &["192.0.2.80"]).await;
+    assert_serves(&server, "office.dyn.test", RecordType::A, &["127.0.0.1"]).await;
     assert_serves(&server, "bob.dyn.test", RecordType::A, &["198.51.100.9"]).await;
     let history = "SELECT count(*) FROM update_history WHERE protocol = 'miniupdate' \
                    AND agent = 'dyn53-test/1.0'";
@@ -382,7 +388,33 @@ async fn miniupdate_limits(backend: Backend) {
     assert_eq!(again.read().await, None);
 }
 
+/// With the database down, both protocols say "try later" and DNS keeps its data.
+async fn database_down_is_try_later(backend: Backend) {
+    let server = setup(backend).await;
+    let key = miniupdate_key(&server, "alice@example.com");
+    let (mut s, _) = Session::open(server.miniupdate).await;
+    assert_eq!(s.login("alice@example.com", &key).await, "OK Authenticated");
+    {
+        let _broken = support::break_database(&server.storage);
+        assert_eq!(
+            s.send("A_UPDATE online office.dyn.test 192.0.2.85").await,
+            "ERR server busy; try later"
+        );
+        let query = format!(
+            "/areg.php?opcode=ADD&host=office.dyn.test&username=alice@example.com&password={key}&ip=192.0.2.86"
+        );
+        let r = get(server.http, &query, None, None).await;
+        assert_eq!(
+            (r.status, r.body.as_str()),
+            (503, "error. try again later.")
+        );
+        assert!(r.header("retry-after").is_some());
+        assert_serves(&server, "office.dyn.test", RecordType::A, &["198.51.100.1"]).await;
+    }
+}
+
 on_both_backends!(
+    database_down_is_try_later,
     minidns_areg,
     miniupdate_session,
     miniupdate_refuses_other_secrets,

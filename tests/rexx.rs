@@ -198,6 +198,17 @@ async fn dynamic_cgi_codes(backend: Backend) {
     assert_eq!((r.status, r.body.as_str()), (200, "127.0.0.1"));
 }
 
+/// With the database down: 503 `TRY_LATER`, with `Retry-After`, and DNS keeps its data.
+async fn database_down_is_try_later(backend: Backend) {
+    let (server, key) = setup_rexx(backend).await;
+    let _broken = support::break_database(&server.storage);
+    let query = format!("/dynamic.cgi?host=www.dyn.test&ip=192.0.2.75&user=CarolR&password={key}");
+    let r = get(server.http, &query, None, None).await;
+    assert_eq!((r.status, r.body.as_str()), (503, "TRY_LATER"));
+    assert!(r.header("retry-after").is_some());
+    assert_serves(&server, "www.dyn.test", RecordType::A, &["198.51.100.20"]).await;
+}
+
 /// Only the account owning a zone may have hosts in it.
 async fn own_zones_keep_other_accounts_out(backend: Backend) {
     let (server, _) = setup_rexx(backend).await;
@@ -215,4 +226,8 @@ async fn own_zones_keep_other_accounts_out(backend: Backend) {
     assert!(zones.contains("dyn.test\tshared\t"), "{zones}");
 }
 
-on_both_backends!(dynamic_cgi_codes, own_zones_keep_other_accounts_out);
+on_both_backends!(
+    dynamic_cgi_codes,
+    database_down_is_try_later,
+    own_zones_keep_other_accounts_out
+);

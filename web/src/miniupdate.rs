@@ -274,7 +274,9 @@ impl Session {
                     format!("OK {shown} mapped to {ip}")
                 }
                 Some(HostResult::NotFqdn) => "ERR not a host name".into(),
-                Some(HostResult::Abuse) => "ERR too many updates of this host; try later".into(),
+                Some(HostResult::Abuse) => {
+                    "ERR updates of this host are refused for now (abuse)".into()
+                }
                 Some(HostResult::NoHost | HostResult::ForeignZone) | None => {
                     "ERR no such host of yours".into()
                 }
