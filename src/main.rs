@@ -141,6 +141,21 @@ struct ControlArgs {
         value_delimiter = ','
     )]
     http_addr: Vec<SocketAddr>,
+    /// SMTP server for e-mail: `smtp://host:25`, `smtp://user:pass@host:587?tls=required`
+    /// (STARTTLS) or `smtps://host:465`. Unset: `.eml` files in the data dir's `mail/`.
+    #[arg(long, env = "DYN53_SMTP_URL")]
+    smtp_url: Option<String>,
+    /// The sender of e-mails.
+    #[arg(
+        long,
+        env = "DYN53_MAIL_FROM",
+        default_value = "dyn53 <noreply@dyn53.localhost>"
+    )]
+    mail_from: String,
+    /// The service's address as people reach it, for e-mailed links. Default: `http://` and
+    /// the first HTTP address.
+    #[arg(long, env = "DYN53_PUBLIC_URL")]
+    public_url: Option<String>,
     /// The miniupdate TCP protocol's address; `off` to not serve it.
     #[arg(long, env = "DYN53_MINIUPDATE_ADDR", default_value = "127.0.0.1:9120")]
     miniupdate_addr: String,
@@ -400,6 +415,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 fn control_config(storage: Storage, args: ControlArgs) -> anyhow::Result<Config> {
     Ok(Config {
         storage,
+        public_url: args
+            .public_url
+            .map(|url| url.trim_end_matches('/').to_owned()),
+        smtp_url: args.smtp_url,
+        mail_from: args.mail_from,
         http_addrs: args.http_addr,
         miniupdate_addr: optional_addr(&args.miniupdate_addr)
             .context("DYN53_MINIUPDATE_ADDR is an address like 127.0.0.1:9120, or off")?,

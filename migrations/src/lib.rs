@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m0001_initial;
 mod m0002_legacy_protocols;
+mod m0003_account_manager;
 
 pub struct Migrator;
 
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m0001_initial::Migration),
             Box::new(m0002_legacy_protocols::Migration),
+            Box::new(m0003_account_manager::Migration),
         ]
     }
 }

@@ -28,6 +28,11 @@ pub struct Config {
     pub blocked_agents: BlockedAgents,
     /// Extra paths answered as `/nic/update`.
     pub update_paths: Vec<String>,
+    /// `None`: mail goes to `.eml` files in the data dir's `mail/`.
+    pub smtp_url: Option<String>,
+    pub mail_from: String,
+    /// The base of e-mailed links; `None`: `http://` and the first HTTP address bound.
+    pub public_url: Option<String>,
     pub limits: UpdateLimits,
 }
 

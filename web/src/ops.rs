@@ -64,14 +64,19 @@ pub async fn add_user(
     let password = hash_password(password)?;
     let tx = db.begin_write().await?;
     let created = tx
-        .insert_user(NewUser {
-            email,
-            login,
-            password,
-            staff,
-            account,
-        })
-        .await?;
+        .insert_user(
+            NewUser {
+                email,
+                login,
+                password,
+                staff,
+                verified: true,
+                account,
+            },
+            "cli",
+        )
+        .await?
+        .is_some();
     tx.commit().await?;
     Ok(created)
 }

@@ -18,6 +18,7 @@ use crate::config::{Config, FleetConfig, Storage};
 use crate::db::Db;
 use crate::feed::{LocalCommits, OutboxFeed};
 use crate::http::{self, AppState};
+use crate::mail::Mailer;
 use crate::publish::{PublishStatus, run_publisher};
 use crate::update::Updater;
 use crate::{miniupdate, ops};
@@ -108,7 +109,16 @@ impl Front {
             }
             None => None,
         };
+        let mail_dir = config.storage.data_dir.join("mail");
+        let mailer = Mailer::new(config.smtp_url.as_deref(), mail_dir, &config.mail_from)
+            .context("setting up mail (DYN53_SMTP_URL, DYN53_MAIL_FROM)")?;
         let state = AppState {
+            mailer,
+            public_url: config
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{}", addrs[0])),
+            login_limits: Default::default(),
             db,
             updater,
             trusted_proxies: config.trusted_proxies.clone(),

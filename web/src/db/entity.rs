@@ -39,6 +39,51 @@ pub mod user {
         pub role: String,
         pub staff: bool,
         pub created_at: DateTimeUtc,
+        /// When the owner of the address confirmed it; sign-ups start without.
+        pub email_verified_at: Option<DateTimeUtc>,
+    }
+    no_relations!();
+}
+
+pub mod session {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "sessions")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        /// SHA-256 of the cookie's secret.
+        pub digest: String,
+        pub user_id: i64,
+        /// The session's CSRF token, echoed by every form.
+        pub csrf: String,
+        pub created_at: DateTimeUtc,
+        pub expires_at: DateTimeUtc,
+    }
+    no_relations!();
+}
+
+pub mod token {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "tokens")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        /// SHA-256 of the link's secret.
+        pub digest: String,
+        /// `verify`, `reset`, `email` or `invite`.
+        pub purpose: String,
+        pub user_id: Option<i64>,
+        pub account_id: Option<i64>,
+        /// The address the link was sent to (a new one, for an e-mail change).
+        pub email: Option<String>,
+        pub role: Option<String>,
+        pub expires_at: DateTimeUtc,
+        pub used_at: Option<DateTimeUtc>,
+        pub created_at: DateTimeUtc,
     }
     no_relations!();
 }

@@ -46,6 +46,8 @@ pub struct Host {
     pub offline_ipv4: Option<Ipv4Addr>,
     pub offline_ipv6: Option<Ipv6Addr>,
     pub updated_at: Option<DateTime<Utc>>,
+    /// The protocol and User-Agent of the last check-in, e.g. `dyndns2 (ddclient/3.10.0)`.
+    pub last_client: Option<String>,
 }
 
 /// What an update decides on and changes: a host's addresses, whether it is offline, and
@@ -107,6 +109,11 @@ impl Host {
             offline_ipv4: address(&m.offline_ipv4),
             offline_ipv6: address(&m.offline_ipv6),
             updated_at: m.updated_at,
+            last_client: match (&m.last_protocol, &m.last_agent) {
+                (Some(protocol), Some(agent)) => Some(format!("{protocol} ({agent})")),
+                (Some(protocol), None) => Some(protocol.clone()),
+                (None, _) => None,
+            },
             zone,
         }
     }

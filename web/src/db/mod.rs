@@ -4,11 +4,13 @@
 //! Tenant data is reached through an [`AccountId`], which only authentication and the
 //! operator's lookups hand out, and every query for tenant data filters by it.
 
+mod browser;
 mod entity;
 mod feed;
 mod hosts;
 mod lead;
 mod people;
+mod tenant;
 mod update;
 mod write;
 mod zones;
@@ -18,9 +20,11 @@ use std::time::Duration;
 use dyn53_migrations::MigratorTrait;
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
 
+pub use browser::{TokenPurpose, WebSession, WebUser};
 pub use hosts::{Host, HostKind, HostState, NewHost};
 pub use lead::Leadership;
 pub use people::{KeyAuth, NewUser, NewUserAccount, UserAuth};
+pub use tenant::{HistoryLine, KeyInfo, Tenant};
 pub use update::UpdateContext;
 pub use write::{HistoryEntry, Seen, WriteTx};
 pub use zones::{NewZone, Zone};

@@ -34,6 +34,8 @@ pub struct NewUser {
     pub login: Option<String>,
     pub password: PasswordHash,
     pub staff: bool,
+    /// Whether the address is known to be the user's (operator-created users are).
+    pub verified: bool,
     /// Where the user belongs: a new account of its own (as owner) on this plan, or an
     /// existing account with a role.
     pub account: NewUserAccount,
@@ -115,9 +117,10 @@ pub(super) fn login_is(login: &str) -> Condition {
 }
 
 impl WriteTx {
-    /// Creates a user with an account of its own, as its owner. `Ok(false)` when the
-    /// e-mail or login ID is taken (nothing is changed).
-    pub async fn insert_user(&self, new: NewUser) -> DbResult<bool> {
+    /// Creates a user, in an account of its own (as its owner) or a member of another; the
+    /// audit log names `actor`. The user's id, or `None` when the e-mail or login ID is
+    /// taken (nothing is changed).
+    pub async fn insert_user(&self, new: NewUser, actor: &str) -> DbResult<Option<i64>> {
         let mut taken = Condition::any().add(user::Column::Email.eq(new.email.as_str()));
         if let Some(login) = &new.login {
             taken = taken.add(user::Column::Login.eq(login.as_str()));
@@ -128,7 +131,7 @@ impl WriteTx {
             .await?
             .is_some()
         {
-            return Ok(false);
+            return Ok(None);
         }
         let now = Utc::now();
         let (account, role) = match new.account {
@@ -145,7 +148,7 @@ impl WriteTx {
             }
             NewUserAccount::Member(account, role) => (account, role),
         };
-        user::ActiveModel {
+        let user = user::ActiveModel {
             id: NotSet,
             account_id: Set(account.0),
             email: Set(new.email.to_string()),
@@ -154,13 +157,15 @@ impl WriteTx {
             role: Set(role.as_str().into()),
             staff: Set(new.staff),
             created_at: Set(now),
+            email_verified_at: Set(new.verified.then_some(now)),
         }
         .insert(self.tx())
-        .await?;
+        .await?
+        .id;
         let detail = format!("{} as {}", new.email, role.as_str());
-        self.audit(Some(account), "cli", "user.create", &detail)
+        self.audit(Some(account), actor, "user.create", &detail)
             .await?;
-        Ok(true)
+        Ok(Some(user))
     }
 
     /// Sets an account's status; `false` if it had it already.

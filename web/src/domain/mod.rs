@@ -4,15 +4,27 @@ mod addr;
 mod email;
 mod fqdn;
 mod group_name;
+mod label;
 mod password;
+mod secret_token;
 mod update_key;
 
 pub use addr::{AddrError, parse_ip, parse_ipv4, parse_ipv6};
 pub use email::{Email, EmailError};
 pub use fqdn::{Fqdn, NameError};
 pub use group_name::{GroupName, GroupNameError};
-pub use password::{PasswordHash, generate_password, hash_password, verify_password};
+pub use label::{Label, LabelError};
+pub use password::{
+    PasswordHash, WeakPassword, check_new_password, generate_password, hash_password,
+    verify_password,
+};
+pub use secret_token::SecretToken;
 pub use update_key::{UpdateKey, miniupdate_response};
+
+/// Lowercase hex.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
 
 /// `len` characters from the OS-seeded CSPRNG, in an alphabet safe in URLs and configs.
 fn random_base62(len: usize) -> String {
@@ -75,6 +87,14 @@ impl Plan {
             .into_iter()
             .find(|p| p.as_str() == s)
     }
+
+    /// How many hosts an account may create in the account manager.
+    pub fn max_hosts(self) -> u64 {
+        match self {
+            Plan::Free => 5,
+            Plan::Premium => 100,
+        }
+    }
 }
 
 /// Whether an account may update (DESIGN.md §5).
@@ -117,6 +137,8 @@ pub enum Protocol {
     Miniupdate,
     /// Rexx's `dynamic.cgi`.
     Rexx,
+    /// The account manager in the browser.
+    Web,
     Cli,
 }
 
@@ -127,6 +149,7 @@ impl Protocol {
             Protocol::Minidns => "minidns",
             Protocol::Miniupdate => "miniupdate",
             Protocol::Rexx => "rexx",
+            Protocol::Web => "web",
             Protocol::Cli => "cli",
         }
     }

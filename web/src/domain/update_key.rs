@@ -4,6 +4,8 @@
 use md5::Md5;
 use sha2::{Digest, Sha256};
 
+use super::hex;
+
 const PREFIX: &str = "dyn53_";
 const SECRET_CHARS: usize = 32;
 /// How much of a key is kept in clear to let people tell their keys apart.
@@ -54,10 +56,6 @@ pub fn miniupdate_response(key_md5_hex: &str, challenge: &str) -> String {
         .chain_update(key_md5_hex.as_bytes())
         .chain_update(challenge.as_bytes())
         .finalize())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl std::fmt::Debug for UpdateKey {

@@ -23,7 +23,9 @@ pub use client_ip::TrustedProxies;
 pub use dyndns2::BlockedAgents;
 
 use crate::db::Db;
+use crate::mail::Mailer;
 use crate::publish::PublishStatus;
+use crate::ui::LoginLimits;
 use crate::update::{Credentials, Updater};
 
 pub struct AppState {
@@ -33,6 +35,10 @@ pub struct AppState {
     pub blocked_agents: BlockedAgents,
     /// `dyn53 web`'s publisher, for `/readyz`.
     pub publish: Option<Arc<PublishStatus>>,
+    pub mailer: Mailer,
+    /// The service's address as people reach it, without a trailing `/`: e-mailed links.
+    pub public_url: String,
+    pub login_limits: Arc<LoginLimits>,
 }
 
 /// Every route; `update_paths` are extra paths for the dyndns2 update.
@@ -44,6 +50,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, update_paths: &[String]) {
         .configure(mintdns::routes)
         .configure(minidns::routes)
         .configure(rexx::routes)
+        .configure(crate::ui::routes)
         .configure(assets::routes);
 }
 
@@ -57,6 +64,7 @@ pub fn start(
     let state = web::Data::new(state);
     let mut server = HttpServer::new(move || {
         App::new()
+            .wrap(security_headers())
             .app_data(state.clone())
             .configure(|cfg| routes(cfg, &update_paths))
     })
@@ -89,6 +97,20 @@ impl QueryParams {
             .map(String::as_str)
             .filter(|v| !v.is_empty())
     }
+}
+
+/// Headers on every response: pages run only their own scripts and styles, are never framed,
+/// and send no referrer (links carry one-time tokens).
+fn security_headers() -> actix_web::middleware::DefaultHeaders {
+    actix_web::middleware::DefaultHeaders::new()
+        .add((
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; \
+             form-action 'self'; frame-ancestors 'none'",
+        ))
+        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .add((header::X_FRAME_OPTIONS, "DENY"))
+        .add((header::REFERRER_POLICY, "no-referrer"))
 }
 
 /// A plain-text answer with a `Content-Length`, as field clients expect.

@@ -45,7 +45,7 @@ impl AbuseLimit {
 }
 
 /// Events per key (a host, a source address) in a sliding window.
-pub(super) struct WindowCounter<K> {
+pub struct WindowCounter<K> {
     limit: AbuseLimit,
     recent: Mutex<HashMap<K, VecDeque<Instant>>>,
 }
@@ -54,7 +54,7 @@ pub(super) struct WindowCounter<K> {
 const TRACKED: usize = 100_000;
 
 impl<K: Hash + Eq> WindowCounter<K> {
-    pub(super) fn new(limit: AbuseLimit) -> WindowCounter<K> {
+    pub fn new(limit: AbuseLimit) -> WindowCounter<K> {
         WindowCounter {
             limit,
             recent: Mutex::new(HashMap::new()),
@@ -62,20 +62,20 @@ impl<K: Hash + Eq> WindowCounter<K> {
     }
 
     /// Whether `key` has had its limit of events in the window.
-    pub(super) fn is_full(&self, key: K) -> bool {
+    pub fn is_full(&self, key: K) -> bool {
         let max = self.limit.max;
         self.with_entry(key, |times| times.len() >= max)
     }
 
     /// Counts an event of `key`.
-    pub(super) fn record(&self, key: K) {
+    pub fn record(&self, key: K) {
         let now = Instant::now();
         self.with_entry(key, |times| times.push_back(now));
     }
 
     /// Counts an event of `key` if it is within the limit, and says whether it was; one
     /// beyond it is not counted, so the key recovers once the window has passed.
-    pub(super) fn admit(&self, key: K) -> bool {
+    pub fn admit(&self, key: K) -> bool {
         let now = Instant::now();
         let max = self.limit.max;
         self.with_entry(key, |times| {

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use subtle::ConstantTimeEq;
 
 use super::{Principal, UpdateError, Updater};
-use crate::db::{HostState, UpdateContext, UserAuth};
+use crate::db::{HostState, UpdateContext, UserAuth, WebSession};
 use crate::domain::{AccountStatus, Fqdn, UpdateKey, miniupdate_response, verify_password};
 
 /// A login (e-mail or login ID; a per-host key may log in as its host) and a secret.
@@ -18,6 +18,14 @@ pub struct Credentials {
 }
 
 impl Credentials {
+    /// A user the account manager signed in: only a live session makes these.
+    pub fn signed_in(session: &WebSession) -> Credentials {
+        Credentials {
+            login: session.user.email.to_string(),
+            secret: Secret::SignedIn(SessionProof(())),
+        }
+    }
+
     /// Most protocols: the account password or an update key.
     pub fn password_or_key(login: &str, secret: &str) -> Credentials {
         Credentials {
@@ -37,7 +45,14 @@ pub enum Secret {
         challenge: String,
         response: String,
     },
+    /// Checked already: the browser session of this user ([`Credentials::signed_in`]).
+    SignedIn(SessionProof),
 }
+
+/// Made only by [`Credentials::signed_in`], from a live session: no adapter can claim a
+/// signed-in user from what a request says.
+#[derive(Clone)]
+pub struct SessionProof(());
 
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -45,6 +60,7 @@ impl std::fmt::Debug for Secret {
             Secret::PasswordOrKey(_) => "PasswordOrKey(…)",
             Secret::Key(_) => "Key(…)",
             Secret::Md5Response { .. } => "Md5Response(…)",
+            Secret::SignedIn(_) => "SignedIn",
         })
     }
 }
@@ -100,6 +116,7 @@ impl Updater {
                 challenge,
                 response,
             } => self.md5_context(login, challenge, response, names).await?,
+            Secret::SignedIn(_) => self.db.update_context(login, None, names).await?,
         };
         let Some(context) = context else {
             return Err(UpdateError::BadAuth(self.why_refused(credentials).await?));

@@ -1,0 +1,198 @@
+//! What the account manager needs besides tenant data: logins by e-mail, browser sessions,
+//! and the one-time tokens of e-mailed links. Secrets are stored as SHA-256 digests only.
+
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::ActiveValue::{NotSet, Set};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter};
+
+use super::entity::{account, session, token, user};
+use super::{AccountId, Db, DbResult, WriteTx};
+use crate::domain::{AccountStatus, Email, PasswordHash, Plan, Role, SecretToken};
+
+/// A user as the account manager sees them.
+#[derive(Clone, Debug)]
+pub struct WebUser {
+    pub id: i64,
+    pub account: AccountId,
+    pub email: Email,
+    pub role: Role,
+    pub plan: Plan,
+    pub verified: bool,
+    pub account_status: AccountStatus,
+}
+
+/// A signed-in browser: its user and the CSRF token its forms must carry.
+#[derive(Clone, Debug)]
+pub struct WebSession {
+    pub user: WebUser,
+    pub csrf: String,
+}
+
+/// What an e-mailed link is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenPurpose {
+    /// Confirms the address of a new user.
+    Verify,
+    /// Lets a user choose a new password.
+    Reset,
+}
+
+impl TokenPurpose {
+    fn as_str(self) -> &'static str {
+        match self {
+            TokenPurpose::Verify => "verify",
+            TokenPurpose::Reset => "reset",
+        }
+    }
+}
+
+impl Db {
+    /// The user with this e-mail and their password hash, for a login form.
+    pub async fn web_login(&self, email: &Email) -> DbResult<Option<(WebUser, PasswordHash)>> {
+        let Some(u) = user::Entity::find()
+            .filter(user::Column::Email.eq(email.as_str()))
+            .one(&self.conn)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let hash = PasswordHash(u.password_hash.clone());
+        Ok(self.web_user(u).await?.map(|w| (w, hash)))
+    }
+
+    async fn web_user(&self, u: user::Model) -> DbResult<Option<WebUser>> {
+        let Some(account) = account::Entity::find_by_id(u.account_id)
+            .one(&self.conn)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let Ok(email) = Email::parse(&u.email) else {
+            return Ok(None);
+        };
+        Ok(Some(WebUser {
+            id: u.id,
+            account: AccountId(u.account_id),
+            email,
+            role: Role::parse(&u.role).unwrap_or(Role::Viewer),
+            plan: Plan::parse(&account.plan).unwrap_or(Plan::Free),
+            verified: u.email_verified_at.is_some(),
+            account_status: AccountStatus::parse(&account.status)
+                .unwrap_or(AccountStatus::Suspended),
+        }))
+    }
+
+    /// Starts a session for `user` that lasts `ttl`: the cookie's secret, and the session.
+    pub async fn create_session(
+        &self,
+        user: WebUser,
+        ttl: Duration,
+    ) -> DbResult<(SecretToken, WebSession)> {
+        let secret = SecretToken::generate();
+        let csrf = SecretToken::generate().secret().to_owned();
+        let now = Utc::now();
+        session::ActiveModel {
+            id: NotSet,
+            digest: Set(secret.digest()),
+            user_id: Set(user.id),
+            csrf: Set(csrf.clone()),
+            created_at: Set(now),
+            expires_at: Set(now + ttl),
+        }
+        .insert(&self.conn)
+        .await?;
+        Ok((secret, WebSession { user, csrf }))
+    }
+
+    /// The live session whose cookie holds `secret`.
+    pub async fn session(&self, secret: &SecretToken) -> DbResult<Option<WebSession>> {
+        let Some(s) = session::Entity::find()
+            .filter(session::Column::Digest.eq(secret.digest()))
+            .filter(session::Column::ExpiresAt.gt(Utc::now()))
+            .one(&self.conn)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let Some(u) = user::Entity::find_by_id(s.user_id).one(&self.conn).await? else {
+            return Ok(None);
+        };
+        let user = self.web_user(u).await?;
+        Ok(user.map(|user| WebSession { user, csrf: s.csrf }))
+    }
+
+    pub async fn end_session(&self, secret: &SecretToken) -> DbResult<()> {
+        session::Entity::delete_many()
+            .filter(session::Column::Digest.eq(secret.digest()))
+            .exec(&self.conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Issues a one-time link token for `user`, valid for `ttl`.
+    pub async fn issue_token(
+        &self,
+        purpose: TokenPurpose,
+        user: i64,
+        ttl: Duration,
+    ) -> DbResult<SecretToken> {
+        let secret = SecretToken::generate();
+        let now = Utc::now();
+        token::ActiveModel {
+            id: NotSet,
+            digest: Set(secret.digest()),
+            purpose: Set(purpose.as_str().into()),
+            user_id: Set(Some(user)),
+            account_id: Set(None),
+            email: Set(None),
+            role: Set(None),
+            expires_at: Set(now + ttl),
+            used_at: Set(None),
+            created_at: Set(now),
+        }
+        .insert(&self.conn)
+        .await?;
+        Ok(secret)
+    }
+}
+
+impl WriteTx {
+    /// Uses up a live token of `purpose`: its user, or `None` when it is unknown, expired
+    /// or used (a token works once, even when two requests race).
+    pub async fn take_token(
+        &self,
+        purpose: TokenPurpose,
+        secret: &SecretToken,
+        now: DateTime<Utc>,
+    ) -> DbResult<Option<i64>> {
+        let Some(t) = token::Entity::find()
+            .filter(token::Column::Digest.eq(secret.digest()))
+            .filter(token::Column::Purpose.eq(purpose.as_str()))
+            .filter(token::Column::UsedAt.is_null())
+            .filter(token::Column::ExpiresAt.gt(now))
+            .one(self.tx())
+            .await?
+        else {
+            return Ok(None);
+        };
+        let taken = token::Entity::update_many()
+            .col_expr(token::Column::UsedAt, Expr::value(now))
+            .filter(token::Column::Id.eq(t.id))
+            .filter(token::Column::UsedAt.is_null())
+            .exec(self.tx())
+            .await?
+            .rows_affected;
+        Ok(t.user_id.filter(|_| taken == 1))
+    }
+
+    pub async fn mark_verified(&self, user: i64, now: DateTime<Utc>) -> DbResult<()> {
+        user::Entity::update_many()
+            .col_expr(user::Column::EmailVerifiedAt, Expr::value(now))
+            .filter(user::Column::Id.eq(user))
+            .filter(user::Column::EmailVerifiedAt.is_null())
+            .exec(self.tx())
+            .await?;
+        Ok(())
+    }
+}

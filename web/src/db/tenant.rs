@@ -1,0 +1,263 @@
+//! [`Tenant`]: the one way the account manager reaches an account's data. Every query is
+//! filtered by the account, so another tenant's host or key is simply not found.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use dyn53_dns::feed::Change;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+
+use super::entity::{host, update_history, update_key, user};
+use super::{AccountId, Db, DbError, DbResult, Host, NewHost, WriteTx, Zone};
+use crate::domain::{Email, Fqdn, UpdateKey};
+
+/// An account's data, and only that.
+#[derive(Clone)]
+pub struct Tenant {
+    db: Db,
+    account: AccountId,
+}
+
+/// One line of a host's history.
+#[derive(Clone, Debug)]
+pub struct HistoryLine {
+    pub at: DateTime<Utc>,
+    pub protocol: String,
+    pub source: Option<String>,
+    pub agent: Option<String>,
+    pub result: String,
+    pub ipv4: Option<String>,
+    pub ipv6: Option<String>,
+}
+
+/// An update key as its owner sees it (never its secret).
+#[derive(Clone, Debug)]
+pub struct KeyInfo {
+    pub id: i64,
+    pub name: String,
+    pub prefix: String,
+    pub owner: String,
+    pub miniupdate: bool,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub last_used_from: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Db {
+    pub fn tenant(&self, account: AccountId) -> Tenant {
+        Tenant {
+            db: self.clone(),
+            account,
+        }
+    }
+}
+
+impl Tenant {
+    /// The account's hosts, by name, with their zones.
+    pub async fn hosts(&self) -> DbResult<Vec<Host>> {
+        let rows = host::Entity::find()
+            .filter(host::Column::AccountId.eq(self.account.0))
+            .order_by_asc(host::Column::Name)
+            .all(&self.db.conn)
+            .await?;
+        self.with_zones(rows).await
+    }
+
+    /// The account's host `id`; `None` for another account's.
+    pub async fn host(&self, id: i64) -> DbResult<Option<Host>> {
+        let rows = host::Entity::find_by_id(id)
+            .filter(host::Column::AccountId.eq(self.account.0))
+            .all(&self.db.conn)
+            .await?;
+        Ok(self.with_zones(rows).await?.into_iter().next())
+    }
+
+    async fn with_zones(&self, rows: Vec<host::Model>) -> DbResult<Vec<Host>> {
+        let zones: Vec<Arc<Zone>> = self.db.zones().await?.into_iter().map(Arc::new).collect();
+        Ok(rows
+            .into_iter()
+            .filter_map(|m| {
+                let zone = zones.iter().find(|z| z.id == m.zone_id)?.clone();
+                Some(Host::from_model(m, zone))
+            })
+            .collect())
+    }
+
+    /// The zones this account may create hosts in: the shared ones and its own.
+    pub async fn zones(&self) -> DbResult<Vec<Zone>> {
+        Ok(self
+            .db
+            .zones()
+            .await?
+            .into_iter()
+            .filter(|z| z.account.is_none_or(|a| a == self.account))
+            .collect())
+    }
+
+    pub async fn host_count(&self) -> DbResult<u64> {
+        Ok(host::Entity::find()
+            .filter(host::Column::AccountId.eq(self.account.0))
+            .count(&self.db.conn)
+            .await?)
+    }
+
+    /// Creates a host in `zone`, one of [`Tenant::zones`]; `Rejected` when the name is taken.
+    pub async fn create_host(&self, zone: &Zone, name: Fqdn, actor: &Email) -> DbResult<Host> {
+        let mut tx = self.db.begin_write().await?;
+        let new = NewHost {
+            name,
+            account: self.account,
+            ipv4: None,
+            ipv6: None,
+            ttl: None,
+        };
+        let created = tx
+            .insert_hosts(std::slice::from_ref(zone), vec![new])
+            .await?;
+        let host = created
+            .into_iter()
+            .next()
+            .ok_or_else(|| DbError::Rejected("the host could not be created".into()))?;
+        tx.audit(
+            Some(self.account),
+            actor.as_str(),
+            "host.create",
+            host.name.as_str(),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(host)
+    }
+
+    /// Deletes the account's host `id`; `false` when it has none such.
+    pub async fn delete_host(&self, id: i64, actor: &Email) -> DbResult<bool> {
+        let Some(host) = self.host(id).await? else {
+            return Ok(false);
+        };
+        let mut tx = self.db.begin_write().await?;
+        tx.delete_host(self.account, &host).await?;
+        tx.audit(
+            Some(self.account),
+            actor.as_str(),
+            "host.delete",
+            host.name.as_str(),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// The newest `limit` history lines of the account's host `id`, skipping `offset`.
+    pub async fn history(&self, id: i64, offset: u64, limit: u64) -> DbResult<Vec<HistoryLine>> {
+        let rows = update_history::Entity::find()
+            .filter(update_history::Column::AccountId.eq(self.account.0))
+            .filter(update_history::Column::HostId.eq(id))
+            .order_by_desc(update_history::Column::At)
+            .order_by_desc(update_history::Column::Id)
+            .offset(offset)
+            .limit(limit)
+            .all(&self.db.conn)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| HistoryLine {
+                at: r.at,
+                protocol: r.protocol,
+                source: r.source,
+                agent: r.agent,
+                result: r.result,
+                ipv4: r.ipv4,
+                ipv6: r.ipv6,
+            })
+            .collect())
+    }
+
+    /// The account's live update keys, newest first.
+    pub async fn keys(&self) -> DbResult<Vec<KeyInfo>> {
+        let rows = update_key::Entity::find()
+            .filter(update_key::Column::AccountId.eq(self.account.0))
+            .filter(update_key::Column::RevokedAt.is_null())
+            .order_by_desc(update_key::Column::CreatedAt)
+            .all(&self.db.conn)
+            .await?;
+        let owners = user::Entity::find()
+            .filter(user::Column::AccountId.eq(self.account.0))
+            .all(&self.db.conn)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|k| KeyInfo {
+                owner: owners
+                    .iter()
+                    .find(|u| u.id == k.user_id)
+                    .map(|u| u.email.clone())
+                    .unwrap_or_default(),
+                id: k.id,
+                name: k.name,
+                prefix: k.prefix,
+                miniupdate: k.miniupdate,
+                last_used_at: k.last_used_at,
+                last_used_from: k.last_used_from,
+                created_at: k.created_at,
+            })
+            .collect())
+    }
+
+    /// Creates a key for the user `owner` (of this account), limited to `hosts` (ids of
+    /// this account's hosts) when any.
+    pub async fn create_key(
+        &self,
+        owner: &Email,
+        name: &str,
+        hosts: &[Fqdn],
+        miniupdate: bool,
+    ) -> DbResult<UpdateKey> {
+        let key = UpdateKey::generate();
+        let tx = self.db.begin_write().await?;
+        tx.insert_key(owner, name, hosts, &key, miniupdate).await?;
+        tx.commit().await?;
+        Ok(key)
+    }
+
+    /// Revokes the account's key `id`; `false` when it has no such live key.
+    pub async fn revoke_key(&self, id: i64, actor: &Email) -> DbResult<bool> {
+        let tx = self.db.begin_write().await?;
+        let revoked = update_key::Entity::update_many()
+            .col_expr(update_key::Column::RevokedAt, Expr::value(Utc::now()))
+            .filter(update_key::Column::Id.eq(id))
+            .filter(update_key::Column::AccountId.eq(self.account.0))
+            .filter(update_key::Column::RevokedAt.is_null())
+            .exec(tx.tx())
+            .await?
+            .rows_affected
+            == 1;
+        if revoked {
+            tx.audit(
+                Some(self.account),
+                actor.as_str(),
+                "key.revoke",
+                &id.to_string(),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(revoked)
+    }
+}
+
+impl WriteTx {
+    /// Deletes a host and publishes its removal.
+    async fn delete_host(&mut self, account: AccountId, host: &Host) -> DbResult<()> {
+        host::Entity::delete_many()
+            .filter(host::Column::Id.eq(host.state.id))
+            .filter(host::Column::AccountId.eq(account.0))
+            .exec(self.tx())
+            .await?;
+        self.publish(Change::HostDelete {
+            zone: host.zone.name.to_string(),
+            name: host.name.to_string(),
+        });
+        Ok(())
+    }
+}

@@ -1,0 +1,139 @@
+//! `/keys`: update keys (the secret devices use instead of the password): create one,
+//! shown once, limited to some hosts or usable for miniupdate; list them with their last
+//! use; revoke one.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+
+use super::{Nav, csrf_ok, not_found, page, redirect, signed_in, try_later};
+use crate::db::{KeyInfo, WebSession};
+use crate::domain::Fqdn;
+use crate::http::AppState;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/keys", web::get().to(list))
+        .route("/keys", web::post().to(create))
+        .route("/keys/{id}/revoke", web::post().to(revoke));
+}
+
+#[derive(Template)]
+#[template(path = "keys.html")]
+struct KeysPage {
+    nav: Nav,
+    keys: Vec<KeyInfo>,
+    hosts: Vec<String>,
+    /// A key just created: its secret, shown this once.
+    created: Option<String>,
+    error: Option<String>,
+}
+
+async fn keys_page(
+    state: &AppState,
+    session: &WebSession,
+    created: Option<String>,
+    error: Option<String>,
+    status: StatusCode,
+) -> HttpResponse {
+    let tenant = state.db.tenant(session.user.account);
+    let (keys, hosts) = match (tenant.keys().await, tenant.hosts().await) {
+        (Ok(keys), Ok(hosts)) => (keys, hosts),
+        (Err(e), _) | (_, Err(e)) => return try_later(&e),
+    };
+    let view = KeysPage {
+        nav: Nav::signed_in(session),
+        keys,
+        hosts: hosts.iter().map(|h| h.name.to_string()).collect(),
+        created,
+        error,
+    };
+    page(status, &view)
+}
+
+async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    match signed_in(&req, &state).await {
+        Ok(session) => keys_page(&state, &session, None, None, StatusCode::OK).await,
+        Err(response) => response,
+    }
+}
+
+/// The form, read by hand: `hosts` repeats, once per ticked box.
+async fn create(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
+    let session = match signed_in(&req, &state).await {
+        Ok(session) => session,
+        Err(response) => return response,
+    };
+    let (mut csrf, mut name, mut hosts, mut miniupdate) =
+        (String::new(), String::new(), Vec::new(), false);
+    for (key, value) in form_urlencoded::parse(&body) {
+        match key.as_ref() {
+            "csrf" => csrf = value.into_owned(),
+            "name" => name = value.trim().to_owned(),
+            "hosts" => hosts.push(value.into_owned()),
+            "miniupdate" => miniupdate = true,
+            _ => {}
+        }
+    }
+    let refuse = |why: &str, status| keys_page(&state, &session, None, Some(why.into()), status);
+    if !csrf_ok(&session.csrf, &csrf) {
+        return refuse(super::account::FORM_EXPIRED, StatusCode::FORBIDDEN).await;
+    }
+    if name.is_empty() || name.chars().count() > 64 {
+        return refuse(
+            "Give the key a name of 1 to 64 characters.",
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    }
+    let Ok(hosts) = hosts
+        .iter()
+        .map(|h| Fqdn::parse(h))
+        .collect::<Result<Vec<_>, _>>()
+    else {
+        return refuse("Choose hosts from the list.", StatusCode::BAD_REQUEST).await;
+    };
+    let tenant = state.db.tenant(session.user.account);
+    match tenant
+        .create_key(&session.user.email, &name, &hosts, miniupdate)
+        .await
+    {
+        Ok(key) => {
+            let secret = key.secret().to_owned();
+            keys_page(&state, &session, Some(secret), None, StatusCode::OK).await
+        }
+        Err(crate::db::DbError::Rejected(_)) => {
+            refuse("Choose hosts from the list.", StatusCode::BAD_REQUEST).await
+        }
+        Err(e) => try_later(&e),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct CsrfForm {
+    csrf: String,
+}
+
+async fn revoke(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> HttpResponse {
+    let session = match signed_in(&req, &state).await {
+        Ok(session) => session,
+        Err(response) => return response,
+    };
+    if !csrf_ok(&session.csrf, &form.csrf) {
+        let why = Some(super::account::FORM_EXPIRED.into());
+        return keys_page(&state, &session, None, why, StatusCode::FORBIDDEN).await;
+    }
+    let tenant = state.db.tenant(session.user.account);
+    match id.parse::<i64>() {
+        Ok(id) => match tenant.revoke_key(id, &session.user.email).await {
+            Ok(true) => redirect("/keys"),
+            Ok(false) => not_found(Nav::signed_in(&session)),
+            Err(e) => try_later(&e),
+        },
+        Err(_) => not_found(Nav::signed_in(&session)),
+    }
+}

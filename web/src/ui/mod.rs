@@ -1,0 +1,198 @@
+//! The account manager: pages for people, served by `web` at the paths they guess
+//! (`/signup`, `/login`, `/hosts`, `/keys`, …). Pages work without JavaScript; forms carry
+//! a CSRF token; every change to DNS goes through the update service or a [`Tenant`]
+//! write, like any other.
+//!
+//! [`Tenant`]: crate::db::Tenant
+
+mod account;
+mod hosts;
+mod keys;
+
+use std::net::IpAddr;
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use subtle::ConstantTimeEq;
+
+use crate::db::WebSession;
+use crate::domain::SecretToken;
+use crate::http::AppState;
+use crate::update::{AbuseLimit, WindowCounter};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.configure(account::routes)
+        .configure(hosts::routes)
+        .configure(keys::routes);
+}
+
+/// The session cookie: HttpOnly, SameSite=Lax, Secure over HTTPS.
+const SESSION_COOKIE: &str = "dyn53_session";
+/// The CSRF cookie of forms shown before a sign-in (double submit).
+const CSRF_COOKIE: &str = "dyn53_csrf";
+
+/// Failed sign-ins counted per e-mail (whether or not it exists) and per source address.
+pub struct LoginLimits {
+    by_email: WindowCounter<String>,
+    by_source: WindowCounter<IpAddr>,
+}
+
+impl Default for LoginLimits {
+    fn default() -> Self {
+        let window = std::time::Duration::from_secs(15 * 60);
+        LoginLimits {
+            by_email: WindowCounter::new(AbuseLimit { max: 10, window }),
+            by_source: WindowCounter::new(AbuseLimit { max: 50, window }),
+        }
+    }
+}
+
+impl LoginLimits {
+    fn refuses(&self, email: &str, source: IpAddr) -> bool {
+        self.by_email.is_full(email.to_owned()) || self.by_source.is_full(source)
+    }
+
+    fn failed(&self, email: &str, source: IpAddr) {
+        self.by_email.record(email.to_owned());
+        self.by_source.record(source);
+    }
+}
+
+/// The navigation every page shows: who is signed in, and the token of the sign-out form.
+pub struct Nav {
+    pub email: Option<String>,
+    pub csrf: String,
+}
+
+impl Nav {
+    fn signed_in(session: &WebSession) -> Nav {
+        Nav {
+            email: Some(session.user.email.to_string()),
+            csrf: session.csrf.clone(),
+        }
+    }
+
+    fn anonymous(csrf: &str) -> Nav {
+        Nav {
+            email: None,
+            csrf: csrf.to_owned(),
+        }
+    }
+}
+
+/// Renders a page; a template error (a bug) is a logged 500 without details.
+fn page(status: StatusCode, template: &impl Template) -> HttpResponse {
+    match template.render() {
+        Ok(html) => HttpResponse::build(status)
+            .content_type("text/html; charset=utf-8")
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .body(html),
+        Err(e) => {
+            tracing::error!("rendering a page: {e}");
+            HttpResponse::InternalServerError().finish()
+        }
+    }
+}
+
+fn redirect(to: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, to))
+        .finish()
+}
+
+/// A page saying something went wrong on our side (the database), without details.
+fn try_later(why: &dyn std::fmt::Display) -> HttpResponse {
+    tracing::error!("account manager: {why}");
+    let message = Message {
+        nav: Nav::anonymous(""),
+        title: "Please try again later".into(),
+        text: "The service could not complete this just now. Please try again in a minute.".into(),
+        link: None,
+    };
+    page(StatusCode::SERVICE_UNAVAILABLE, &message)
+}
+
+fn not_found(nav: Nav) -> HttpResponse {
+    let message = Message {
+        nav,
+        title: "Not found".into(),
+        text: "There is nothing here, or it is not yours.".into(),
+        link: Some(("/hosts".into(), "Your hosts".into())),
+    };
+    page(StatusCode::NOT_FOUND, &message)
+}
+
+/// A short page with one message and an optional link onwards.
+#[derive(Template)]
+#[template(path = "message.html")]
+struct Message {
+    nav: Nav,
+    title: String,
+    text: String,
+    link: Option<(String, String)>,
+}
+
+/// The signed-in browser, or a redirect to the sign-in page.
+async fn signed_in(req: &HttpRequest, state: &AppState) -> Result<WebSession, HttpResponse> {
+    let secret = req
+        .cookie(SESSION_COOKIE)
+        .and_then(|c| SecretToken::parse(c.value()));
+    let Some(secret) = secret else {
+        return Err(redirect("/login"));
+    };
+    match state.db.session(&secret).await {
+        Ok(Some(session)) => Ok(session),
+        Ok(None) => Err(redirect("/login")),
+        Err(e) => Err(try_later(&e)),
+    }
+}
+
+/// Whether a form's CSRF field matches the expected token (constant time).
+fn csrf_ok(expected: &str, got: &str) -> bool {
+    !expected.is_empty() && bool::from(expected.as_bytes().ct_eq(got.as_bytes()))
+}
+
+/// The CSRF token for a form shown before sign-in: the browser's cookie, or a new one
+/// (and the cookie to set).
+fn anonymous_csrf(req: &HttpRequest) -> (String, Option<Cookie<'static>>) {
+    if let Some(token) = req
+        .cookie(CSRF_COOKIE)
+        .and_then(|c| SecretToken::parse(c.value()))
+    {
+        return (token.secret().to_owned(), None);
+    }
+    let token = SecretToken::generate().secret().to_owned();
+    let cookie = cookie(req, CSRF_COOKIE, token.clone(), SameSite::Strict);
+    (token, Some(cookie))
+}
+
+/// Whether an anonymous form's CSRF field matches the browser's cookie.
+fn anonymous_csrf_ok(req: &HttpRequest, got: &str) -> bool {
+    req.cookie(CSRF_COOKIE)
+        .is_some_and(|c| csrf_ok(c.value(), got))
+}
+
+fn cookie(
+    req: &HttpRequest,
+    name: &'static str,
+    value: String,
+    same_site: SameSite,
+) -> Cookie<'static> {
+    Cookie::build(name, value)
+        .path("/")
+        .http_only(true)
+        .same_site(same_site)
+        .secure(req.connection_info().scheme() == "https")
+        .finish()
+}
+
+fn with_cookie(mut response: HttpResponse, cookie: Option<Cookie<'static>>) -> HttpResponse {
+    if let Some(cookie) = cookie
+        && let Err(e) = response.add_cookie(&cookie)
+    {
+        tracing::error!("setting a cookie: {e}");
+    }
+    response
+}
