@@ -6,6 +6,7 @@ pub mod dns;
 pub mod fleet;
 pub mod http;
 pub mod tenants;
+pub mod web;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

@@ -1,0 +1,422 @@
+//! The account manager over HTTP on both backends: the journey from sign-up to a host
+//! updated by a key, its failure paths, and tenant isolation (another account's objects
+//! answer 404 and stay as they were).
+
+mod support;
+
+use hickory_server::proto::rr::RecordType;
+use support::http::update;
+use support::tenants::assert_serves;
+use support::web::{Visitor, csrf, link, mails};
+use support::{Backend, Server};
+
+const PASSWORD: &str = "a long secret phrase";
+
+/// Signs `email` up, follows the e-mailed link and signs in: the signed-in visitor.
+async fn signed_up(server: &Server, email: &str) -> Visitor {
+    let mut v = Visitor::new(server);
+    let form = v.get("/signup").await;
+    let before = mails(server).len();
+    let r = v
+        .post(
+            "/signup",
+            &[
+                ("email", email),
+                ("password", PASSWORD),
+                ("csrf", &csrf(&form.body)),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("Check your inbox"), "{}", r.body);
+    let mail = mails(server).pop().expect("a mail");
+    assert_eq!(mails(server).len(), before + 1);
+    assert!(mail.contains(&format!("To: {email}")), "{mail}");
+    let url = link(&mail, "/verify?token=").expect("a verification link");
+    let path = &url[url.find("/verify").expect("path")..];
+    let r = v.get(path).await;
+    assert!(r.body.contains("Address confirmed"), "{}", r.body);
+    sign_in(&mut v, email, PASSWORD).await;
+    v
+}
+
+async fn sign_in(v: &mut Visitor, email: &str, password: &str) -> support::http::Response {
+    let form = v.get("/login").await;
+    v.post(
+        "/login",
+        &[
+            ("email", email),
+            ("password", password),
+            ("csrf", &csrf(&form.body)),
+        ],
+    )
+    .await
+}
+
+/// Creates host `label` under dyn.test: its id.
+async fn add_host(v: &mut Visitor, label: &str) -> String {
+    let page = v.get("/hosts").await;
+    let r = v
+        .post(
+            "/hosts",
+            &[
+                ("label", label),
+                ("zone", "dyn.test"),
+                ("csrf", &csrf(&page.body)),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let location = r.header("location").expect("a redirect").to_owned();
+    location.trim_start_matches("/hosts/").to_owned()
+}
+
+async fn journey(backend: Backend) {
+    let server = Server::start(backend).await;
+    let mut v = signed_up(&server, "pat@example.com").await;
+    assert!(v.has_cookie("dyn53_session"));
+    let id = add_host(&mut v, "Home").await;
+    let page = v.get(&format!("/hosts/{id}")).await;
+    assert!(
+        page.body.contains("<h1>home.dyn.test</h1>"),
+        "{}",
+        page.body
+    );
+
+    // Addresses set in the page go through the update service to DNS and into history.
+    let r = v
+        .post(
+            &format!("/hosts/{id}/addresses"),
+            &[
+                ("ipv4", "192.0.2.70"),
+                ("ipv6", ""),
+                ("csrf", &csrf(&page.body)),
+            ],
+        )
+        .await;
+    assert!(
+        r.body.contains("Saved: DNS answers with it now."),
+        "{}",
+        r.body
+    );
+    assert_serves(&server, "home.dyn.test", RecordType::A, &["192.0.2.70"]).await;
+
+    // A key limited to the host, shown once, updates it over dyndns2.
+    let keys = v.get("/keys").await;
+    let r = v
+        .post(
+            "/keys",
+            &[
+                ("name", "router"),
+                ("hosts", "home.dyn.test"),
+                ("csrf", &csrf(&keys.body)),
+            ],
+        )
+        .await;
+    let start = r.body.find("value=\"dyn53_").expect("the new key, shown") + 7;
+    let key = r.body[start..]
+        .split('"')
+        .next()
+        .expect("the key")
+        .to_owned();
+    assert!(key.starts_with("dyn53_"), "{key}");
+    let u = update(server.http, "home.dyn.test", &key, "myip=192.0.2.71").await;
+    assert_eq!(u.body, "good 192.0.2.71");
+    assert_serves(&server, "home.dyn.test", RecordType::A, &["192.0.2.71"]).await;
+    let page = v.get(&format!("/hosts/{id}")).await;
+    assert!(page.body.contains("<td>192.0.2.71</td>") || page.body.contains(">192.0.2.71<"));
+    assert!(page.body.contains("<td>dyndns2</td>"), "{}", page.body);
+    assert!(page.body.contains("<td>web</td>"), "{}", page.body);
+    assert!(
+        page.body.contains("<svg class=\"timeline\""),
+        "{}",
+        page.body
+    );
+    // The key list shows it, without its secret, and when it was last used.
+    let keys = v.get("/keys").await;
+    assert!(keys.body.contains("<td>router</td>"));
+    assert!(!keys.body.contains(&key));
+    assert!(!keys.body.contains(">never<"), "{}", keys.body);
+
+    // Security headers on pages; the session cookie is HttpOnly and SameSite.
+    for (name, value) in [
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "no-referrer"),
+    ] {
+        assert_eq!(page.header(name), Some(value), "{name}");
+    }
+    assert!(
+        page.header("content-security-policy")
+            .is_some_and(|c| c.contains("frame-ancestors 'none'"))
+    );
+
+    // Delete, then sign out: the pages want a session again.
+    let r = v
+        .post(
+            &format!("/hosts/{id}/delete"),
+            &[("csrf", &csrf(&page.body))],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    assert_serves(&server, "home.dyn.test", RecordType::A, &[]).await;
+    let hosts = v.get("/hosts").await;
+    let r = v.post("/logout", &[("csrf", &csrf(&hosts.body))]).await;
+    assert_eq!((r.status, r.header("location")), (303, Some("/login")));
+    assert!(!v.has_cookie("dyn53_session"));
+    let r = v.get("/hosts").await;
+    assert_eq!((r.status, r.header("location")), (303, Some("/login")));
+}
+
+async fn failure_paths(backend: Backend) {
+    let server = Server::start(backend).await;
+    let mut v = Visitor::new(&server);
+    let form = v.get("/signup").await;
+    let token = csrf(&form.body);
+    // No CSRF field, or another one: refused, nothing created, no mail.
+    for bad in ["", "x"] {
+        let r = v
+            .post(
+                "/signup",
+                &[
+                    ("email", "eve@example.com"),
+                    ("password", PASSWORD),
+                    ("csrf", bad),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 403, "{}", r.body);
+    }
+    assert!(mails(&server).is_empty());
+    // Weak passwords and bad addresses, said plainly.
+    for (email, password, says) in [
+        ("eve@example.com", "short", "use at least 10 characters"),
+        ("eve@example.com", "Password123", "among the most common"),
+        ("not-an-address", PASSWORD, "not an e-mail address"),
+    ] {
+        let r = v
+            .post(
+                "/signup",
+                &[("email", email), ("password", password), ("csrf", &token)],
+            )
+            .await;
+        assert_eq!(r.status, 400, "{}", r.body);
+        assert!(r.body.contains(says), "{says}: {}", r.body);
+    }
+    assert!(mails(&server).is_empty());
+
+    // An unverified user may sign in but not add hosts.
+    let r = v
+        .post(
+            "/signup",
+            &[
+                ("email", "eve@example.com"),
+                ("password", PASSWORD),
+                ("csrf", &token),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let r = sign_in(&mut v, "eve@example.com", PASSWORD).await;
+    assert_eq!(r.status, 303);
+    let page = v.get("/hosts").await;
+    assert!(page.body.contains("Confirm your e-mail address"));
+    let r = v
+        .post(
+            "/hosts",
+            &[
+                ("label", "eve"),
+                ("zone", "dyn.test"),
+                ("csrf", &csrf(&page.body)),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+
+    // Signing up again with a known address says the same, and mails the owner.
+    let mut other = Visitor::new(&server);
+    signed_up(&server, "pat@example.com").await;
+    let form = other.get("/signup").await;
+    let r = other
+        .post(
+            "/signup",
+            &[
+                ("email", "pat@example.com"),
+                ("password", "another long one"),
+                ("csrf", &csrf(&form.body)),
+            ],
+        )
+        .await;
+    assert!(r.body.contains("Check your inbox"), "{}", r.body);
+    let mail = mails(&server).pop().expect("a mail");
+    assert!(mail.contains("has an account already"), "{mail}");
+    assert!(link(&mail, "/verify").is_none());
+
+    // A wrong password and an unknown address get the same answer; then throttling.
+    let wrong = sign_in(&mut other, "pat@example.com", "wrong password!").await;
+    let unknown = sign_in(&mut other, "nobody@example.com", "wrong password!").await;
+    assert_eq!((wrong.status, unknown.status), (401, 401));
+    assert!(wrong.body.contains("Wrong e-mail address or password."));
+    assert!(unknown.body.contains("Wrong e-mail address or password."));
+    for _ in 0..9 {
+        sign_in(&mut other, "pat@example.com", "wrong password!").await;
+    }
+    let r = sign_in(&mut other, "pat@example.com", PASSWORD).await;
+    assert_eq!(r.status, 429, "{}", r.body);
+
+    // Names: reserved, malformed, taken; the plan's limit.
+    let mut v = signed_up(&server, "sam@example.com").await;
+    let page = v.get("/hosts").await;
+    let token = csrf(&page.body);
+    for (label, status, says) in [
+        ("www", 400, "that name is reserved"),
+        ("-bad", 400, "a name has 1 to 63 letters"),
+        ("a.b", 400, "a name has 1 to 63 letters"),
+    ] {
+        let r = v
+            .post(
+                "/hosts",
+                &[("label", label), ("zone", "dyn.test"), ("csrf", &token)],
+            )
+            .await;
+        assert_eq!(r.status, status, "{label}: {}", r.body);
+        assert!(r.body.contains(says), "{label}: {}", r.body);
+    }
+    let r = v
+        .post(
+            "/hosts",
+            &[("label", "x"), ("zone", "elsewhere.test"), ("csrf", &token)],
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    for i in 0..5 {
+        add_host(&mut v, &format!("h{i}")).await;
+    }
+    let r = v
+        .post(
+            "/hosts",
+            &[("label", "h5"), ("zone", "dyn.test"), ("csrf", &token)],
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.body.contains("Your plan allows 5 host names."));
+    // Bad addresses change nothing.
+    let id = {
+        let list = v.get("/hosts").await;
+        let start = list.body.find("href=\"/hosts/").expect("a host link") + 13;
+        list.body[start..].split('"').next().expect("id").to_owned()
+    };
+    for (ipv4, ipv6) in [("192.0.2.999", ""), ("", "nope"), ("", "")] {
+        let r = v
+            .post(
+                &format!("/hosts/{id}/addresses"),
+                &[("ipv4", ipv4), ("ipv6", ipv6), ("csrf", &token)],
+            )
+            .await;
+        assert_eq!(r.status, 400, "{ipv4} {ipv6}: {}", r.body);
+    }
+    let history = format!("SELECT count(*) FROM update_history WHERE host_id = {id}");
+    assert_eq!(server.sql(&history), "0");
+
+    // A taken name.
+    let mut w = signed_up(&server, "tom@example.com").await;
+    let page = w.get("/hosts").await;
+    let r = w
+        .post(
+            "/hosts",
+            &[
+                ("label", "h0"),
+                ("zone", "dyn.test"),
+                ("csrf", &csrf(&page.body)),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(r.body.contains("h0.dyn.test is taken"));
+}
+
+/// Another account's host and key, by id in every URL and form: 404, and nothing changes.
+async fn tenants_are_isolated(backend: Backend) {
+    let server = Server::start(backend).await;
+    let mut alice = signed_up(&server, "alice@example.com").await;
+    let host = add_host(&mut alice, "alice").await;
+    let page = alice.get(&format!("/hosts/{host}")).await;
+    alice
+        .post(
+            &format!("/hosts/{host}/addresses"),
+            &[
+                ("ipv4", "192.0.2.80"),
+                ("ipv6", ""),
+                ("csrf", &csrf(&page.body)),
+            ],
+        )
+        .await;
+    let keys = alice.get("/keys").await;
+    alice
+        .post(
+            "/keys",
+            &[("name", "alice key"), ("csrf", &csrf(&keys.body))],
+        )
+        .await;
+    let key_id = server.sql("SELECT id FROM update_keys");
+
+    let mut mallory = signed_up(&server, "mallory@example.com").await;
+    let page = mallory.get("/hosts").await;
+    let token = csrf(&page.body);
+    assert!(!page.body.contains("alice.dyn.test"));
+    let r = mallory.get(&format!("/hosts/{host}")).await;
+    assert_eq!(r.status, 404);
+    assert!(!r.body.contains("alice.dyn.test"));
+    for (path, fields) in [
+        (
+            format!("/hosts/{host}/addresses"),
+            vec![
+                ("ipv4", "192.0.2.66"),
+                ("ipv6", ""),
+                ("csrf", token.as_str()),
+            ],
+        ),
+        (
+            format!("/hosts/{host}/delete"),
+            vec![("csrf", token.as_str())],
+        ),
+        (
+            format!("/keys/{key_id}/revoke"),
+            vec![("csrf", token.as_str())],
+        ),
+    ] {
+        let r = mallory.post(&path, &fields).await;
+        assert_eq!(r.status, 404, "{path}: {}", r.body);
+    }
+    for path in ["/hosts/abc", "/hosts/999999", "/hosts/-1"] {
+        assert_eq!(mallory.get(path).await.status, 404, "{path}");
+    }
+    // A key limited to another account's host cannot be made.
+    let keys = mallory.get("/keys").await;
+    assert!(!keys.body.contains("alice key"));
+    let r = mallory
+        .post(
+            "/keys",
+            &[
+                ("name", "k"),
+                ("hosts", "alice.dyn.test"),
+                ("csrf", &csrf(&keys.body)),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_serves(&server, "alice.dyn.test", RecordType::A, &["192.0.2.80"]).await;
+    assert_eq!(
+        server.sql("SELECT count(*) FROM update_keys WHERE revoked_at IS NULL"),
+        "1"
+    );
+    // Without a session, nothing at all.
+    let mut stranger = Visitor::new(&server);
+    let r = stranger
+        .post(&format!("/hosts/{host}/delete"), &[("csrf", "x")])
+        .await;
+    assert_eq!((r.status, r.header("location")), (303, Some("/login")));
+    assert_eq!(server.sql("SELECT count(*) FROM hosts"), "1");
+}
+
+on_both_backends!(journey, failure_paths, tenants_are_isolated);

@@ -1,0 +1,112 @@
+//! A visitor of the account manager over the raw HTTP client: keeps cookies like a
+//! browser, sends forms, and reads the mail the server wrote to its data directory.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use super::Server;
+use super::http::{Response, raw};
+
+pub struct Visitor {
+    addr: SocketAddr,
+    cookies: HashMap<String, String>,
+}
+
+impl Visitor {
+    pub fn new(server: &Server) -> Visitor {
+        Visitor {
+            addr: server.http,
+            cookies: HashMap::new(),
+        }
+    }
+
+    pub async fn get(&mut self, path: &str) -> Response {
+        self.send("GET", path, None).await
+    }
+
+    /// Posts a form (URL-encoded).
+    pub async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Response {
+        let body: String = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        self.send("POST", path, Some(body)).await
+    }
+
+    async fn send(&mut self, method: &str, path: &str, body: Option<String>) -> Response {
+        let mut request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
+            self.addr
+        );
+        if !self.cookies.is_empty() {
+            let jar: Vec<String> = self
+                .cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            request.push_str(&format!("Cookie: {}\r\n", jar.join("; ")));
+        }
+        if let Some(body) = &body {
+            request.push_str("Content-Type: application/x-www-form-urlencoded\r\n");
+            request.push_str(&format!("Content-Length: {}\r\n", body.len()));
+        }
+        request.push_str("\r\n");
+        request.push_str(body.as_deref().unwrap_or(""));
+        let response = raw(self.addr, request.as_bytes())
+            .await
+            .expect("HTTP exchange");
+        for (name, value) in &response.headers {
+            if name != "set-cookie" {
+                continue;
+            }
+            let pair = value.split(';').next().unwrap_or("");
+            let Some((key, val)) = pair.split_once('=') else {
+                continue;
+            };
+            let removed = val.is_empty() || value.to_ascii_lowercase().contains("max-age=0");
+            if removed {
+                self.cookies.remove(key.trim());
+            } else {
+                self.cookies
+                    .insert(key.trim().to_owned(), val.trim().to_owned());
+            }
+        }
+        response
+    }
+
+    /// Whether the browser holds this cookie.
+    pub fn has_cookie(&self, name: &str) -> bool {
+        self.cookies.contains_key(name)
+    }
+}
+
+/// The value of the first CSRF field in a page.
+pub fn csrf(page: &str) -> String {
+    field(page, "csrf").expect("a CSRF field")
+}
+
+/// The value of the input named `name` in `page`.
+pub fn field(page: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page.find(&marker)? + marker.len();
+    Some(page[start..].split('"').next()?.to_owned())
+}
+
+/// The messages in the server's mail directory, oldest first.
+pub fn mails(server: &Server) -> Vec<String> {
+    let dir = server.storage.data_dir.path().join("mail");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    files.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
+    files
+        .iter()
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .collect()
+}
+
+/// The first link in `mail` that contains `path`.
+pub fn link(mail: &str, path: &str) -> Option<String> {
+    mail.split_whitespace()
+        .find(|w| w.starts_with("http") && w.contains(path))
+        .map(str::to_owned)
+}
