@@ -419,4 +419,96 @@ async fn tenants_are_isolated(backend: Backend) {
     assert_eq!(server.sql("SELECT count(*) FROM hosts"), "1");
 }
 
-on_both_backends!(journey, failure_paths, tenants_are_isolated);
+/// The host settings form: what DNS serves after each save, and bad values refused.
+async fn host_settings(backend: Backend) {
+    use hickory_server::proto::rr::RData;
+    let server = Server::start(backend).await;
+    let mut v = signed_up(&server, "pat@example.com").await;
+    let id = add_host(&mut v, "shop").await;
+    let path = format!("/hosts/{id}/settings");
+    let page = v.get(&format!("/hosts/{id}")).await;
+    let token = csrf(&page.body);
+    assert!(page.body.contains("Set up a client"));
+    assert!(page.body.contains("login=shop.dyn.test"), "{}", page.body);
+    let form = |ttl: &'static str, alias: &'static str, offline: bool| {
+        let mut fields = vec![
+            ("ttl", ttl),
+            ("mx", "mail.example.com"),
+            ("wildcard", "1"),
+            ("txt", "v=spf1 -all\nhello world"),
+            ("alias", alias),
+            ("offline_ipv4", ""),
+            ("offline_ipv6", ""),
+        ];
+        if offline {
+            fields.push(("offline", "1"));
+        }
+        fields
+    };
+    let send = async |v: &mut Visitor, fields: Vec<(&str, &str)>| {
+        let mut fields = fields;
+        fields.push(("csrf", &token));
+        v.post(&path, &fields).await
+    };
+    // Outside the zone's bounds (30 to 86400 s here), and an offline host on the free plan.
+    let r = send(&mut v, form("5", "", false)).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(
+        r.body
+            .contains("The TTL must be between 30 and 86400 seconds"),
+        "{}",
+        r.body
+    );
+    let r = send(&mut v, form("120", "", true)).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.body.contains("premium plan"));
+    let r = send(&mut v, form("120", "shop.dyn.test", false)).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(server.sql("SELECT count(*) FROM update_history"), "0");
+
+    let r = send(&mut v, form("120", "", false)).await;
+    assert!(
+        r.body.contains("Saved: DNS answers with it now."),
+        "{}",
+        r.body
+    );
+    let settled = support::eventually(std::time::Duration::from_secs(3), async || {
+        let txt = support::dns::udp(server.dns, "shop.dyn.test", RecordType::TXT).await;
+        let texts: Vec<String> = txt
+            .answers
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::TXT(t) => Some(t.to_string()),
+                _ => None,
+            })
+            .collect();
+        (texts.len() == 2 && txt.answers.iter().all(|r| r.ttl == 120)).then_some(texts)
+    })
+    .await;
+    assert!(settled.is_some(), "TXT records with TTL 120");
+    let mx = support::dns::udp(server.dns, "shop.dyn.test", RecordType::MX).await;
+    assert!(
+        matches!(&mx.answers[0].data, RData::MX(m) if m.exchange.to_string() == "mail.example.com.")
+    );
+    let wild = support::dns::udp(server.dns, "any.shop.dyn.test", RecordType::TXT).await;
+    assert_eq!(
+        wild.answers.len(),
+        2,
+        "the wildcard answers for names below"
+    );
+
+    // An alias serves a CNAME instead of addresses.
+    let r = send(&mut v, form("120", "target.example.net", false)).await;
+    assert!(r.body.contains("Saved"), "{}", r.body);
+    let settled = support::eventually(std::time::Duration::from_secs(3), async || {
+        let a = support::dns::udp(server.dns, "shop.dyn.test", RecordType::A).await;
+        a.answers
+            .iter()
+            .any(|r| matches!(&r.data, RData::CNAME(c) if c.to_string() == "target.example.net."))
+            .then_some(())
+    })
+    .await;
+    assert!(settled.is_some(), "a CNAME to the alias target");
+}
+
+on_both_backends!(journey, failure_paths, tenants_are_isolated, host_settings);

@@ -21,6 +21,13 @@ pub enum HostKind {
 }
 
 impl HostKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HostKind::Address => "address",
+            HostKind::Alias => "alias",
+        }
+    }
+
     fn parse(s: &str) -> HostKind {
         if s == "alias" {
             HostKind::Alias
@@ -36,15 +43,9 @@ pub struct Host {
     pub name: Fqdn,
     /// Shared: a snapshot holds many hosts of one zone.
     pub zone: Arc<Zone>,
-    pub kind: HostKind,
     /// What updates change.
     pub state: HostState,
-    pub ttl: Option<u32>,
-    pub alias: Option<Fqdn>,
     pub mx_preference: u16,
-    pub txt: Vec<String>,
-    pub offline_ipv4: Option<Ipv4Addr>,
-    pub offline_ipv6: Option<Ipv6Addr>,
     pub updated_at: Option<DateTime<Utc>>,
     /// The protocol and User-Agent of the last check-in, e.g. `dyndns2 (ddclient/3.10.0)`.
     pub last_client: Option<String>,
@@ -66,6 +67,24 @@ pub struct HostState {
     pub backmx: bool,
     /// Blocked by the operator for abuse: updates are refused. Never changed by one.
     pub blocked: bool,
+    /// The owner's own TTL; `None`: the zone's default (always within the zone's bounds).
+    pub ttl: Option<u32>,
+    pub txt: Vec<String>,
+    /// An alias host serves a CNAME to this name instead of addresses.
+    pub alias: Option<Fqdn>,
+    /// Served instead of the addresses while offline; none: no address then.
+    pub offline_ipv4: Option<Ipv4Addr>,
+    pub offline_ipv6: Option<Ipv6Addr>,
+}
+
+impl HostState {
+    pub fn kind(&self) -> HostKind {
+        if self.alias.is_some() {
+            HostKind::Alias
+        } else {
+            HostKind::Address
+        }
+    }
 }
 
 impl HostState {
@@ -80,6 +99,11 @@ impl HostState {
             mx: stored_name(&m.mx),
             backmx: m.backmx,
             blocked: m.blocked,
+            ttl: m.ttl.and_then(|t| u32::try_from(t).ok()),
+            txt: serde_json::from_str(&m.txt).unwrap_or_default(),
+            alias: stored_name(&m.alias).filter(|_| HostKind::parse(&m.kind) == HostKind::Alias),
+            offline_ipv4: address(&m.offline_ipv4),
+            offline_ipv6: address(&m.offline_ipv6),
         }
     }
 }
@@ -100,14 +124,8 @@ impl Host {
         // served as absent rather than taking the host down.
         Host {
             name: Fqdn::parse(&m.name).expect("host names are validated on insert"),
-            kind: HostKind::parse(&m.kind),
             state: HostState::from_model(&m),
-            ttl: m.ttl.and_then(|t| u32::try_from(t).ok()),
-            alias: stored_name(&m.alias),
             mx_preference: u16::try_from(m.mx_preference).unwrap_or(10),
-            txt: serde_json::from_str(&m.txt).unwrap_or_default(),
-            offline_ipv4: address(&m.offline_ipv4),
-            offline_ipv6: address(&m.offline_ipv6),
             updated_at: m.updated_at,
             last_client: match (&m.last_protocol, &m.last_agent) {
                 (Some(protocol), Some(agent)) => Some(format!("{protocol} ({agent})")),
@@ -128,7 +146,7 @@ impl Host {
         let backup = self.mx_preference.saturating_add(10);
         let mut records = HostRecords {
             name: self.name.to_string(),
-            ttl: self.zone.ttl_for(self.ttl),
+            ttl: self.zone.ttl_for(state.ttl),
             mx: match (&state.mx, state.backmx) {
                 (Some(exchange), true) => {
                     vec![mx(self.mx_preference, &self.name), mx(backup, exchange)]
@@ -136,15 +154,15 @@ impl Host {
                 (Some(exchange), false) => vec![mx(self.mx_preference, exchange)],
                 (None, _) => Vec::new(),
             },
-            txt: self.txt.clone(),
+            txt: state.txt.clone(),
             wildcard: state.wildcard,
             ..HostRecords::default()
         };
-        match (self.kind, &self.alias) {
-            (HostKind::Alias, Some(target)) => records.cname = Some(target.to_string()),
-            _ if state.offline => {
-                records.a.extend(self.offline_ipv4);
-                records.aaaa.extend(self.offline_ipv6);
+        match &state.alias {
+            Some(target) => records.cname = Some(target.to_string()),
+            None if state.offline => {
+                records.a.extend(state.offline_ipv4);
+                records.aaaa.extend(state.offline_ipv6);
             }
             _ => {
                 records.a.extend(state.ipv4);

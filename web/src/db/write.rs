@@ -121,6 +121,17 @@ impl WriteTx {
                 state.wildcard.into(),
                 state.mx.as_ref().map(Fqdn::to_string).into(),
                 state.backmx.into(),
+                state
+                    .ttl
+                    .map(|t| i32::try_from(t).unwrap_or(i32::MAX))
+                    .into(),
+                serde_json::to_string(&state.txt)
+                    .unwrap_or_else(|_| "[]".into())
+                    .into(),
+                state.kind().as_str().into(),
+                state.alias.as_ref().map(Fqdn::to_string).into(),
+                state.offline_ipv4.map(|a| a.to_string()).into(),
+                state.offline_ipv6.map(|a| a.to_string()).into(),
             ];
             row.extend(seen_values(seen));
             row
@@ -132,6 +143,12 @@ impl WriteTx {
             host::Column::Wildcard,
             host::Column::Mx,
             host::Column::Backmx,
+            host::Column::Ttl,
+            host::Column::Txt,
+            host::Column::Kind,
+            host::Column::Alias,
+            host::Column::OfflineIpv4,
+            host::Column::OfflineIpv6,
         ];
         self.update_hosts(&[&columns[..], &SEEN_COLUMNS].concat(), rows, false)
             .await?;

@@ -282,6 +282,7 @@ fn settings(query: &Query) -> Result<HostSettings, String> {
         wildcard: switch("wildcard", query.wildcard.as_deref())?,
         mx,
         backmx: switch("backmx", query.backmx.as_deref())?,
+        ..HostSettings::default()
     })
 }
 

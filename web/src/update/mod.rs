@@ -110,13 +110,20 @@ impl UpdateRequest {
     }
 }
 
-/// DynDNS's host settings an update may change; `None` leaves one as it is.
+/// Host settings an update may change (DynDNS's three, and the account manager's others);
+/// `None` leaves one as it is, `Some(None)` removes an optional one.
 #[derive(Clone, Debug, Default)]
 pub struct HostSettings {
     pub wildcard: Option<bool>,
-    /// `Some(None)` removes the MX.
     pub mx: Option<Option<Fqdn>>,
     pub backmx: Option<bool>,
+    /// Checked against the zone's bounds by the caller.
+    pub ttl: Option<Option<u32>>,
+    pub txt: Option<Vec<String>>,
+    /// An alias serves a CNAME to this name instead of addresses.
+    pub alias: Option<Option<Fqdn>>,
+    /// What the host serves while offline.
+    pub offline_addresses: Option<(Option<Ipv4Addr>, Option<Ipv6Addr>)>,
 }
 
 impl HostSettings {
@@ -129,6 +136,18 @@ impl HostSettings {
         }
         if let Some(backmx) = self.backmx {
             host.backmx = backmx;
+        }
+        if let Some(ttl) = self.ttl {
+            host.ttl = ttl;
+        }
+        if let Some(txt) = &self.txt {
+            host.txt.clone_from(txt);
+        }
+        if let Some(alias) = &self.alias {
+            host.alias.clone_from(alias);
+        }
+        if let Some((ipv4, ipv6)) = self.offline_addresses {
+            (host.offline_ipv4, host.offline_ipv6) = (ipv4, ipv6);
         }
     }
 }
@@ -430,10 +449,12 @@ impl Updater {
                 agent: req.client.agent,
             },
         };
-        // Each host the caller may update counts once per request.
+        // Each host the caller may update counts once per request; a person editing in the
+        // account manager is not a device in a loop, and is not counted.
         let mut counted: Vec<i64> = Vec::new();
         let mut over_limit = Vec::new();
-        for name in job.names() {
+        let counts = !matches!(req.credentials.secret, Secret::SignedIn(_));
+        for name in job.names().filter(|_| counts) {
             if let Some(host) = hosts
                 .get(name.as_str())
                 .filter(|h| job.principal.may_update(h))
