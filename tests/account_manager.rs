@@ -511,4 +511,108 @@ async fn host_settings(backend: Backend) {
     assert!(settled.is_some(), "a CNAME to the alias target");
 }
 
-on_both_backends!(journey, failure_paths, tenants_are_isolated, host_settings);
+/// Groups made in the page are what a dyndns2 `hostname=GROUP` updates; another account's
+/// group answers 404.
+async fn groups(backend: Backend) {
+    let server = Server::start(backend).await;
+    let mut v = signed_up(&server, "pat@example.com").await;
+    add_host(&mut v, "a").await;
+    add_host(&mut v, "b").await;
+    let page = v.get("/groups").await;
+    let token = csrf(&page.body);
+    let r = v
+        .post(
+            "/groups",
+            &[
+                ("name", "Home"),
+                ("hosts", "a.dyn.test"),
+                ("hosts", "b.dyn.test"),
+                ("csrf", &token),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.header("location")),
+        (303, Some("/groups")),
+        "{}",
+        r.body
+    );
+    let r = v
+        .post("/groups", &[("name", "home"), ("csrf", &token)])
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("a group home exists already"), "{}", r.body);
+    let r = v
+        .post("/groups", &[("name", "bad name"), ("csrf", &token)])
+        .await;
+    assert_eq!(r.status, 400);
+
+    let keys = v.get("/keys").await;
+    let r = v
+        .post("/keys", &[("name", "all"), ("csrf", &csrf(&keys.body))])
+        .await;
+    let start = r.body.find("value=\"dyn53_").expect("a key") + 7;
+    let key = r.body[start..].split('"').next().expect("key").to_owned();
+    let u = update(
+        server.http,
+        "pat@example.com",
+        &key,
+        "hostname=home&myip=192.0.2.90",
+    )
+    .await;
+    assert_eq!(u.body, "good 192.0.2.90");
+    assert_serves(&server, "b.dyn.test", RecordType::A, &["192.0.2.90"]).await;
+
+    // Rename and drop b; the old name no longer updates anything.
+    let id = server.sql("SELECT id FROM groups");
+    let r = v
+        .post(
+            &format!("/groups/{id}"),
+            &[("name", "house"), ("hosts", "a.dyn.test"), ("csrf", &token)],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let u = update(
+        server.http,
+        "pat@example.com",
+        &key,
+        "hostname=house,home&myip=192.0.2.91",
+    )
+    .await;
+    assert_eq!(u.body, "good 192.0.2.91\nnohost");
+    assert_serves(&server, "b.dyn.test", RecordType::A, &["192.0.2.90"]).await;
+    let page = v.get("/groups").await;
+    assert!(page.body.contains("<h2 id=\"group-"), "{}", page.body);
+
+    let mut other = signed_up(&server, "sam@example.com").await;
+    let page = other.get("/groups").await;
+    assert!(!page.body.contains("house"));
+    let token2 = csrf(&page.body);
+    let r = other
+        .post(
+            &format!("/groups/{id}"),
+            &[("name", "mine"), ("csrf", &token2)],
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    let r = other
+        .post(&format!("/groups/{id}/delete"), &[("csrf", &token2)])
+        .await;
+    assert_eq!(r.status, 404);
+    assert_eq!(server.sql("SELECT name FROM groups"), "house");
+
+    let r = v
+        .post(&format!("/groups/{id}/delete"), &[("csrf", &token)])
+        .await;
+    assert_eq!(r.status, 303);
+    assert_eq!(server.sql("SELECT count(*) FROM groups"), "0");
+    assert_eq!(server.sql("SELECT count(*) FROM hosts"), "2");
+}
+
+on_both_backends!(
+    journey,
+    failure_paths,
+    tenants_are_isolated,
+    host_settings,
+    groups
+);

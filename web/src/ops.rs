@@ -245,7 +245,7 @@ pub async fn add_group(
 ) -> anyhow::Result<()> {
     let account = account_of(db, owner).await?;
     let tx = db.begin_write().await?;
-    tx.upsert_group(account, name, hosts).await?;
+    tx.upsert_group(account, name, hosts, "cli").await?;
     tx.commit().await?;
     Ok(())
 }

@@ -262,6 +262,7 @@ impl WriteTx {
         account: AccountId,
         name: &GroupName,
         hosts: &[Fqdn],
+        actor: &str,
     ) -> DbResult<()> {
         let host_ids = self.own_host_ids(account, hosts).await?;
         let existing = group::Entity::find()
@@ -299,7 +300,7 @@ impl WriteTx {
             .exec(self.tx())
             .await?;
         }
-        self.audit(Some(account), "cli", "group.upsert", name.as_str())
+        self.audit(Some(account), actor, "group.upsert", name.as_str())
             .await
     }
 }

@@ -8,9 +8,9 @@ use dyn53_dns::feed::Change;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 
-use super::entity::{host, update_history, update_key, user};
+use super::entity::{group, group_host, host, update_history, update_key, user};
 use super::{AccountId, Db, DbError, DbResult, Host, NewHost, WriteTx, Zone};
-use crate::domain::{Email, Fqdn, UpdateKey};
+use crate::domain::{Email, Fqdn, GroupName, UpdateKey};
 
 /// An account's data, and only that.
 #[derive(Clone)]
@@ -259,5 +259,126 @@ impl WriteTx {
             name: host.name.to_string(),
         });
         Ok(())
+    }
+}
+
+/// A group of an account's hosts, as the account manager shows it.
+#[derive(Clone, Debug)]
+pub struct GroupInfo {
+    pub id: i64,
+    pub name: GroupName,
+    /// Member host names, sorted.
+    pub hosts: Vec<String>,
+}
+
+impl Tenant {
+    pub async fn groups(&self) -> DbResult<Vec<GroupInfo>> {
+        let groups = group::Entity::find()
+            .filter(group::Column::AccountId.eq(self.account.0))
+            .order_by_asc(group::Column::Name)
+            .all(&self.db.conn)
+            .await?;
+        let members = group_host::Entity::find()
+            .filter(group_host::Column::GroupId.is_in(groups.iter().map(|g| g.id)))
+            .all(&self.db.conn)
+            .await?;
+        let hosts = self.hosts().await?;
+        Ok(groups
+            .into_iter()
+            .filter_map(|g| {
+                let mut names: Vec<String> = members
+                    .iter()
+                    .filter(|m| m.group_id == g.id)
+                    .filter_map(|m| hosts.iter().find(|h| h.state.id == m.host_id))
+                    .map(|h| h.name.to_string())
+                    .collect();
+                names.sort();
+                Some(GroupInfo {
+                    id: g.id,
+                    name: GroupName::parse(&g.name).ok()?,
+                    hosts: names,
+                })
+            })
+            .collect())
+    }
+
+    /// Creates a group of the account's `hosts`; `Rejected` when the name is taken or a
+    /// host is not the account's.
+    pub async fn create_group(
+        &self,
+        name: &GroupName,
+        hosts: &[Fqdn],
+        actor: &Email,
+    ) -> DbResult<()> {
+        let taken = group::Entity::find()
+            .filter(group::Column::AccountId.eq(self.account.0))
+            .filter(group::Column::Name.eq(name.as_str()))
+            .one(&self.db.conn)
+            .await?
+            .is_some();
+        if taken {
+            return Err(DbError::Rejected(format!("a group {name} exists already")));
+        }
+        let tx = self.db.begin_write().await?;
+        tx.upsert_group(self.account, name, hosts, actor.as_str())
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Renames the account's group `id` and sets its members; `false` when it has none
+    /// such, `Rejected` when the new name is another group's.
+    pub async fn save_group(
+        &self,
+        id: i64,
+        name: &GroupName,
+        hosts: &[Fqdn],
+        actor: &Email,
+    ) -> DbResult<bool> {
+        let groups = group::Entity::find()
+            .filter(group::Column::AccountId.eq(self.account.0))
+            .all(&self.db.conn)
+            .await?;
+        let Some(current) = groups.iter().find(|g| g.id == id) else {
+            return Ok(false);
+        };
+        if groups.iter().any(|g| g.id != id && g.name == name.as_str()) {
+            return Err(DbError::Rejected(format!("a group {name} exists already")));
+        }
+        let tx = self.db.begin_write().await?;
+        if current.name != name.as_str() {
+            group::Entity::update_many()
+                .col_expr(group::Column::Name, Expr::value(name.as_str()))
+                .filter(group::Column::Id.eq(id))
+                .exec(tx.tx())
+                .await?;
+        }
+        tx.upsert_group(self.account, name, hosts, actor.as_str())
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Deletes the account's group `id` (its hosts stay); `false` when it has none such.
+    pub async fn delete_group(&self, id: i64, actor: &Email) -> DbResult<bool> {
+        let tx = self.db.begin_write().await?;
+        let deleted = group::Entity::delete_many()
+            .filter(group::Column::Id.eq(id))
+            .filter(group::Column::AccountId.eq(self.account.0))
+            .exec(tx.tx())
+            .await?
+            .rows_affected
+            == 1;
+        if deleted {
+            tx.audit(
+                Some(self.account),
+                actor.as_str(),
+                "group.delete",
+                &id.to_string(),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(deleted)
     }
 }

@@ -6,7 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
-use super::{Nav, csrf_ok, not_found, page, redirect, signed_in, try_later};
+use super::{Fields, Nav, csrf_ok, not_found, page, redirect, signed_in, try_later};
 use crate::db::{KeyInfo, WebSession};
 use crate::domain::Fqdn;
 use crate::http::AppState;
@@ -63,19 +63,11 @@ async fn create(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) 
         Ok(session) => session,
         Err(response) => return response,
     };
-    let (mut csrf, mut name, mut hosts, mut miniupdate) =
-        (String::new(), String::new(), Vec::new(), false);
-    for (key, value) in form_urlencoded::parse(&body) {
-        match key.as_ref() {
-            "csrf" => csrf = value.into_owned(),
-            "name" => name = value.trim().to_owned(),
-            "hosts" => hosts.push(value.into_owned()),
-            "miniupdate" => miniupdate = true,
-            _ => {}
-        }
-    }
+    let fields = Fields::parse(&body);
+    let (csrf, name) = (fields.get("csrf"), fields.get("name"));
+    let miniupdate = !fields.get("miniupdate").is_empty();
     let refuse = |why: &str, status| keys_page(&state, &session, None, Some(why.into()), status);
-    if !csrf_ok(&session.csrf, &csrf) {
+    if !csrf_ok(&session.csrf, csrf) {
         return refuse(super::account::FORM_EXPIRED, StatusCode::FORBIDDEN).await;
     }
     if name.is_empty() || name.chars().count() > 64 {
@@ -85,16 +77,16 @@ async fn create(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) 
         )
         .await;
     }
-    let Ok(hosts) = hosts
-        .iter()
-        .map(|h| Fqdn::parse(h))
+    let Ok(hosts) = fields
+        .all("hosts")
+        .map(Fqdn::parse)
         .collect::<Result<Vec<_>, _>>()
     else {
         return refuse("Choose hosts from the list.", StatusCode::BAD_REQUEST).await;
     };
     let tenant = state.db.tenant(session.user.account);
     match tenant
-        .create_key(&session.user.email, &name, &hosts, miniupdate)
+        .create_key(&session.user.email, name, &hosts, miniupdate)
         .await
     {
         Ok(key) => {

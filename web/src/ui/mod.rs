@@ -6,6 +6,7 @@
 //! [`Tenant`]: crate::db::Tenant
 
 mod account;
+mod groups;
 mod hosts;
 mod keys;
 
@@ -25,6 +26,7 @@ use crate::update::{AbuseLimit, WindowCounter};
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(account::routes)
         .configure(hosts::routes)
+        .configure(groups::routes)
         .configure(keys::routes);
 }
 
@@ -146,6 +148,34 @@ async fn signed_in(req: &HttpRequest, state: &AppState) -> Result<WebSession, Ht
         Ok(Some(session)) => Ok(session),
         Ok(None) => Err(redirect("/login")),
         Err(e) => Err(try_later(&e)),
+    }
+}
+
+/// A URL-encoded form whose fields may repeat (one `hosts` per ticked box).
+struct Fields(Vec<(String, String)>);
+
+impl Fields {
+    fn parse(body: &[u8]) -> Fields {
+        Fields(
+            form_urlencoded::parse(body)
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        )
+    }
+
+    /// The first value of `name`, trimmed; empty when absent.
+    fn get(&self, name: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map_or("", |(_, v)| v.trim())
+    }
+
+    fn all(&self, name: &str) -> impl Iterator<Item = &str> {
+        self.0
+            .iter()
+            .filter(move |(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
