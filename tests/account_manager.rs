@@ -609,10 +609,111 @@ async fn groups(backend: Backend) {
     assert_eq!(server.sql("SELECT count(*) FROM hosts"), "2");
 }
 
+/// A forgotten password, a changed password and a changed address; single-use links, and
+/// no answer that tells which addresses have accounts.
+async fn passwords_and_addresses(backend: Backend) {
+    let server = Server::start(backend).await;
+    let mut pat = signed_up(&server, "pat@example.com").await;
+    let mut v = Visitor::new(&server);
+    let forgot = async |v: &mut Visitor, email: &str| {
+        let form = v.get("/forgot").await;
+        v.post("/forgot", &[("email", email), ("csrf", &csrf(&form.body))])
+            .await
+    };
+    let before = mails(&server).len();
+    let unknown = forgot(&mut v, "nobody@example.com").await;
+    let known = forgot(&mut v, "pat@example.com").await;
+    assert_eq!((unknown.status, known.status), (200, 200));
+    assert!(unknown.body.contains("If that address has an account"));
+    assert!(known.body.contains("If that address has an account"));
+    assert_eq!(
+        mails(&server).len(),
+        before + 1,
+        "only the known address gets mail"
+    );
+    let mail = mails(&server).pop().expect("the reset mail");
+    let url = link(&mail, "/reset?token=").expect("a reset link");
+    let token = url.split("token=").nth(1).expect("token").to_owned();
+    let form = v.get(&url[url.find("/reset").expect("path")..]).await;
+    let form_csrf = csrf(&form.body);
+    let reset = async |v: &mut Visitor, password: &str| {
+        v.post(
+            "/reset",
+            &[
+                ("token", &token),
+                ("password", password),
+                ("csrf", &form_csrf),
+            ],
+        )
+        .await
+    };
+    let r = reset(&mut v, "short").await;
+    assert_eq!(r.status, 400);
+    let r = reset(&mut v, "a brand new passphrase").await;
+    assert!(r.body.contains("Password changed"), "{}", r.body);
+    let r = reset(&mut v, "yet another passphrase").await;
+    assert_eq!(r.status, 400, "a reset link works once");
+    // The old session ended with the old password; the new one signs in.
+    assert_eq!(pat.get("/hosts").await.status, 303);
+    assert_eq!(
+        sign_in(&mut pat, "pat@example.com", PASSWORD).await.status,
+        401
+    );
+    let r = sign_in(&mut pat, "pat@example.com", "a brand new passphrase").await;
+    assert_eq!(r.status, 303);
+
+    // Change the password from the account page: the current one is required.
+    let page = pat.get("/account").await;
+    assert!(page.body.contains("<h1>Your account</h1>"));
+    let token = csrf(&page.body);
+    let change = async |v: &mut Visitor, current: &str| {
+        let fields = [
+            ("current", current),
+            ("password", "third passphrase ok"),
+            ("csrf", &token),
+        ];
+        v.post("/account/password", &fields).await
+    };
+    assert_eq!(change(&mut pat, "wrong one here").await.status, 403);
+    let r = change(&mut pat, "a brand new passphrase").await;
+    assert_eq!((r.status, r.header("location")), (303, Some("/login")));
+    let r = sign_in(&mut pat, "pat@example.com", "third passphrase ok").await;
+    assert_eq!(r.status, 303);
+
+    // Change the address: it changes only once the link sent to the new one is followed.
+    let page = pat.get("/account").await;
+    let fields = [
+        ("email", "patricia@example.com"),
+        ("current", "third passphrase ok"),
+        ("csrf", &csrf(&page.body)),
+    ];
+    let r = pat.post("/account/email", &fields).await;
+    assert!(
+        r.body.contains("We sent a link to patricia@example.com"),
+        "{}",
+        r.body
+    );
+    assert_eq!(server.sql("SELECT email FROM users"), "pat@example.com");
+    let mail = mails(&server).pop().expect("the confirmation mail");
+    assert!(mail.contains("To: patricia@example.com"));
+    let url = link(&mail, "/confirm-email?token=").expect("a link");
+    let r = pat
+        .get(&url[url.find("/confirm-email").expect("path")..])
+        .await;
+    assert!(r.body.contains("Address changed"), "{}", r.body);
+    assert_eq!(
+        server.sql("SELECT email FROM users"),
+        "patricia@example.com"
+    );
+    let r = sign_in(&mut pat, "patricia@example.com", "third passphrase ok").await;
+    assert_eq!(r.status, 303);
+}
+
 on_both_backends!(
     journey,
     failure_paths,
     tenants_are_isolated,
     host_settings,
-    groups
+    groups,
+    passwords_and_addresses,
 );

@@ -101,7 +101,36 @@ pub fn mails(server: &Server) -> Vec<String> {
     files
         .iter()
         .filter_map(|p| std::fs::read_to_string(p).ok())
+        .map(|mail| decode(&mail))
         .collect()
+}
+
+/// The message as a mail client shows it: a quoted-printable body decoded (long lines, such
+/// as links under a long address, are sent so).
+fn decode(mail: &str) -> String {
+    let Some((head, body)) = mail.split_once("\r\n\r\n") else {
+        return mail.to_owned();
+    };
+    if !head.contains("Content-Transfer-Encoding: quoted-printable") {
+        return mail.to_owned();
+    }
+    let body = body.replace("=\r\n", "");
+    let mut bytes = Vec::with_capacity(body.len());
+    let mut rest = body.as_bytes();
+    while let Some((&b, tail)) = rest.split_first() {
+        let hex = tail.get(..2).and_then(|h| std::str::from_utf8(h).ok());
+        match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+            Some(decoded) if b == b'=' => {
+                bytes.push(decoded);
+                rest = &tail[2..];
+            }
+            _ => {
+                bytes.push(b);
+                rest = tail;
+            }
+        }
+    }
+    format!("{head}\r\n\r\n{}", String::from_utf8_lossy(&bytes))
 }
 
 /// The first link in `mail` that contains `path`.

@@ -36,6 +36,10 @@ pub enum TokenPurpose {
     Verify,
     /// Lets a user choose a new password.
     Reset,
+    /// Confirms a user's new address.
+    Email,
+    /// Lets someone join an account with a role.
+    Invite,
 }
 
 impl TokenPurpose {
@@ -43,8 +47,20 @@ impl TokenPurpose {
         match self {
             TokenPurpose::Verify => "verify",
             TokenPurpose::Reset => "reset",
+            TokenPurpose::Email => "email",
+            TokenPurpose::Invite => "invite",
         }
     }
+}
+
+/// What a one-time link carries besides its purpose.
+#[derive(Clone, Debug, Default)]
+pub struct TokenData {
+    pub user: Option<i64>,
+    pub account: Option<AccountId>,
+    /// The address it was sent to, for an e-mail change or an invitation.
+    pub email: Option<Email>,
+    pub role: Option<Role>,
 }
 
 impl Db {
@@ -130,11 +146,11 @@ impl Db {
         Ok(())
     }
 
-    /// Issues a one-time link token for `user`, valid for `ttl`.
+    /// Issues a one-time link token, valid for `ttl`.
     pub async fn issue_token(
         &self,
         purpose: TokenPurpose,
-        user: i64,
+        data: TokenData,
         ttl: Duration,
     ) -> DbResult<SecretToken> {
         let secret = SecretToken::generate();
@@ -143,10 +159,10 @@ impl Db {
             id: NotSet,
             digest: Set(secret.digest()),
             purpose: Set(purpose.as_str().into()),
-            user_id: Set(Some(user)),
-            account_id: Set(None),
-            email: Set(None),
-            role: Set(None),
+            user_id: Set(data.user),
+            account_id: Set(data.account.map(|a| a.0)),
+            email: Set(data.email.map(|e| e.to_string())),
+            role: Set(data.role.map(|r| r.as_str().to_owned())),
             expires_at: Set(now + ttl),
             used_at: Set(None),
             created_at: Set(now),
@@ -158,14 +174,14 @@ impl Db {
 }
 
 impl WriteTx {
-    /// Uses up a live token of `purpose`: its user, or `None` when it is unknown, expired
-    /// or used (a token works once, even when two requests race).
+    /// Uses up a live token of `purpose`: what it carries, or `None` when it is unknown,
+    /// expired or used (a token works once, even when two requests race).
     pub async fn take_token(
         &self,
         purpose: TokenPurpose,
         secret: &SecretToken,
         now: DateTime<Utc>,
-    ) -> DbResult<Option<i64>> {
+    ) -> DbResult<Option<TokenData>> {
         let Some(t) = token::Entity::find()
             .filter(token::Column::Digest.eq(secret.digest()))
             .filter(token::Column::Purpose.eq(purpose.as_str()))
@@ -183,7 +199,48 @@ impl WriteTx {
             .exec(self.tx())
             .await?
             .rows_affected;
-        Ok(t.user_id.filter(|_| taken == 1))
+        if taken != 1 {
+            return Ok(None);
+        }
+        Ok(Some(TokenData {
+            user: t.user_id,
+            account: t.account_id.map(AccountId),
+            email: t.email.as_deref().and_then(|e| Email::parse(e).ok()),
+            role: t.role.as_deref().and_then(Role::parse),
+        }))
+    }
+
+    /// Sets a user's password and signs every browser of theirs out.
+    pub async fn set_password(&self, user: i64, hash: &PasswordHash) -> DbResult<()> {
+        user::Entity::update_many()
+            .col_expr(user::Column::PasswordHash, Expr::value(hash.0.clone()))
+            .filter(user::Column::Id.eq(user))
+            .exec(self.tx())
+            .await?;
+        session::Entity::delete_many()
+            .filter(session::Column::UserId.eq(user))
+            .exec(self.tx())
+            .await?;
+        Ok(())
+    }
+
+    /// Gives a user a new, confirmed address; `false` when another user has it.
+    pub async fn set_email(&self, user: i64, email: &Email, now: DateTime<Utc>) -> DbResult<bool> {
+        let taken = user::Entity::find()
+            .filter(user::Column::Email.eq(email.as_str()))
+            .one(self.tx())
+            .await?
+            .is_some_and(|u| u.id != user);
+        if taken {
+            return Ok(false);
+        }
+        user::Entity::update_many()
+            .col_expr(user::Column::Email, Expr::value(email.as_str()))
+            .col_expr(user::Column::EmailVerifiedAt, Expr::value(now))
+            .filter(user::Column::Id.eq(user))
+            .exec(self.tx())
+            .await?;
+        Ok(true)
     }
 
     pub async fn mark_verified(&self, user: i64, now: DateTime<Utc>) -> DbResult<()> {

@@ -20,7 +20,7 @@ use std::time::Duration;
 use dyn53_migrations::MigratorTrait;
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
 
-pub use browser::{TokenPurpose, WebSession, WebUser};
+pub use browser::{TokenData, TokenPurpose, WebSession, WebUser};
 pub use hosts::{Host, HostKind, HostState, NewHost};
 pub use lead::Leadership;
 pub use people::{KeyAuth, NewUser, NewUserAccount, UserAuth};

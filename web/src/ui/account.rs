@@ -13,7 +13,7 @@ use super::{
     Message, Nav, SESSION_COOKIE, anonymous_csrf, anonymous_csrf_ok, cookie, csrf_ok, page,
     redirect, signed_in, try_later, with_cookie,
 };
-use crate::db::{NewUser, NewUserAccount, TokenPurpose};
+use crate::db::{NewUser, NewUserAccount, TokenData, TokenPurpose};
 use crate::domain::{Email, Plan, SecretToken, check_new_password, hash_password, verify_password};
 use crate::http::AppState;
 
@@ -127,7 +127,11 @@ async fn signup(
     let mail = match unconfirmed {
         Some(user) => {
             let ttl = Duration::hours(VERIFY_HOURS);
-            let token = match state.db.issue_token(TokenPurpose::Verify, user, ttl).await {
+            let data = TokenData {
+                user: Some(user),
+                ..TokenData::default()
+            };
+            let token = match state.db.issue_token(TokenPurpose::Verify, data, ttl).await {
                 Ok(token) => token,
                 Err(e) => return try_later(&e),
             };
@@ -177,6 +181,7 @@ async fn verify(state: web::Data<AppState>, query: web::Query<TokenQuery>) -> Ht
         let now = Utc::now();
         let tx = state.db.begin_write().await?;
         let user = tx.take_token(TokenPurpose::Verify, &token, now).await?;
+        let user = user.and_then(|t| t.user);
         if let Some(user) = user {
             tx.mark_verified(user, now).await?;
         }

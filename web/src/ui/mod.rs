@@ -9,6 +9,7 @@ mod account;
 mod groups;
 mod hosts;
 mod keys;
+mod profile;
 
 use std::net::IpAddr;
 
@@ -27,6 +28,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(account::routes)
         .configure(hosts::routes)
         .configure(groups::routes)
+        .configure(profile::routes)
         .configure(keys::routes);
 }
 
