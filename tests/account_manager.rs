@@ -709,7 +709,131 @@ async fn passwords_and_addresses(backend: Backend) {
     assert_eq!(r.status, 303);
 }
 
+/// Invitations with roles: a viewer looks but cannot change DNS; an editor can, but cannot
+/// invite; the owner removes users; links work once.
+async fn team(backend: Backend) {
+    let server = Server::start(backend).await;
+    let mut owner = signed_up(&server, "owner@example.com").await;
+    let id = add_host(&mut owner, "office").await;
+    let invite = async |v: &mut Visitor, email: &str, role: &str| {
+        let page = v.get("/team").await;
+        let fields = [
+            ("email", email),
+            ("role", role),
+            ("csrf", &csrf(&page.body)),
+        ];
+        v.post("/team/invite", &fields).await
+    };
+    let join = async |server: &Server, email: &str| {
+        let mail = mails(server)
+            .into_iter()
+            .rev()
+            .find(|m| m.contains(&format!("To: {email}")))
+            .expect("an invitation");
+        let url = link(&mail, "/join?token=").expect("a join link");
+        let token = url.split("token=").nth(1).expect("token").to_owned();
+        let mut v = Visitor::new(server);
+        let form = v.get(&url[url.find("/join").expect("path")..]).await;
+        let fields = [
+            ("token", token.as_str()),
+            ("password", PASSWORD),
+            ("csrf", &csrf(&form.body)),
+        ];
+        let r = v.post("/join", &fields).await;
+        (v, r, token)
+    };
+    let r = invite(&mut owner, "vera@example.com", "viewer").await;
+    assert!(
+        r.body.contains("Invitation sent to vera@example.com"),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        invite(&mut owner, "x@example.com", "owner").await.status,
+        400
+    );
+    let (mut vera, r, token) = join(&server, "vera@example.com").await;
+    assert!(r.body.contains("You joined the account"), "{}", r.body);
+    let again = vera
+        .post(
+            "/join",
+            &[("token", &token), ("password", PASSWORD), ("csrf", "x")],
+        )
+        .await;
+    assert_eq!(again.status, 403);
+    assert_eq!(
+        sign_in(&mut vera, "vera@example.com", PASSWORD)
+            .await
+            .status,
+        303
+    );
+    // The viewer sees the account's host but may not change it.
+    let page = vera.get(&format!("/hosts/{id}")).await;
+    assert_eq!(page.status, 200);
+    let r = vera
+        .post(
+            &format!("/hosts/{id}/addresses"),
+            &[
+                ("ipv4", "192.0.2.99"),
+                ("ipv6", ""),
+                ("csrf", &csrf(&page.body)),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    assert!(r.body.contains("Your role may not change DNS."));
+    assert_eq!(
+        invite(&mut vera, "y@example.com", "editor").await.status,
+        403
+    );
+
+    invite(&mut owner, "ed@example.com", "editor").await;
+    let (mut ed, _, _) = join(&server, "ed@example.com").await;
+    sign_in(&mut ed, "ed@example.com", PASSWORD).await;
+    let page = ed.get(&format!("/hosts/{id}")).await;
+    let r = ed
+        .post(
+            &format!("/hosts/{id}/addresses"),
+            &[
+                ("ipv4", "192.0.2.98"),
+                ("ipv6", ""),
+                ("csrf", &csrf(&page.body)),
+            ],
+        )
+        .await;
+    assert!(r.body.contains("Saved"), "{}", r.body);
+    assert_serves(&server, "office.dyn.test", RecordType::A, &["192.0.2.98"]).await;
+
+    // Removing the viewer signs them out; another account cannot remove anyone here.
+    let vera_id = server.sql("SELECT id FROM users WHERE email = 'vera@example.com'");
+    let mut other = signed_up(&server, "other@example.com").await;
+    let page = other.get("/team").await;
+    assert!(!page.body.contains("vera@example.com"));
+    let r = other
+        .post(
+            &format!("/team/{vera_id}/remove"),
+            &[("csrf", &csrf(&page.body))],
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    let page = owner.get("/team").await;
+    assert!(page.body.contains("vera@example.com"));
+    let r = owner
+        .post(
+            &format!("/team/{vera_id}/remove"),
+            &[("csrf", &csrf(&page.body))],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    assert_eq!(
+        vera.get("/hosts").await.status,
+        303,
+        "the removed user is signed out"
+    );
+}
+
 on_both_backends!(
+    team,
     journey,
     failure_paths,
     tenants_are_isolated,

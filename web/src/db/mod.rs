@@ -24,7 +24,7 @@ pub use browser::{TokenData, TokenPurpose, WebSession, WebUser};
 pub use hosts::{Host, HostKind, HostState, NewHost};
 pub use lead::Leadership;
 pub use people::{KeyAuth, NewUser, NewUserAccount, UserAuth};
-pub use tenant::{GroupInfo, HistoryLine, KeyInfo, Tenant};
+pub use tenant::{GroupInfo, HistoryLine, KeyInfo, Member, Tenant};
 pub use update::UpdateContext;
 pub use write::{HistoryEntry, Seen, WriteTx};
 pub use zones::{NewZone, Zone};

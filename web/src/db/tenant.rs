@@ -10,7 +10,7 @@ use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
 
 use super::entity::{group, group_host, host, update_history, update_key, user};
 use super::{AccountId, Db, DbError, DbResult, Host, NewHost, WriteTx, Zone};
-use crate::domain::{Email, Fqdn, GroupName, UpdateKey};
+use crate::domain::{Email, Fqdn, GroupName, Role, UpdateKey};
 
 /// An account's data, and only that.
 #[derive(Clone)]
@@ -380,5 +380,56 @@ impl Tenant {
         }
         tx.commit().await?;
         Ok(deleted)
+    }
+}
+
+/// A user of the account, as the team page shows them.
+#[derive(Clone, Debug)]
+pub struct Member {
+    pub id: i64,
+    pub email: String,
+    pub role: Role,
+}
+
+impl Tenant {
+    pub async fn members(&self) -> DbResult<Vec<Member>> {
+        let users = user::Entity::find()
+            .filter(user::Column::AccountId.eq(self.account.0))
+            .order_by_asc(user::Column::Email)
+            .all(&self.db.conn)
+            .await?;
+        Ok(users
+            .into_iter()
+            .map(|u| Member {
+                id: u.id,
+                role: Role::parse(&u.role).unwrap_or(Role::Viewer),
+                email: u.email,
+            })
+            .collect())
+    }
+
+    /// Removes the account's user `id` (never its owner) with their keys and sessions;
+    /// `false` when the account has no such user.
+    pub async fn remove_member(&self, id: i64, actor: &Email) -> DbResult<bool> {
+        let tx = self.db.begin_write().await?;
+        let removed = user::Entity::delete_many()
+            .filter(user::Column::Id.eq(id))
+            .filter(user::Column::AccountId.eq(self.account.0))
+            .filter(user::Column::Role.ne(Role::Owner.as_str()))
+            .exec(tx.tx())
+            .await?
+            .rows_affected
+            == 1;
+        if removed {
+            tx.audit(
+                Some(self.account),
+                actor.as_str(),
+                "user.remove",
+                &id.to_string(),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(removed)
     }
 }

@@ -65,6 +65,11 @@ impl Role {
     pub fn may_change_dns(self) -> bool {
         self != Role::Viewer
     }
+
+    /// Whether the role may invite and remove users.
+    pub fn manages_team(self) -> bool {
+        matches!(self, Role::Owner | Role::Admin)
+    }
 }
 
 /// An account's plan: decides limits and features.

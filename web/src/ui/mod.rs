@@ -10,6 +10,7 @@ mod groups;
 mod hosts;
 mod keys;
 mod profile;
+mod team;
 
 use std::net::IpAddr;
 
@@ -29,6 +30,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(hosts::routes)
         .configure(groups::routes)
         .configure(profile::routes)
+        .configure(team::routes)
         .configure(keys::routes);
 }
 
