@@ -23,8 +23,6 @@ async fn landing(backend: Backend) {
     assert_eq!(browser.text().await, "Current IP Address: 127.0.0.1");
 }
 
-on_both_backends!(landing);
-
 /// The form helpers the account journey relies on, on a form of the test's own: a field
 /// found by its label, one by its name, and a button that submits to the server.
 #[tokio::test(flavor = "multi_thread")]
@@ -51,3 +49,87 @@ async fn form_helpers() {
     );
     browser.screenshot("checkip").await;
 }
+
+/// The whole journey in the browser: sign up, open the verification link from the mail
+/// directory, sign in, create a host, generate a key, update the host with that key over
+/// `/nic/update`, and see the new address and the history line in the page. Every page on
+/// the way passes the page check; the screenshots are kept.
+async fn account_journey(backend: Backend) {
+    let server = Server::start(backend).await;
+    let base = format!("http://{}", server.http);
+    let mut browser = Browser::start().await;
+
+    browser.goto(&format!("{base}/signup")).await;
+    browser.check_page("signup").await;
+    browser.fill("E-mail address", "pat@example.com").await;
+    browser
+        .fill("Password (at least 10 characters)", "a long secret phrase")
+        .await;
+    browser.click_button("Sign up").await;
+    assert!(browser.text().await.contains("Check your inbox"));
+    browser.check_page("signup-sent").await;
+
+    let mail = support::web::mails(&server)
+        .pop()
+        .expect("the verification mail");
+    let link = support::web::link(&mail, "/verify?token=").expect("a link");
+    browser.goto(&link).await;
+    assert!(browser.text().await.contains("Address confirmed"));
+    browser.check_page("verified").await;
+
+    browser.click_link("Sign in").await;
+    browser.check_page("login").await;
+    browser.fill("E-mail address", "pat@example.com").await;
+    browser.fill("Password", "a long secret phrase").await;
+    browser.click_button("Sign in").await;
+    assert_eq!(browser.current_url().await, format!("{base}/hosts"));
+    browser.check_page("hosts-empty").await;
+
+    browser.fill("Name", "home").await;
+    browser.click_button("Add host").await;
+    assert!(browser.text().await.contains("home.dyn.test"));
+    browser.check_page("host-new").await;
+
+    browser.click_link("Keys").await;
+    browser.check_page("keys").await;
+    browser.fill("Name", "router").await;
+    browser.click_button("Create key").await;
+    let key = browser.value("Key").await;
+    assert!(key.starts_with("dyn53_"), "{key}");
+    browser.check_page("key-created").await;
+
+    let r = support::http::update(
+        server.http,
+        "pat@example.com",
+        &key,
+        "hostname=home.dyn.test&myip=192.0.2.123",
+    )
+    .await;
+    assert_eq!(r.body, "good 192.0.2.123");
+
+    browser.click_link("Hosts").await;
+    let text = browser.text().await;
+    assert!(text.contains("192.0.2.123"), "{text}");
+    browser.click_link("home.dyn.test").await;
+    let text = browser.text().await;
+    assert!(
+        text.contains("192.0.2.123") && text.contains("dyndns2"),
+        "{text}"
+    );
+    browser.check_page("host-updated").await;
+
+    for (link, name) in [
+        ("Groups", "groups"),
+        ("Team", "team"),
+        ("Account", "account"),
+    ] {
+        browser.click_link(link).await;
+        browser.check_page(name).await;
+    }
+    browser.click_button("Sign out").await;
+    assert_eq!(browser.current_url().await, format!("{base}/login"));
+    browser.click_link("Forgot your password?").await;
+    browser.check_page("forgot").await;
+}
+
+on_both_backends!(landing, account_journey);

@@ -170,6 +170,14 @@ impl Browser {
             .await;
     }
 
+    /// What the field whose `<label>` reads `field` (or whose name is `field`) holds.
+    pub async fn value(&self, field: &str) -> String {
+        let input = self.find("field", field).await;
+        self.run(&format!("reading {field:?}"), input.prop("value"))
+            .await
+            .unwrap_or_default()
+    }
+
     /// Clicks the button that reads `text`; a form's submit button must load a new page.
     pub async fn click_button(&self, text: &str) {
         let button = self.find("button", text).await;
