@@ -51,7 +51,7 @@ impl Mailer {
         // Plain 7-bit when it can be, so that links read the same in the raw message.
         let body = body.replace("\r\n", "\n").replace('\n', "\r\n");
         let body = Body::new_with_encoding(body, ContentTransferEncoding::SevenBit)
-            .unwrap_or_else(|body| Body::new(body));
+            .unwrap_or_else(Body::new);
         let message = Message::builder()
             .from(self.from.clone())
             .to(to)

@@ -65,16 +65,6 @@ fn read(fields: &Fields) -> Result<(GroupName, Vec<Fqdn>), String> {
     Ok((name, hosts))
 }
 
-/// What a group change came to, as the page shows it.
-fn answer(result: Result<bool, DbError>) -> Result<Option<String>, HttpResponse> {
-    match result {
-        Ok(true) => Ok(None),
-        Ok(false) => Err(HttpResponse::NotFound().finish()),
-        Err(DbError::Rejected(why)) => Ok(Some(format!("{why}."))),
-        Err(e) => Err(try_later(&e)),
-    }
-}
-
 async fn create(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
     change(req, state, body, None).await
 }
@@ -124,13 +114,14 @@ async fn change(
             Err(_) => Ok(false),
         },
     };
-    match answer(result) {
-        Ok(None) => redirect("/groups"),
-        Ok(Some(why)) => groups_page(&state, &session, Some(why), StatusCode::BAD_REQUEST).await,
-        Err(response) if response.status() == StatusCode::NOT_FOUND => {
-            not_found(Nav::signed_in(&session))
+    match result {
+        Ok(true) => redirect("/groups"),
+        Ok(false) => not_found(Nav::signed_in(&session)),
+        Err(DbError::Rejected(why)) => {
+            let why = Some(format!("{why}."));
+            groups_page(&state, &session, why, StatusCode::BAD_REQUEST).await
         }
-        Err(response) => response,
+        Err(e) => try_later(&e),
     }
 }
 
