@@ -134,7 +134,11 @@ async fn journey(backend: Backend) {
     );
     // The key list shows it, without its secret, and when it was last used.
     let keys = v.get("/keys").await;
-    assert!(keys.body.contains("<td>router</td>"));
+    assert!(
+        keys.body.contains("<td>router (update)</td>"),
+        "{}",
+        keys.body
+    );
     assert!(!keys.body.contains(&key));
     assert!(!keys.body.contains(">never<"), "{}", keys.body);
 
@@ -832,7 +836,55 @@ async fn team(backend: Backend) {
     );
 }
 
+/// With `DYN53_SMTP_URL`, mail goes to a real SMTP server (a Python sink here, speaking
+/// plain SMTP on loopback) instead of files.
+async fn mail_over_smtp(backend: Backend) {
+    let sink = tempfile::tempdir().expect("temp dir");
+    let port = support::fleet::free_port();
+    let script = "import smtpd, asyncore, sys, os, itertools\n\
+        n = itertools.count()\n\
+        class Sink(smtpd.SMTPServer):\n\
+        \x20   def process_message(self, peer, sender, rcpt, data, **kw):\n\
+        \x20       open(os.path.join(sys.argv[2], f'{next(n)}.eml'), 'wb').write(data)\n\
+        Sink(('127.0.0.1', int(sys.argv[1])), None, decode_data=False)\n\
+        print('ready', flush=True)\n\
+        asyncore.loop()\n";
+    let mut child = std::process::Command::new("python3")
+        .args(["-W", "ignore", "-c", script, &port.to_string()])
+        .arg(sink.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().expect("piped")),
+        &mut line,
+    )
+    .expect("the sink starts");
+    assert_eq!(line.trim(), "ready");
+    let url = format!("smtp://127.0.0.1:{port}");
+    let server = Server::start_with(backend, &[("DYN53_SMTP_URL", &url)]).await;
+    let mut v = Visitor::new(&server);
+    let form = v.get("/signup").await;
+    let fields = [
+        ("email", "pat@example.com"),
+        ("password", PASSWORD),
+        ("csrf", &csrf(&form.body)),
+    ];
+    let r = v.post("/signup", &fields).await;
+    assert!(r.body.contains("Check your inbox"), "{}", r.body);
+    let _ = child.kill();
+    let _ = child.wait();
+    let mail = std::fs::read_to_string(sink.path().join("0.eml")).expect("a mail in the sink");
+    assert!(mail.contains("To: pat@example.com"), "{mail}");
+    assert!(mails(&server).is_empty(), "no files when SMTP is set");
+    let url = link(&mail, "/verify?token=").expect("a link");
+    let r = v.get(&url[url.find("/verify").expect("path")..]).await;
+    assert!(r.body.contains("Address confirmed"), "{}", r.body);
+}
+
 on_both_backends!(
+    mail_over_smtp,
     team,
     journey,
     failure_paths,

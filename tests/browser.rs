@@ -110,6 +110,7 @@ async fn account_journey(backend: Backend) {
     browser.click_link("Hosts").await;
     let text = browser.text().await;
     assert!(text.contains("192.0.2.123"), "{text}");
+    browser.check_page("hosts").await;
     browser.click_link("home.dyn.test").await;
     let text = browser.text().await;
     assert!(
@@ -126,10 +127,18 @@ async fn account_journey(backend: Backend) {
         browser.click_link(link).await;
         browser.check_page(name).await;
     }
+    browser.goto(&format!("{base}/hosts/999999")).await;
+    assert!(browser.text().await.contains("Not found"));
+    browser.check_page("not-found").await;
     browser.click_button("Sign out").await;
     assert_eq!(browser.current_url().await, format!("{base}/login"));
     browser.click_link("Forgot your password?").await;
     browser.check_page("forgot").await;
+    // The pages behind e-mailed links, reached with a link that does not work.
+    for (path, name) in [("/reset?token=x", "reset"), ("/join?token=x", "join")] {
+        browser.goto(&format!("{base}{path}")).await;
+        browser.check_page(name).await;
+    }
 }
 
 on_both_backends!(landing, account_journey);

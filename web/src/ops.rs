@@ -8,7 +8,8 @@ use anyhow::{Context, bail};
 
 use crate::db::{AccountId, Db, NewHost, NewUser, NewUserAccount, NewZone};
 use crate::domain::{
-    AccountStatus, Email, Fqdn, GroupName, UpdateKey, hash_password, parse_ipv4, parse_ipv6,
+    AccountStatus, Email, Fqdn, GroupName, KeyScope, UpdateKey, hash_password, parse_ipv4,
+    parse_ipv6,
 };
 
 /// The TTL of hosts in a zone created without one: short, as dynamic addresses need.
@@ -260,7 +261,8 @@ pub async fn create_key(
 ) -> anyhow::Result<UpdateKey> {
     let key = UpdateKey::generate();
     let tx = db.begin_write().await?;
-    tx.insert_key(user, name, hosts, &key, miniupdate).await?;
+    tx.insert_key(user, name, hosts, &key, KeyScope::Update, miniupdate)
+        .await?;
     tx.commit().await?;
     Ok(key)
 }

@@ -7,7 +7,9 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, EntityTrait, PaginatorTr
 
 use super::entity::{account, group, group_host, host, update_key, update_key_host, user};
 use super::{AccountId, Db, DbError, DbResult, WriteTx};
-use crate::domain::{AccountStatus, Email, Fqdn, GroupName, PasswordHash, Plan, Role, UpdateKey};
+use crate::domain::{
+    AccountStatus, Email, Fqdn, GroupName, KeyScope, PasswordHash, Plan, Role, UpdateKey,
+};
 
 /// A login's credentials and standing, as authentication needs them.
 #[derive(Clone, Debug)]
@@ -216,6 +218,7 @@ impl WriteTx {
         name: &str,
         hosts: &[Fqdn],
         key: &UpdateKey,
+        scope: KeyScope,
         miniupdate: bool,
     ) -> DbResult<()> {
         let owner = user::Entity::find()
@@ -232,7 +235,7 @@ impl WriteTx {
             name: Set(name.chars().take(64).collect()),
             prefix: Set(key.visible_prefix().into()),
             digest: Set(key.digest()),
-            scope: Set("update".into()),
+            scope: Set(scope.as_str().into()),
             miniupdate: Set(miniupdate),
             miniupdate_md5: Set(miniupdate.then(|| key.md5_hex())),
             last_used_at: Set(None),

@@ -10,7 +10,7 @@ use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
 
 use super::entity::{group, group_host, host, update_history, update_key, user};
 use super::{AccountId, Db, DbError, DbResult, Host, NewHost, WriteTx, Zone};
-use crate::domain::{Email, Fqdn, GroupName, Role, UpdateKey};
+use crate::domain::{Email, Fqdn, GroupName, KeyScope, Role, UpdateKey};
 
 /// An account's data, and only that.
 #[derive(Clone)]
@@ -38,6 +38,7 @@ pub struct KeyInfo {
     pub name: String,
     pub prefix: String,
     pub owner: String,
+    pub scope: String,
     pub miniupdate: bool,
     pub last_used_at: Option<DateTime<Utc>>,
     pub last_used_from: Option<String>,
@@ -196,6 +197,7 @@ impl Tenant {
                 id: k.id,
                 name: k.name,
                 prefix: k.prefix,
+                scope: k.scope,
                 miniupdate: k.miniupdate,
                 last_used_at: k.last_used_at,
                 last_used_from: k.last_used_from,
@@ -211,11 +213,13 @@ impl Tenant {
         owner: &Email,
         name: &str,
         hosts: &[Fqdn],
+        scope: KeyScope,
         miniupdate: bool,
     ) -> DbResult<UpdateKey> {
         let key = UpdateKey::generate();
         let tx = self.db.begin_write().await?;
-        tx.insert_key(owner, name, hosts, &key, miniupdate).await?;
+        tx.insert_key(owner, name, hosts, &key, scope, miniupdate)
+            .await?;
         tx.commit().await?;
         Ok(key)
     }

@@ -72,6 +72,30 @@ impl Role {
     }
 }
 
+/// What an update key may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyScope {
+    /// Update addresses through the update protocols only.
+    Update,
+    /// Also use the REST API with the rights of its owner.
+    Api,
+}
+
+impl KeyScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyScope::Update => "update",
+            KeyScope::Api => "api",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<KeyScope> {
+        [KeyScope::Update, KeyScope::Api]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
 /// An account's plan: decides limits and features.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Plan {

@@ -8,7 +8,7 @@ use askama::Template;
 
 use super::{Fields, Nav, csrf_ok, not_found, page, redirect, signed_in, try_later};
 use crate::db::{KeyInfo, WebSession};
-use crate::domain::Fqdn;
+use crate::domain::{Fqdn, KeyScope};
 use crate::http::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -66,6 +66,7 @@ async fn create(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) 
     let fields = Fields::parse(&body);
     let (csrf, name) = (fields.get("csrf"), fields.get("name"));
     let miniupdate = !fields.get("miniupdate").is_empty();
+    let scope = KeyScope::parse(fields.get("scope")).unwrap_or(KeyScope::Update);
     let refuse = |why: &str, status| keys_page(&state, &session, None, Some(why.into()), status);
     if !csrf_ok(&session.csrf, csrf) {
         return refuse(super::account::FORM_EXPIRED, StatusCode::FORBIDDEN).await;
@@ -86,7 +87,7 @@ async fn create(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) 
     };
     let tenant = state.db.tenant(session.user.account);
     match tenant
-        .create_key(&session.user.email, name, &hosts, miniupdate)
+        .create_key(&session.user.email, name, &hosts, scope, miniupdate)
         .await
     {
         Ok(key) => {
