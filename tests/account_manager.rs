@@ -132,6 +132,35 @@ async fn journey(backend: Backend) {
         "{}",
         page.body
     );
+    // History is paged, newest first: 20 lines a page.
+    for i in 0..25 {
+        let query = format!("myip=192.0.2.{}", 100 + i);
+        let u = update(server.http, "home.dyn.test", &key, &query).await;
+        assert!(u.body.starts_with("good"), "{}", u.body);
+    }
+    let first = v.get(&format!("/hosts/{id}")).await;
+    assert!(
+        first.body.contains("<td>192.0.2.124 </td>"),
+        "{}",
+        first.body
+    );
+    assert!(
+        first
+            .body
+            .contains(&format!("href=\"/hosts/{id}?page=1\">Older"))
+    );
+    let second = v.get(&format!("/hosts/{id}?page=1")).await;
+    assert!(
+        second.body.contains("<td>192.0.2.104 </td>"),
+        "{}",
+        second.body
+    );
+    assert!(!second.body.contains("<td>192.0.2.124 </td>"));
+    assert!(
+        second
+            .body
+            .contains(&format!("href=\"/hosts/{id}?page=0\">Newer"))
+    );
     // The key list shows it, without its secret, and when it was last used.
     let keys = v.get("/keys").await;
     assert!(
@@ -603,6 +632,15 @@ async fn groups(backend: Backend) {
         .post(&format!("/groups/{id}/delete"), &[("csrf", &token2)])
         .await;
     assert_eq!(r.status, 404);
+    // Another account's host, by name in the form, cannot join a group.
+    let fields = [
+        ("name", "stolen"),
+        ("hosts", "a.dyn.test"),
+        ("csrf", token2.as_str()),
+    ];
+    let r = other.post("/groups", &fields).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(server.sql("SELECT count(*) FROM groups"), "1");
     assert_eq!(server.sql("SELECT name FROM groups"), "house");
 
     let r = v
