@@ -7,9 +7,11 @@
 
 mod account;
 mod groups;
+mod host_edit;
 mod hosts;
 mod keys;
 mod profile;
+mod setup_help;
 mod team;
 
 use std::net::IpAddr;
@@ -28,6 +30,7 @@ use crate::update::{AbuseLimit, WindowCounter};
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(account::routes)
         .configure(hosts::routes)
+        .configure(host_edit::routes)
         .configure(groups::routes)
         .configure(profile::routes)
         .configure(team::routes)

@@ -1,0 +1,334 @@
+//! Changing a host from its page: its addresses, and its settings (TTL, MX, wildcard, TXT,
+//! alias, offline mode and addresses), each through the update service like any client.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+
+use super::hosts::{Feedback, host_page};
+use super::{Nav, csrf_ok, not_found, signed_in, try_later};
+use crate::db::{DbError, Host, WebSession};
+use crate::domain::{Fqdn, Protocol, parse_ipv4, parse_ipv6};
+use crate::http::AppState;
+use crate::update::{
+    Client, Credentials, HostEntry, HostResult, HostSettings, UpdateError, UpdateRequest,
+};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/hosts/{id}/addresses", web::post().to(set_addresses))
+        .route("/hosts/{id}/settings", web::post().to(set_settings));
+}
+
+/// The settings form's current values.
+pub(super) struct SettingsView {
+    pub(super) ttl: String,
+    pub(super) ttl_bounds: String,
+    pub(super) mx: String,
+    pub(super) backmx: bool,
+    pub(super) wildcard: bool,
+    pub(super) txt: String,
+    pub(super) alias: String,
+    pub(super) offline: bool,
+    pub(super) offline_ipv4: String,
+    pub(super) offline_ipv6: String,
+    pub(super) premium: bool,
+}
+
+impl SettingsView {
+    pub(super) fn of(host: &Host, premium: bool) -> SettingsView {
+        let state = &host.state;
+        let text = |v: Option<String>| v.unwrap_or_default();
+        SettingsView {
+            ttl: text(state.ttl.map(|t| t.to_string())),
+            ttl_bounds: format!(
+                "{} to {} s; empty: the zone's {} s",
+                host.zone.min_ttl, host.zone.max_ttl, host.zone.default_ttl
+            ),
+            mx: text(state.mx.as_ref().map(Fqdn::to_string)),
+            backmx: state.backmx,
+            wildcard: state.wildcard,
+            txt: state.txt.join("\n"),
+            alias: text(state.alias.as_ref().map(Fqdn::to_string)),
+            offline: state.offline,
+            offline_ipv4: text(state.offline_ipv4.map(|a| a.to_string())),
+            offline_ipv6: text(state.offline_ipv6.map(|a| a.to_string())),
+            premium,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct AddressForm {
+    ipv4: String,
+    ipv6: String,
+    csrf: String,
+}
+
+/// Sets the host's addresses through the update service, as a client would; an empty
+/// field leaves that family as it is.
+async fn set_addresses(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    form: web::Form<AddressForm>,
+) -> HttpResponse {
+    let session = match signed_in(&req, &state).await {
+        Ok(session) => session,
+        Err(response) => return response,
+    };
+    let refuse = |error: String, status| Feedback {
+        ipv4: Some(form.ipv4.clone()),
+        ipv6: Some(form.ipv6.clone()),
+        error: Some(error),
+        notice: None,
+        status: Some(status),
+    };
+    if !csrf_ok(&session.csrf, &form.csrf) {
+        let feedback = refuse(super::account::FORM_EXPIRED.into(), StatusCode::FORBIDDEN);
+        return host_page(&state, &session, &id, 0, feedback).await;
+    }
+    let ipv4 = optional(&form.ipv4, parse_ipv4);
+    let ipv6 = optional(&form.ipv6, parse_ipv6);
+    let (ipv4, ipv6): (Option<Ipv4Addr>, Option<Ipv6Addr>) = match (ipv4, ipv6) {
+        (Ok(v4), Ok(v6)) if v4.is_some() || v6.is_some() => (v4, v6),
+        (Ok(_), Ok(_)) => {
+            let feedback = refuse(
+                "Give an IPv4 or an IPv6 address.".into(),
+                StatusCode::BAD_REQUEST,
+            );
+            return host_page(&state, &session, &id, 0, feedback).await;
+        }
+        _ => {
+            let feedback = refuse("That is not an IP address.".into(), StatusCode::BAD_REQUEST);
+            return host_page(&state, &session, &id, 0, feedback).await;
+        }
+    };
+    let Some(host) = (match own_host(&state, &session, &id).await {
+        Ok(host) => host,
+        Err(e) => return try_later(&e),
+    }) else {
+        return not_found(Nav::signed_in(&session));
+    };
+    let request = UpdateRequest::new(
+        Credentials::signed_in(&session),
+        vec![HostEntry::host(Ok(host.name.clone()))],
+        (ipv4, ipv6),
+        web_client(&req, &state),
+    );
+    let mut feedback = outcome(state.updater.update(request).await);
+    if feedback.error.is_some() {
+        (feedback.ipv4, feedback.ipv6) = (Some(form.ipv4.clone()), Some(form.ipv6.clone()));
+    }
+    host_page(&state, &session, &id, 0, feedback).await
+}
+
+/// The settings form. Checkboxes are absent when not ticked.
+#[derive(Deserialize)]
+struct SettingsForm {
+    ttl: String,
+    mx: String,
+    backmx: Option<String>,
+    wildcard: Option<String>,
+    txt: String,
+    alias: String,
+    offline: Option<String>,
+    offline_ipv4: String,
+    offline_ipv6: String,
+    csrf: String,
+}
+
+/// TXT records a host may have, and the longest one (one DNS character-string).
+const MAX_TXT: usize = 10;
+const MAX_TXT_LENGTH: usize = 255;
+
+/// Reads the settings form into [`HostSettings`] for `host`; the reason when a field is bad.
+fn settings(form: &SettingsForm, host: &Host) -> Result<HostSettings, String> {
+    let zone = &host.zone;
+    let ttl = match optional(&form.ttl, |t| t.parse::<u32>()) {
+        Ok(Some(ttl)) if !(zone.min_ttl..=zone.max_ttl).contains(&ttl) => {
+            return Err(format!(
+                "The TTL must be between {} and {} seconds in {}.",
+                zone.min_ttl, zone.max_ttl, zone.name
+            ));
+        }
+        Ok(ttl) => ttl,
+        Err(_) => return Err("The TTL is a number of seconds.".into()),
+    };
+    let name = |field: &str, what: &str| {
+        optional(field, Fqdn::parse).map_err(|e| format!("The {what} is not a host name: {e}."))
+    };
+    let mx = name(&form.mx, "mail exchanger")?;
+    let alias = name(&form.alias, "alias target")?;
+    if alias.as_ref() == Some(&host.name) {
+        return Err("A host cannot be an alias of itself.".into());
+    }
+    let txt: Vec<String> = form
+        .txt
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if txt.len() > MAX_TXT {
+        return Err(format!("A host has at most {MAX_TXT} TXT records."));
+    }
+    if txt
+        .iter()
+        .any(|t| t.len() > MAX_TXT_LENGTH || t.chars().any(char::is_control))
+    {
+        return Err(format!(
+            "A TXT record is at most {MAX_TXT_LENGTH} characters, on one line."
+        ));
+    }
+    let offline_ipv4 = optional(&form.offline_ipv4, parse_ipv4)
+        .map_err(|_| "The offline IPv4 address is not an IPv4 address.".to_owned())?;
+    let offline_ipv6 = optional(&form.offline_ipv6, parse_ipv6)
+        .map_err(|_| "The offline IPv6 address is not an IPv6 address.".to_owned())?;
+    Ok(HostSettings {
+        wildcard: Some(form.wildcard.is_some()),
+        mx: Some(mx),
+        backmx: Some(form.backmx.is_some()),
+        ttl: Some(ttl),
+        txt: Some(txt),
+        alias: Some(alias),
+        offline_addresses: Some((offline_ipv4, offline_ipv6)),
+    })
+}
+
+/// Saves the host's settings through the update service, its addresses left as they are.
+async fn set_settings(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    form: web::Form<SettingsForm>,
+) -> HttpResponse {
+    let session = match signed_in(&req, &state).await {
+        Ok(session) => session,
+        Err(response) => return response,
+    };
+    let failed = |error: String, status| Feedback {
+        error: Some(error),
+        status: Some(status),
+        ..Feedback::default()
+    };
+    if !csrf_ok(&session.csrf, &form.csrf) {
+        let feedback = failed(super::account::FORM_EXPIRED.into(), StatusCode::FORBIDDEN);
+        return host_page(&state, &session, &id, 0, feedback).await;
+    }
+    let Some(host) = (match own_host(&state, &session, &id).await {
+        Ok(host) => host,
+        Err(e) => return try_later(&e),
+    }) else {
+        return not_found(Nav::signed_in(&session));
+    };
+    let settings = match settings(&form, &host) {
+        Ok(settings) => settings,
+        Err(why) => {
+            let feedback = failed(why, StatusCode::BAD_REQUEST);
+            return host_page(&state, &session, &id, 0, feedback).await;
+        }
+    };
+    let mut request = UpdateRequest::new(
+        Credentials::signed_in(&session),
+        vec![HostEntry::host(Ok(host.name.clone()))],
+        (None, None),
+        web_client(&req, &state),
+    );
+    (request.preserve_ipv4, request.preserve_ipv6) = (true, true);
+    request.offline = Some(form.offline.is_some());
+    request.settings = settings;
+    let feedback = outcome(state.updater.update(request).await);
+    host_page(&state, &session, &id, 0, feedback).await
+}
+
+/// The signed-in account's host `id` (as in the URL).
+async fn own_host(
+    state: &AppState,
+    session: &WebSession,
+    id: &str,
+) -> Result<Option<Host>, DbError> {
+    match id.parse::<i64>() {
+        Ok(id) => state.db.tenant(session.user.account).host(id).await,
+        Err(_) => Ok(None),
+    }
+}
+
+/// Who updates from the account manager, for history.
+fn web_client(req: &HttpRequest, state: &AppState) -> Client {
+    Client {
+        protocol: Protocol::Web,
+        source: state.trusted_proxies.client_ip(req),
+        agent: None,
+    }
+}
+
+/// What the page says after an update made from it.
+fn outcome(result: Result<Vec<HostResult>, UpdateError>) -> Feedback {
+    let (notice, error, status) = match result {
+        Ok(results) => match results.first() {
+            Some(HostResult::Changed(_)) => (
+                Some("Saved: DNS answers with it now."),
+                None,
+                StatusCode::OK,
+            ),
+            Some(HostResult::Unchanged(_)) => (Some("Nothing to change."), None, StatusCode::OK),
+            Some(HostResult::Abuse) => (
+                None,
+                Some("This host is blocked, or had too many updates lately."),
+                StatusCode::TOO_MANY_REQUESTS,
+            ),
+            _ => (
+                None,
+                Some("This host cannot be changed."),
+                StatusCode::FORBIDDEN,
+            ),
+        },
+        Err(UpdateError::ReadOnly) => (
+            None,
+            Some("Your role may not change DNS."),
+            StatusCode::FORBIDDEN,
+        ),
+        Err(UpdateError::AccountInactive) => (
+            None,
+            Some("This account is suspended."),
+            StatusCode::FORBIDDEN,
+        ),
+        Err(UpdateError::NotOnPlan) => (
+            None,
+            Some("Offline mode is part of the premium plan."),
+            StatusCode::FORBIDDEN,
+        ),
+        Err(e @ (UpdateError::Unavailable(_) | UpdateError::Interrupted)) => {
+            tracing::error!("account manager update: {e}");
+            (
+                None,
+                Some("The service could not save this just now; try again in a minute."),
+                StatusCode::SERVICE_UNAVAILABLE,
+            )
+        }
+        Err(e @ UpdateError::BadAuth(_)) => {
+            tracing::warn!("a signed-in update was refused: {e}");
+            (
+                None,
+                Some("This host cannot be changed."),
+                StatusCode::FORBIDDEN,
+            )
+        }
+    };
+    Feedback {
+        notice: notice.map(str::to_owned),
+        error: error.map(str::to_owned),
+        status: Some(status),
+        ..Feedback::default()
+    }
+}
+
+/// An optional form field: empty is `None`.
+fn optional<T, E>(value: &str, parse: impl Fn(&str) -> Result<T, E>) -> Result<Option<T>, E> {
+    match value.trim() {
+        "" => Ok(None),
+        v => parse(v).map(Some),
+    }
+}
