@@ -12,7 +12,8 @@ use dyn53_web::config::{Config, FleetConfig, Storage};
 use dyn53_web::db::{NewUserAccount, NewZone};
 
 use dyn53_web::domain::{
-    AccountStatus, Email, Fqdn, GroupName, Plan, Role, generate_password, parse_ipv4, parse_ipv6,
+    AccountStatus, Email, Fqdn, GroupName, KeyScope, Plan, Role, generate_password, parse_ipv4,
+    parse_ipv6,
 };
 use dyn53_web::http::{BlockedAgents, TrustedProxies};
 use dyn53_web::update::{AbuseLimit, UpdateLimits};
@@ -156,6 +157,10 @@ struct ControlArgs {
     /// the first HTTP address.
     #[arg(long, env = "DYN53_PUBLIC_URL")]
     public_url: Option<String>,
+    /// The secret that signs REST API tokens (at least 32 characters); every `web` replica
+    /// needs the same. Unset: one drawn at start.
+    #[arg(long, env = "DYN53_JWT_SECRET")]
+    jwt_secret: Option<String>,
     /// The miniupdate TCP protocol's address; `off` to not serve it.
     #[arg(long, env = "DYN53_MINIUPDATE_ADDR", default_value = "127.0.0.1:9120")]
     miniupdate_addr: String,
@@ -301,6 +306,9 @@ enum KeyCommand {
         /// kept on the server as well.
         #[arg(long)]
         miniupdate: bool,
+        /// `update` (the update protocols only) or `api` (also the REST API).
+        #[arg(long, default_value = "update", value_parser = ["update", "api"])]
+        scope: String,
     },
 }
 
@@ -419,6 +427,12 @@ fn control_config(storage: Storage, args: ControlArgs) -> anyhow::Result<Config>
             .public_url
             .map(|url| url.trim_end_matches('/').to_owned()),
         smtp_url: args.smtp_url,
+        jwt_secret: match args.jwt_secret {
+            Some(secret) if secret.len() < 32 => {
+                bail!("DYN53_JWT_SECRET needs at least 32 characters")
+            }
+            secret => secret,
+        },
         mail_from: args.mail_from,
         http_addrs: args.http_addr,
         miniupdate_addr: optional_addr(&args.miniupdate_addr)
@@ -654,12 +668,14 @@ async fn run_operator_command(db: &dyn53_web::db::Db, command: Command) -> anyho
             name,
             hosts,
             miniupdate,
+            scope,
         }) => {
+            let scope = KeyScope::parse(&scope).context("unknown scope")?;
             if name.trim().is_empty() {
                 bail!("a key needs a name");
             }
             let user = Email::parse(&user)?;
-            let key = ops::create_key(db, &user, &name, &fqdns(&hosts)?, miniupdate).await?;
+            let key = ops::create_key(db, &user, &name, &fqdns(&hosts)?, scope, miniupdate).await?;
             eprintln!(
                 "key {} created; its secret is shown only now",
                 key.visible_prefix()

@@ -33,6 +33,9 @@ pub struct Config {
     pub mail_from: String,
     /// The base of e-mailed links; `None`: `http://` and the first HTTP address bound.
     pub public_url: Option<String>,
+    /// The REST API's token signing secret; `None`: one drawn at start (tokens then work
+    /// only on this process).
+    pub jwt_secret: Option<String>,
     pub limits: UpdateLimits,
 }
 

@@ -2,6 +2,7 @@
 //! the in-process feed that drives the embedded DNS node, and the publisher of the fleet
 //! feed.
 
+pub mod api;
 pub mod config;
 pub mod db;
 pub mod domain;

@@ -257,11 +257,12 @@ pub async fn create_key(
     user: &Email,
     name: &str,
     hosts: &[Fqdn],
+    scope: KeyScope,
     miniupdate: bool,
 ) -> anyhow::Result<UpdateKey> {
     let key = UpdateKey::generate();
     let tx = db.begin_write().await?;
-    tx.insert_key(user, name, hosts, &key, KeyScope::Update, miniupdate)
+    tx.insert_key(user, name, hosts, &key, scope, miniupdate)
         .await?;
     tx.commit().await?;
     Ok(key)

@@ -14,8 +14,10 @@ use dyn53_dns::feed::Revision;
 use dyn53_dns::fleet::{self, Keys, Publisher};
 use tokio::sync::watch;
 
+use crate::api::TokenKeys;
 use crate::config::{Config, FleetConfig, Storage};
 use crate::db::Db;
+use crate::domain::SecretToken;
 use crate::feed::{LocalCommits, OutboxFeed};
 use crate::http::{self, AppState};
 use crate::mail::Mailer;
@@ -119,6 +121,7 @@ impl Front {
                 .clone()
                 .unwrap_or_else(|| format!("http://{}", addrs[0])),
             login_limits: Default::default(),
+            token_keys: token_keys(config.jwt_secret.as_deref()),
             db,
             updater,
             trusted_proxies: config.trusted_proxies.clone(),
@@ -148,6 +151,17 @@ impl Front {
         }
         self.handle.stop(true).await;
         let _ = self.task.await;
+    }
+}
+
+/// The API's token key: the configured secret, or one drawn now.
+fn token_keys(secret: Option<&str>) -> TokenKeys {
+    match secret {
+        Some(secret) => TokenKeys::new(secret.as_bytes()),
+        None => {
+            tracing::warn!("DYN53_JWT_SECRET is not set: API tokens work only on this process");
+            TokenKeys::new(SecretToken::generate().secret().as_bytes())
+        }
     }
 }
 

@@ -77,6 +77,14 @@ impl Db {
         Ok(self.web_user(u).await?.map(|w| (w, hash)))
     }
 
+    /// The user with this id (an API token's subject).
+    pub async fn web_user_by_id(&self, id: i64) -> DbResult<Option<WebUser>> {
+        match user::Entity::find_by_id(id).one(&self.conn).await? {
+            Some(u) => self.web_user(u).await,
+            None => Ok(None),
+        }
+    }
+
     async fn web_user(&self, u: user::Model) -> DbResult<Option<WebUser>> {
         let Some(account) = account::Entity::find_by_id(u.account_id)
             .one(&self.conn)

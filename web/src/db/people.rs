@@ -26,6 +26,7 @@ pub struct UserAuth {
 #[derive(Clone, Debug)]
 pub struct KeyAuth {
     pub key_id: i64,
+    pub scope: KeyScope,
     /// Host ids the key is limited to; `None` for every host of the account.
     pub hosts: Option<Vec<i64>>,
 }

@@ -8,7 +8,7 @@ use sea_orm::{ConnectionTrait, FromQueryResult, IdenStatic, Iterable};
 use super::entity::{account, host, update_key, update_key_host, user};
 use super::people::login_is;
 use super::{AccountId, Db, DbResult, HostState, KeyAuth, UserAuth};
-use crate::domain::{AccountStatus, Fqdn, PasswordHash, Plan, Role};
+use crate::domain::{AccountStatus, Fqdn, KeyScope, PasswordHash, Plan, Role};
 
 /// What an update decides on, read without locks.
 pub struct UpdateContext {
@@ -35,6 +35,7 @@ const HOST: &str = "host_";
 #[derive(FromQueryResult)]
 struct KeyRow {
     key_id: i64,
+    key_scope: String,
     /// Whether the key is limited to some hosts.
     key_limited: bool,
     /// Whether this row's host is one of them.
@@ -95,6 +96,7 @@ impl Db {
                 let k = KeyRow::from_query_result(first, "")?;
                 Some(KeyAuth {
                     key_id: k.key_id,
+                    scope: KeyScope::parse(&k.key_scope).unwrap_or(KeyScope::Update),
                     // Only the hosts asked for: all this request needs to know.
                     hosts: k.key_limited.then_some(allowed),
                 })
@@ -188,6 +190,7 @@ fn context_query(
                     .add(k(update_key::Column::RevokedAt).is_null()),
             )
             .expr_as(k(update_key::Column::Id), "key_id")
+            .expr_as(k(update_key::Column::Scope), "key_scope")
             .expr_as(Expr::exists(key_hosts(false)), "key_limited")
             .expr_as(Expr::exists(key_hosts(true)), "host_allowed");
     }

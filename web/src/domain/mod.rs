@@ -168,6 +168,8 @@ pub enum Protocol {
     Rexx,
     /// The account manager in the browser.
     Web,
+    /// The REST API.
+    Api,
     Cli,
 }
 
@@ -179,6 +181,7 @@ impl Protocol {
             Protocol::Miniupdate => "miniupdate",
             Protocol::Rexx => "rexx",
             Protocol::Web => "web",
+            Protocol::Api => "api",
             Protocol::Cli => "cli",
         }
     }

@@ -22,6 +22,7 @@ use base64::Engine;
 pub use client_ip::TrustedProxies;
 pub use dyndns2::BlockedAgents;
 
+use crate::api::TokenKeys;
 use crate::db::Db;
 use crate::mail::Mailer;
 use crate::publish::PublishStatus;
@@ -39,6 +40,8 @@ pub struct AppState {
     /// The service's address as people reach it, without a trailing `/`: e-mailed links.
     pub public_url: String,
     pub login_limits: Arc<LoginLimits>,
+    /// Signs and checks REST API tokens.
+    pub token_keys: TokenKeys,
 }
 
 /// Every route; `update_paths` are extra paths for the dyndns2 update.
@@ -51,6 +54,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, update_paths: &[String]) {
         .configure(minidns::routes)
         .configure(rexx::routes)
         .configure(crate::ui::routes)
+        .configure(crate::api::routes)
         .configure(assets::routes);
 }
 

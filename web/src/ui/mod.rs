@@ -59,11 +59,11 @@ impl Default for LoginLimits {
 }
 
 impl LoginLimits {
-    fn refuses(&self, email: &str, source: IpAddr) -> bool {
+    pub(crate) fn refuses(&self, email: &str, source: IpAddr) -> bool {
         self.by_email.is_full(email.to_owned()) || self.by_source.is_full(source)
     }
 
-    fn failed(&self, email: &str, source: IpAddr) {
+    pub(crate) fn failed(&self, email: &str, source: IpAddr) {
         self.by_email.record(email.to_owned());
         self.by_source.record(source);
     }

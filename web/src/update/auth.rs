@@ -7,8 +7,10 @@ use std::net::IpAddr;
 use subtle::ConstantTimeEq;
 
 use super::{Principal, UpdateError, Updater};
-use crate::db::{HostState, UpdateContext, UserAuth, WebSession};
-use crate::domain::{AccountStatus, Fqdn, UpdateKey, miniupdate_response, verify_password};
+use crate::db::{HostState, UpdateContext, UserAuth, WebSession, WebUser};
+use crate::domain::{
+    AccountStatus, Fqdn, KeyScope, UpdateKey, miniupdate_response, verify_password,
+};
 
 /// A login (e-mail or login ID; a per-host key may log in as its host) and a secret.
 #[derive(Clone, Debug)]
@@ -23,6 +25,22 @@ impl Credentials {
         Credentials {
             login: session.user.email.to_string(),
             secret: Secret::SignedIn(SessionProof(())),
+        }
+    }
+
+    /// The user a verified API token names (`api::auth`).
+    pub fn token_user(user: &WebUser) -> Credentials {
+        Credentials {
+            login: user.email.to_string(),
+            secret: Secret::SignedIn(SessionProof(())),
+        }
+    }
+
+    /// An update key presented alone as a bearer token: it must have the API scope.
+    pub fn api_key(secret: &str) -> Credentials {
+        Credentials {
+            login: String::new(),
+            secret: Secret::ApiKey(secret.to_owned()),
         }
     }
 
@@ -47,10 +65,13 @@ pub enum Secret {
     },
     /// Checked already: the browser session of this user ([`Credentials::signed_in`]).
     SignedIn(SessionProof),
+    /// An update key with the API scope, alone (`Authorization: Bearer`); the login is not
+    /// used.
+    ApiKey(String),
 }
 
-/// Made only by [`Credentials::signed_in`], from a live session: no adapter can claim a
-/// signed-in user from what a request says.
+/// Made only by [`Credentials::signed_in`] (a live session) and [`Credentials::token_user`]
+/// (a verified API token): no adapter can claim a signed-in user from what a request says.
 #[derive(Clone)]
 pub struct SessionProof(());
 
@@ -61,6 +82,7 @@ impl std::fmt::Debug for Secret {
             Secret::Key(_) => "Key(…)",
             Secret::Md5Response { .. } => "Md5Response(…)",
             Secret::SignedIn(_) => "SignedIn",
+            Secret::ApiKey(_) => "ApiKey(…)",
         })
     }
 }
@@ -117,6 +139,14 @@ impl Updater {
                 response,
             } => self.md5_context(login, challenge, response, names).await?,
             Secret::SignedIn(_) => self.db.update_context(login, None, names).await?,
+            Secret::ApiKey(secret) => match UpdateKey::parse(secret) {
+                Some(key) => self
+                    .db
+                    .update_context_by_key(&key.digest(), names)
+                    .await?
+                    .filter(|c| c.key.as_ref().is_some_and(|k| k.scope == KeyScope::Api)),
+                None => None,
+            },
         };
         let Some(context) = context else {
             return Err(UpdateError::BadAuth(self.why_refused(credentials).await?));

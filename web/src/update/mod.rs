@@ -566,18 +566,44 @@ impl Updater {
         credentials: &Credentials,
         source: IpAddr,
     ) -> Result<Vec<Fqdn>, UpdateError> {
+        let (principal, hosts) = self.account_hosts(credentials, source).await?;
+        Ok(hosts
+            .into_iter()
+            .filter(|(_, state)| principal.may_update(state))
+            .map(|(name, _)| name)
+            .collect())
+    }
+
+    /// The account `credentials` act in and the host names they may see there, sorted: the
+    /// account's, or those a host-limited key names (a viewer sees them too).
+    pub async fn reachable_hosts(
+        &self,
+        credentials: &Credentials,
+        source: IpAddr,
+    ) -> Result<(AccountId, Vec<Fqdn>), UpdateError> {
+        let (principal, hosts) = self.account_hosts(credentials, source).await?;
+        let limit = principal.key.as_ref().and_then(|k| k.hosts.as_ref());
+        let names = hosts
+            .into_iter()
+            .filter(|(_, state)| limit.is_none_or(|ids| ids.contains(&state.id)))
+            .map(|(name, _)| name)
+            .collect();
+        Ok((principal.account, names))
+    }
+
+    /// The principal and every host of its account, by name, with a key's whole limit.
+    async fn account_hosts(
+        &self,
+        credentials: &Credentials,
+        source: IpAddr,
+    ) -> Result<(Principal, Vec<(Fqdn, HostState)>), UpdateError> {
         let (mut principal, _) = self.authenticate(credentials, &[], source).await?;
         // Authentication resolves a key's limit for the names asked only: here, all of them.
         if let Some(key) = principal.key.as_mut().filter(|k| k.hosts.is_some()) {
             key.hosts = Some(self.db.key_host_ids(key.key_id).await?);
         }
-        let hosts = self.db.host_states(principal.account).await?;
-        let mut names: Vec<Fqdn> = hosts
-            .into_iter()
-            .filter(|(_, state)| principal.may_update(state))
-            .map(|(name, _)| name)
-            .collect();
-        names.sort();
-        Ok(names)
+        let mut hosts = self.db.host_states(principal.account).await?;
+        hosts.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok((principal, hosts))
     }
 }
