@@ -10,11 +10,11 @@ use chrono::{Duration, Utc};
 use serde::Deserialize;
 
 use super::{
-    Message, Nav, SESSION_COOKIE, anonymous_csrf, anonymous_csrf_ok, cookie, csrf_ok, page,
-    redirect, signed_in, try_later, with_cookie,
+    Message, Nav, SESSION_COOKIE, anonymous_csrf, anonymous_csrf_ok, chosen_password, cookie,
+    csrf_ok, page, redirect, signed_in, try_later, with_cookie,
 };
 use crate::db::{NewUser, NewUserAccount, TokenData, TokenPurpose};
-use crate::domain::{Email, Plan, SecretToken, check_new_password, hash_password, verify_password};
+use crate::domain::{Email, Plan, SecretToken, verify_password};
 use crate::http::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -87,15 +87,10 @@ async fn signup(
             StatusCode::BAD_REQUEST,
         );
     };
-    if let Err(weak) = check_new_password(&form.password, email.as_str()) {
-        return again(
-            format!("Choose another password: {weak}."),
-            StatusCode::BAD_REQUEST,
-        );
-    }
-    let password = form.password.clone();
-    let Ok(Ok(hash)) = tokio::task::spawn_blocking(move || hash_password(&password)).await else {
-        return try_later(&"hashing a password failed");
+    let hash = match chosen_password(&form.password, email.as_str()).await {
+        Ok(hash) => hash,
+        Err(Some(why)) => return again(why, StatusCode::BAD_REQUEST),
+        Err(None) => return try_later(&"hashing a password failed"),
     };
     let new = NewUser {
         email: email.clone(),

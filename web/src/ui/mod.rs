@@ -23,7 +23,7 @@ use askama::Template;
 use subtle::ConstantTimeEq;
 
 use crate::db::WebSession;
-use crate::domain::SecretToken;
+use crate::domain::{PasswordHash, SecretToken, check_new_password, hash_password};
 use crate::http::AppState;
 use crate::update::{AbuseLimit, WindowCounter};
 
@@ -183,6 +183,20 @@ impl Fields {
             .iter()
             .filter(move |(k, _)| k == name)
             .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A password a person chose (sign-up, reset, change, joining): checked, then hashed with
+/// argon2id off the async workers. `Err(Some(why))` to show in the form, `Err(None)` when
+/// hashing failed (our fault).
+async fn chosen_password(password: &str, email: &str) -> Result<PasswordHash, Option<String>> {
+    if let Err(weak) = check_new_password(password, email) {
+        return Err(Some(format!("Choose another password: {weak}.")));
+    }
+    let password = password.to_owned();
+    match tokio::task::spawn_blocking(move || hash_password(&password)).await {
+        Ok(Ok(hash)) => Ok(hash),
+        _ => Err(None),
     }
 }
 

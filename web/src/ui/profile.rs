@@ -10,11 +10,11 @@ use serde::Deserialize;
 
 use super::account::FORM_EXPIRED;
 use super::{
-    Message, Nav, anonymous_csrf, anonymous_csrf_ok, csrf_ok, page, redirect, signed_in, try_later,
-    with_cookie,
+    Message, Nav, anonymous_csrf, anonymous_csrf_ok, chosen_password, csrf_ok, page, redirect,
+    signed_in, try_later, with_cookie,
 };
 use crate::db::{DbError, TokenData, TokenPurpose, WebSession};
-use crate::domain::{Email, SecretToken, check_new_password, hash_password, verify_password};
+use crate::domain::{Email, SecretToken, verify_password};
 use crate::http::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -166,16 +166,11 @@ async fn reset(
     if !anonymous_csrf_ok(&req, &form.csrf) {
         return again(FORM_EXPIRED.into(), StatusCode::FORBIDDEN);
     }
-    // The address is not known before the token is used: checked against it after.
-    if let Err(weak) = check_new_password(&form.password, "") {
-        return again(
-            format!("Choose another password: {weak}."),
-            StatusCode::BAD_REQUEST,
-        );
-    }
-    let password = form.password.clone();
-    let Ok(Ok(hash)) = tokio::task::spawn_blocking(move || hash_password(&password)).await else {
-        return try_later(&"hashing a password failed");
+    // The address is not known before the token is used: not compared with the password.
+    let hash = match chosen_password(&form.password, "").await {
+        Ok(hash) => hash,
+        Err(Some(why)) => return again(why, StatusCode::BAD_REQUEST),
+        Err(None) => return try_later(&"hashing a password failed"),
     };
     let token = SecretToken::parse(form.token.trim());
     let changed = async {
@@ -288,15 +283,10 @@ async fn change_password(
         }
         Err(e) => return try_later(&e),
     }
-    if let Err(weak) = check_new_password(&form.password, session.user.email.as_str()) {
-        return refuse(
-            format!("Choose another password: {weak}."),
-            StatusCode::BAD_REQUEST,
-        );
-    }
-    let password = form.password.clone();
-    let Ok(Ok(hash)) = tokio::task::spawn_blocking(move || hash_password(&password)).await else {
-        return try_later(&"hashing a password failed");
+    let hash = match chosen_password(&form.password, session.user.email.as_str()).await {
+        Ok(hash) => hash,
+        Err(Some(why)) => return refuse(why, StatusCode::BAD_REQUEST),
+        Err(None) => return try_later(&"hashing a password failed"),
     };
     let saved = async {
         let tx = state.db.begin_write().await?;

@@ -10,11 +10,11 @@ use serde::Deserialize;
 
 use super::account::FORM_EXPIRED;
 use super::{
-    Message, Nav, anonymous_csrf, anonymous_csrf_ok, csrf_ok, not_found, page, redirect, signed_in,
-    try_later, with_cookie,
+    Message, Nav, anonymous_csrf, anonymous_csrf_ok, chosen_password, csrf_ok, not_found, page,
+    redirect, signed_in, try_later, with_cookie,
 };
 use crate::db::{DbError, Member, NewUser, NewUserAccount, TokenData, TokenPurpose, WebSession};
-use crate::domain::{Email, Role, SecretToken, check_new_password, hash_password};
+use crate::domain::{Email, Role, SecretToken};
 use crate::http::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -210,15 +210,10 @@ async fn join(
     if !anonymous_csrf_ok(&req, &form.csrf) {
         return again(FORM_EXPIRED.into(), StatusCode::FORBIDDEN);
     }
-    if let Err(weak) = check_new_password(&form.password, "") {
-        return again(
-            format!("Choose another password: {weak}."),
-            StatusCode::BAD_REQUEST,
-        );
-    }
-    let password = form.password.clone();
-    let Ok(Ok(hash)) = tokio::task::spawn_blocking(move || hash_password(&password)).await else {
-        return try_later(&"hashing a password failed");
+    let hash = match chosen_password(&form.password, "").await {
+        Ok(hash) => hash,
+        Err(Some(why)) => return again(why, StatusCode::BAD_REQUEST),
+        Err(None) => return try_later(&"hashing a password failed"),
     };
     let token = SecretToken::parse(form.token.trim());
     let joined = async {
