@@ -10,6 +10,7 @@ mod groups;
 mod host_edit;
 mod hosts;
 mod keys;
+mod link_form;
 mod profile;
 mod setup_help;
 mod team;

@@ -9,6 +9,7 @@ use chrono::{Duration, Utc};
 use serde::Deserialize;
 
 use super::account::FORM_EXPIRED;
+use super::link_form::{self, LinkForm, LinkKind, TokenQuery};
 use super::{
     Message, Nav, anonymous_csrf, anonymous_csrf_ok, chosen_password, csrf_ok, page, redirect,
     signed_in, try_later, with_cookie,
@@ -36,14 +37,6 @@ const EMAIL_HOURS: i64 = 48;
 #[template(path = "forgot.html")]
 struct ForgotPage {
     nav: Nav,
-    error: Option<String>,
-}
-
-#[derive(Template)]
-#[template(path = "reset.html")]
-struct ResetPage {
-    nav: Nav,
-    token: String,
     error: Option<String>,
 }
 
@@ -127,52 +120,20 @@ async fn forgot(
     with_cookie(page(StatusCode::OK, &message), set)
 }
 
-#[derive(Deserialize)]
-struct TokenQuery {
-    token: Option<String>,
-}
-
 async fn reset_form(req: HttpRequest, query: web::Query<TokenQuery>) -> HttpResponse {
-    let (csrf, set) = anonymous_csrf(&req);
-    let view = ResetPage {
-        nav: Nav::anonymous(&csrf),
-        token: query.token.clone().unwrap_or_default(),
-        error: None,
-    };
-    with_cookie(page(StatusCode::OK, &view), set)
-}
-
-#[derive(Deserialize)]
-struct ResetForm {
-    token: String,
-    password: String,
-    csrf: String,
+    let token = query.token.as_deref().unwrap_or_default();
+    link_form::show(&req, LinkKind::Reset, token, None, StatusCode::OK)
 }
 
 async fn reset(
     req: HttpRequest,
     state: web::Data<AppState>,
-    form: web::Form<ResetForm>,
+    form: web::Form<LinkForm>,
 ) -> HttpResponse {
-    let (csrf, set) = anonymous_csrf(&req);
-    let again = |error: String, status| {
-        let view = ResetPage {
-            nav: Nav::anonymous(&csrf),
-            token: form.token.clone(),
-            error: Some(error),
-        };
-        with_cookie(page(status, &view), set.clone())
+    let (hash, token) = match link_form::accept(&req, LinkKind::Reset, &form).await {
+        Ok(accepted) => accepted,
+        Err(response) => return response,
     };
-    if !anonymous_csrf_ok(&req, &form.csrf) {
-        return again(FORM_EXPIRED.into(), StatusCode::FORBIDDEN);
-    }
-    // The address is not known before the token is used: not compared with the password.
-    let hash = match chosen_password(&form.password, "").await {
-        Ok(hash) => hash,
-        Err(Some(why)) => return again(why, StatusCode::BAD_REQUEST),
-        Err(None) => return try_later(&"hashing a password failed"),
-    };
-    let token = SecretToken::parse(form.token.trim());
     let changed = async {
         let Some(token) = token else {
             return Ok(false);
@@ -191,6 +152,7 @@ async fn reset(
     };
     match changed.await {
         Ok(true) => {
+            let (csrf, set) = anonymous_csrf(&req);
             let message = Message {
                 nav: Nav::anonymous(&csrf),
                 title: "Password changed".into(),
@@ -200,11 +162,17 @@ async fn reset(
             };
             with_cookie(page(StatusCode::OK, &message), set)
         }
-        Ok(false) => again(
-            "This link does not work: it was used already, or has expired. Ask for a new one."
-                .into(),
-            StatusCode::BAD_REQUEST,
-        ),
+        Ok(false) => {
+            let why =
+                "This link does not work: it was used already, or has expired. Ask for a new one.";
+            link_form::show(
+                &req,
+                LinkKind::Reset,
+                &form.token,
+                Some(why.into()),
+                StatusCode::BAD_REQUEST,
+            )
+        }
         Err(e) => try_later(&e),
     }
 }

@@ -9,12 +9,13 @@ use chrono::{Duration, Utc};
 use serde::Deserialize;
 
 use super::account::FORM_EXPIRED;
+use super::link_form::{self, LinkForm, LinkKind, TokenQuery};
 use super::{
-    Message, Nav, anonymous_csrf, anonymous_csrf_ok, chosen_password, csrf_ok, not_found, page,
-    redirect, signed_in, try_later, with_cookie,
+    Message, Nav, anonymous_csrf, csrf_ok, not_found, page, redirect, signed_in, try_later,
+    with_cookie,
 };
 use crate::db::{DbError, Member, NewUser, NewUserAccount, TokenData, TokenPurpose, WebSession};
-use crate::domain::{Email, Role, SecretToken};
+use crate::domain::{Email, Role};
 use crate::http::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -36,14 +37,6 @@ struct TeamPage {
     me: i64,
     error: Option<String>,
     notice: Option<String>,
-}
-
-#[derive(Template)]
-#[template(path = "join.html")]
-struct JoinPage {
-    nav: Nav,
-    token: String,
-    error: Option<String>,
 }
 
 async fn team_page(
@@ -170,52 +163,21 @@ async fn remove(
     }
 }
 
-#[derive(Deserialize)]
-struct TokenQuery {
-    token: Option<String>,
-}
-
 async fn join_form(req: HttpRequest, query: web::Query<TokenQuery>) -> HttpResponse {
-    let (csrf, set) = anonymous_csrf(&req);
-    let view = JoinPage {
-        nav: Nav::anonymous(&csrf),
-        token: query.token.clone().unwrap_or_default(),
-        error: None,
-    };
-    with_cookie(page(StatusCode::OK, &view), set)
-}
-
-#[derive(Deserialize)]
-struct JoinForm {
-    token: String,
-    password: String,
-    csrf: String,
+    let token = query.token.as_deref().unwrap_or_default();
+    link_form::show(&req, LinkKind::Join, token, None, StatusCode::OK)
 }
 
 /// Joins the inviting account: the link proves the address, so the user is confirmed.
 async fn join(
     req: HttpRequest,
     state: web::Data<AppState>,
-    form: web::Form<JoinForm>,
+    form: web::Form<LinkForm>,
 ) -> HttpResponse {
-    let (csrf, set) = anonymous_csrf(&req);
-    let again = |error: String, status| {
-        let view = JoinPage {
-            nav: Nav::anonymous(&csrf),
-            token: form.token.clone(),
-            error: Some(error),
-        };
-        with_cookie(page(status, &view), set.clone())
+    let (hash, token) = match link_form::accept(&req, LinkKind::Join, &form).await {
+        Ok(accepted) => accepted,
+        Err(response) => return response,
     };
-    if !anonymous_csrf_ok(&req, &form.csrf) {
-        return again(FORM_EXPIRED.into(), StatusCode::FORBIDDEN);
-    }
-    let hash = match chosen_password(&form.password, "").await {
-        Ok(hash) => hash,
-        Err(Some(why)) => return again(why, StatusCode::BAD_REQUEST),
-        Err(None) => return try_later(&"hashing a password failed"),
-    };
-    let token = SecretToken::parse(form.token.trim());
     let joined = async {
         let Some(token) = token else {
             return Ok(None);
@@ -246,6 +208,7 @@ async fn join(
     };
     match joined.await {
         Ok(Some(true)) => {
+            let (csrf, set) = anonymous_csrf(&req);
             let message = Message {
                 nav: Nav::anonymous(&csrf),
                 title: "Welcome aboard".into(),
@@ -254,14 +217,26 @@ async fn join(
             };
             with_cookie(page(StatusCode::OK, &message), set)
         }
-        Ok(Some(false)) => again(
-            "That address has an account already: an address belongs to one account.".into(),
-            StatusCode::CONFLICT,
-        ),
-        Ok(None) => again(
-            "This invitation does not work: it was used already, or has expired.".into(),
-            StatusCode::BAD_REQUEST,
-        ),
+        Ok(Some(false)) => {
+            let why = "That address has an account already: an address belongs to one account.";
+            link_form::show(
+                &req,
+                LinkKind::Join,
+                &form.token,
+                Some(why.into()),
+                StatusCode::CONFLICT,
+            )
+        }
+        Ok(None) => {
+            let why = "This invitation does not work: it was used already, or has expired.";
+            link_form::show(
+                &req,
+                LinkKind::Join,
+                &form.token,
+                Some(why.into()),
+                StatusCode::BAD_REQUEST,
+            )
+        }
         Err(e) => try_later(&e),
     }
 }
