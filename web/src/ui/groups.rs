@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
-use super::{Fields, Nav, csrf_ok, not_found, page, redirect, signed_in, try_later};
+use super::{Fields, Nav, csrf_ok, not_found, page, redirect, removed, signed_in, try_later};
 use crate::db::{DbError, GroupInfo, WebSession};
 use crate::domain::{Fqdn, GroupName};
 use crate::http::AppState;
@@ -141,12 +141,9 @@ async fn delete(
         return groups_page(&state, &session, why, StatusCode::FORBIDDEN).await;
     }
     let tenant = state.db.tenant(session.user.account);
-    match id.parse::<i64>() {
-        Ok(id) => match tenant.delete_group(id, &session.user.email).await {
-            Ok(true) => redirect("/groups"),
-            Ok(false) => not_found(Nav::signed_in(&session)),
-            Err(e) => try_later(&e),
-        },
-        Err(_) => not_found(Nav::signed_in(&session)),
-    }
+    let actor = &session.user.email;
+    removed(&session, &id, "/groups", |id| {
+        tenant.delete_group(id, actor)
+    })
+    .await
 }

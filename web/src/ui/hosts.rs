@@ -8,7 +8,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::host_edit::SettingsView;
-use super::{Nav, csrf_ok, not_found, page, redirect, setup_help, signed_in, try_later};
+use super::{Nav, csrf_ok, not_found, page, redirect, removed, setup_help, signed_in, try_later};
 use crate::db::{DbError, HistoryLine, Host, WebSession};
 use crate::domain::{AccountStatus, Fqdn, Label, Plan};
 use crate::http::AppState;
@@ -368,12 +368,6 @@ async fn delete(
         return host_page(&state, &session, &id, 0, feedback).await;
     }
     let tenant = state.db.tenant(session.user.account);
-    match id.parse::<i64>() {
-        Ok(id) => match tenant.delete_host(id, &session.user.email).await {
-            Ok(true) => redirect("/hosts"),
-            Ok(false) => not_found(Nav::signed_in(&session)),
-            Err(e) => try_later(&e),
-        },
-        Err(_) => not_found(Nav::signed_in(&session)),
-    }
+    let actor = &session.user.email;
+    removed(&session, &id, "/hosts", |id| tenant.delete_host(id, actor)).await
 }

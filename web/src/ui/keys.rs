@@ -6,7 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
-use super::{Fields, Nav, csrf_ok, not_found, page, redirect, signed_in, try_later};
+use super::{Fields, Nav, csrf_ok, page, removed, signed_in, try_later};
 use crate::db::{KeyInfo, WebSession};
 use crate::domain::{Fqdn, KeyScope};
 use crate::http::AppState;
@@ -121,12 +121,6 @@ async fn revoke(
         return keys_page(&state, &session, None, why, StatusCode::FORBIDDEN).await;
     }
     let tenant = state.db.tenant(session.user.account);
-    match id.parse::<i64>() {
-        Ok(id) => match tenant.revoke_key(id, &session.user.email).await {
-            Ok(true) => redirect("/keys"),
-            Ok(false) => not_found(Nav::signed_in(&session)),
-            Err(e) => try_later(&e),
-        },
-        Err(_) => not_found(Nav::signed_in(&session)),
-    }
+    let actor = &session.user.email;
+    removed(&session, &id, "/keys", |id| tenant.revoke_key(id, actor)).await
 }

@@ -23,7 +23,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use subtle::ConstantTimeEq;
 
-use crate::db::WebSession;
+use crate::db::{DbError, WebSession};
 use crate::domain::{PasswordHash, SecretToken, check_new_password, hash_password};
 use crate::http::AppState;
 use crate::update::{AbuseLimit, WindowCounter};
@@ -132,6 +132,24 @@ fn not_found(nav: Nav) -> HttpResponse {
         link: Some(("/hosts".into(), "Your hosts".into())),
     };
     page(StatusCode::NOT_FOUND, &message)
+}
+
+/// The answer to removing one of the account's objects by the id in the URL: back to `list`
+/// when it was removed, 404 when the account has no such object (or the id is no number).
+async fn removed<F: Future<Output = Result<bool, DbError>>>(
+    session: &WebSession,
+    id: &str,
+    list: &str,
+    remove: impl FnOnce(i64) -> F,
+) -> HttpResponse {
+    let Ok(id) = id.parse::<i64>() else {
+        return not_found(Nav::signed_in(session));
+    };
+    match remove(id).await {
+        Ok(true) => redirect(list),
+        Ok(false) => not_found(Nav::signed_in(session)),
+        Err(e) => try_later(&e),
+    }
 }
 
 /// A short page with one message and an optional link onwards.

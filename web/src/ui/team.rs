@@ -11,8 +11,7 @@ use serde::Deserialize;
 use super::account::FORM_EXPIRED;
 use super::link_form::{self, LinkForm, LinkKind, TokenQuery};
 use super::{
-    Message, Nav, anonymous_csrf, csrf_ok, not_found, page, redirect, signed_in, try_later,
-    with_cookie,
+    Message, Nav, anonymous_csrf, csrf_ok, page, removed, signed_in, try_later, with_cookie,
 };
 use crate::db::{DbError, Member, NewUser, NewUserAccount, TokenData, TokenPurpose, WebSession};
 use crate::domain::{Email, Role};
@@ -151,16 +150,16 @@ async fn remove(
         return team_page(&state, &session, why, None, StatusCode::FORBIDDEN).await;
     }
     let tenant = state.db.tenant(session.user.account);
-    match id.parse::<i64>() {
-        Ok(id) if id != session.user.id => {
-            match tenant.remove_member(id, &session.user.email).await {
-                Ok(true) => redirect("/team"),
-                Ok(false) => not_found(Nav::signed_in(&session)),
-                Err(e) => try_later(&e),
-            }
+    // Never oneself: the account would be left without whoever manages it.
+    let me = session.user.id;
+    let actor = &session.user.email;
+    removed(&session, &id, "/team", async |id| {
+        if id == me {
+            return Ok(false);
         }
-        _ => not_found(Nav::signed_in(&session)),
-    }
+        tenant.remove_member(id, actor).await
+    })
+    .await
 }
 
 async fn join_form(req: HttpRequest, query: web::Query<TokenQuery>) -> HttpResponse {
