@@ -1197,19 +1197,7 @@ async fn offline_is_a_premium_feature(backend: Backend) {
     .await;
     assert_eq!(r.status, 400, "{r:?}");
 
-    let out = support::cli(
-        &server.storage,
-        &[
-            "user",
-            "add",
-            "pat@example.com",
-            "--password-stdin",
-            "--plan",
-            "premium",
-        ],
-        Some(&format!("{PASS}\n")),
-    );
-    assert!(out.status.success());
+    server.add_user_with("pat@example.com", PASS, &["--plan", "premium"]);
     server.cli_ok(&[
         "host",
         "add",

@@ -283,14 +283,9 @@ async fn miniupdate_refuses_other_secrets(backend: Backend) {
     }
 
     // A viewer may not change DNS; a suspended account cannot log in.
-    let add = |email: &str, extra: &[&str]| {
-        let mut args = vec!["user", "add", email, "--password-stdin"];
-        args.extend(extra);
-        let out = support::cli(&server.storage, &args, Some(&format!("{PASS}\n")));
-        assert!(out.status.success());
-    };
-    add(
+    server.add_user_with(
         "vera@example.com",
+        PASS,
         &["--member-of", "alice@example.com", "--role", "viewer"],
     );
     let vera = miniupdate_key(&server, "vera@example.com");
@@ -311,19 +306,7 @@ async fn miniupdate_refuses_other_secrets(backend: Backend) {
 
 async fn miniupdate_offline_on_premium(backend: Backend) {
     let server = setup(backend).await;
-    let out = support::cli(
-        &server.storage,
-        &[
-            "user",
-            "add",
-            "pat@example.com",
-            "--password-stdin",
-            "--plan",
-            "premium",
-        ],
-        Some(&format!("{PASS}\n")),
-    );
-    assert!(out.status.success());
+    server.add_user_with("pat@example.com", PASS, &["--plan", "premium"]);
     server.cli_ok(&[
         "host",
         "add",

@@ -12,16 +12,7 @@ use support::{Backend, Server};
 /// and a suspended user with keys, a user without keys, and bob's own zone with a host.
 async fn setup_rexx(backend: Backend) -> (Server, String) {
     let server = setup(backend).await;
-    let user = |email: &str, extra: &[&str]| {
-        let mut args = vec!["user", "add", email, "--password-stdin"];
-        args.extend(extra);
-        let out = support::cli(&server.storage, &args, Some(&format!("{PASS}\n")));
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
+    let user = |email: &str, options: &[&str]| server.add_user_with(email, PASS, options);
     user("carol@example.com", &["--login", "CarolR"]);
     user("dave@example.com", &["--login", "dave"]);
     user(

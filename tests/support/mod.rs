@@ -340,6 +340,12 @@ impl Server {
         add_user(&self.storage, email, password);
     }
 
+    /// [`Server::add_user`] with more `user add` options (`--plan premium`, `--login ID`,
+    /// `--member-of OWNER --role ROLE`).
+    pub fn add_user_with(&self, email: &str, password: &str, options: &[&str]) {
+        add_user_with(&self.storage, email, password, options);
+    }
+
     /// One value from the server's database, as text.
     pub fn sql(&self, query: &str) -> String {
         let out = match &self.storage.pg_database {
@@ -388,11 +394,13 @@ pub fn cli_ok(storage: &Storage, args: &[&str]) -> String {
 
 /// Creates a user with `password`; panics on failure.
 pub fn add_user(storage: &Storage, email: &str, password: &str) {
-    let out = cli(
-        storage,
-        &["user", "add", email, "--password-stdin"],
-        Some(&format!("{password}\n")),
-    );
+    add_user_with(storage, email, password, &[]);
+}
+
+pub fn add_user_with(storage: &Storage, email: &str, password: &str, options: &[&str]) {
+    let mut args = vec!["user", "add", email, "--password-stdin"];
+    args.extend(options);
+    let out = cli(storage, &args, Some(&format!("{password}\n")));
     assert!(
         out.status.success(),
         "user add: {}",

@@ -9,6 +9,7 @@ use askama::Template;
 use chrono::{Duration, Utc};
 use serde::Deserialize;
 
+use super::{CsrfForm, FORM_EXPIRED, TokenQuery};
 use super::{
     Message, Nav, SESSION_COOKIE, anonymous_csrf, anonymous_csrf_ok, chosen_password, cookie,
     csrf_ok, page, redirect, signed_in, try_later, with_cookie,
@@ -162,11 +163,6 @@ async fn signup(
     with_cookie(page(StatusCode::OK, &message), set)
 }
 
-#[derive(Deserialize)]
-struct TokenQuery {
-    token: Option<String>,
-}
-
 async fn verify(state: web::Data<AppState>, query: web::Query<TokenQuery>) -> HttpResponse {
     let token = query.token.as_deref().and_then(SecretToken::parse);
     let verified = async {
@@ -214,8 +210,6 @@ async fn login_form(req: HttpRequest) -> HttpResponse {
     };
     with_cookie(page(StatusCode::OK, &form), set)
 }
-
-pub(super) const FORM_EXPIRED: &str = "This form has expired: please send it again.";
 
 async fn login(
     req: HttpRequest,
@@ -277,11 +271,6 @@ async fn login(
         SameSite::Lax,
     );
     with_cookie(redirect("/hosts"), Some(session))
-}
-
-#[derive(Deserialize)]
-struct CsrfForm {
-    csrf: String,
 }
 
 async fn logout(

@@ -5,6 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
+use super::FORM_EXPIRED;
 use super::{Fields, Nav, csrf_ok, not_found, page, redirect, removed, signed_in, try_later};
 use crate::db::{DbError, GroupInfo, WebSession};
 use crate::domain::{Fqdn, GroupName};
@@ -91,7 +92,7 @@ async fn change(
     };
     let fields = Fields::parse(&body);
     if !csrf_ok(&session.csrf, fields.get("csrf")) {
-        let why = Some(super::account::FORM_EXPIRED.into());
+        let why = Some(FORM_EXPIRED.into());
         return groups_page(&state, &session, why, StatusCode::FORBIDDEN).await;
     }
     if !session.user.role.may_change_dns() {

@@ -7,6 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
+use super::FORM_EXPIRED;
 use super::hosts::{Feedback, host_page};
 use super::{Nav, csrf_ok, not_found, signed_in, try_later};
 use crate::db::{DbError, Host, WebSession};
@@ -86,7 +87,7 @@ async fn set_addresses(
         status: Some(status),
     };
     if !csrf_ok(&session.csrf, &form.csrf) {
-        let feedback = refuse(super::account::FORM_EXPIRED.into(), StatusCode::FORBIDDEN);
+        let feedback = refuse(FORM_EXPIRED.into(), StatusCode::FORBIDDEN);
         return host_page(&state, &session, &id, 0, feedback).await;
     }
     let ipv4 = optional(&form.ipv4, parse_ipv4);
@@ -214,7 +215,7 @@ async fn set_settings(
         ..Feedback::default()
     };
     if !csrf_ok(&session.csrf, &form.csrf) {
-        let feedback = failed(super::account::FORM_EXPIRED.into(), StatusCode::FORBIDDEN);
+        let feedback = failed(FORM_EXPIRED.into(), StatusCode::FORBIDDEN);
         return host_page(&state, &session, &id, 0, feedback).await;
     }
     let Some(host) = (match own_host(&state, &session, &id).await {

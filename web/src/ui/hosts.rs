@@ -8,6 +8,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::host_edit::SettingsView;
+use super::{CsrfForm, FORM_EXPIRED};
 use super::{Nav, csrf_ok, not_found, page, redirect, removed, setup_help, signed_in, try_later};
 use crate::db::{DbError, HistoryLine, Host, WebSession};
 use crate::domain::{AccountStatus, Fqdn, Label, Plan};
@@ -118,7 +119,7 @@ async fn create(
     let refuse =
         |why: String, status| hosts_page(&state, &session, form.label.clone(), Some(why), status);
     if !csrf_ok(&session.csrf, &form.csrf) {
-        return refuse(super::account::FORM_EXPIRED.into(), StatusCode::FORBIDDEN).await;
+        return refuse(FORM_EXPIRED.into(), StatusCode::FORBIDDEN).await;
     }
     if !session.user.verified {
         let why = "Confirm your e-mail address first: follow the link we sent you.";
@@ -336,11 +337,6 @@ fn timeline(history: &[HistoryLine]) -> (Vec<Point>, Vec<(u32, String)>) {
     (points, lanes)
 }
 
-#[derive(Deserialize)]
-struct CsrfForm {
-    csrf: String,
-}
-
 async fn delete(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -353,7 +349,7 @@ async fn delete(
     };
     if !csrf_ok(&session.csrf, &form.csrf) {
         let feedback = Feedback {
-            error: Some(super::account::FORM_EXPIRED.into()),
+            error: Some(FORM_EXPIRED.into()),
             status: Some(StatusCode::FORBIDDEN),
             ..Feedback::default()
         };

@@ -6,6 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
+use super::{CsrfForm, FORM_EXPIRED};
 use super::{Fields, Nav, csrf_ok, page, removed, signed_in, try_later};
 use crate::db::{KeyInfo, WebSession};
 use crate::domain::{Fqdn, KeyScope};
@@ -69,7 +70,7 @@ async fn create(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) 
     let scope = KeyScope::parse(fields.get("scope")).unwrap_or(KeyScope::Update);
     let refuse = |why: &str, status| keys_page(&state, &session, None, Some(why.into()), status);
     if !csrf_ok(&session.csrf, csrf) {
-        return refuse(super::account::FORM_EXPIRED, StatusCode::FORBIDDEN).await;
+        return refuse(FORM_EXPIRED, StatusCode::FORBIDDEN).await;
     }
     if name.is_empty() || name.chars().count() > 64 {
         return refuse(
@@ -101,11 +102,6 @@ async fn create(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) 
     }
 }
 
-#[derive(serde::Deserialize)]
-struct CsrfForm {
-    csrf: String,
-}
-
 async fn revoke(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -117,7 +113,7 @@ async fn revoke(
         Err(response) => return response,
     };
     if !csrf_ok(&session.csrf, &form.csrf) {
-        let why = Some(super::account::FORM_EXPIRED.into());
+        let why = Some(FORM_EXPIRED.into());
         return keys_page(&state, &session, None, why, StatusCode::FORBIDDEN).await;
     }
     let tenant = state.db.tenant(session.user.account);

@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
-use super::account::FORM_EXPIRED;
+use super::FORM_EXPIRED;
 use super::{
     Nav, anonymous_csrf, anonymous_csrf_ok, chosen_password, page, try_later, with_cookie,
 };
@@ -49,11 +49,6 @@ struct LinkPage {
     button: &'static str,
     token: String,
     error: Option<String>,
-}
-
-#[derive(Deserialize)]
-pub(super) struct TokenQuery {
-    pub token: Option<String>,
 }
 
 #[derive(Deserialize)]

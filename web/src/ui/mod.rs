@@ -205,6 +205,21 @@ impl Fields {
     }
 }
 
+/// The answer to a form whose CSRF token does not match.
+const FORM_EXPIRED: &str = "This form has expired: please send it again.";
+
+/// A form that carries nothing but its CSRF token (delete, revoke, remove, sign out).
+#[derive(serde::Deserialize)]
+struct CsrfForm {
+    csrf: String,
+}
+
+/// The `?token=` of an e-mailed link.
+#[derive(serde::Deserialize)]
+struct TokenQuery {
+    token: Option<String>,
+}
+
 /// A password a person chose (sign-up, reset, change, joining): checked, then hashed with
 /// argon2id off the async workers. `Err(Some(why))` to show in the form, `Err(None)` when
 /// hashing failed (our fault).

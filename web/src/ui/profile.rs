@@ -8,8 +8,8 @@ use askama::Template;
 use chrono::{Duration, Utc};
 use serde::Deserialize;
 
-use super::account::FORM_EXPIRED;
-use super::link_form::{self, LinkForm, LinkKind, TokenQuery};
+use super::link_form::{self, LinkForm, LinkKind};
+use super::{FORM_EXPIRED, TokenQuery};
 use super::{
     Message, Nav, anonymous_csrf, anonymous_csrf_ok, chosen_password, csrf_ok, page, redirect,
     signed_in, try_later, with_cookie,

@@ -8,8 +8,8 @@ use askama::Template;
 use chrono::{Duration, Utc};
 use serde::Deserialize;
 
-use super::account::FORM_EXPIRED;
-use super::link_form::{self, LinkForm, LinkKind, TokenQuery};
+use super::link_form::{self, LinkForm, LinkKind};
+use super::{CsrfForm, FORM_EXPIRED, TokenQuery};
 use super::{
     Message, Nav, anonymous_csrf, csrf_ok, page, removed, signed_in, try_later, with_cookie,
 };
@@ -128,11 +128,6 @@ async fn invite(
     }
     let notice = format!("Invitation sent to {email}.");
     team_page(&state, &session, None, Some(notice), StatusCode::OK).await
-}
-
-#[derive(Deserialize)]
-struct CsrfForm {
-    csrf: String,
 }
 
 async fn remove(
