@@ -189,6 +189,10 @@ struct ControlArgs {
     /// updates are refused (`badauth`) unchecked until the window has room.
     #[arg(long, env = "DYN53_AUTH_FAILURE_LIMIT", default_value = "20/600", value_parser = AbuseLimit::parse)]
     auth_failure_limit: AbuseLimit,
+    /// At most COUNT REST API calls per caller (a user's tokens, or one key) in SECONDS;
+    /// beyond that, 429 with Retry-After.
+    #[arg(long, env = "DYN53_API_RATE_LIMIT", default_value = "600/60", value_parser = AbuseLimit::parse)]
+    api_rate_limit: AbuseLimit,
 }
 
 #[derive(Subcommand)]
@@ -446,6 +450,7 @@ fn control_config(storage: Storage, args: ControlArgs) -> anyhow::Result<Config>
             updates_per_host: args.abuse_limit,
             auth_failures_per_source: args.auth_failure_limit,
         },
+        api_rate_limit: args.api_rate_limit,
     })
 }
 

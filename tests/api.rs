@@ -99,7 +99,7 @@ async fn tokens_and_hosts(backend: Backend) {
     let alice = token(&server, "alice@example.com").await;
     let (status, hosts, _) = call(http, "GET", "/api/v1/hosts", Some(&alice), None).await;
     assert_eq!(status, 200);
-    let names: Vec<&str> = hosts
+    let names: Vec<&str> = hosts["items"]
         .as_array()
         .expect("a list")
         .iter()
@@ -303,7 +303,7 @@ async fn api_keys(backend: Backend) {
     );
     let (status, hosts, _) = call(http, "GET", "/api/v1/hosts", Some(limited), None).await;
     assert_eq!(status, 200);
-    assert_eq!(hosts.as_array().map(Vec::len), Some(1), "{hosts}");
+    assert_eq!(hosts["items"].as_array().map(Vec::len), Some(1), "{hosts}");
     let set = json!({"ipv4": "192.0.2.41"}).to_string();
     let (status, _, _) = call(
         http,

@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m0001_initial;
 mod m0002_legacy_protocols;
 mod m0003_account_manager;
+mod m0004_acme_challenges;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0001_initial::Migration),
             Box::new(m0002_legacy_protocols::Migration),
             Box::new(m0003_account_manager::Migration),
+            Box::new(m0004_acme_challenges::Migration),
         ]
     }
 }

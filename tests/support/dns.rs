@@ -62,3 +62,18 @@ pub fn addresses(msg: &Message) -> Vec<IpAddr> {
 pub async fn lookup(server: SocketAddr, name: &str, rtype: RecordType) -> Vec<IpAddr> {
     addresses(&udp(server, name, rtype).await)
 }
+
+/// The TXT values `name` answers with, sorted.
+pub async fn txt(server: SocketAddr, name: &str) -> Vec<String> {
+    let msg = udp(server, name, RecordType::TXT).await;
+    let mut texts: Vec<String> = msg
+        .answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::TXT(t) => Some(t.to_string()),
+            _ => None,
+        })
+        .collect();
+    texts.sort();
+    texts
+}

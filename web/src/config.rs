@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use crate::domain::Fqdn;
 use crate::http::{BlockedAgents, TrustedProxies};
-use crate::update::UpdateLimits;
+use crate::update::{AbuseLimit, UpdateLimits};
 
 /// Where data lives: every command needs this much.
 #[derive(Clone, Debug)]
@@ -37,6 +37,8 @@ pub struct Config {
     /// only on this process).
     pub jwt_secret: Option<String>,
     pub limits: UpdateLimits,
+    /// REST API calls per caller in a window.
+    pub api_rate_limit: AbuseLimit,
 }
 
 impl Storage {

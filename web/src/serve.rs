@@ -14,7 +14,7 @@ use dyn53_dns::feed::Revision;
 use dyn53_dns::fleet::{self, Keys, Publisher};
 use tokio::sync::watch;
 
-use crate::api::TokenKeys;
+use crate::api::{ApiLimits, TokenKeys};
 use crate::config::{Config, FleetConfig, Storage};
 use crate::db::Db;
 use crate::domain::SecretToken;
@@ -122,6 +122,7 @@ impl Front {
                 .unwrap_or_else(|| format!("http://{}", addrs[0])),
             login_limits: Default::default(),
             token_keys: token_keys(config.jwt_secret.as_deref()),
+            api_limits: Arc::new(ApiLimits::new(config.api_rate_limit)),
             db,
             updater,
             trusted_proxies: config.trusted_proxies.clone(),

@@ -1,23 +1,28 @@
-//! `POST /api/v1/auth/token` and the bearer credentials of every other call: a JWT (HS256
-//! only, issuer and expiry checked; `none` and other algorithms refused) or an update key
-//! with the API scope.
+//! `POST /api/v1/auth/token` and the caller of every other call ([`ApiCaller`]): a JWT
+//! (HS256 only, issuer and expiry checked; `none` and other algorithms refused) or an update
+//! key with the API scope, both as `Authorization: Bearer`; calls are counted per caller.
 
+use std::future::Future;
 use std::net::IpAddr;
+use std::pin::Pin;
 
+use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, post, web};
 use chrono::Utc;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::problem::Problem;
-use crate::db::WebUser;
-use crate::domain::{Email, UpdateKey, verify_password};
+use super::problem::{BadRequest, NotJson, Problem, TooLarge, TooManyRequests, Unavailable};
+use crate::db::{Host, KeyAuth, Tenant, WebUser};
+use crate::domain::{AccountStatus, Email, Fqdn, UpdateKey, verify_password};
 use crate::http::AppState;
-use crate::update::Credentials;
+use crate::update::{AbuseLimit, Credentials, WindowCounter};
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/auth/token", web::post().to(token));
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(token);
 }
 
 /// How long a token lives.
@@ -49,6 +54,16 @@ impl TokenKeys {
     }
 }
 
+/// Calls each caller (a user's tokens together, or one key) may make
+/// (`DYN53_API_RATE_LIMIT`); beyond that, `429 rate_limited` until the window has room.
+pub struct ApiLimits(WindowCounter<(bool, i64)>);
+
+impl ApiLimits {
+    pub fn new(limit: AbuseLimit) -> ApiLimits {
+        ApiLimits(WindowCounter::new(limit))
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
     sub: String,
@@ -57,41 +72,58 @@ struct Claims {
     exp: i64,
 }
 
-#[derive(Deserialize)]
+/// A user's sign-in.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TokenRequest {
+    #[schema(example = "alice@example.com")]
     email: String,
     password: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct TokenResponse {
+    /// Send as `Authorization: Bearer <access_token>`.
     access_token: String,
+    #[schema(value_type = String, example = "Bearer")]
     token_type: &'static str,
+    /// Seconds the token is valid for.
     expires_in: i64,
 }
 
+/// Trades an e-mail address and password for a token valid 15 minutes.
+#[utoipa::path(
+    tag = "auth",
+    security(()),
+    request_body = TokenRequest,
+    responses(
+        (status = 200, description = "A token.", body = TokenResponse),
+        (status = 400, response = BadRequest),
+        (status = 401, description = "Wrong e-mail address or password (`invalid_credentials`).", body = Problem, content_type = "application/problem+json"),
+        (status = 413, response = TooLarge),
+        (status = 415, response = NotJson),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Unavailable),
+    )
+)]
+#[post("/auth/token")]
 async fn token(
     req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Json<TokenRequest>,
-) -> HttpResponse {
+) -> Result<HttpResponse, Problem> {
     let source = state.trusted_proxies.client_ip(&req);
     let key = body.email.trim().to_lowercase();
     if state.login_limits.refuses(&key, source) {
-        return Problem::new(
+        return Err(Problem::new(
             429,
             "too_many_attempts",
             "Too many failed attempts; wait a while.",
         )
-        .retry_after(900)
-        .response();
+        .retry_after(900));
     }
     let found = match Email::parse(&body.email) {
-        Ok(email) => match state.db.web_login(&email).await {
-            Ok(found) => found,
-            Err(e) => return Problem::try_later(&e).response(),
-        },
+        Ok(email) => state.db.web_login(&email).await?,
         Err(_) => None,
     };
     let password = body.password.clone();
@@ -101,12 +133,11 @@ async fn token(
         .unwrap_or(false);
     let Some((user, _)) = found.filter(|_| ok) else {
         state.login_limits.failed(&key, source);
-        return Problem::new(
+        return Err(Problem::new(
             401,
             "invalid_credentials",
             "Wrong e-mail address or password.",
-        )
-        .response();
+        ));
     };
     let now = Utc::now().timestamp();
     let claims = Claims {
@@ -115,38 +146,123 @@ async fn token(
         iat: now,
         exp: now + TOKEN_SECONDS,
     };
-    match encode(
+    let access_token = encode(
         &Header::new(Algorithm::HS256),
         &claims,
         &state.token_keys.encoding,
-    ) {
-        Ok(access_token) => HttpResponse::Ok().json(TokenResponse {
-            access_token,
-            token_type: "Bearer",
-            expires_in: TOKEN_SECONDS,
-        }),
-        Err(e) => Problem::try_later(&e).response(),
+    )
+    .map_err(|e| Problem::try_later(&e))?;
+    Ok(HttpResponse::Ok().json(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: TOKEN_SECONDS,
+    }))
+}
+
+/// Who calls: the user a token names, or an API key's owner with that key's limits. Every
+/// handler but the token's takes one; a request without it is answered 401.
+pub struct ApiCaller {
+    pub user: WebUser,
+    /// The key presented, with its whole host limit; `None` for a token.
+    key: Option<KeyAuth>,
+    credentials: Credentials,
+    pub source: IpAddr,
+}
+
+impl ApiCaller {
+    pub fn tenant(&self, state: &AppState) -> Tenant {
+        state.db.tenant(self.user.account)
+    }
+
+    /// The credentials the update service takes for this caller.
+    pub fn credentials(&self) -> Credentials {
+        self.credentials.clone()
+    }
+
+    /// Host ids a host-limited key may touch; `None`: every host of the account.
+    pub fn host_limit(&self) -> Option<&[i64]> {
+        self.key.as_ref().and_then(|k| k.hosts.as_deref())
+    }
+
+    /// Refuses a host-limited key: it may touch its hosts and nothing else of the account.
+    pub fn account_wide(&self) -> Result<(), Problem> {
+        match self.host_limit() {
+            Some(_) => Err(Problem::forbidden(
+                "key_limited",
+                "This key is limited to some hosts; it can only reach those.",
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Refuses a viewer, and an account the operator blocked.
+    pub fn may_change(&self) -> Result<(), Problem> {
+        if !self.user.role.may_change_dns() {
+            return Err(Problem::forbidden(
+                "read_only",
+                "Your role may not change DNS.",
+            ));
+        }
+        if self.user.account_status != AccountStatus::Active {
+            return Err(Problem::forbidden(
+                "account_inactive",
+                "This account may not make changes.",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The caller's host `name` (as in the URL): 404 when it is not the account's, or not
+    /// within the key's limit.
+    pub async fn host(&self, state: &AppState, name: &str) -> Result<Host, Problem> {
+        let not_found =
+            || Problem::not_found("host_not_found", format!("You have no host {name}."));
+        let Ok(fqdn) = Fqdn::parse(name) else {
+            return Err(not_found());
+        };
+        self.tenant(state)
+            .host_named(&fqdn)
+            .await?
+            .filter(|h| {
+                self.host_limit()
+                    .is_none_or(|ids| ids.contains(&h.state.id))
+            })
+            .ok_or_else(not_found)
+    }
+
+    /// Counts the call; refuses it beyond the caller's limit.
+    fn count(&self, limits: &ApiLimits) -> Result<(), Problem> {
+        let who = match &self.key {
+            Some(key) => (true, key.key_id),
+            None => (false, self.user.id),
+        };
+        limits.0.admit_or_wait(who).map_err(|wait| {
+            Problem::new(429, "rate_limited", "Too many calls; slow down.")
+                .retry_after(wait.as_secs().max(1))
+        })
     }
 }
 
-/// Who calls: the user a token names, or an API key.
-pub enum Caller {
-    User(WebUser),
-    Key(String),
-}
+impl FromRequest for ApiCaller {
+    type Error = Problem;
+    type Future = Pin<Box<dyn Future<Output = Result<ApiCaller, Problem>>>>;
 
-impl Caller {
-    /// The credentials the update service takes for this caller.
-    pub fn credentials(&self) -> Credentials {
-        match self {
-            Caller::User(user) => Credentials::token_user(user),
-            Caller::Key(secret) => Credentials::api_key(secret),
-        }
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .ok_or_else(|| Problem::try_later(&"the API has no state"))?;
+            let caller = caller(&req, state).await?;
+            caller.count(&state.api_limits)?;
+            Ok(caller)
+        })
     }
 }
 
 /// The caller of an API request, from `Authorization: Bearer`.
-pub async fn caller(req: &HttpRequest, state: &AppState) -> Result<Caller, Problem> {
+async fn caller(req: &HttpRequest, state: &AppState) -> Result<ApiCaller, Problem> {
+    let source = state.trusted_proxies.client_ip(req);
     let bearer = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -160,22 +276,31 @@ pub async fn caller(req: &HttpRequest, state: &AppState) -> Result<Caller, Probl
             "Send Authorization: Bearer with a token or an API key.",
         ));
     };
-    if UpdateKey::parse(bearer).is_some() {
-        return Ok(Caller::Key(bearer.to_owned()));
-    }
     let invalid = || Problem::new(401, "invalid_token", "The token is invalid or has expired.");
-    let claims = decode::<Claims>(bearer, &state.token_keys.decoding, &TokenKeys::validation())
-        .map_err(|_| invalid())?
-        .claims;
-    let id: i64 = claims.sub.parse().map_err(|_| invalid())?;
-    match state.db.web_user_by_id(id).await {
-        Ok(Some(user)) => Ok(Caller::User(user)),
-        Ok(None) => Err(invalid()),
-        Err(e) => Err(Problem::try_later(&e)),
+    let (user, key, credentials) = if UpdateKey::parse(bearer).is_some() {
+        let credentials = Credentials::api_key(bearer);
+        let (user, key) = state.updater.holder(&credentials, source).await?;
+        let user = state.db.web_user_by_id(user).await?.ok_or_else(invalid)?;
+        (user, key, credentials)
+    } else {
+        let claims = decode::<Claims>(bearer, &state.token_keys.decoding, &TokenKeys::validation())
+            .map_err(|_| invalid())?
+            .claims;
+        let id: i64 = claims.sub.parse().map_err(|_| invalid())?;
+        let user = state.db.web_user_by_id(id).await?.ok_or_else(invalid)?;
+        let credentials = Credentials::token_user(&user);
+        (user, None, credentials)
+    };
+    if user.account_status == AccountStatus::Suspended {
+        return Err(Problem::forbidden(
+            "account_inactive",
+            "The account is suspended.",
+        ));
     }
-}
-
-/// The caller's source address, for history and throttling.
-pub fn source(req: &HttpRequest, state: &AppState) -> IpAddr {
-    state.trusted_proxies.client_ip(req)
+    Ok(ApiCaller {
+        user,
+        key,
+        credentials,
+        source,
+    })
 }

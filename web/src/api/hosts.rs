@@ -1,206 +1,686 @@
-//! `/api/v1/hosts`: the caller's hosts, one host, and updating one through the same update
-//! service (and results) as the legacy protocols.
+//! `/api/v1/hosts`: the caller's hosts (filtered, in cursor pages), creating, reading,
+//! changing and deleting one, updating its addresses, and its history. Every change goes
+//! through the update service, like the legacy protocols'.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::auth::{caller, source};
-use super::problem::Problem;
-use crate::db::Host;
-use crate::domain::{Fqdn, Protocol, parse_ipv4, parse_ipv6};
+use super::auth::ApiCaller;
+use super::problem::{
+    BadRequest, Conflict, Forbidden, NotFound, NotJson, Problem, TooLarge, TooManyRequests,
+    Unauthorized, Unavailable, Unprocessable,
+};
+use super::{Cursor, nullable, page_size};
+use crate::db::{DbError, HistoryLine, Host, HostFilter};
+use crate::domain::{Fqdn, Label, Protocol, parse_ipv4, parse_ipv6};
 use crate::http::AppState;
-use crate::update::{Client, HostEntry, HostResult, UpdateError, UpdateRequest};
+use crate::update::{
+    Addresses, Client, HostEntry, HostResult, HostSettings, UpdateRequest, check_txt,
+};
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/hosts", web::get().to(list))
-        .route("/hosts/{fqdn}", web::get().to(one))
-        .route("/hosts/{fqdn}/update", web::post().to(update));
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(list)
+        .service(create)
+        .service(read)
+        .service(change)
+        .service(remove)
+        .service(update)
+        .service(history);
 }
 
-#[derive(Serialize)]
-struct HostView {
+/// A host and everything it serves.
+#[derive(Serialize, ToSchema)]
+pub(super) struct HostView {
+    #[schema(example = "home.dyn.example")]
     name: String,
+    zone: String,
+    #[schema(value_type = Option<String>, format = Ipv4)]
     ipv4: Option<Ipv4Addr>,
+    #[schema(value_type = Option<String>, format = Ipv6)]
     ipv6: Option<Ipv6Addr>,
+    /// The TTL served, in seconds.
     ttl: u32,
+    /// The owner's TTL; `null`: the zone's default.
+    ttl_override: Option<u32>,
+    /// Offline: the host serves `offline_ipv4`/`offline_ipv6`, or no address.
     offline: bool,
+    #[schema(value_type = Option<String>, format = Ipv4)]
+    offline_ipv4: Option<Ipv4Addr>,
+    #[schema(value_type = Option<String>, format = Ipv6)]
+    offline_ipv6: Option<Ipv6Addr>,
+    /// `*.name` answers as the name does.
+    wildcard: bool,
+    /// The mail exchanger.
+    mx: Option<String>,
+    /// `mx` is a backup: the host itself is the first mail exchanger.
+    backmx: bool,
+    /// An alias serves a CNAME to this name instead of addresses.
+    alias: Option<String>,
+    /// The host's own TXT records.
+    txt: Vec<String>,
+    /// TXT values served at `_acme-challenge.<name>`.
+    acme_challenge: Vec<String>,
+    /// Blocked by the operator: updates answer `abuse`.
+    blocked: bool,
     updated_at: Option<DateTime<Utc>>,
+    /// The protocol and client of the last check-in.
+    last_client: Option<String>,
 }
 
 impl HostView {
-    fn of(host: &Host) -> HostView {
+    pub(super) fn of(host: &Host) -> HostView {
+        let state = &host.state;
         HostView {
             name: host.name.to_string(),
-            ipv4: host.state.ipv4,
-            ipv6: host.state.ipv6,
-            ttl: host.zone.ttl_for(host.state.ttl),
-            offline: host.state.offline,
+            zone: host.zone.name.to_string(),
+            ipv4: state.ipv4,
+            ipv6: state.ipv6,
+            ttl: host.zone.ttl_for(state.ttl),
+            ttl_override: state.ttl,
+            offline: state.offline,
+            offline_ipv4: state.offline_ipv4,
+            offline_ipv6: state.offline_ipv6,
+            wildcard: state.wildcard,
+            mx: state.mx.as_ref().map(Fqdn::to_string),
+            backmx: state.backmx,
+            alias: state.alias.as_ref().map(Fqdn::to_string),
+            txt: state.txt.clone(),
+            acme_challenge: state.acme_txt.clone(),
+            blocked: state.blocked,
             updated_at: host.updated_at,
+            last_client: host.last_client.clone(),
         }
     }
 }
 
-/// Maps the update service's refusal of the caller to a problem.
-fn refused(e: UpdateError) -> Problem {
-    match e {
-        UpdateError::BadAuth(_) => Problem::new(
-            401,
-            "invalid_credentials",
-            "The key is not valid for the API.",
-        ),
-        UpdateError::AccountInactive => {
-            Problem::new(403, "account_inactive", "The account is suspended.")
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    /// Only hosts in this zone.
+    zone: Option<String>,
+    /// Only hosts whose name contains this.
+    name_contains: Option<String>,
+    /// Only hosts that are offline (`true`) or online (`false`).
+    offline: Option<bool>,
+    /// Hosts per page (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    limit: Option<u64>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// A page of hosts, by name.
+#[derive(Default, Serialize, ToSchema)]
+struct HostPage {
+    items: Vec<HostView>,
+    /// Pass as `cursor` for the next page; `null` on the last one.
+    next_cursor: Option<String>,
+}
+
+/// The caller's hosts (a host-limited key's: its hosts), by name.
+#[utoipa::path(
+    tag = "hosts",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of hosts.", body = HostPage),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Unavailable),
+    )
+)]
+#[get("/hosts")]
+async fn list(
+    caller: ApiCaller,
+    state: web::Data<AppState>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, Problem> {
+    let limit = page_size(query.limit)?;
+    let tenant = caller.tenant(&state);
+    let mut filter = HostFilter {
+        after: query.cursor.as_deref().map(Cursor::decode).transpose()?,
+        name_contains: query.name_contains.clone(),
+        offline: query.offline,
+        only: caller.host_limit().map(<[i64]>::to_vec),
+        ..HostFilter::default()
+    };
+    if let Some(zone) = &query.zone {
+        let zones = tenant.zones().await?;
+        let wanted = Fqdn::parse(zone).ok();
+        match zones.iter().find(|z| Some(&z.name) == wanted.as_ref()) {
+            Some(zone) => filter.zone = Some(zone.id),
+            None => return Ok(HttpResponse::Ok().json(HostPage::default())),
         }
-        UpdateError::ReadOnly => Problem::new(403, "read_only", "Your role may not change DNS."),
-        UpdateError::NotOnPlan => Problem::new(
-            403,
-            "not_on_plan",
-            "Offline mode is part of the premium plan.",
-        ),
-        e @ (UpdateError::Unavailable(_) | UpdateError::Interrupted) => Problem::try_later(&e),
+    }
+    let mut hosts = tenant.hosts_page(&filter, limit + 1).await?;
+    let more = hosts.len() as u64 > limit;
+    hosts.truncate(limit as usize);
+    let next_cursor = more
+        .then(|| hosts.last().map(|h| Cursor::encode(h.name.as_str())))
+        .flatten();
+    Ok(HttpResponse::Ok().json(HostPage {
+        items: hosts.iter().map(HostView::of).collect(),
+        next_cursor,
+    }))
+}
+
+/// A host to create: its name under one of the caller's zones, and its first addresses.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct NewHost {
+    /// One label under a zone of `GET /zones`.
+    #[schema(example = "home.dyn.example")]
+    name: String,
+    #[schema(format = Ipv4)]
+    ipv4: Option<String>,
+    #[schema(format = Ipv6)]
+    ipv6: Option<String>,
+}
+
+/// Creates a host (a host-limited key may not).
+#[utoipa::path(
+    tag = "hosts",
+    request_body = NewHost,
+    responses(
+        (status = 201, description = "Created.", body = HostView, headers(("Location" = String, description = "The host's URL."))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 409, response = Conflict),
+        (status = 413, response = TooLarge),
+        (status = 415, response = NotJson),
+        (status = 422, response = Unprocessable),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Unavailable),
+    )
+)]
+#[post("/hosts")]
+async fn create(
+    caller: ApiCaller,
+    state: web::Data<AppState>,
+    body: web::Json<NewHost>,
+) -> Result<HttpResponse, Problem> {
+    caller.account_wide()?;
+    caller.may_change()?;
+    if !caller.user.verified {
+        return Err(Problem::forbidden(
+            "unverified",
+            "Confirm your e-mail address first.",
+        ));
+    }
+    let addresses = addresses(body.ipv4.as_deref(), body.ipv6.as_deref())?;
+    let invalid_name = |why: String| Problem::invalid("invalid_name", why);
+    let name =
+        Fqdn::parse(&body.name).map_err(|e| invalid_name(format!("Not a host name: {e}.")))?;
+    let tenant = caller.tenant(&state);
+    let zones = tenant.zones().await?;
+    let zone = zones
+        .iter()
+        .filter(|z| name.is_within(&z.name) && name != z.name)
+        .max_by_key(|z| z.name.as_str().len())
+        .ok_or_else(|| invalid_name(format!("{name} is in none of your zones.")))?;
+    let label = name.as_str()[..name.as_str().len() - zone.name.as_str().len() - 1].to_owned();
+    Label::parse(&label).map_err(|e| invalid_name(format!("Choose another name: {e}.")))?;
+    let limit = caller.user.plan.max_hosts();
+    if tenant.host_count().await? >= limit {
+        return Err(Problem::forbidden(
+            "plan_limit",
+            format!("Your plan allows {limit} hosts."),
+        ));
+    }
+    match tenant
+        .create_host(zone, name.clone(), addresses, &caller.user.email)
+        .await
+    {
+        Ok(host) => Ok(HttpResponse::Created()
+            .insert_header((header::LOCATION, format!("/api/v1/hosts/{}", host.name)))
+            .json(HostView::of(&host))),
+        Err(DbError::Rejected(_)) => Err(Problem::new(
+            409,
+            "name_taken",
+            format!("{name} is taken: choose another name."),
+        )),
+        Err(e) => Err(e.into()),
     }
 }
 
-/// The hosts the caller may see: the account's, or those a host-limited key names.
-async fn visible_hosts(req: &HttpRequest, state: &AppState) -> Result<Vec<Host>, Problem> {
-    let caller = caller(req, state).await?;
-    let credentials = caller.credentials();
-    let src = source(req, state);
-    let (account, names) = state
-        .updater
-        .reachable_hosts(&credentials, src)
-        .await
-        .map_err(refused)?;
-    let hosts = state
-        .db
-        .tenant(account)
-        .hosts()
-        .await
-        .map_err(|e| Problem::try_later(&e))?;
-    Ok(hosts
-        .into_iter()
-        .filter(|h| names.contains(&h.name))
-        .collect())
-}
-
-async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    match visible_hosts(&req, &state).await {
-        Ok(hosts) => HttpResponse::Ok().json(hosts.iter().map(HostView::of).collect::<Vec<_>>()),
-        Err(problem) => problem.response(),
-    }
-}
-
-fn not_found(name: &str) -> Problem {
-    Problem::new(404, "host_not_found", format!("You have no host {name}."))
-}
-
-async fn one(
-    req: HttpRequest,
+/// One host.
+#[utoipa::path(
+    tag = "hosts",
+    params(("fqdn" = String, Path, description = "The host's name.")),
+    responses(
+        (status = 200, description = "The host.", body = HostView),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Unavailable),
+    )
+)]
+#[get("/hosts/{fqdn}")]
+async fn read(
+    caller: ApiCaller,
     state: web::Data<AppState>,
     fqdn: web::Path<String>,
-) -> HttpResponse {
-    let hosts = match visible_hosts(&req, &state).await {
-        Ok(hosts) => hosts,
-        Err(problem) => return problem.response(),
-    };
-    let wanted = Fqdn::parse(&fqdn).ok();
-    match hosts.iter().find(|h| Some(&h.name) == wanted.as_ref()) {
-        Some(host) => HttpResponse::Ok().json(HostView::of(host)),
-        None => not_found(&fqdn).response(),
+) -> Result<HttpResponse, Problem> {
+    let host = caller.host(&state, &fqdn).await?;
+    Ok(HttpResponse::Ok().json(HostView::of(&host)))
+}
+
+/// What to change: absent fields stay as they are; `null` removes an optional one.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct HostChanges {
+    #[schema(format = Ipv4)]
+    ipv4: Option<String>,
+    #[schema(format = Ipv6)]
+    ipv6: Option<String>,
+    /// Offline mode (premium plan).
+    offline: Option<bool>,
+    /// Seconds, within the zone's bounds; `null`: the zone's default.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<u32>)]
+    ttl: Option<Option<u32>>,
+    wildcard: Option<bool>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    mx: Option<Option<String>>,
+    backmx: Option<bool>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    alias: Option<Option<String>>,
+    /// The host's own TXT records, all of them (at most 10).
+    txt: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, format = Ipv4)]
+    offline_ipv4: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, format = Ipv6)]
+    offline_ipv6: Option<Option<String>>,
+}
+
+impl HostChanges {
+    /// The settings to apply to `host`; a problem naming the first bad field.
+    fn settings(&self, host: &Host) -> Result<HostSettings, Problem> {
+        let name = |value: &Option<Option<String>>, code, what: &str| {
+            value
+                .as_ref()
+                .map(|v| v.as_deref().map(Fqdn::parse).transpose())
+                .transpose()
+                .map_err(|e| Problem::invalid(code, format!("The {what} is not a host name: {e}.")))
+        };
+        if let Some(Some(ttl)) = self.ttl {
+            host.zone
+                .check_ttl(ttl)
+                .map_err(|why| Problem::invalid("invalid_ttl", why))?;
+        }
+        let alias = name(&self.alias, "invalid_alias", "alias target")?;
+        if alias
+            .as_ref()
+            .is_some_and(|a| a.as_ref() == Some(&host.name))
+        {
+            return Err(Problem::invalid(
+                "invalid_alias",
+                "A host cannot be an alias of itself.",
+            ));
+        }
+        if let Some(txt) = &self.txt {
+            check_txt(txt).map_err(|why| Problem::invalid("invalid_txt", why))?;
+        }
+        let offline_addresses = match (&self.offline_ipv4, &self.offline_ipv6) {
+            (None, None) => None,
+            (v4, v6) => {
+                let (ipv4, ipv6) = addresses(
+                    v4.as_ref().and_then(Option::as_deref),
+                    v6.as_ref().and_then(Option::as_deref),
+                )?;
+                let state = &host.state;
+                Some((
+                    if v4.is_some() {
+                        ipv4
+                    } else {
+                        state.offline_ipv4
+                    },
+                    if v6.is_some() {
+                        ipv6
+                    } else {
+                        state.offline_ipv6
+                    },
+                ))
+            }
+        };
+        Ok(HostSettings {
+            wildcard: self.wildcard,
+            mx: name(&self.mx, "invalid_mx", "mail exchanger")?,
+            backmx: self.backmx,
+            ttl: self.ttl,
+            txt: self.txt.clone(),
+            alias,
+            offline_addresses,
+            txt_edit: None,
+        })
     }
 }
 
-#[derive(Default, Deserialize)]
+/// Changes a host's addresses and settings at once.
+#[utoipa::path(
+    tag = "hosts",
+    params(("fqdn" = String, Path, description = "The host's name.")),
+    request_body = HostChanges,
+    responses(
+        (status = 200, description = "The host as it is now.", body = HostView),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 413, response = TooLarge),
+        (status = 415, response = NotJson),
+        (status = 422, response = Unprocessable),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Unavailable),
+    )
+)]
+#[patch("/hosts/{fqdn}")]
+async fn change(
+    req: HttpRequest,
+    caller: ApiCaller,
+    state: web::Data<AppState>,
+    fqdn: web::Path<String>,
+    body: web::Json<HostChanges>,
+) -> Result<HttpResponse, Problem> {
+    let host = caller.host(&state, &fqdn).await?;
+    let settings = body.settings(&host)?;
+    let set = addresses(body.ipv4.as_deref(), body.ipv6.as_deref())?;
+    let mut request = settings_request(&req, &caller, &host, settings);
+    (request.ipv4, request.ipv6) = set;
+    if let Some(offline) = body.offline {
+        request.offline = Some(offline);
+    }
+    apply(&state, request, &host).await?;
+    let host = caller.host(&state, &fqdn).await?;
+    Ok(HttpResponse::Ok().json(HostView::of(&host)))
+}
+
+/// Deletes a host (a host-limited key may not).
+#[utoipa::path(
+    tag = "hosts",
+    params(("fqdn" = String, Path, description = "The host's name.")),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Unavailable),
+    )
+)]
+#[delete("/hosts/{fqdn}")]
+async fn remove(
+    caller: ApiCaller,
+    state: web::Data<AppState>,
+    fqdn: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    let host = caller.host(&state, &fqdn).await?;
+    caller.account_wide()?;
+    caller.may_change()?;
+    match caller
+        .tenant(&state)
+        .delete_host(host.state.id, &caller.user.email)
+        .await?
+    {
+        true => Ok(HttpResponse::NoContent().finish()),
+        false => Err(Problem::not_found(
+            "host_not_found",
+            format!("You have no host {fqdn}."),
+        )),
+    }
+}
+
+/// An update's addresses, as the legacy protocols take them.
+#[derive(Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateBody {
+    #[schema(format = Ipv4)]
     ipv4: Option<String>,
+    #[schema(format = Ipv6)]
     ipv6: Option<String>,
+    /// Take the host offline (premium plan); `false` or absent brings it online.
     offline: Option<bool>,
 }
 
-#[derive(Serialize)]
+/// The outcome of an update.
+#[derive(Serialize, ToSchema)]
 struct UpdateResult {
     /// `good` (changed) or `nochg`, as the legacy protocols say.
+    #[schema(value_type = String, example = "good")]
     result: &'static str,
+    #[schema(value_type = Option<String>, format = Ipv4)]
     ipv4: Option<Ipv4Addr>,
+    #[schema(value_type = Option<String>, format = Ipv6)]
     ipv6: Option<Ipv6Addr>,
 }
 
-/// Sets the host's addresses (neither given: the caller's address) or its offline state.
+/// Updates a host as a dynamic DNS client does: the addresses given, or with neither the
+/// caller's own; the same service and results as `/nic/update`.
+#[utoipa::path(
+    tag = "hosts",
+    params(("fqdn" = String, Path, description = "The host's name.")),
+    request_body(content = Option<UpdateBody>, description = "No body: the caller's address."),
+    responses(
+        (status = 200, description = "Updated, or already so.", body = UpdateResult),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 413, response = TooLarge),
+        (status = 422, response = Unprocessable),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Unavailable),
+    )
+)]
+#[post("/hosts/{fqdn}/update")]
 async fn update(
     req: HttpRequest,
+    caller: ApiCaller,
     state: web::Data<AppState>,
     fqdn: web::Path<String>,
     body: web::Bytes,
-) -> HttpResponse {
-    let caller = match caller(&req, &state).await {
-        Ok(caller) => caller,
-        Err(problem) => return problem.response(),
-    };
+) -> Result<HttpResponse, Problem> {
     // No body at all is the simplest update: the caller's address.
     let body: UpdateBody = if body.is_empty() {
         UpdateBody::default()
     } else {
-        match serde_json::from_slice(&body) {
-            Ok(body) => body,
-            Err(e) => {
-                let detail = format!("The body is not valid: {e}");
-                return Problem::new(400, "invalid_body", detail).response();
-            }
-        }
-    };
-    let ipv4 = match body.ipv4.as_deref().map(parse_ipv4).transpose() {
-        Ok(ipv4) => ipv4,
-        Err(_) => {
-            return Problem::new(422, "invalid_ipv4", "ipv4 is not an IPv4 address.").response();
-        }
-    };
-    let ipv6 = match body.ipv6.as_deref().map(parse_ipv6).transpose() {
-        Ok(ipv6) => ipv6,
-        Err(_) => {
-            return Problem::new(422, "invalid_ipv6", "ipv6 is not an IPv6 address.").response();
-        }
-    };
-    let client = Client {
-        protocol: Protocol::Api,
-        source: source(&req, &state),
-        agent: req
-            .headers()
-            .get(actix_web::http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
+        serde_json::from_slice(&body).map_err(|e| Problem::invalid_body(&e))?
     };
     let mut request = UpdateRequest::new(
         caller.credentials(),
         vec![HostEntry::host(Fqdn::parse(&fqdn))],
-        (ipv4, ipv6),
-        client,
+        addresses(body.ipv4.as_deref(), body.ipv6.as_deref())?,
+        api_client(&req, &caller),
     );
     request.offline = body.offline;
-    match state.updater.update(request).await {
-        Ok(results) => match results.first() {
-            Some(HostResult::Changed(a)) => HttpResponse::Ok().json(UpdateResult {
-                result: "good",
-                ipv4: a.ipv4,
-                ipv6: a.ipv6,
-            }),
-            Some(HostResult::Unchanged(a)) => HttpResponse::Ok().json(UpdateResult {
-                result: "nochg",
-                ipv4: a.ipv4,
-                ipv6: a.ipv6,
-            }),
-            Some(HostResult::Abuse) => Problem::new(
-                429,
-                "abuse",
-                "This host had too many updates lately, or is blocked.",
-            )
-            .retry_after(600)
-            .response(),
-            _ => not_found(&fqdn).response(),
-        },
-        Err(e) => refused(e).response(),
+    let (changed, now) = run(&state, request, &fqdn).await?;
+    Ok(HttpResponse::Ok().json(UpdateResult {
+        result: if changed { "good" } else { "nochg" },
+        ipv4: now.ipv4,
+        ipv6: now.ipv6,
+    }))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct HistoryQuery {
+    /// Lines per page (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    limit: Option<u64>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// One update attempt.
+#[derive(Serialize, ToSchema)]
+struct HistoryView {
+    at: DateTime<Utc>,
+    /// `dyndns2`, `rexx`, `miniupdate`, `api`, `web`, …
+    protocol: String,
+    /// The client's address.
+    source: Option<String>,
+    /// The client's User-Agent.
+    agent: Option<String>,
+    /// `good`, `nochg`, `abuse`, …
+    result: String,
+    ipv4: Option<String>,
+    ipv6: Option<String>,
+}
+
+/// A page of history, newest first.
+#[derive(Serialize, ToSchema)]
+struct HistoryPage {
+    items: Vec<HistoryView>,
+    /// Pass as `cursor` for the next page; `null` on the last one.
+    next_cursor: Option<String>,
+}
+
+/// A host's update history, newest first.
+#[utoipa::path(
+    tag = "hosts",
+    params(("fqdn" = String, Path, description = "The host's name."), HistoryQuery),
+    responses(
+        (status = 200, description = "A page of history.", body = HistoryPage),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Unavailable),
+    )
+)]
+#[get("/hosts/{fqdn}/history")]
+async fn history(
+    caller: ApiCaller,
+    state: web::Data<AppState>,
+    fqdn: web::Path<String>,
+    query: web::Query<HistoryQuery>,
+) -> Result<HttpResponse, Problem> {
+    let limit = page_size(query.limit)?;
+    let before = match query.cursor.as_deref().map(Cursor::decode).transpose()? {
+        Some(id) => Some(id.parse::<i64>().map_err(|_| Cursor::invalid())?),
+        None => None,
+    };
+    let host = caller.host(&state, &fqdn).await?;
+    let mut lines = caller
+        .tenant(&state)
+        .history_before(host.state.id, before, limit + 1)
+        .await?;
+    let more = lines.len() as u64 > limit;
+    lines.truncate(limit as usize);
+    let next_cursor = more
+        .then(|| lines.last().map(|l| Cursor::encode(&l.id.to_string())))
+        .flatten();
+    Ok(HttpResponse::Ok().json(HistoryPage {
+        items: lines.into_iter().map(HistoryView::of).collect(),
+        next_cursor,
+    }))
+}
+
+impl HistoryView {
+    fn of(line: HistoryLine) -> HistoryView {
+        HistoryView {
+            at: line.at,
+            protocol: line.protocol,
+            source: line.source,
+            agent: line.agent,
+            result: line.result,
+            ipv4: line.ipv4,
+            ipv6: line.ipv6,
+        }
+    }
+}
+
+/// Addresses as a body gives them; 422 for one that is not of its family.
+fn addresses(
+    ipv4: Option<&str>,
+    ipv6: Option<&str>,
+) -> Result<(Option<Ipv4Addr>, Option<Ipv6Addr>), Problem> {
+    let ipv4 = ipv4
+        .map(parse_ipv4)
+        .transpose()
+        .map_err(|_| Problem::invalid("invalid_ipv4", "ipv4 is not an IPv4 address."))?;
+    let ipv6 = ipv6
+        .map(parse_ipv6)
+        .transpose()
+        .map_err(|_| Problem::invalid("invalid_ipv6", "ipv6 is not an IPv6 address."))?;
+    Ok((ipv4, ipv6))
+}
+
+/// Who updates through the API, for history.
+fn api_client(req: &HttpRequest, caller: &ApiCaller) -> Client {
+    Client {
+        protocol: Protocol::Api,
+        source: caller.source,
+        agent: req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    }
+}
+
+/// A request that changes `settings` of `host` and keeps its addresses and offline state.
+pub(super) fn settings_request(
+    req: &HttpRequest,
+    caller: &ApiCaller,
+    host: &Host,
+    settings: HostSettings,
+) -> UpdateRequest {
+    let mut request = UpdateRequest::new(
+        caller.credentials(),
+        vec![HostEntry::host(Ok(host.name.clone()))],
+        (None, None),
+        api_client(req, caller),
+    );
+    (request.preserve_ipv4, request.preserve_ipv6) = (true, true);
+    request.offline = Some(host.state.offline);
+    request.settings = settings;
+    request
+}
+
+/// Runs `request` for `host`: whether it changed anything.
+pub(super) async fn apply(
+    state: &AppState,
+    request: UpdateRequest,
+    host: &Host,
+) -> Result<bool, Problem> {
+    Ok(run(state, request, host.name.as_str()).await?.0)
+}
+
+/// Runs an update of one host `name`: whether it changed, and the addresses it reports.
+async fn run(
+    state: &AppState,
+    request: UpdateRequest,
+    name: &str,
+) -> Result<(bool, Addresses), Problem> {
+    match state.updater.update(request).await?.first() {
+        Some(HostResult::Changed(now)) => Ok((true, *now)),
+        Some(HostResult::Unchanged(now)) => Ok((false, *now)),
+        Some(HostResult::Abuse) => Err(Problem::new(
+            429,
+            "abuse",
+            "This host had too many updates lately, or is blocked.",
+        )
+        .retry_after(600)),
+        _ => Err(Problem::not_found(
+            "host_not_found",
+            format!("You have no host {name}."),
+        )),
     }
 }

@@ -1,16 +1,25 @@
-//! The REST/JSON API under `/api/v1`, for scripts and integrators. Errors are
+//! The REST/JSON API under `/api/v1`, for scripts, ACME clients and integrators. Errors are
 //! `application/problem+json` (RFC 9457) with a stable `code`; bodies are JSON of at most
 //! 16 KiB, with unknown fields refused. Callers authenticate with a short-lived JWT from
 //! `POST /api/v1/auth/token`, or an update key with the API scope, both as
-//! `Authorization: Bearer`.
+//! `Authorization: Bearer`. The OpenAPI document is made from the handlers as registered
+//! here (`docs.rs`), so it describes every route.
 
+mod account;
 mod auth;
+mod docs;
+mod groups;
 mod hosts;
+mod keys;
 mod problem;
+mod records;
 
 use actix_web::web;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Deserializer};
 
-pub use auth::TokenKeys;
+pub use auth::{ApiLimits, TokenKeys};
 use problem::Problem;
 
 /// The largest request body accepted.
@@ -21,14 +30,62 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .limit(MAX_BODY)
         .content_type_required(true)
         .error_handler(|e, _| Problem::bad_body(&e).into());
-    cfg.service(
-        web::scope("/api/v1")
-            .app_data(json)
-            .app_data(web::PayloadConfig::new(MAX_BODY))
-            .configure(auth::routes)
-            .configure(hosts::routes)
-            .default_service(web::to(|| async {
-                Problem::new(404, "not_found", "There is no such resource.").response()
-            })),
-    );
+    let query = web::QueryConfig::default().error_handler(|e, _| Problem::bad_query(&e).into());
+    let api = utoipa_actix_web::scope("/api/v1")
+        .app_data(json)
+        .app_data(query)
+        .app_data(web::PayloadConfig::new(MAX_BODY))
+        .configure(auth::routes)
+        .configure(account::routes)
+        .configure(hosts::routes)
+        .configure(records::routes)
+        .configure(groups::routes)
+        .configure(keys::routes)
+        .default_service(web::to(|| async {
+            Problem::not_found("not_found", "There is no such resource.").response()
+        }));
+    let published = web::Data::new(docs::Published::new(&docs::document(&api)));
+    // Before the scope, which would otherwise answer these paths with its default.
+    cfg.configure(|cfg| docs::routes(cfg, published))
+        .service(api);
+}
+
+/// Page sizes: `limit`, 1 to 200, 50 when absent.
+fn page_size(limit: Option<u64>) -> Result<u64, Problem> {
+    match limit.unwrap_or(50) {
+        limit @ 1..=200 => Ok(limit),
+        _ => Err(Problem::new(
+            400,
+            "invalid_query",
+            "limit is between 1 and 200.",
+        )),
+    }
+}
+
+/// A page's cursor: where the next page starts, opaque to clients.
+struct Cursor;
+
+impl Cursor {
+    fn encode(position: &str) -> String {
+        URL_SAFE_NO_PAD.encode(position)
+    }
+
+    fn decode(cursor: &str) -> Result<String, Problem> {
+        URL_SAFE_NO_PAD
+            .decode(cursor)
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .ok_or_else(Cursor::invalid)
+    }
+
+    fn invalid() -> Problem {
+        Problem::new(400, "invalid_query", "cursor is not one this API gave.")
+    }
+}
+
+/// A field that may be absent (`None`: leave it), `null` (`Some(None)`: remove it) or set.
+fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
 }

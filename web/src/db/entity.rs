@@ -138,6 +138,8 @@ pub mod host {
         pub backmx: bool,
         /// JSON array of strings.
         pub txt: String,
+        /// JSON array of strings: TXT values served at `_acme-challenge.<name>`.
+        pub acme_txt: String,
         pub wildcard: bool,
         pub offline: bool,
         /// Blocked by the operator for abuse: updates are refused.

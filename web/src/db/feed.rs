@@ -53,8 +53,9 @@ impl Db {
             for row in page {
                 let zone = zones.get(&row.zone_id);
                 if let (Some(zone), Some(snap)) = (zone, by_zone.get_mut(&row.zone_id)) {
-                    snap.hosts
-                        .push(Host::from_model(row, zone.clone()).served());
+                    let host = Host::from_model(row, zone.clone());
+                    snap.hosts.push(host.served());
+                    snap.hosts.extend(host.served_challenge());
                 }
             }
         }

@@ -70,6 +70,8 @@ pub struct HostState {
     /// The owner's own TTL; `None`: the zone's default (always within the zone's bounds).
     pub ttl: Option<u32>,
     pub txt: Vec<String>,
+    /// TXT values served at `_acme-challenge.<name>` (ACME DNS-01, set through the API).
+    pub acme_txt: Vec<String>,
     /// An alias host serves a CNAME to this name instead of addresses.
     pub alias: Option<Fqdn>,
     /// Served instead of the addresses while offline; none: no address then.
@@ -101,6 +103,7 @@ impl HostState {
             blocked: m.blocked,
             ttl: m.ttl.and_then(|t| u32::try_from(t).ok()),
             txt: serde_json::from_str(&m.txt).unwrap_or_default(),
+            acme_txt: serde_json::from_str(&m.acme_txt).unwrap_or_default(),
             alias: stored_name(&m.alias).filter(|_| HostKind::parse(&m.kind) == HostKind::Alias),
             offline_ipv4: address(&m.offline_ipv4),
             offline_ipv6: address(&m.offline_ipv6),
@@ -173,6 +176,66 @@ impl Host {
     }
 }
 
+/// The label under a host where ACME DNS-01 looks for its TXT challenge.
+pub const ACME_LABEL: &str = "_acme-challenge";
+
+impl Host {
+    /// The name that serves the host's ACME challenge values.
+    pub fn challenge_name(&self) -> String {
+        format!("{ACME_LABEL}.{}", self.name)
+    }
+
+    /// What DNS serves at the challenge name; `None` while the host has no challenge.
+    pub fn served_challenge(&self) -> Option<HostRecords> {
+        (!self.state.acme_txt.is_empty()).then(|| HostRecords {
+            name: self.challenge_name(),
+            ttl: self.zone.ttl_for(self.state.ttl),
+            txt: self.state.acme_txt.clone(),
+            ..HostRecords::default()
+        })
+    }
+
+    /// The feed changes that make DNS serve this host as it is now, `before` being what it
+    /// served until now (`None`: nothing, a new host).
+    pub fn changes(&self, before: Option<&HostState>) -> Vec<Change> {
+        let zone = self.zone.name.to_string();
+        let mut changes = vec![Change::HostUpsert {
+            zone: zone.clone(),
+            host: self.served(),
+        }];
+        match self.served_challenge() {
+            Some(challenge) => changes.push(Change::HostUpsert {
+                zone,
+                host: challenge,
+            }),
+            None if before.is_some_and(|b| !b.acme_txt.is_empty()) => {
+                changes.push(Change::HostDelete {
+                    zone,
+                    name: self.challenge_name(),
+                });
+            }
+            None => {}
+        }
+        changes
+    }
+
+    /// The feed changes that remove this host from DNS.
+    pub fn removal(&self) -> Vec<Change> {
+        let zone = self.zone.name.to_string();
+        let mut changes = vec![Change::HostDelete {
+            zone: zone.clone(),
+            name: self.name.to_string(),
+        }];
+        if !self.state.acme_txt.is_empty() {
+            changes.push(Change::HostDelete {
+                zone,
+                name: self.challenge_name(),
+            });
+        }
+        changes
+    }
+}
+
 /// A stored host name, absent when it no longer parses (see [`Host::from_model`]).
 fn stored_name(stored: &Option<String>) -> Option<Fqdn> {
     stored.as_deref().and_then(|v| Fqdn::parse(v).ok())
@@ -198,6 +261,7 @@ impl NewHost {
             mx_preference: Set(10),
             backmx: Set(false),
             txt: Set("[]".into()),
+            acme_txt: Set("[]".into()),
             wildcard: Set(false),
             offline: Set(false),
             blocked: Set(false),
@@ -317,10 +381,9 @@ impl WriteTx {
             .await?
             .ok_or_else(|| DbError::Rejected(format!("the zone of {name} is gone")))?;
         let host = Host::from_model(row, Arc::new(Zone::from_model(zone)));
-        self.publish(Change::HostUpsert {
-            zone: host.zone.name.to_string(),
-            host: host.served(),
-        });
+        for change in host.changes(None) {
+            self.publish(change);
+        }
         self.audit(
             Some(account),
             "cli",

@@ -21,10 +21,10 @@ use dyn53_migrations::MigratorTrait;
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
 
 pub use browser::{TokenData, TokenPurpose, WebSession, WebUser};
-pub use hosts::{Host, HostKind, HostState, NewHost};
+pub use hosts::{ACME_LABEL, Host, HostKind, HostState, NewHost};
 pub use lead::Leadership;
 pub use people::{KeyAuth, NewUser, NewUserAccount, UserAuth};
-pub use tenant::{GroupInfo, HistoryLine, KeyInfo, Member, Tenant};
+pub use tenant::{GroupInfo, HistoryLine, HostFilter, KeyInfo, Member, Tenant};
 pub use update::UpdateContext;
 pub use write::{HistoryEntry, Seen, WriteTx};
 pub use zones::{NewZone, Zone};

@@ -1,10 +1,10 @@
 //! [`Tenant`]: the one way the account manager reaches an account's data. Every query is
 //! filtered by the account, so another tenant's host or key is simply not found.
 
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use dyn53_dns::feed::Change;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 
@@ -22,6 +22,7 @@ pub struct Tenant {
 /// One line of a host's history.
 #[derive(Clone, Debug)]
 pub struct HistoryLine {
+    pub id: i64,
     pub at: DateTime<Utc>,
     pub protocol: String,
     pub source: Option<String>,
@@ -65,6 +66,42 @@ impl Tenant {
         self.with_zones(rows).await
     }
 
+    /// The account's host named `name`; `None` for another account's.
+    pub async fn host_named(&self, name: &Fqdn) -> DbResult<Option<Host>> {
+        let rows = host::Entity::find()
+            .filter(host::Column::AccountId.eq(self.account.0))
+            .filter(host::Column::Name.eq(name.as_str()))
+            .all(&self.db.conn)
+            .await?;
+        Ok(self.with_zones(rows).await?.into_iter().next())
+    }
+
+    /// Up to `limit` of the account's hosts that `filter` keeps, by name, after the name
+    /// `filter.after` (cursor paging: the last name of the previous page).
+    pub async fn hosts_page(&self, filter: &HostFilter, limit: u64) -> DbResult<Vec<Host>> {
+        let mut query = host::Entity::find()
+            .filter(host::Column::AccountId.eq(self.account.0))
+            .order_by_asc(host::Column::Name)
+            .limit(limit);
+        if let Some(after) = &filter.after {
+            query = query.filter(host::Column::Name.gt(after.as_str()));
+        }
+        if let Some(zone) = filter.zone {
+            query = query.filter(host::Column::ZoneId.eq(zone));
+        }
+        if let Some(part) = &filter.name_contains {
+            query = query.filter(host::Column::Name.contains(part.as_str()));
+        }
+        if let Some(offline) = filter.offline {
+            query = query.filter(host::Column::Offline.eq(offline));
+        }
+        if let Some(ids) = &filter.only {
+            query = query.filter(host::Column::Id.is_in(ids.iter().copied()));
+        }
+        let rows = query.all(&self.db.conn).await?;
+        self.with_zones(rows).await
+    }
+
     /// The account's host `id`; `None` for another account's.
     pub async fn host(&self, id: i64) -> DbResult<Option<Host>> {
         let rows = host::Entity::find_by_id(id)
@@ -103,14 +140,21 @@ impl Tenant {
             .await?)
     }
 
-    /// Creates a host in `zone`, one of [`Tenant::zones`]; `Rejected` when the name is taken.
-    pub async fn create_host(&self, zone: &Zone, name: Fqdn, actor: &Email) -> DbResult<Host> {
+    /// Creates a host in `zone`, one of [`Tenant::zones`], with `addresses` if any;
+    /// `Rejected` when the name is taken.
+    pub async fn create_host(
+        &self,
+        zone: &Zone,
+        name: Fqdn,
+        (ipv4, ipv6): (Option<Ipv4Addr>, Option<Ipv6Addr>),
+        actor: &Email,
+    ) -> DbResult<Host> {
         let mut tx = self.db.begin_write().await?;
         let new = NewHost {
             name,
             account: self.account,
-            ipv4: None,
-            ipv6: None,
+            ipv4,
+            ipv6,
             ttl: None,
         };
         let created = tx
@@ -149,6 +193,30 @@ impl Tenant {
         Ok(true)
     }
 
+    /// The newest `limit` history lines of the account's host `id` older than the line
+    /// `before` (cursor paging), newest first.
+    pub async fn history_before(
+        &self,
+        id: i64,
+        before: Option<i64>,
+        limit: u64,
+    ) -> DbResult<Vec<HistoryLine>> {
+        let mut query = update_history::Entity::find()
+            .filter(update_history::Column::AccountId.eq(self.account.0))
+            .filter(update_history::Column::HostId.eq(id))
+            .order_by_desc(update_history::Column::Id)
+            .limit(limit);
+        if let Some(before) = before {
+            query = query.filter(update_history::Column::Id.lt(before));
+        }
+        Ok(query
+            .all(&self.db.conn)
+            .await?
+            .into_iter()
+            .map(history_line)
+            .collect())
+    }
+
     /// The newest `limit` history lines of the account's host `id`, skipping `offset`.
     pub async fn history(&self, id: i64, offset: u64, limit: u64) -> DbResult<Vec<HistoryLine>> {
         let rows = update_history::Entity::find()
@@ -160,18 +228,7 @@ impl Tenant {
             .limit(limit)
             .all(&self.db.conn)
             .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| HistoryLine {
-                at: r.at,
-                protocol: r.protocol,
-                source: r.source,
-                agent: r.agent,
-                result: r.result,
-                ipv4: r.ipv4,
-                ipv6: r.ipv6,
-            })
-            .collect())
+        Ok(rows.into_iter().map(history_line).collect())
     }
 
     /// The account's live update keys, newest first.
@@ -250,6 +307,31 @@ impl Tenant {
     }
 }
 
+fn history_line(r: update_history::Model) -> HistoryLine {
+    HistoryLine {
+        id: r.id,
+        at: r.at,
+        protocol: r.protocol,
+        source: r.source,
+        agent: r.agent,
+        result: r.result,
+        ipv4: r.ipv4,
+        ipv6: r.ipv6,
+    }
+}
+
+/// Which of an account's hosts a page of [`Tenant::hosts_page`] holds.
+#[derive(Clone, Debug, Default)]
+pub struct HostFilter {
+    /// Names after this one.
+    pub after: Option<String>,
+    pub zone: Option<i64>,
+    pub name_contains: Option<String>,
+    pub offline: Option<bool>,
+    /// Only these host ids (a host-limited key's).
+    pub only: Option<Vec<i64>>,
+}
+
 impl WriteTx {
     /// Deletes a host and publishes its removal.
     async fn delete_host(&mut self, account: AccountId, host: &Host) -> DbResult<()> {
@@ -258,10 +340,9 @@ impl WriteTx {
             .filter(host::Column::AccountId.eq(account.0))
             .exec(self.tx())
             .await?;
-        self.publish(Change::HostDelete {
-            zone: host.zone.name.to_string(),
-            name: host.name.to_string(),
-        });
+        for change in host.removal() {
+            self.publish(change);
+        }
         Ok(())
     }
 }

@@ -109,9 +109,10 @@ impl WriteTx {
             .collect())
     }
 
-    /// Stores hosts' states, each with its check-in; publishes what they now serve.
-    pub async fn save_host_states(&mut self, hosts: &[(&Host, &Seen)]) -> DbResult<()> {
-        let rows = hosts.iter().map(|(host, seen)| {
+    /// Stores hosts' states, each with its check-in; publishes what they now serve, given
+    /// the state each had before.
+    pub async fn save_host_states(&mut self, hosts: &[(&Host, &HostState, &Seen)]) -> DbResult<()> {
+        let rows = hosts.iter().map(|(host, _, seen)| {
             let state = &host.state;
             let mut row: Vec<Value> = vec![
                 state.id.into(),
@@ -126,6 +127,9 @@ impl WriteTx {
                     .map(|t| i32::try_from(t).unwrap_or(i32::MAX))
                     .into(),
                 serde_json::to_string(&state.txt)
+                    .unwrap_or_else(|_| "[]".into())
+                    .into(),
+                serde_json::to_string(&state.acme_txt)
                     .unwrap_or_else(|_| "[]".into())
                     .into(),
                 state.kind().as_str().into(),
@@ -145,6 +149,7 @@ impl WriteTx {
             host::Column::Backmx,
             host::Column::Ttl,
             host::Column::Txt,
+            host::Column::AcmeTxt,
             host::Column::Kind,
             host::Column::Alias,
             host::Column::OfflineIpv4,
@@ -152,11 +157,10 @@ impl WriteTx {
         ];
         self.update_hosts(&[&columns[..], &SEEN_COLUMNS].concat(), rows, false)
             .await?;
-        for (host, _) in hosts {
-            self.publish(Change::HostUpsert {
-                zone: host.zone.name.to_string(),
-                host: host.served(),
-            });
+        for (host, before, _) in hosts {
+            for change in host.changes(Some(before)) {
+                self.publish(change);
+            }
         }
         Ok(())
     }
@@ -333,10 +337,9 @@ impl WriteTx {
             }));
         }
         for host in &created {
-            self.publish(Change::HostUpsert {
-                zone: host.zone.name.to_string(),
-                host: host.served(),
-            });
+            for change in host.changes(None) {
+                self.publish(change);
+            }
         }
         Ok(created)
     }

@@ -71,6 +71,17 @@ impl Zone {
     }
 
     /// A host's TTL: its own if set, else the zone's default, within the zone's bounds.
+    /// Whether an owner may choose `ttl` in this zone; the reason when not.
+    pub fn check_ttl(&self, ttl: u32) -> Result<(), String> {
+        if (self.min_ttl..=self.max_ttl).contains(&ttl) {
+            return Ok(());
+        }
+        Err(format!(
+            "The TTL must be between {} and {} seconds in {}.",
+            self.min_ttl, self.max_ttl, self.name
+        ))
+    }
+
     pub fn ttl_for(&self, requested: Option<u32>) -> u32 {
         requested
             .unwrap_or(self.default_ttl)

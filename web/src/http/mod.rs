@@ -22,7 +22,7 @@ use base64::Engine;
 pub use client_ip::TrustedProxies;
 pub use dyndns2::BlockedAgents;
 
-use crate::api::TokenKeys;
+use crate::api::{ApiLimits, TokenKeys};
 use crate::db::Db;
 use crate::mail::Mailer;
 use crate::publish::PublishStatus;
@@ -42,6 +42,8 @@ pub struct AppState {
     pub login_limits: Arc<LoginLimits>,
     /// Signs and checks REST API tokens.
     pub token_keys: TokenKeys,
+    /// REST API calls per caller.
+    pub api_limits: Arc<ApiLimits>,
 }
 
 /// Every route; `update_paths` are extra paths for the dyndns2 update.

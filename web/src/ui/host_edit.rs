@@ -14,7 +14,7 @@ use crate::db::{DbError, Host, WebSession};
 use crate::domain::{Fqdn, Protocol, parse_ipv4, parse_ipv6};
 use crate::http::AppState;
 use crate::update::{
-    Client, Credentials, HostEntry, HostResult, HostSettings, UpdateError, UpdateRequest,
+    Client, Credentials, HostEntry, HostResult, HostSettings, UpdateError, UpdateRequest, check_txt,
 };
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -140,21 +140,15 @@ struct SettingsForm {
     csrf: String,
 }
 
-/// TXT records a host may have, and the longest one (one DNS character-string).
-const MAX_TXT: usize = 10;
-const MAX_TXT_LENGTH: usize = 255;
-
 /// Reads the settings form into [`HostSettings`] for `host`; the reason when a field is bad.
 fn settings(form: &SettingsForm, host: &Host) -> Result<HostSettings, String> {
     let zone = &host.zone;
     let ttl = match optional(&form.ttl, |t| t.parse::<u32>()) {
-        Ok(Some(ttl)) if !(zone.min_ttl..=zone.max_ttl).contains(&ttl) => {
-            return Err(format!(
-                "The TTL must be between {} and {} seconds in {}.",
-                zone.min_ttl, zone.max_ttl, zone.name
-            ));
+        Ok(Some(ttl)) => {
+            zone.check_ttl(ttl)?;
+            Some(ttl)
         }
-        Ok(ttl) => ttl,
+        Ok(None) => None,
         Err(_) => return Err("The TTL is a number of seconds.".into()),
     };
     let name = |field: &str, what: &str| {
@@ -172,17 +166,7 @@ fn settings(form: &SettingsForm, host: &Host) -> Result<HostSettings, String> {
         .filter(|l| !l.is_empty())
         .map(str::to_owned)
         .collect();
-    if txt.len() > MAX_TXT {
-        return Err(format!("A host has at most {MAX_TXT} TXT records."));
-    }
-    if txt
-        .iter()
-        .any(|t| t.len() > MAX_TXT_LENGTH || t.chars().any(char::is_control))
-    {
-        return Err(format!(
-            "A TXT record is at most {MAX_TXT_LENGTH} characters, on one line."
-        ));
-    }
+    check_txt(&txt)?;
     let offline_ipv4 = optional(&form.offline_ipv4, parse_ipv4)
         .map_err(|_| "The offline IPv4 address is not an IPv4 address.".to_owned())?;
     let offline_ipv6 = optional(&form.offline_ipv6, parse_ipv6)
@@ -195,6 +179,7 @@ fn settings(form: &SettingsForm, host: &Host) -> Result<HostSettings, String> {
         txt: Some(txt),
         alias: Some(alias),
         offline_addresses: Some((offline_ipv4, offline_ipv6)),
+        txt_edit: None,
     })
 }
 

@@ -169,7 +169,7 @@ async fn create(
         return refuse("That name is too long.".into(), StatusCode::BAD_REQUEST).await;
     };
     match tenant
-        .create_host(zone, name.clone(), &session.user.email)
+        .create_host(zone, name.clone(), (None, None), &session.user.email)
         .await
     {
         Ok(host) => redirect(&format!("/hosts/{}", host.state.id)),

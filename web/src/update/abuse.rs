@@ -76,14 +76,21 @@ impl<K: Hash + Eq> WindowCounter<K> {
     /// Counts an event of `key` if it is within the limit, and says whether it was; one
     /// beyond it is not counted, so the key recovers once the window has passed.
     pub fn admit(&self, key: K) -> bool {
+        self.admit_or_wait(key).is_ok()
+    }
+
+    /// Like [`Self::admit`]; when there is no room, how long until there is.
+    pub fn admit_or_wait(&self, key: K) -> Result<(), Duration> {
         let now = Instant::now();
-        let max = self.limit.max;
+        let (max, window) = (self.limit.max, self.limit.window);
         self.with_entry(key, |times| {
-            let room = times.len() < max;
-            if room {
+            if times.len() < max {
                 times.push_back(now);
+                return Ok(());
             }
-            room
+            Err(times
+                .front()
+                .map_or(window, |first| window.saturating_sub(now - *first)))
         })
     }
 
@@ -118,6 +125,14 @@ mod tests {
         assert!((0..3).all(|_| counter.admit(1)));
         assert!(!counter.admit(1));
         assert!(counter.admit(2));
+    }
+
+    #[test]
+    fn says_how_long_until_there_is_room() {
+        let counter = WindowCounter::new(AbuseLimit::parse("1/60").expect("limit"));
+        assert_eq!(counter.admit_or_wait(1), Ok(()));
+        let wait = counter.admit_or_wait(1).expect_err("full");
+        assert!(wait <= Duration::from_secs(60) && wait > Duration::from_secs(59));
     }
 
     #[test]

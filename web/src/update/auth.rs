@@ -157,6 +157,7 @@ impl Updater {
             AccountStatus::Suspended => return Err(UpdateError::AccountInactive),
         };
         let principal = Principal {
+            user: context.user.user_id,
             blocked,
             account: context.user.account,
             plan: context.user.plan,

@@ -94,8 +94,10 @@ async fn write(db: &Db, jobs: &[Job]) -> DbResult<(Vec<Vec<HostResult>>, Option<
 
     // Each host is written once: its final state, seen as its last check-in says.
     let last_seen: HashMap<i64, &Seen> = history.iter().map(|h| (h.host.id, &h.seen)).collect();
-    let (mut changed, mut unchanged) = (Vec::new(), Vec::new());
-    for host in &mut hosts {
+    let mut unchanged = Vec::new();
+    // (index in `hosts`, state before, check-in) of each host that changed.
+    let mut changes = Vec::new();
+    for (i, host) in hosts.iter_mut().enumerate() {
         let Some(&seen) = last_seen.get(&host.state.id) else {
             continue;
         };
@@ -103,10 +105,13 @@ async fn write(db: &Db, jobs: &[Job]) -> DbResult<(Vec<Vec<HostResult>>, Option<
         if *state == host.state {
             unchanged.push((host.state.id, seen));
         } else {
-            host.state = state.clone();
-            changed.push((&*host, seen));
+            changes.push((i, std::mem::replace(&mut host.state, state.clone()), seen));
         }
     }
+    let changed: Vec<_> = changes
+        .iter()
+        .map(|(i, before, seen)| (&hosts[*i], before, *seen))
+        .collect();
     tx.save_host_states(&changed).await?;
     tx.touch_hosts(&unchanged).await?;
     tx.add_history(&history).await?;

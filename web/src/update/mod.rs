@@ -124,6 +124,58 @@ pub struct HostSettings {
     pub alias: Option<Option<Fqdn>>,
     /// What the host serves while offline.
     pub offline_addresses: Option<(Option<Ipv4Addr>, Option<Ipv6Addr>)>,
+    /// One TXT value added or removed, after `txt` is set.
+    pub txt_edit: Option<TxtEdit>,
+}
+
+/// TXT values a name may have, and the longest one (one DNS character-string).
+pub const MAX_TXT: usize = 10;
+pub const MAX_TXT_LENGTH: usize = 255;
+
+/// Whether `values` may be a name's TXT records; the reason when not.
+pub fn check_txt(values: &[String]) -> Result<(), String> {
+    if values.len() > MAX_TXT {
+        return Err(format!("A name has at most {MAX_TXT} TXT records."));
+    }
+    if values
+        .iter()
+        .any(|t| t.is_empty() || t.len() > MAX_TXT_LENGTH || t.chars().any(char::is_control))
+    {
+        return Err(format!(
+            "A TXT record is 1 to {MAX_TXT_LENGTH} characters, on one line."
+        ));
+    }
+    Ok(())
+}
+
+/// Which TXT records of a host: its own, or those at `_acme-challenge.<host>`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TxtAt {
+    Host,
+    AcmeChallenge,
+}
+
+/// One TXT value to add or remove. Applied to the locked row, so two certificate clients
+/// adding values at once both keep theirs; a name already at [`MAX_TXT`] takes no more.
+#[derive(Clone, Debug)]
+pub struct TxtEdit {
+    pub at: TxtAt,
+    pub value: String,
+    pub add: bool,
+}
+
+impl TxtEdit {
+    fn apply(&self, host: &mut HostState) {
+        let values = match self.at {
+            TxtAt::Host => &mut host.txt,
+            TxtAt::AcmeChallenge => &mut host.acme_txt,
+        };
+        if !self.add {
+            values.retain(|v| *v != self.value);
+        } else if !values.contains(&self.value) && values.len() < MAX_TXT {
+            values.push(self.value.clone());
+        }
+    }
 }
 
 impl HostSettings {
@@ -148,6 +200,9 @@ impl HostSettings {
         }
         if let Some((ipv4, ipv6)) = self.offline_addresses {
             (host.offline_ipv4, host.offline_ipv6) = (ipv4, ipv6);
+        }
+        if let Some(edit) = &self.txt_edit {
+            edit.apply(host);
         }
     }
 }
@@ -211,6 +266,8 @@ pub struct UpdateLimits {
 
 /// Who is updating, and within which limits.
 struct Principal {
+    /// The user, or the key's owner.
+    user: i64,
     account: AccountId,
     /// Blocked by the operator: every host answers `abuse`.
     blocked: bool,
@@ -589,6 +646,20 @@ impl Updater {
             .map(|(name, _)| name)
             .collect();
         Ok((principal.account, names))
+    }
+
+    /// Who `credentials` act for: the user (a key's owner) and the key with its whole host
+    /// limit. The REST API asks this of an API key once per call.
+    pub async fn holder(
+        &self,
+        credentials: &Credentials,
+        source: IpAddr,
+    ) -> Result<(i64, Option<KeyAuth>), UpdateError> {
+        let (mut principal, _) = self.authenticate(credentials, &[], source).await?;
+        if let Some(key) = principal.key.as_mut().filter(|k| k.hosts.is_some()) {
+            key.hosts = Some(self.db.key_host_ids(key.key_id).await?);
+        }
+        Ok((principal.user, principal.key))
     }
 
     /// The principal and every host of its account, by name, with a key's whole limit.

@@ -1,0 +1,173 @@
+//! `/api/v1/account`, its users, and `/api/v1/zones`: the caller's account as a whole.
+
+use actix_web::{HttpResponse, delete, get, web};
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use super::auth::ApiCaller;
+use super::problem::{Forbidden, NotFound, Problem, TooManyRequests, Unauthorized, Unavailable};
+use crate::http::AppState;
+
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(account)
+        .service(users)
+        .service(remove_user)
+        .service(zones);
+}
+
+/// The caller's account, and the caller.
+#[derive(Serialize, ToSchema)]
+struct AccountView {
+    /// `free` or `premium`.
+    plan: &'static str,
+    /// `active`, `blocked` (updates answer `abuse`) or `suspended`.
+    status: &'static str,
+    /// Hosts the plan allows.
+    host_limit: u64,
+    host_count: u64,
+    /// The caller's e-mail address.
+    email: String,
+    /// The caller's role: `owner`, `admin`, `editor` or `viewer`.
+    role: &'static str,
+}
+
+/// The caller's account.
+#[utoipa::path(
+    tag = "account",
+    responses(
+        (status = 200, description = "The account.", body = AccountView),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Unavailable),
+    )
+)]
+#[get("/account")]
+async fn account(caller: ApiCaller, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
+    caller.account_wide()?;
+    let user = &caller.user;
+    Ok(HttpResponse::Ok().json(AccountView {
+        plan: user.plan.as_str(),
+        status: user.account_status.as_str(),
+        host_limit: user.plan.max_hosts(),
+        host_count: caller.tenant(&state).host_count().await?,
+        email: user.email.to_string(),
+        role: user.role.as_str(),
+    }))
+}
+
+/// A user of the account.
+#[derive(Serialize, ToSchema)]
+struct UserView {
+    id: i64,
+    email: String,
+    /// `owner`, `admin`, `editor` or `viewer`.
+    role: &'static str,
+}
+
+/// The account's users, by e-mail address.
+#[utoipa::path(
+    tag = "account",
+    responses(
+        (status = 200, description = "The users.", body = Vec<UserView>),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Unavailable),
+    )
+)]
+#[get("/account/users")]
+async fn users(caller: ApiCaller, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
+    caller.account_wide()?;
+    let members = caller.tenant(&state).members().await?;
+    let users: Vec<UserView> = members
+        .into_iter()
+        .map(|m| UserView {
+            id: m.id,
+            email: m.email,
+            role: m.role.as_str(),
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(users))
+}
+
+/// Removes a user (never the owner) with their keys and sessions: for the owner and admins.
+#[utoipa::path(
+    tag = "account",
+    params(("id" = i64, Path, description = "The user's id.")),
+    responses(
+        (status = 204, description = "Removed."),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Unavailable),
+    )
+)]
+#[delete("/account/users/{id}")]
+async fn remove_user(
+    caller: ApiCaller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    caller.account_wide()?;
+    let not_found = || Problem::not_found("user_not_found", "The account has no such user.");
+    let id: i64 = id.parse().map_err(|_| not_found())?;
+    let tenant = caller.tenant(&state);
+    if !tenant.members().await?.iter().any(|m| m.id == id) {
+        return Err(not_found());
+    }
+    if !caller.user.role.manages_team() {
+        return Err(Problem::forbidden(
+            "role",
+            "Only the owner and admins remove users.",
+        ));
+    }
+    match tenant.remove_member(id, &caller.user.email).await? {
+        true => Ok(HttpResponse::NoContent().finish()),
+        false => Err(not_found()),
+    }
+}
+
+/// A zone the account may create hosts in.
+#[derive(Serialize, ToSchema)]
+struct ZoneView {
+    #[schema(example = "dyn.example")]
+    name: String,
+    /// The account's own zone, rather than one the service shares.
+    own: bool,
+    /// TTLs in seconds: a host's is `default_ttl` unless its owner chose one within the bounds.
+    default_ttl: u32,
+    min_ttl: u32,
+    max_ttl: u32,
+}
+
+/// The zones the caller may create hosts in.
+#[utoipa::path(
+    tag = "account",
+    responses(
+        (status = 200, description = "The zones.", body = Vec<ZoneView>),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Unavailable),
+    )
+)]
+#[get("/zones")]
+async fn zones(caller: ApiCaller, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
+    let zones: Vec<ZoneView> = caller
+        .tenant(&state)
+        .zones()
+        .await?
+        .into_iter()
+        .map(|z| ZoneView {
+            name: z.name.to_string(),
+            own: z.account.is_some(),
+            default_ttl: z.default_ttl,
+            min_ttl: z.min_ttl,
+            max_ttl: z.max_ttl,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(zones))
+}

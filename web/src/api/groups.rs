@@ -1,0 +1,229 @@
+//! `/api/v1/groups`: named sets of the account's hosts, which a dyndns2 update may name
+//! instead of a host (No-IP's groups).
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, delete, get, post, put, web};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use super::auth::ApiCaller;
+use super::problem::{
+    BadRequest, Conflict, Forbidden, NotFound, NotJson, Problem, TooLarge, TooManyRequests,
+    Unauthorized, Unavailable, Unprocessable,
+};
+use crate::db::{DbError, GroupInfo, Tenant};
+use crate::domain::{Fqdn, GroupName};
+use crate::http::AppState;
+
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(list)
+        .service(create)
+        .service(read)
+        .service(replace)
+        .service(remove);
+}
+
+/// A group and its member hosts.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct Group {
+    #[schema(example = "cameras")]
+    name: String,
+    /// Names of the account's hosts, sorted.
+    #[schema(example = json!(["cam1.dyn.example"]))]
+    hosts: Vec<String>,
+}
+
+impl Group {
+    fn of(group: &GroupInfo) -> Group {
+        Group {
+            name: group.name.to_string(),
+            hosts: group.hosts.clone(),
+        }
+    }
+
+    /// The name and members as the database takes them; 422 for a bad name or a host that
+    /// is not the account's.
+    async fn parse(&self, tenant: &Tenant) -> Result<(GroupName, Vec<Fqdn>), Problem> {
+        let name = GroupName::parse(&self.name)
+            .map_err(|e| Problem::invalid("invalid_name", format!("Choose another name: {e}.")))?;
+        let own = tenant.hosts().await?;
+        let mut hosts = Vec::with_capacity(self.hosts.len());
+        for member in &self.hosts {
+            let host = Fqdn::parse(member)
+                .ok()
+                .filter(|n| own.iter().any(|h| h.name == *n))
+                .ok_or_else(|| {
+                    Problem::invalid("unknown_host", format!("You have no host {member}."))
+                })?;
+            hosts.push(host);
+        }
+        Ok((name, hosts))
+    }
+}
+
+/// The account's group `name`, or 404.
+async fn find(tenant: &Tenant, name: &str) -> Result<GroupInfo, Problem> {
+    let wanted = GroupName::parse(name).ok();
+    tenant
+        .groups()
+        .await?
+        .into_iter()
+        .find(|g| Some(&g.name) == wanted.as_ref())
+        .ok_or_else(|| Problem::not_found("group_not_found", format!("You have no group {name}.")))
+}
+
+fn taken(name: &GroupName) -> Problem {
+    Problem::new(409, "name_taken", format!("A group {name} exists already."))
+}
+
+/// The account's groups, by name.
+#[utoipa::path(
+    tag = "groups",
+    responses(
+        (status = 200, description = "The groups.", body = Vec<Group>),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Unavailable),
+    )
+)]
+#[get("/groups")]
+async fn list(caller: ApiCaller, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
+    caller.account_wide()?;
+    let groups = caller.tenant(&state).groups().await?;
+    Ok(HttpResponse::Ok().json(groups.iter().map(Group::of).collect::<Vec<_>>()))
+}
+
+/// Creates a group.
+#[utoipa::path(
+    tag = "groups",
+    request_body = Group,
+    responses(
+        (status = 201, description = "Created.", body = Group, headers(("Location" = String, description = "The group's URL."))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 409, response = Conflict),
+        (status = 413, response = TooLarge),
+        (status = 415, response = NotJson),
+        (status = 422, response = Unprocessable),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Unavailable),
+    )
+)]
+#[post("/groups")]
+async fn create(
+    caller: ApiCaller,
+    state: web::Data<AppState>,
+    body: web::Json<Group>,
+) -> Result<HttpResponse, Problem> {
+    caller.account_wide()?;
+    caller.may_change()?;
+    let tenant = caller.tenant(&state);
+    let (name, hosts) = body.parse(&tenant).await?;
+    match tenant.create_group(&name, &hosts, &caller.user.email).await {
+        Ok(()) => {}
+        Err(DbError::Rejected(_)) => return Err(taken(&name)),
+        Err(e) => return Err(e.into()),
+    }
+    let group = find(&tenant, name.as_str()).await?;
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/api/v1/groups/{}", group.name)))
+        .json(Group::of(&group)))
+}
+
+/// One group.
+#[utoipa::path(
+    tag = "groups",
+    params(("name" = String, Path, description = "The group's name.")),
+    responses(
+        (status = 200, description = "The group.", body = Group),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Unavailable),
+    )
+)]
+#[get("/groups/{name}")]
+async fn read(
+    caller: ApiCaller,
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    caller.account_wide()?;
+    let group = find(&caller.tenant(&state), &name).await?;
+    Ok(HttpResponse::Ok().json(Group::of(&group)))
+}
+
+/// Renames a group and sets its members.
+#[utoipa::path(
+    tag = "groups",
+    params(("name" = String, Path, description = "The group's name.")),
+    request_body = Group,
+    responses(
+        (status = 200, description = "The group as it is now.", body = Group),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 413, response = TooLarge),
+        (status = 415, response = NotJson),
+        (status = 422, response = Unprocessable),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Unavailable),
+    )
+)]
+#[put("/groups/{name}")]
+async fn replace(
+    caller: ApiCaller,
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+    body: web::Json<Group>,
+) -> Result<HttpResponse, Problem> {
+    caller.account_wide()?;
+    let tenant = caller.tenant(&state);
+    let current = find(&tenant, &name).await?;
+    caller.may_change()?;
+    let (new_name, hosts) = body.parse(&tenant).await?;
+    match tenant
+        .save_group(current.id, &new_name, &hosts, &caller.user.email)
+        .await
+    {
+        Ok(_) => {}
+        Err(DbError::Rejected(_)) => return Err(taken(&new_name)),
+        Err(e) => return Err(e.into()),
+    }
+    let group = find(&tenant, new_name.as_str()).await?;
+    Ok(HttpResponse::Ok().json(Group::of(&group)))
+}
+
+/// Deletes a group; its hosts stay.
+#[utoipa::path(
+    tag = "groups",
+    params(("name" = String, Path, description = "The group's name.")),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Unavailable),
+    )
+)]
+#[delete("/groups/{name}")]
+async fn remove(
+    caller: ApiCaller,
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    caller.account_wide()?;
+    let tenant = caller.tenant(&state);
+    let group = find(&tenant, &name).await?;
+    caller.may_change()?;
+    tenant.delete_group(group.id, &caller.user.email).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

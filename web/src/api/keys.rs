@@ -1,0 +1,200 @@
+//! `/api/v1/keys`: the account's update keys. A new key's secret is answered once; the
+//! service keeps only its digest.
+
+use actix_web::{HttpResponse, delete, get, post, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use super::auth::ApiCaller;
+use super::problem::{
+    BadRequest, Forbidden, NotFound, NotJson, Problem, TooLarge, TooManyRequests, Unauthorized,
+    Unavailable, Unprocessable,
+};
+use crate::db::{DbError, KeyInfo};
+use crate::domain::{Fqdn, KeyScope};
+use crate::http::AppState;
+
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(list).service(create).service(revoke);
+}
+
+/// An update key, never its secret.
+#[derive(Serialize, ToSchema)]
+struct KeyView {
+    id: i64,
+    name: String,
+    /// The secret's first characters, to tell keys apart.
+    prefix: String,
+    /// The e-mail address of the user it acts for.
+    owner: String,
+    /// `update` (the update protocols) or `api` (the REST API too).
+    scope: String,
+    /// Also logs in over miniDNS's TCP protocol.
+    miniupdate: bool,
+    last_used_at: Option<DateTime<Utc>>,
+    last_used_from: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+impl KeyView {
+    fn of(key: KeyInfo) -> KeyView {
+        KeyView {
+            id: key.id,
+            name: key.name,
+            prefix: key.prefix,
+            owner: key.owner,
+            scope: key.scope,
+            miniupdate: key.miniupdate,
+            last_used_at: key.last_used_at,
+            last_used_from: key.last_used_from,
+            created_at: key.created_at,
+        }
+    }
+}
+
+/// The account's live keys, newest first.
+#[utoipa::path(
+    tag = "keys",
+    responses(
+        (status = 200, description = "The keys.", body = Vec<KeyView>),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Unavailable),
+    )
+)]
+#[get("/keys")]
+async fn list(caller: ApiCaller, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
+    caller.account_wide()?;
+    let keys = caller.tenant(&state).keys().await?;
+    Ok(HttpResponse::Ok().json(keys.into_iter().map(KeyView::of).collect::<Vec<_>>()))
+}
+
+/// A key to make for the caller.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct NewKey {
+    #[schema(example = "router")]
+    name: String,
+    /// `update` (default) or `api`.
+    #[schema(example = "update")]
+    scope: Option<String>,
+    /// Limit the key to these hosts of the account; empty or absent: every host.
+    hosts: Option<Vec<String>>,
+    /// Also for miniDNS's TCP protocol (the service then keeps the key's MD5).
+    miniupdate: Option<bool>,
+}
+
+/// A new key, with its secret: shown this once.
+#[derive(Serialize, ToSchema)]
+struct CreatedKey {
+    secret: String,
+    key: KeyView,
+}
+
+/// Makes a key that acts for the caller.
+#[utoipa::path(
+    tag = "keys",
+    request_body = NewKey,
+    responses(
+        (status = 201, description = "Created; the secret is not shown again.", body = CreatedKey),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 413, response = TooLarge),
+        (status = 415, response = NotJson),
+        (status = 422, response = Unprocessable),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Unavailable),
+    )
+)]
+#[post("/keys")]
+async fn create(
+    caller: ApiCaller,
+    state: web::Data<AppState>,
+    body: web::Json<NewKey>,
+) -> Result<HttpResponse, Problem> {
+    caller.account_wide()?;
+    let name = body.name.trim();
+    if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
+        return Err(Problem::invalid(
+            "invalid_name",
+            "A key's name is 1 to 64 characters, on one line.",
+        ));
+    }
+    let scope = match body.scope.as_deref() {
+        None => KeyScope::Update,
+        Some(scope) => KeyScope::parse(scope)
+            .ok_or_else(|| Problem::invalid("invalid_scope", "The scope is `update` or `api`."))?,
+    };
+    let tenant = caller.tenant(&state);
+    let own = tenant.hosts().await?;
+    let mut hosts = Vec::new();
+    for wanted in body.hosts.iter().flatten() {
+        let host = Fqdn::parse(wanted)
+            .ok()
+            .filter(|n| own.iter().any(|h| h.name == *n))
+            .ok_or_else(|| {
+                Problem::invalid("unknown_host", format!("You have no host {wanted}."))
+            })?;
+        hosts.push(host);
+    }
+    let key = match tenant
+        .create_key(
+            &caller.user.email,
+            name,
+            &hosts,
+            scope,
+            body.miniupdate.unwrap_or(false),
+        )
+        .await
+    {
+        Ok(key) => key,
+        Err(DbError::Rejected(why)) => return Err(Problem::invalid("unknown_host", why)),
+        Err(e) => return Err(e.into()),
+    };
+    let info = tenant
+        .keys()
+        .await?
+        .into_iter()
+        .find(|k| k.prefix == key.visible_prefix())
+        .ok_or_else(|| Problem::try_later(&"the new key is not listed"))?;
+    Ok(HttpResponse::Created().json(CreatedKey {
+        secret: key.secret().to_owned(),
+        key: KeyView::of(info),
+    }))
+}
+
+/// Revokes a key: it stops working at once.
+#[utoipa::path(
+    tag = "keys",
+    params(("id" = i64, Path, description = "The key's id.")),
+    responses(
+        (status = 204, description = "Revoked."),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Unavailable),
+    )
+)]
+#[delete("/keys/{id}")]
+async fn revoke(
+    caller: ApiCaller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    caller.account_wide()?;
+    let not_found = || Problem::not_found("key_not_found", "You have no such key.");
+    let id: i64 = id.parse().map_err(|_| not_found())?;
+    match caller
+        .tenant(&state)
+        .revoke_key(id, &caller.user.email)
+        .await?
+    {
+        true => Ok(HttpResponse::NoContent().finish()),
+        false => Err(not_found()),
+    }
+}
