@@ -4,62 +4,12 @@
 
 mod support;
 
-use std::net::SocketAddr;
-
 use hickory_server::proto::rr::RecordType;
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use serde_json::{Value, json};
-use support::http::{Response, raw};
-use support::tenants::{PASS, assert_serves, setup_with};
+use support::api::{SECRET, call, problem, token};
+use support::tenants::{assert_serves, setup_with};
 use support::{Backend, Server};
-
-const SECRET: &str = "a test secret that is long enough for HS256";
-
-/// One API call: (status, JSON body) and the response.
-async fn call(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    bearer: Option<&str>,
-    body: Option<&str>,
-) -> (u16, Value, Response) {
-    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    if let Some(token) = bearer {
-        request.push_str(&format!("Authorization: Bearer {token}\r\n"));
-    }
-    if let Some(body) = body {
-        request.push_str(&format!(
-            "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        ));
-    } else {
-        request.push_str("Content-Length: 0\r\n\r\n");
-    }
-    let r = raw(addr, request.as_bytes()).await.expect("HTTP exchange");
-    let value = serde_json::from_str(&r.body).unwrap_or(Value::Null);
-    (r.status, value, r)
-}
-
-/// A problem's status and code, checked to be `application/problem+json`.
-fn problem((status, body, r): (u16, Value, Response)) -> (u16, String) {
-    assert_eq!(
-        r.header("content-type"),
-        Some("application/problem+json"),
-        "{}",
-        r.body
-    );
-    assert_eq!(body["status"], json!(status));
-    (status, body["code"].as_str().unwrap_or("").to_owned())
-}
-
-async fn token(server: &Server, email: &str) -> String {
-    let body = json!({"email": email, "password": PASS}).to_string();
-    let (status, value, _) =
-        call(server.http, "POST", "/api/v1/auth/token", None, Some(&body)).await;
-    assert_eq!(status, 200, "{value}");
-    assert_eq!(value["token_type"], "Bearer");
-    value["access_token"].as_str().expect("a token").to_owned()
-}
 
 async fn start(backend: Backend) -> Server {
     setup_with(backend, &[("DYN53_JWT_SECRET", SECRET)]).await

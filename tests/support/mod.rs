@@ -2,6 +2,7 @@
 //! PostgreSQL database, and talks to it over real HTTP and DNS sockets.
 #![allow(dead_code)] // each test binary uses a different part of it
 
+pub mod api;
 pub mod browser;
 pub mod dns;
 pub mod fleet;
