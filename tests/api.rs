@@ -161,6 +161,24 @@ async fn tokens_and_hosts(backend: Backend) {
         problem(call(http, "GET", "/api/v1/nothing", Some(&alice), None).await),
         (404, "not_found".into())
     );
+    // A path the API has, with a method it does not take.
+    let wrong_method = call(http, "PUT", "/api/v1/hosts", Some(&alice), None).await;
+    assert_eq!(wrong_method.2.header("allow"), Some("GET, POST"));
+    assert_eq!(problem(wrong_method), (405, "method_not_allowed".into()));
+    let big = format!("{{\"ipv4\": \"{}\"}}", "1".repeat(20_000));
+    assert_eq!(
+        problem(
+            call(
+                http,
+                "POST",
+                "/api/v1/hosts/home.dyn.test/update",
+                Some(&alice),
+                Some(&big)
+            )
+            .await
+        ),
+        (413, "body_too_large".into())
+    );
 }
 
 /// Tokens that must not work: none, garbage, another algorithm, `none`, expired, another

@@ -141,4 +141,25 @@ async fn account_journey(backend: Backend) {
     }
 }
 
-on_both_backends!(landing, account_journey);
+/// The API reference, made from the OpenAPI document: every operation is on it.
+async fn api_reference(backend: Backend) {
+    let server = Server::start(backend).await;
+    let mut browser = Browser::start().await;
+    browser
+        .goto(&format!("http://{}/api/v1/docs", server.http))
+        .await;
+    browser.check_page("api-reference").await;
+    assert_eq!(browser.title().await, "API reference · dyn53");
+    let text = browser.text().await;
+    for operation in [
+        "POST /api/v1/auth/token",
+        "GET /api/v1/hosts/{fqdn}/history",
+        "POST /api/v1/hosts/{fqdn}/records",
+        "DELETE /api/v1/keys/{id}",
+    ] {
+        assert!(text.contains(operation), "{operation} is missing");
+    }
+    assert!(text.contains("acme_challenge"), "the schemas' fields");
+}
+
+on_both_backends!(landing, account_journey, api_reference);

@@ -2,6 +2,8 @@
 //! are registered (`utoipa_actix_web`), served at `/api/v1/openapi.json`; and a reference
 //! page made from that same document at `/api/v1/docs`.
 
+use std::sync::OnceLock;
+
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use askama::Template;
@@ -72,10 +74,12 @@ pub fn document(api: &impl OpenApiFactory) -> OpenApi {
     doc
 }
 
-/// The document as served, and the reference page made from it.
+/// The document as served, the reference page made from it, and its paths' methods.
 pub struct Published {
     json: String,
     page: String,
+    /// Each path template's segments, and its methods (upper case).
+    methods: Vec<(Vec<String>, Vec<String>)>,
 }
 
 impl Published {
@@ -89,16 +93,53 @@ impl Published {
             tracing::error!("the API reference does not render: {e}");
             String::new()
         });
-        Published { json, page }
+        let methods = value["paths"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(path, item)| {
+                let segments = path.split('/').map(str::to_owned).collect();
+                let methods = item
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(method, _)| method.to_uppercase())
+                    .collect();
+                (segments, methods)
+            })
+            .collect();
+        Published {
+            json,
+            page,
+            methods,
+        }
+    }
+
+    /// The methods the document has for `path`, comma-separated; `None` for an unknown path.
+    pub fn allowed(&self, path: &str) -> Option<String> {
+        let segments: Vec<&str> = path.split('/').collect();
+        let matches = |template: &[String]| {
+            template.len() == segments.len()
+                && template.iter().zip(&segments).all(|(t, s)| {
+                    t == s || (t.starts_with('{') && t.ends_with('}') && !s.is_empty())
+                })
+        };
+        let methods: Vec<&str> = self
+            .methods
+            .iter()
+            .filter(|(template, _)| matches(template))
+            .flat_map(|(_, methods)| methods.iter().map(String::as_str))
+            .collect();
+        (!methods.is_empty()).then(|| methods.join(", "))
     }
 }
 
-pub fn routes(cfg: &mut web::ServiceConfig, published: web::Data<Published>) {
+pub fn routes(cfg: &mut web::ServiceConfig, published: web::Data<OnceLock<Published>>) {
     let json = published.clone();
     cfg.route(
         "/api/v1/openapi.json",
         web::get().to(move || {
-            let body = json.json.clone();
+            let body = json.get().map(|p| p.json.clone()).unwrap_or_default();
             async move {
                 HttpResponse::Ok()
                     .content_type("application/json")
@@ -110,7 +151,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, published: web::Data<Published>) {
     .route(
         "/api/v1/docs",
         web::get().to(move || {
-            let body = published.page.clone();
+            let body = published.get().map(|p| p.page.clone()).unwrap_or_default();
             async move {
                 HttpResponse::Ok()
                     .content_type("text/html; charset=utf-8")

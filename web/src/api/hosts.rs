@@ -492,9 +492,11 @@ async fn update(
     caller: ApiCaller,
     state: web::Data<AppState>,
     fqdn: web::Path<String>,
-    body: web::Bytes,
+    body: Result<web::Bytes, actix_web::Error>,
 ) -> Result<HttpResponse, Problem> {
-    // No body at all is the simplest update: the caller's address.
+    // Read here rather than as JSON: no body at all is the simplest update, the caller's
+    // address. The only error reading it is a body over the limit.
+    let body = body.map_err(|_| Problem::too_large())?;
     let body: UpdateBody = if body.is_empty() {
         UpdateBody::default()
     } else {

@@ -14,7 +14,8 @@ mod keys;
 mod problem;
 mod records;
 
-use actix_web::web;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Deserializer};
@@ -31,6 +32,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .content_type_required(true)
         .error_handler(|e, _| Problem::bad_body(&e).into());
     let query = web::QueryConfig::default().error_handler(|e, _| Problem::bad_query(&e).into());
+    // The answer for a route the scope lacks needs the document, which needs the scope:
+    // it reads the document from this cell, filled once the scope is made.
+    let published = web::Data::new(std::sync::OnceLock::<docs::Published>::new());
+    let unrouted = published.clone();
     let api = utoipa_actix_web::scope("/api/v1")
         .app_data(json)
         .app_data(query)
@@ -41,13 +46,33 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(records::routes)
         .configure(groups::routes)
         .configure(keys::routes)
-        .default_service(web::to(|| async {
-            Problem::not_found("not_found", "There is no such resource.").response()
+        .default_service(web::to(move |req: HttpRequest| {
+            let allowed = unrouted.get().and_then(|p| p.allowed(req.path()));
+            async move { no_route(allowed) }
         }));
-    let published = web::Data::new(docs::Published::new(&docs::document(&api)));
+    let _ = published.set(docs::Published::new(&docs::document(&api)));
     // Before the scope, which would otherwise answer these paths with its default.
     cfg.configure(|cfg| docs::routes(cfg, published))
         .service(api);
+}
+
+/// No route: 405 with `Allow` for a path the API has with other methods, else 404.
+fn no_route(allowed: Option<String>) -> HttpResponse {
+    match allowed {
+        Some(methods) => {
+            let mut response = Problem::new(
+                405,
+                "method_not_allowed",
+                format!("This resource takes {methods}."),
+            )
+            .response();
+            if let Ok(value) = header::HeaderValue::from_str(&methods) {
+                response.headers_mut().insert(header::ALLOW, value);
+            }
+            response
+        }
+        None => Problem::not_found("not_found", "There is no such resource.").response(),
+    }
 }
 
 /// Page sizes: `limit`, 1 to 200, 50 when absent.
