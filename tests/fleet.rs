@@ -379,3 +379,42 @@ async fn a_bulk_import_reaches_the_nodes_as_a_new_copy() {
         "the new copy's log is empty"
     );
 }
+
+/// An ACME DNS-01 challenge set through the API on `web` is answered by every node, by a
+/// node that starts afterwards from Redis's copy and after a republish; its removal too.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_acme_challenge_reaches_every_node() {
+    let redis = Redis::private();
+    let (web, _, nodes) = deployment(&redis).await;
+    let key = web.run_ok(&["key", "create", "--user", USER, "--scope", "api"]);
+    let records = "/api/v1/hosts/h3.dyn.test/records";
+    let challenge = "_acme-challenge.h3.dyn.test";
+    let body = format!(r#"{{"type": "TXT", "name": "{challenge}", "value": "token"}}"#);
+    let (status, _, _) =
+        support::api::call(web.http, "POST", records, Some(key.trim()), Some(&body)).await;
+    assert_eq!(status, 201);
+    let serves = async |node: &Node, expected: &[&str]| {
+        let got = eventually(Duration::from_secs(3), async || {
+            (dns::txt(node.dns, challenge).await == expected).then_some(())
+        })
+        .await;
+        assert!(got.is_some(), "{} serves {expected:?}", node.id);
+    };
+    for node in &nodes {
+        serves(node, &["token"]).await;
+    }
+    let late = Node::start(&redis, "late").await;
+    serves(&late, &["token"]).await;
+    let out = web.run(&["republish"]);
+    assert!(out.status.success());
+    serves(&late, &["token"]).await;
+
+    let remove = format!("{records}?type=TXT&name={challenge}&value=token");
+    let (status, _, _) =
+        support::api::call(web.http, "DELETE", &remove, Some(key.trim()), None).await;
+    assert_eq!(status, 204);
+    for node in nodes.iter().chain([&late]) {
+        serves(node, &[]).await;
+    }
+    assert_nodes_match_database(&web, &nodes.iter().chain([&late]).collect::<Vec<_>>()).await;
+}
