@@ -152,11 +152,14 @@ async fn hosts(backend: Backend) {
             "{query}"
         );
     }
+    let bad_cursor = alice
+        .refused("GET", "/api/v1/hosts?cursor=%21%21", None)
+        .await;
+    assert_eq!(bad_cursor, (422, "invalid_cursor".into()));
     for query in [
         "limit=0",
         "limit=201",
         "limit=many",
-        "cursor=%21%21",
         "sort=name",
         "offline=maybe",
     ] {
@@ -181,6 +184,8 @@ async fn hosts(backend: Backend) {
     for (body, expected) in [
         (json!({"ttl": 5}), (422, "invalid_ttl")),
         (json!({"ttl": "long"}), (400, "invalid_body")),
+        (json!({"ttl": 120.5}), (422, "invalid_ttl")),
+        (json!({"ttl": -1}), (422, "invalid_ttl")),
         (json!({"mx": "not a name"}), (422, "invalid_mx")),
         (json!({"alias": "new.dyn.test"}), (422, "invalid_alias")),
         (json!({"txt": [""]}), (422, "invalid_txt")),
@@ -242,7 +247,7 @@ async fn hosts(backend: Backend) {
     let bad = alice
         .refused("GET", &format!("{path}/history?cursor=eA"), None)
         .await;
-    assert_eq!(bad, (400, "invalid_query".into()));
+    assert_eq!(bad, (422, "invalid_cursor".into()));
 
     // Delete: gone from DNS, then not found.
     let (status, _, _) = alice.delete(path).await;

@@ -34,6 +34,7 @@ struct AccountView {
 
 /// The caller's account.
 #[utoipa::path(
+    operation_id = "read_account",
     tag = "account",
     responses(
         (status = 200, description = "The account.", body = AccountView),
@@ -68,6 +69,7 @@ struct UserView {
 
 /// The account's users, by e-mail address.
 #[utoipa::path(
+    operation_id = "list_users",
     tag = "account",
     responses(
         (status = 200, description = "The users.", body = Vec<UserView>),
@@ -94,6 +96,7 @@ async fn users(caller: ApiCaller, state: web::Data<AppState>) -> Result<HttpResp
 
 /// Removes a user (never the owner) with their keys and sessions: for the owner and admins.
 #[utoipa::path(
+    operation_id = "remove_user",
     tag = "account",
     params(("id" = i64, Path, description = "The user's id.")),
     responses(
@@ -145,6 +148,7 @@ struct ZoneView {
 
 /// The zones the caller may create hosts in.
 #[utoipa::path(
+    operation_id = "list_zones",
     tag = "account",
     responses(
         (status = 200, description = "The zones.", body = Vec<ZoneView>),

@@ -93,6 +93,7 @@ struct TokenResponse {
 
 /// Trades an e-mail address and password for a token valid 15 minutes.
 #[utoipa::path(
+    operation_id = "create_token",
     tag = "auth",
     security(()),
     request_body = TokenRequest,

@@ -80,6 +80,7 @@ fn taken(name: &GroupName) -> Problem {
 
 /// The account's groups, by name.
 #[utoipa::path(
+    operation_id = "list_groups",
     tag = "groups",
     responses(
         (status = 200, description = "The groups.", body = Vec<Group>),
@@ -98,6 +99,7 @@ async fn list(caller: ApiCaller, state: web::Data<AppState>) -> Result<HttpRespo
 
 /// Creates a group.
 #[utoipa::path(
+    operation_id = "create_group",
     tag = "groups",
     request_body = Group,
     responses(
@@ -136,6 +138,7 @@ async fn create(
 
 /// One group.
 #[utoipa::path(
+    operation_id = "read_group",
     tag = "groups",
     params(("name" = String, Path, description = "The group's name.")),
     responses(
@@ -160,6 +163,7 @@ async fn read(
 
 /// Renames a group and sets its members.
 #[utoipa::path(
+    operation_id = "replace_group",
     tag = "groups",
     params(("name" = String, Path, description = "The group's name.")),
     request_body = Group,
@@ -203,6 +207,7 @@ async fn replace(
 
 /// Deletes a group; its hosts stay.
 #[utoipa::path(
+    operation_id = "delete_group",
     tag = "groups",
     params(("name" = String, Path, description = "The group's name.")),
     responses(

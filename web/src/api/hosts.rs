@@ -126,11 +126,13 @@ struct HostPage {
 
 /// The caller's hosts (a host-limited key's: its hosts), by name.
 #[utoipa::path(
+    operation_id = "list_hosts",
     tag = "hosts",
     params(ListQuery),
     responses(
         (status = 200, description = "A page of hosts.", body = HostPage),
         (status = 400, response = BadRequest),
+        (status = 422, response = Unprocessable),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 429, response = TooManyRequests),
@@ -187,6 +189,7 @@ struct NewHost {
 
 /// Creates a host (a host-limited key may not).
 #[utoipa::path(
+    operation_id = "create_host",
     tag = "hosts",
     request_body = NewHost,
     responses(
@@ -254,6 +257,7 @@ async fn create(
 
 /// One host.
 #[utoipa::path(
+    operation_id = "read_host",
     tag = "hosts",
     params(("fqdn" = String, Path, description = "The host's name.")),
     responses(
@@ -288,7 +292,7 @@ struct HostChanges {
     /// Seconds, within the zone's bounds; `null`: the zone's default.
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<u32>)]
-    ttl: Option<Option<u32>>,
+    ttl: Option<Option<serde_json::Number>>,
     wildcard: Option<bool>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
@@ -317,11 +321,19 @@ impl HostChanges {
                 .transpose()
                 .map_err(|e| Problem::invalid(code, format!("The {what} is not a host name: {e}.")))
         };
-        if let Some(Some(ttl)) = self.ttl {
-            host.zone
-                .check_ttl(ttl)
-                .map_err(|why| Problem::invalid("invalid_ttl", why))?;
-        }
+        let ttl = match &self.ttl {
+            Some(Some(ttl)) => {
+                let ttl = whole_seconds(ttl).ok_or_else(|| {
+                    Problem::invalid("invalid_ttl", "The TTL is a whole number of seconds.")
+                })?;
+                host.zone
+                    .check_ttl(ttl)
+                    .map_err(|why| Problem::invalid("invalid_ttl", why))?;
+                Some(Some(ttl))
+            }
+            Some(None) => Some(None),
+            None => None,
+        };
         let alias = name(&self.alias, "invalid_alias", "alias target")?;
         if alias
             .as_ref()
@@ -361,7 +373,7 @@ impl HostChanges {
             wildcard: self.wildcard,
             mx: name(&self.mx, "invalid_mx", "mail exchanger")?,
             backmx: self.backmx,
-            ttl: self.ttl,
+            ttl,
             txt: self.txt.clone(),
             alias,
             offline_addresses,
@@ -372,6 +384,7 @@ impl HostChanges {
 
 /// Changes a host's addresses and settings at once.
 #[utoipa::path(
+    operation_id = "change_host",
     tag = "hosts",
     params(("fqdn" = String, Path, description = "The host's name.")),
     request_body = HostChanges,
@@ -411,6 +424,7 @@ async fn change(
 
 /// Deletes a host (a host-limited key may not).
 #[utoipa::path(
+    operation_id = "delete_host",
     tag = "hosts",
     params(("fqdn" = String, Path, description = "The host's name.")),
     responses(
@@ -471,9 +485,10 @@ struct UpdateResult {
 /// Updates a host as a dynamic DNS client does: the addresses given, or with neither the
 /// caller's own; the same service and results as `/nic/update`.
 #[utoipa::path(
+    operation_id = "update_host",
     tag = "hosts",
     params(("fqdn" = String, Path, description = "The host's name.")),
-    request_body(content = Option<UpdateBody>, description = "No body: the caller's address."),
+    request_body(content = Option<UpdateBody>, description = "No body (or `null`): the caller's address."),
     responses(
         (status = 200, description = "Updated, or already so.", body = UpdateResult),
         (status = 400, response = BadRequest),
@@ -500,7 +515,9 @@ async fn update(
     let body: UpdateBody = if body.is_empty() {
         UpdateBody::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| Problem::invalid_body(&e))?
+        serde_json::from_slice::<Option<UpdateBody>>(&body)
+            .map_err(|e| Problem::invalid_body(&e))?
+            .unwrap_or_default()
     };
     let mut request = UpdateRequest::new(
         caller.credentials(),
@@ -554,11 +571,13 @@ struct HistoryPage {
 
 /// A host's update history, newest first.
 #[utoipa::path(
+    operation_id = "host_history",
     tag = "hosts",
     params(("fqdn" = String, Path, description = "The host's name."), HistoryQuery),
     responses(
         (status = 200, description = "A page of history.", body = HistoryPage),
         (status = 400, response = BadRequest),
+        (status = 422, response = Unprocessable),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
@@ -605,6 +624,18 @@ impl HistoryView {
             ipv4: line.ipv4,
             ipv6: line.ipv6,
         }
+    }
+}
+
+/// A JSON number that is a whole number of seconds (JSON Schema counts `60.0` as an
+/// integer too).
+fn whole_seconds(n: &serde_json::Number) -> Option<u32> {
+    match n.as_u64() {
+        Some(n) => u32::try_from(n).ok(),
+        None => n
+            .as_f64()
+            .filter(|f| f.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(f))
+            .map(|f| f as u32),
     }
 }
 

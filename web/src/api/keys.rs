@@ -56,6 +56,7 @@ impl KeyView {
 
 /// The account's live keys, newest first.
 #[utoipa::path(
+    operation_id = "list_keys",
     tag = "keys",
     responses(
         (status = 200, description = "The keys.", body = Vec<KeyView>),
@@ -96,6 +97,7 @@ struct CreatedKey {
 
 /// Makes a key that acts for the caller.
 #[utoipa::path(
+    operation_id = "create_key",
     tag = "keys",
     request_body = NewKey,
     responses(
@@ -169,6 +171,7 @@ async fn create(
 
 /// Revokes a key: it stops working at once.
 #[utoipa::path(
+    operation_id = "revoke_key",
     tag = "keys",
     params(("id" = i64, Path, description = "The key's id.")),
     responses(

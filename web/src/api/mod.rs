@@ -104,7 +104,7 @@ impl Cursor {
     }
 
     fn invalid() -> Problem {
-        Problem::new(400, "invalid_query", "cursor is not one this API gave.")
+        Problem::invalid("invalid_cursor", "cursor is not one this API gave.")
     }
 }
 

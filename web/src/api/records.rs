@@ -59,6 +59,7 @@ fn views(records: &HostRecords) -> Vec<RecordView> {
 
 /// Every record a host serves now, its challenge name's too.
 #[utoipa::path(
+    operation_id = "list_records",
     tag = "records",
     params(("fqdn" = String, Path, description = "The host's name.")),
     responses(
@@ -96,6 +97,7 @@ struct TxtRecord {
     #[schema(example = "_acme-challenge.home.dyn.example")]
     name: String,
     /// At most 255 characters, on one line.
+    #[schema(min_length = 1, max_length = 255)]
     value: String,
 }
 
@@ -131,6 +133,7 @@ fn values(host: &Host, at: TxtAt) -> &[String] {
 
 /// Adds a TXT value (201; 200 when it was there already). DNS serves it once answered.
 #[utoipa::path(
+    operation_id = "add_record",
     tag = "records",
     params(("fqdn" = String, Path, description = "The host's name.")),
     request_body = TxtRecord,
@@ -204,6 +207,7 @@ struct TxtQuery {
 
 /// Removes a TXT value.
 #[utoipa::path(
+    operation_id = "remove_record",
     tag = "records",
     params(("fqdn" = String, Path, description = "The host's name."), TxtQuery),
     responses(
