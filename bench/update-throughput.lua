@@ -1,13 +1,16 @@
 -- wrk script for bench/update-throughput.sh: dyndns2 updates over keep-alive connections.
 --
---   wrk -t THREADS ... -s update-throughput.lua URL -- MODE HOSTS ZONE AUTH FIRST_OCTET THREADS
+--   wrk -t THREADS ... -s update-throughput.lua URL -- MODE HOSTS ZONE AUTH FIRST_OCTET THREADS [PROTO]
 --
 -- MODE "change": request j (numbered across wrk's threads) updates host h(j mod HOSTS) to
 --   FIRST_OCTET.x.y.z, where x.y.z encodes the round j div HOSTS: every request names an
 --   address its host never had, so each one must answer `good`.
 -- MODE "nochg": request j sends host h(j mod HOSTS) the address it was imported with
 --   (198.18.0.0/15, as the script's hosts.txt), so each one must answer `nochg`.
--- AUTH is the base64 of `login:secret` for HTTP Basic (the password or an update key).
+-- AUTH is the Authorization header: `Basic` and the base64 of `login:secret` (the password or
+--   an update key), or `Bearer` and an API-scope key.
+-- PROTO "dyndns2" (default): GET /nic/update; "api": POST /api/v1/hosts/HOST/update with
+--   a JSON body, answered {"result":"good"|"nochg",...}.
 -- `done` prints one line, RESULT key=value..., that the script parses.
 
 local bit = require("bit") -- wrk runs LuaJIT (Lua 5.1): no bit operators
@@ -22,7 +25,11 @@ function init(args)
     mode, hosts, zone, first_octet = args[1], tonumber(args[2]), args[3], tonumber(args[5])
     -- `setup` filled `threads` in the main Lua state; each thread has a state of its own.
     nthreads = tonumber(args[6])
-    wrk.headers["Authorization"] = "Basic " .. args[4]
+    wrk.headers["Authorization"] = args[4]
+    api = args[7] == "api"
+    if api then
+        wrk.headers["Content-Type"] = "application/json"
+    end
     wrk.headers["User-Agent"] = "dyn53-bench/1"
     counter, good, nochg, other = 0, 0, 0, 0
 end
@@ -46,13 +53,17 @@ function request()
     else
         ip = imported(host)
     end
+    if api then
+        return wrk.format("POST", "/api/v1/hosts/h" .. host .. "." .. zone .. "/update", nil,
+            '{"ipv4":"' .. ip .. '"}')
+    end
     return wrk.format("GET", "/nic/update?hostname=h" .. host .. "." .. zone .. "&myip=" .. ip)
 end
 
 function response(status, headers, body)
-    if body:sub(1, 5) == "good " then
+    if body:sub(1, 5) == "good " or body:sub(1, 17) == '{"result":"good"' then
         good = good + 1
-    elseif body:sub(1, 6) == "nochg " then
+    elseif body:sub(1, 6) == "nochg " or body:sub(1, 18) == '{"result":"nochg"' then
         nochg = nochg + 1
     else
         other = other + 1

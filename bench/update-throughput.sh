@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
-# bench/update-throughput.sh — dyndns2 updates per second against dyn53 on PostgreSQL, over
-# HTTP keep-alive connections, with update-key and with password authentication.
+# bench/update-throughput.sh — dyndns2 and REST API updates per second against dyn53 on
+# PostgreSQL, over HTTP keep-alive connections, with update-key and with password
+# authentication.
 #
 # What it does (about 2 minutes after the release build):
 #   1. cargo build --release; creates a fresh PostgreSQL database (dropped on exit);
 #   2. creates the zone, one user (password auth), $HOSTS hosts hN.bench.test with known
-#      addresses (`dyn53 host import`) and an update key for all of them; VACUUM ANALYZE;
+#      addresses (`dyn53 host import`), an update key and an API-scope key for all of them;
+#      VACUUM ANALYZE;
 #   3. starts `dyn53 $SERVER_CMD` on that database and runs wrk ($CONNECTIONS keep-alive
 #      connections, $THREADS threads, bench/update-throughput.lua) for $DURATION s per phase:
 #        nochg  + key       every request repeats its host's current address
 #        nochg  + password
 #        change + key       every request sets a new address, round-robin over the hosts
 #        change + password
+#        nochg  + API key   the same two through POST /api/v1/hosts/HOST/update (Bearer)
+#        change + API key
 #      each after a 2 s warm-up (nochg, same credentials: fills the verified-password cache
 #      and the connection pool);
 #   4. prints per phase: updates/s, latency p50/p99/max, the answers counted, and dyn53's
@@ -88,7 +92,7 @@ psql -q "$PG/postgres" -c "CREATE DATABASE $DB"
 export DYN53_DATABASE_URL=$PG/$DB?$PG_PARAMS DYN53_DATA_DIR=$WORK/data RUST_LOG=warn
 export DYN53_REDIS_URL=$REDIS DYN53_REDIS_PREFIX=$PREFIX
 # A load generator updates hosts far more often than abuse control lets a client.
-export DYN53_ABUSE_LIMIT=1000000/1
+export DYN53_ABUSE_LIMIT=1000000/1 DYN53_API_RATE_LIMIT=1000000/1
 python3 - "$WORK/hosts.txt" "$HOSTS" "$ZONE" "$EMAIL" <<'EOF'
 import sys
 path, hosts, zone, email = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
@@ -101,6 +105,7 @@ EOF
 printf '%s\n' "$PASSWORD" | "$BIN" user add "$EMAIL" --password-stdin >/dev/null
 "$BIN" host import "$WORK/hosts.txt" >/dev/null
 KEY=$("$BIN" key create --user "$EMAIL" | tr -d '[:space:]')
+API_KEY=$("$BIN" key create --user "$EMAIL" --scope api | tr -d '[:space:]')
 # Vacuum and statistics for the imported rows now rather than at autovacuum's next round,
 # during a phase: without statistics the planner finds a host through its account (all
 # $HOSTS rows) instead of its name.
@@ -126,20 +131,25 @@ CLK_TCK=$(getconf CLK_TCK)
 cpu_ticks() { sed 's/.*) //' "/proc/$SERVER_PID/stat" | awk '{print $12 + $13}'; }
 count() { sql "SELECT count(*) FROM update_history WHERE result = '$1'"; }
 
-# run_phase NAME MODE SECRET FIRST_OCTET: one measured wrk run; prints its table row.
+# run_phase NAME MODE SECRET FIRST_OCTET [PROTO]: one measured wrk run; prints its table
+# row. PROTO `api`: the REST API with SECRET as bearer key; else dyndns2 with HTTP Basic.
 FAILED=
 run_phase() {
-    local name=$1 mode=$2 secret=$3 octet=$4 auth out before_good before_nochg ticks
-    auth=$(printf '%s:%s' "$EMAIL" "$secret" | base64 -w0)
+    local name=$1 mode=$2 secret=$3 octet=$4 proto=${5:-dyndns2} auth out before_good before_nochg ticks
+    if [ "$proto" = api ]; then
+        auth="Bearer $secret"
+    else
+        auth="Basic $(printf '%s:%s' "$EMAIL" "$secret" | base64 -w0)"
+    fi
     wrk -t "$THREADS" -c "$CONNECTIONS" -d 2s -s "$BENCH/update-throughput.lua" "$URL" \
-        -- nochg "$HOSTS" "$ZONE" "$auth" 0 "$THREADS" >/dev/null
+        -- nochg "$HOSTS" "$ZONE" "$auth" 0 "$THREADS" "$proto" >/dev/null
     sleep 1 # the buffered nochg check-ins of the warm-up reach the database
     before_good=$(count good)
     before_nochg=$(count nochg)
     ticks=$(cpu_ticks)
     out=$WORK/wrk-$name.txt
     wrk -t "$THREADS" -c "$CONNECTIONS" -d "${DURATION}s" -s "$BENCH/update-throughput.lua" \
-        "$URL" -- "$mode" "$HOSTS" "$ZONE" "$auth" "$octet" "$THREADS" >"$out" 2>&1 ||
+        "$URL" -- "$mode" "$HOSTS" "$ZONE" "$auth" "$octet" "$THREADS" "$proto" >"$out" 2>&1 ||
         { cat "$out" >&2; die "wrk failed"; }
     ticks=$(($(cpu_ticks) - ticks))
     sleep 1
@@ -178,6 +188,8 @@ run_phase "nochg, key" nochg "$KEY" 0
 run_phase "nochg, password" nochg "$PASSWORD" 0
 run_phase "change, key" change "$KEY" 10
 run_phase "change, password" change "$PASSWORD" 11
+run_phase "nochg, API key" nochg "$API_KEY" 0 api
+run_phase "change, API key" change "$API_KEY" 12 api
 
 # Each host's address is the one its last committed `good` set.
 STALE=$(sql "SELECT count(*) FROM hosts h WHERE h.ipv4 IS DISTINCT FROM
