@@ -61,9 +61,9 @@ function request()
 end
 
 function response(status, headers, body)
-    if body:sub(1, 5) == "good " or body:sub(1, 17) == '{"result":"good"' then
+    if body:sub(1, 5) == "good " or body:sub(1, 16) == '{"result":"good"' then
         good = good + 1
-    elseif body:sub(1, 6) == "nochg " or body:sub(1, 18) == '{"result":"nochg"' then
+    elseif body:sub(1, 6) == "nochg " or body:sub(1, 17) == '{"result":"nochg"' then
         nochg = nochg + 1
     else
         other = other + 1

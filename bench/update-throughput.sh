@@ -14,10 +14,9 @@
 #        nochg  + password
 #        change + key       every request sets a new address, round-robin over the hosts
 #        change + password
-#        nochg  + API key   the same two through POST /api/v1/hosts/HOST/update (Bearer)
-#        change + API key
-#      each after a 2 s warm-up (nochg, same credentials: fills the verified-password cache
-#      and the connection pool);
+#      and both again through POST /api/v1/hosts/HOST/update with an API key (Bearer),
+#      each after a 2 s warm-up (nochg, same credentials: fills the verified-password
+#      cache and the connection pool);
 #   4. prints per phase: updates/s, latency p50/p99/max, the answers counted, and dyn53's
 #      CPU time per update; at the end, dyn53's resident memory;
 #   5. checks that every `good` answered is a committed `good` row in update_history (rows
@@ -186,9 +185,9 @@ printf '%-18s %9s %8s %8s %8s %9s %9s %9s %9s %9s\n' phase 'updates/s' 'p50 ms' 
     'good' 'nochg' 'good rows' 'nochg rows' 'µs CPU'
 run_phase "nochg, key" nochg "$KEY" 0
 run_phase "nochg, password" nochg "$PASSWORD" 0
+run_phase "nochg, API key" nochg "$API_KEY" 0 api
 run_phase "change, key" change "$KEY" 10
 run_phase "change, password" change "$PASSWORD" 11
-run_phase "nochg, API key" nochg "$API_KEY" 0 api
 run_phase "change, API key" change "$API_KEY" 12 api
 
 # Each host's address is the one its last committed `good` set.

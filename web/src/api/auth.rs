@@ -281,7 +281,7 @@ async fn caller(req: &HttpRequest, state: &AppState) -> Result<ApiCaller, Proble
     let (user, key, credentials) = if UpdateKey::parse(bearer).is_some() {
         let credentials = Credentials::api_key(bearer);
         let (user, key) = state.updater.holder(&credentials, source).await?;
-        let user = state.db.web_user_by_id(user).await?.ok_or_else(invalid)?;
+        let user = WebUser::checked(&user).ok_or_else(invalid)?;
         (user, key, credentials)
     } else {
         let claims = decode::<Claims>(bearer, &state.token_keys.decoding, &TokenKeys::validation())

@@ -7,7 +7,7 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter};
 
 use super::entity::{account, session, token, user};
-use super::{AccountId, Db, DbResult, WriteTx};
+use super::{AccountId, Db, DbResult, UserAuth, WriteTx};
 use crate::domain::{AccountStatus, Email, PasswordHash, Plan, Role, SecretToken};
 
 /// A user as the account manager sees them.
@@ -20,6 +20,21 @@ pub struct WebUser {
     pub plan: Plan,
     pub verified: bool,
     pub account_status: AccountStatus,
+}
+
+impl WebUser {
+    /// The user whose credentials the update service checked (an API key's owner).
+    pub fn checked(user: &UserAuth) -> Option<WebUser> {
+        Some(WebUser {
+            id: user.user_id,
+            account: user.account,
+            email: Email::parse(&user.email).ok()?,
+            role: user.role,
+            plan: user.plan,
+            verified: user.verified,
+            account_status: user.account_status,
+        })
+    }
 }
 
 /// A signed-in browser: its user and the CSRF token its forms must carry.

@@ -15,6 +15,8 @@ use crate::domain::{
 #[derive(Clone, Debug)]
 pub struct UserAuth {
     pub user_id: i64,
+    pub email: String,
+    pub verified: bool,
     pub account: AccountId,
     pub role: Role,
     pub password: PasswordHash,

@@ -22,6 +22,8 @@ pub struct UpdateContext {
 #[derive(FromQueryResult)]
 struct UserRow {
     user_id: i64,
+    email: String,
+    verified: bool,
     account_id: i64,
     role: String,
     password_hash: String,
@@ -105,6 +107,8 @@ impl Db {
         };
         let user = UserAuth {
             user_id: u.user_id,
+            email: u.email,
+            verified: u.verified,
             account,
             role: Role::parse(&u.role).unwrap_or(Role::Viewer),
             password: PasswordHash(u.password_hash),
@@ -133,6 +137,8 @@ fn context_query(
     }
     query
         .expr_as(u(user::Column::Id), "user_id")
+        .expr_as(u(user::Column::Email), "email")
+        .expr_as(u(user::Column::EmailVerifiedAt).is_not_null(), "verified")
         .expr_as(u(user::Column::AccountId), "account_id")
         .expr_as(u(user::Column::Role), "role")
         .expr_as(u(user::Column::PasswordHash), "password_hash")

@@ -157,12 +157,12 @@ impl Updater {
             AccountStatus::Suspended => return Err(UpdateError::AccountInactive),
         };
         let principal = Principal {
-            user: context.user.user_id,
             blocked,
             account: context.user.account,
             plan: context.user.plan,
             may_change_dns: context.user.role.may_change_dns(),
             key: context.key,
+            user: context.user,
         };
         Ok((principal, context.hosts.into_iter().collect()))
     }

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use tokio::sync::Semaphore;
 
-use crate::db::{AccountId, Db, DbError, HistoryEntry, HostState, KeyAuth, Seen};
+use crate::db::{AccountId, Db, DbError, HistoryEntry, HostState, KeyAuth, Seen, UserAuth};
 use crate::domain::{Fqdn, GroupName, NameError, Plan, Protocol};
 use crate::feed::LocalCommits;
 pub use abuse::{AbuseLimit, WindowCounter};
@@ -267,7 +267,7 @@ pub struct UpdateLimits {
 /// Who is updating, and within which limits.
 struct Principal {
     /// The user, or the key's owner.
-    user: i64,
+    user: UserAuth,
     account: AccountId,
     /// Blocked by the operator: every host answers `abuse`.
     blocked: bool,
@@ -654,7 +654,7 @@ impl Updater {
         &self,
         credentials: &Credentials,
         source: IpAddr,
-    ) -> Result<(i64, Option<KeyAuth>), UpdateError> {
+    ) -> Result<(UserAuth, Option<KeyAuth>), UpdateError> {
         let (mut principal, _) = self.authenticate(credentials, &[], source).await?;
         if let Some(key) = principal.key.as_mut().filter(|k| k.hosts.is_some()) {
             key.hosts = Some(self.db.key_host_ids(key.key_id).await?);
