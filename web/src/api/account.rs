@@ -6,7 +6,7 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::auth::ApiCaller;
-use super::problem::{Forbidden, NotFound, Problem, TooManyRequests, Unauthorized, Unavailable};
+use super::problem::{NotFound, Problem};
 use crate::http::AppState;
 
 pub fn routes(cfg: &mut ServiceConfig) {
@@ -38,10 +38,6 @@ struct AccountView {
     tag = "account",
     responses(
         (status = 200, description = "The account.", body = AccountView),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 429, response = TooManyRequests),
-        (status = 503, response = Unavailable),
     )
 )]
 #[get("/account")]
@@ -73,10 +69,6 @@ struct UserView {
     tag = "account",
     responses(
         (status = 200, description = "The users.", body = Vec<UserView>),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 429, response = TooManyRequests),
-        (status = 503, response = Unavailable),
     )
 )]
 #[get("/account/users")]
@@ -101,11 +93,7 @@ async fn users(caller: ApiCaller, state: web::Data<AppState>) -> Result<HttpResp
     params(("id" = i64, Path, description = "The user's id.")),
     responses(
         (status = 204, description = "Removed."),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
-        (status = 429, response = TooManyRequests),
-        (status = 503, response = Unavailable),
     )
 )]
 #[delete("/account/users/{id}")]
@@ -152,10 +140,6 @@ struct ZoneView {
     tag = "account",
     responses(
         (status = 200, description = "The zones.", body = Vec<ZoneView>),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 429, response = TooManyRequests),
-        (status = 503, response = Unavailable),
     )
 )]
 #[get("/zones")]

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::problem::{BadRequest, NotJson, Problem, TooLarge, TooManyRequests, Unavailable};
+use super::problem::Problem;
 use crate::db::{Host, KeyAuth, Tenant, WebUser};
 use crate::domain::{AccountStatus, Email, Fqdn, UpdateKey, verify_password};
 use crate::http::AppState;
@@ -99,12 +99,7 @@ struct TokenResponse {
     request_body = TokenRequest,
     responses(
         (status = 200, description = "A token.", body = TokenResponse),
-        (status = 400, response = BadRequest),
         (status = 401, description = "Wrong e-mail address or password (`invalid_credentials`).", body = Problem, content_type = "application/problem+json"),
-        (status = 413, response = TooLarge),
-        (status = 415, response = NotJson),
-        (status = 429, response = TooManyRequests),
-        (status = 503, response = Unavailable),
     )
 )]
 #[post("/auth/token")]

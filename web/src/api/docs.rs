@@ -8,8 +8,9 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde_json::Value;
+use utoipa::openapi::path::ParameterIn;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-use utoipa::openapi::{OpenApi, ServerBuilder};
+use utoipa::openapi::{OpenApi, Ref, RefOr, ServerBuilder};
 use utoipa::{Modify, OpenApi as _};
 use utoipa_actix_web::OpenApiFactory;
 
@@ -71,7 +72,58 @@ pub fn document(api: &impl OpenApiFactory) -> OpenApi {
         components.schemas.extend(schemas);
     }
     doc.servers = Some(vec![ServerBuilder::new().url("/").build()]);
+    add_common_responses(&mut doc);
     doc
+}
+
+/// Answers any operation may give, added here once rather than on every handler: one
+/// behind credentials may be refused them (401) or forbidden (403: the caller's role, key,
+/// plan or account); every one may be rate-limited (429) or find the database unavailable
+/// (503); one with a query string may get a malformed one (400); one with a body, a body
+/// that is malformed (400), too large (413) or not JSON (415).
+fn add_common_responses(doc: &mut OpenApi) {
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.patch,
+            &mut item.delete,
+        ];
+        for op in operations.into_iter().flatten() {
+            // `security(())`: an empty requirement, no credentials.
+            let public = op.security.as_ref().is_some_and(|requirements| {
+                requirements
+                    .iter()
+                    .all(|r| serde_json::to_value(r).is_ok_and(|v| v == serde_json::json!({})))
+            });
+            let queried = op
+                .parameters
+                .iter()
+                .flatten()
+                .any(|p| matches!(p, RefOr::T(p) if p.parameter_in == ParameterIn::Query));
+            let mut common = vec![("429", "TooManyRequests"), ("503", "Unavailable")];
+            if !public {
+                common.extend([("401", "Unauthorized"), ("403", "Forbidden")]);
+            }
+            if queried {
+                common.push(("400", "BadRequest"));
+            }
+            if op.request_body.is_some() {
+                common.extend([
+                    ("400", "BadRequest"),
+                    ("413", "TooLarge"),
+                    ("415", "NotJson"),
+                ]);
+            }
+            for (status, name) in common {
+                op.responses
+                    .responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| RefOr::Ref(Ref::from_response_name(name)));
+            }
+        }
+    }
 }
 
 /// The document as served, the reference page made from it, and its paths' methods.

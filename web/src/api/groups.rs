@@ -8,10 +8,7 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::auth::ApiCaller;
-use super::problem::{
-    BadRequest, Conflict, Forbidden, NotFound, NotJson, Problem, TooLarge, TooManyRequests,
-    Unauthorized, Unavailable, Unprocessable,
-};
+use super::problem::{Conflict, NotFound, Problem, Unprocessable};
 use crate::db::{DbError, GroupInfo, Tenant};
 use crate::domain::{Fqdn, GroupName};
 use crate::http::AppState;
@@ -84,10 +81,6 @@ fn taken(name: &GroupName) -> Problem {
     tag = "groups",
     responses(
         (status = 200, description = "The groups.", body = Vec<Group>),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 429, response = TooManyRequests),
-        (status = 503, response = Unavailable),
     )
 )]
 #[get("/groups")]
@@ -104,15 +97,8 @@ async fn list(caller: ApiCaller, state: web::Data<AppState>) -> Result<HttpRespo
     request_body = Group,
     responses(
         (status = 201, description = "Created.", body = Group, headers(("Location" = String, description = "The group's URL."))),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
         (status = 409, response = Conflict),
-        (status = 413, response = TooLarge),
-        (status = 415, response = NotJson),
         (status = 422, response = Unprocessable),
-        (status = 429, response = TooManyRequests),
-        (status = 503, response = Unavailable),
     )
 )]
 #[post("/groups")]
@@ -143,11 +129,7 @@ async fn create(
     params(("name" = String, Path, description = "The group's name.")),
     responses(
         (status = 200, description = "The group.", body = Group),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
-        (status = 429, response = TooManyRequests),
-        (status = 503, response = Unavailable),
     )
 )]
 #[get("/groups/{name}")]
@@ -169,16 +151,9 @@ async fn read(
     request_body = Group,
     responses(
         (status = 200, description = "The group as it is now.", body = Group),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 409, response = Conflict),
-        (status = 413, response = TooLarge),
-        (status = 415, response = NotJson),
         (status = 422, response = Unprocessable),
-        (status = 429, response = TooManyRequests),
-        (status = 503, response = Unavailable),
     )
 )]
 #[put("/groups/{name}")]
@@ -212,11 +187,7 @@ async fn replace(
     params(("name" = String, Path, description = "The group's name.")),
     responses(
         (status = 204, description = "Deleted."),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
-        (status = 429, response = TooManyRequests),
-        (status = 503, response = Unavailable),
     )
 )]
 #[delete("/groups/{name}")]

@@ -12,10 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::auth::ApiCaller;
-use super::problem::{
-    BadRequest, Conflict, Forbidden, NotFound, NotJson, Problem, TooLarge, TooManyRequests,
-    Unauthorized, Unavailable, Unprocessable,
-};
+use super::problem::{Conflict, NotFound, Problem, Unprocessable};
 use super::{Cursor, nullable, page_size};
 use crate::db::{DbError, HistoryLine, Host, HostFilter};
 use crate::domain::{Fqdn, Label, Protocol, parse_ipv4, parse_ipv6};
@@ -131,12 +128,7 @@ struct HostPage {
     params(ListQuery),
     responses(
         (status = 200, description = "A page of hosts.", body = HostPage),
-        (status = 400, response = BadRequest),
         (status = 422, response = Unprocessable),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 429, response = TooManyRequests),
-        (status = 503, response = Unavailable),
     )
 )]
 #[get("/hosts")]
@@ -194,15 +186,8 @@ struct NewHost {
     request_body = NewHost,
     responses(
         (status = 201, description = "Created.", body = HostView, headers(("Location" = String, description = "The host's URL."))),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
         (status = 409, response = Conflict),
-        (status = 413, response = TooLarge),
-        (status = 415, response = NotJson),
         (status = 422, response = Unprocessable),
-        (status = 429, response = TooManyRequests),
-        (status = 503, response = Unavailable),
     )
 )]
 #[post("/hosts")]
@@ -262,11 +247,7 @@ async fn create(
     params(("fqdn" = String, Path, description = "The host's name.")),
     responses(
         (status = 200, description = "The host.", body = HostView),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
-        (status = 429, response = TooManyRequests),
-        (status = 503, response = Unavailable),
     )
 )]
 #[get("/hosts/{fqdn}")]
@@ -390,15 +371,8 @@ impl HostChanges {
     request_body = HostChanges,
     responses(
         (status = 200, description = "The host as it is now.", body = HostView),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
-        (status = 413, response = TooLarge),
-        (status = 415, response = NotJson),
         (status = 422, response = Unprocessable),
-        (status = 429, response = TooManyRequests),
-        (status = 503, response = Unavailable),
     )
 )]
 #[patch("/hosts/{fqdn}")]
@@ -429,11 +403,7 @@ async fn change(
     params(("fqdn" = String, Path, description = "The host's name.")),
     responses(
         (status = 204, description = "Deleted."),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
-        (status = 429, response = TooManyRequests),
-        (status = 503, response = Unavailable),
     )
 )]
 #[delete("/hosts/{fqdn}")]
@@ -491,14 +461,8 @@ struct UpdateResult {
     request_body(content = Option<UpdateBody>, description = "No body (or `null`): the caller's address."),
     responses(
         (status = 200, description = "Updated, or already so.", body = UpdateResult),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
-        (status = 413, response = TooLarge),
         (status = 422, response = Unprocessable),
-        (status = 429, response = TooManyRequests),
-        (status = 503, response = Unavailable),
     )
 )]
 #[post("/hosts/{fqdn}/update")]
@@ -576,13 +540,8 @@ struct HistoryPage {
     params(("fqdn" = String, Path, description = "The host's name."), HistoryQuery),
     responses(
         (status = 200, description = "A page of history.", body = HistoryPage),
-        (status = 400, response = BadRequest),
         (status = 422, response = Unprocessable),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
-        (status = 429, response = TooManyRequests),
-        (status = 503, response = Unavailable),
     )
 )]
 #[get("/hosts/{fqdn}/history")]

@@ -8,10 +8,7 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::auth::ApiCaller;
-use super::problem::{
-    BadRequest, Forbidden, NotFound, NotJson, Problem, TooLarge, TooManyRequests, Unauthorized,
-    Unavailable, Unprocessable,
-};
+use super::problem::{NotFound, Problem, Unprocessable};
 use crate::db::{DbError, KeyInfo};
 use crate::domain::{Fqdn, KeyScope};
 use crate::http::AppState;
@@ -60,10 +57,6 @@ impl KeyView {
     tag = "keys",
     responses(
         (status = 200, description = "The keys.", body = Vec<KeyView>),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 429, response = TooManyRequests),
-        (status = 503, response = Unavailable),
     )
 )]
 #[get("/keys")]
@@ -102,14 +95,7 @@ struct CreatedKey {
     request_body = NewKey,
     responses(
         (status = 201, description = "Created; the secret is not shown again.", body = CreatedKey),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 413, response = TooLarge),
-        (status = 415, response = NotJson),
         (status = 422, response = Unprocessable),
-        (status = 429, response = TooManyRequests),
-        (status = 503, response = Unavailable),
     )
 )]
 #[post("/keys")]
@@ -176,11 +162,7 @@ async fn create(
     params(("id" = i64, Path, description = "The key's id.")),
     responses(
         (status = 204, description = "Revoked."),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
-        (status = 429, response = TooManyRequests),
-        (status = 503, response = Unavailable),
     )
 )]
 #[delete("/keys/{id}")]

@@ -9,10 +9,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::auth::ApiCaller;
 use super::hosts::{apply, settings_request};
-use super::problem::{
-    BadRequest, Forbidden, NotFound, NotJson, Problem, TooLarge, TooManyRequests, Unauthorized,
-    Unavailable, Unprocessable,
-};
+use super::problem::{NotFound, Problem, Unprocessable};
 use crate::db::{ACME_LABEL, Host};
 use crate::http::AppState;
 use crate::update::{HostSettings, MAX_TXT, TxtAt, TxtEdit, check_txt};
@@ -64,11 +61,7 @@ fn views(records: &HostRecords) -> Vec<RecordView> {
     params(("fqdn" = String, Path, description = "The host's name.")),
     responses(
         (status = 200, description = "The records.", body = Vec<RecordView>),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
-        (status = 429, response = TooManyRequests),
-        (status = 503, response = Unavailable),
     )
 )]
 #[get("/hosts/{fqdn}/records")]
@@ -140,15 +133,8 @@ fn values(host: &Host, at: TxtAt) -> &[String] {
     responses(
         (status = 201, description = "Added.", body = RecordView),
         (status = 200, description = "It was there already.", body = RecordView),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
-        (status = 413, response = TooLarge),
-        (status = 415, response = NotJson),
         (status = 422, response = Unprocessable),
-        (status = 429, response = TooManyRequests),
-        (status = 503, response = Unavailable),
     )
 )]
 #[post("/hosts/{fqdn}/records")]
@@ -212,13 +198,8 @@ struct TxtQuery {
     params(("fqdn" = String, Path, description = "The host's name."), TxtQuery),
     responses(
         (status = 204, description = "Removed."),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 422, response = Unprocessable),
-        (status = 429, response = TooManyRequests),
-        (status = 503, response = Unavailable),
     )
 )]
 #[delete("/hosts/{fqdn}/records")]
