@@ -789,10 +789,65 @@ async fn rate_limited(backend: Backend) {
     assert_eq!(bob.get("/api/v1/hosts").await.0, 200);
 }
 
+/// With the database down (SQLite: locked, so reads still work): changes answer
+/// `503 unavailable` with `Retry-After`, and DNS keeps its data.
+async fn database_down(backend: Backend) {
+    let server = start(backend).await;
+    let alice = Api::user(&server, "alice@example.com").await;
+    let key = server.cli_ok(&[
+        "key",
+        "create",
+        "--user",
+        "alice@example.com",
+        "--scope",
+        "api",
+    ]);
+    let key = Api::key(&server, key.trim());
+    let _broken = support::break_database(&server.storage);
+    let txt = json!({"type": "TXT", "name": "_acme-challenge.office.dyn.test", "value": "x"});
+    for api in [&alice, &key] {
+        for (method, path, body) in [
+            (
+                "POST",
+                "/api/v1/hosts/office.dyn.test/update",
+                Some(json!({"ipv4": "192.0.2.77"})),
+            ),
+            (
+                "POST",
+                "/api/v1/hosts/office.dyn.test/records",
+                Some(txt.clone()),
+            ),
+            (
+                "POST",
+                "/api/v1/groups",
+                Some(json!({"name": "g", "hosts": []})),
+            ),
+        ] {
+            let body = body.map(|b| b.to_string());
+            let (status, problem, r) = support::api::call(
+                server.http,
+                method,
+                path,
+                Some(&api.bearer),
+                body.as_deref(),
+            )
+            .await;
+            assert_eq!(
+                (status, problem["code"].as_str()),
+                (503, Some("unavailable")),
+                "{method} {path}"
+            );
+            assert_eq!(r.header("retry-after"), Some("60"));
+        }
+    }
+    assert_serves(&server, "office.dyn.test", RecordType::A, &["198.51.100.1"]).await;
+}
+
 on_both_backends!(
     hosts,
     acme_challenge,
     groups_keys_account,
     isolation,
-    rate_limited
+    rate_limited,
+    database_down
 );
