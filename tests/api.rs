@@ -182,7 +182,7 @@ async fn tokens_and_hosts(backend: Backend) {
 }
 
 /// Tokens that must not work: none, garbage, another algorithm, `none`, expired, another
-/// issuer, another secret.
+/// issuer, another secret, another password or none named.
 async fn bad_tokens(backend: Backend) {
     let server = start(backend).await;
     let http = server.http;
@@ -199,10 +199,17 @@ async fn bad_tokens(backend: Backend) {
         )
         .expect("a token")
     };
-    let claims = |iss: &str, exp: i64| json!({"sub": "1", "iss": iss, "iat": now, "exp": exp});
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    // The password mark of a real token of alice's: the rest is what these tests vary.
+    let real = token(&server, "alice@example.com").await;
+    let payload = real.split('.').nth(1).expect("a JWT");
+    let issued: Value =
+        serde_json::from_slice(&b64.decode(payload).expect("base64")).expect("JSON");
+    let (sub, pwd) = (issued["sub"].clone(), issued["pwd"].clone());
+    let claims =
+        |iss: &str, exp: i64| json!({"sub": sub, "iss": iss, "iat": now, "exp": exp, "pwd": pwd});
     let unsigned = {
-        use base64::Engine as _;
-        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
         let head = b64.encode(r#"{"alg":"none","typ":"JWT"}"#);
         let body = b64.encode(claims("dyn53", now + 600).to_string());
         format!("{head}.{body}.")
@@ -230,6 +237,16 @@ async fn bad_tokens(backend: Backend) {
             claims("dyn53", now + 600),
             "another secret, long enough to sign",
         ),
+        sign(
+            Header::new(Algorithm::HS256),
+            json!({"sub": sub, "iss": "dyn53", "iat": now, "exp": now + 600}),
+            SECRET,
+        ),
+        sign(
+            Header::new(Algorithm::HS256),
+            json!({"sub": sub, "iss": "dyn53", "iat": now, "exp": now + 600, "pwd": "0011223344556677"}),
+            SECRET,
+        ),
     ];
     for token in &tokens {
         let got = problem(call(http, "GET", "/api/v1/hosts", Some(token), None).await);
@@ -247,6 +264,12 @@ async fn bad_tokens(backend: Backend) {
             .0,
         200
     );
+    // A new password ends every token issued before it, as it ends browser sessions.
+    server.sql("UPDATE users SET password_hash = (SELECT password_hash FROM users WHERE email = 'bob@example.com') WHERE email = 'alice@example.com' RETURNING id");
+    for token in [&real, &good] {
+        let got = problem(call(http, "GET", "/api/v1/hosts", Some(token), None).await);
+        assert_eq!(got, (401, "invalid_token".into()));
+    }
 }
 
 /// Update keys as bearer tokens: only with the API scope, and within their hosts.

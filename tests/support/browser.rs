@@ -512,7 +512,16 @@ struct Driver {
 }
 
 impl Driver {
+    /// Starts chromedriver; once more if it exits before saying its port, which it was
+    /// seen to do once under load with the stderr that would say why thrown away.
     fn start() -> Driver {
+        match Driver::try_start() {
+            Some(driver) => driver,
+            None => Driver::try_start().expect("chromedriver reports its port"),
+        }
+    }
+
+    fn try_start() -> Option<Driver> {
         let scratch = tempfile::tempdir().expect("temp dir");
         let mut child = Command::new("chromedriver")
             .arg("--port=0")
@@ -541,11 +550,9 @@ impl Driver {
             url: String::new(),
             scratch,
         };
-        let port = rx
-            .recv_timeout(START_TIMEOUT)
-            .expect("chromedriver reports its port");
+        let port = rx.recv_timeout(START_TIMEOUT).ok()?;
         driver.url = format!("http://127.0.0.1:{port}");
-        driver
+        Some(driver)
     }
 }
 

@@ -347,7 +347,7 @@ impl Server {
         add_user_with(&self.storage, email, password, options);
     }
 
-    /// One value from the server's database, as text.
+    /// One value from the server's database, as text; a change (`… RETURNING`) is committed.
     pub fn sql(&self, query: &str) -> String {
         let out = match &self.storage.pg_database {
             Some(db) => std::process::Command::new("psql")
@@ -357,7 +357,7 @@ impl Server {
             None => std::process::Command::new("python3")
                 .args([
                     "-c",
-                    "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()[0])",
+                    "import sqlite3,sys; r=sqlite3.connect(sys.argv[1],isolation_level=None).execute(sys.argv[2]).fetchall(); print(r[0][0] if r else '')",
                     self.storage.sqlite_path().to_str().expect("utf-8 path"),
                     query,
                 ])

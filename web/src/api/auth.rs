@@ -12,12 +12,14 @@ use actix_web::{FromRequest, HttpRequest, HttpResponse, post, web};
 use chrono::Utc;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::problem::Problem;
 use crate::db::{Host, KeyAuth, Tenant, WebUser};
-use crate::domain::{AccountStatus, Email, Fqdn, UpdateKey, verify_password};
+use crate::domain::{AccountStatus, Email, Fqdn, PasswordHash, UpdateKey, verify_password};
 use crate::http::AppState;
 use crate::update::{AbuseLimit, Credentials, WindowCounter};
 
@@ -70,6 +72,16 @@ struct Claims {
     iss: String,
     iat: i64,
     exp: i64,
+    /// Which password the token was issued for ([`password_mark`]): a new password ends
+    /// every token, as it ends every browser session.
+    pwd: String,
+}
+
+/// A short digest of the stored password hash: tells a token issued before a password
+/// change from one issued after, and reveals nothing of the password.
+fn password_mark(hash: &PasswordHash) -> String {
+    let digest = Sha256::digest(hash.0.as_bytes());
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A user's sign-in.
@@ -127,7 +139,7 @@ async fn token(
     let ok = tokio::task::spawn_blocking(move || verify_password(&password, stored.as_ref()))
         .await
         .unwrap_or(false);
-    let Some((user, _)) = found.filter(|_| ok) else {
+    let Some((user, hash)) = found.filter(|_| ok) else {
         state.login_limits.failed(&key, source);
         return Err(Problem::new(
             401,
@@ -141,6 +153,7 @@ async fn token(
         iss: ISSUER.into(),
         iat: now,
         exp: now + TOKEN_SECONDS,
+        pwd: password_mark(&hash),
     };
     let access_token = encode(
         &Header::new(Algorithm::HS256),
@@ -283,7 +296,11 @@ async fn caller(req: &HttpRequest, state: &AppState) -> Result<ApiCaller, Proble
             .map_err(|_| invalid())?
             .claims;
         let id: i64 = claims.sub.parse().map_err(|_| invalid())?;
-        let user = state.db.web_user_by_id(id).await?.ok_or_else(invalid)?;
+        let (user, hash) = state.db.web_user_by_id(id).await?.ok_or_else(invalid)?;
+        let mark = password_mark(&hash);
+        if !bool::from(mark.as_bytes().ct_eq(claims.pwd.as_bytes())) {
+            return Err(invalid());
+        }
         let credentials = Credentials::token_user(&user);
         (user, None, credentials)
     };

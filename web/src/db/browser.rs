@@ -92,12 +92,13 @@ impl Db {
         Ok(self.web_user(u).await?.map(|w| (w, hash)))
     }
 
-    /// The user with this id (an API token's subject).
-    pub async fn web_user_by_id(&self, id: i64) -> DbResult<Option<WebUser>> {
-        match user::Entity::find_by_id(id).one(&self.conn).await? {
-            Some(u) => self.web_user(u).await,
-            None => Ok(None),
-        }
+    /// The user with this id (an API token's subject), and their password hash.
+    pub async fn web_user_by_id(&self, id: i64) -> DbResult<Option<(WebUser, PasswordHash)>> {
+        let Some(u) = user::Entity::find_by_id(id).one(&self.conn).await? else {
+            return Ok(None);
+        };
+        let hash = PasswordHash(u.password_hash.clone());
+        Ok(self.web_user(u).await?.map(|w| (w, hash)))
     }
 
     async fn web_user(&self, u: user::Model) -> DbResult<Option<WebUser>> {
