@@ -789,6 +789,44 @@ async fn rate_limited(backend: Backend) {
     assert_eq!(bob.get("/api/v1/hosts").await.0, 200);
 }
 
+/// A suspended account answers 403 to its tokens and keys; a blocked one reads, but its
+/// updates answer `abuse` and it may not make other changes.
+async fn suspended_and_blocked(backend: Backend) {
+    let server = start(backend).await;
+    let alice = Api::user(&server, "alice@example.com").await;
+    let key = server.cli_ok(&[
+        "key",
+        "create",
+        "--user",
+        "alice@example.com",
+        "--scope",
+        "api",
+    ]);
+    let key = Api::key(&server, key.trim());
+    server.cli_ok(&["account", "block", "alice@example.com"]);
+    for api in [&alice, &key] {
+        assert_eq!(api.get("/api/v1/hosts/home.dyn.test").await.0, 200);
+        let update = Some(json!({"ipv4": "192.0.2.88"}));
+        let got = api
+            .refused("POST", "/api/v1/hosts/home.dyn.test/update", update)
+            .await;
+        assert_eq!(got, (429, "abuse".into()));
+        let create = Some(json!({"name": "more.dyn.test"}));
+        assert_eq!(
+            api.refused("POST", "/api/v1/hosts", create).await,
+            (403, "account_inactive".into())
+        );
+    }
+    server.cli_ok(&["account", "suspend", "alice@example.com"]);
+    for api in [&alice, &key] {
+        let got = api.refused("GET", "/api/v1/hosts", None).await;
+        assert_eq!(got, (403, "account_inactive".into()));
+    }
+    server.cli_ok(&["account", "activate", "alice@example.com"]);
+    assert_eq!(key.get("/api/v1/hosts").await.0, 200);
+    assert_serves(&server, "office.dyn.test", RecordType::A, &["198.51.100.1"]).await;
+}
+
 /// With the database down (SQLite: locked, so reads still work): changes answer
 /// `503 unavailable` with `Retry-After`, and DNS keeps its data.
 async fn database_down(backend: Backend) {
@@ -849,5 +887,6 @@ on_both_backends!(
     groups_keys_account,
     isolation,
     rate_limited,
-    database_down
+    database_down,
+    suspended_and_blocked
 );
