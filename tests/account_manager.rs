@@ -164,7 +164,8 @@ async fn journey(backend: Backend) {
     // The key list shows it, without its secret, and when it was last used.
     let keys = v.get("/keys").await;
     assert!(
-        keys.body.contains("<td>router (update)</td>"),
+        keys.body
+            .contains("<td>router (update; only home.dyn.test)</td>"),
         "{}",
         keys.body
     );

@@ -459,6 +459,7 @@ async fn groups_keys_account(backend: Backend) {
     let (_, keys, _) = alice.get("/api/v1/keys").await;
     assert_eq!(keys[0]["name"], "router");
     assert_eq!(keys[0]["owner"], "alice@example.com");
+    assert_eq!(keys[0]["hosts"], json!(["home.dyn.test"]));
     assert!(
         !keys.to_string().contains(&secret),
         "a key's secret is never listed"
@@ -490,6 +491,7 @@ async fn groups_keys_account(backend: Backend) {
         (status, update_only["key"]["scope"].as_str()),
         (201, Some("update"))
     );
+    assert_eq!(update_only["key"]["hosts"], json!([]));
     let cam = Api::key(&server, update_only["secret"].as_str().expect("secret"));
     assert_eq!(
         cam.refused("GET", "/api/v1/hosts", None).await,

@@ -30,6 +30,8 @@ struct KeyView {
     scope: String,
     /// Also logs in over miniDNS's TCP protocol.
     miniupdate: bool,
+    /// The hosts it is limited to; empty: every host of the account.
+    hosts: Vec<String>,
     last_used_at: Option<DateTime<Utc>>,
     last_used_from: Option<String>,
     created_at: DateTime<Utc>,
@@ -44,6 +46,7 @@ impl KeyView {
             owner: key.owner,
             scope: key.scope,
             miniupdate: key.miniupdate,
+            hosts: key.hosts,
             last_used_at: key.last_used_at,
             last_used_from: key.last_used_from,
             created_at: key.created_at,

@@ -1,6 +1,7 @@
 //! [`Tenant`]: the one way the account manager reaches an account's data. Every query is
 //! filtered by the account, so another tenant's host or key is simply not found.
 
+use std::collections::HashMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
@@ -8,7 +9,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 
-use super::entity::{group, group_host, host, update_history, update_key, user};
+use super::entity::{group, group_host, host, update_history, update_key, update_key_host, user};
 use super::{AccountId, Db, DbError, DbResult, Host, NewHost, WriteTx, Zone};
 use crate::domain::{Email, Fqdn, GroupName, KeyScope, Role, UpdateKey};
 
@@ -41,6 +42,8 @@ pub struct KeyInfo {
     pub owner: String,
     pub scope: String,
     pub miniupdate: bool,
+    /// The hosts it is limited to, sorted; empty: every host of the account.
+    pub hosts: Vec<String>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub last_used_from: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -243,9 +246,33 @@ impl Tenant {
             .filter(user::Column::AccountId.eq(self.account.0))
             .all(&self.db.conn)
             .await?;
+        let limits = update_key_host::Entity::find()
+            .filter(update_key_host::Column::KeyId.is_in(rows.iter().map(|k| k.id)))
+            .all(&self.db.conn)
+            .await?;
+        let names: HashMap<i64, String> = host::Entity::find()
+            .select_only()
+            .columns([host::Column::Id, host::Column::Name])
+            .filter(host::Column::AccountId.eq(self.account.0))
+            .filter(host::Column::Id.is_in(limits.iter().map(|l| l.host_id)))
+            .into_tuple::<(i64, String)>()
+            .all(&self.db.conn)
+            .await?
+            .into_iter()
+            .collect();
+        let hosts_of = |key: i64| {
+            let mut hosts: Vec<String> = limits
+                .iter()
+                .filter(|l| l.key_id == key)
+                .filter_map(|l| names.get(&l.host_id).cloned())
+                .collect();
+            hosts.sort();
+            hosts
+        };
         Ok(rows
             .into_iter()
             .map(|k| KeyInfo {
+                hosts: hosts_of(k.id),
                 owner: owners
                     .iter()
                     .find(|u| u.id == k.user_id)
