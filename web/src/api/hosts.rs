@@ -1,6 +1,6 @@
-//! `/api/v1/hosts`: the caller's hosts (filtered, in cursor pages), creating, reading,
-//! changing and deleting one, updating its addresses, and its history. Every change goes
-//! through the update service, like the legacy protocols'.
+//! `/api/v1/hosts`: the caller's hosts (filtered, in cursor pages), and creating, reading,
+//! changing and deleting one. Changes go through the update service (`updates.rs`), like
+//! the legacy protocols'.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -13,22 +13,19 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::auth::ApiCaller;
 use super::problem::{Conflict, NotFound, Problem, Unprocessable};
+use super::updates::{addresses, apply, settings_request};
 use super::{Cursor, nullable, page_size};
-use crate::db::{DbError, HistoryLine, Host, HostFilter};
-use crate::domain::{Fqdn, Label, Protocol, parse_ipv4, parse_ipv6};
+use crate::db::{DbError, Host, HostFilter};
+use crate::domain::{Fqdn, Label};
 use crate::http::AppState;
-use crate::update::{
-    Addresses, Client, HostEntry, HostResult, HostSettings, UpdateRequest, check_txt,
-};
+use crate::update::{HostSettings, check_txt};
 
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(list)
         .service(create)
         .service(read)
         .service(change)
-        .service(remove)
-        .service(update)
-        .service(history);
+        .service(remove);
 }
 
 /// A host and everything it serves.
@@ -428,164 +425,6 @@ async fn remove(
     }
 }
 
-/// An update's addresses, as the legacy protocols take them.
-#[derive(Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-struct UpdateBody {
-    #[schema(format = Ipv4)]
-    ipv4: Option<String>,
-    #[schema(format = Ipv6)]
-    ipv6: Option<String>,
-    /// Take the host offline (premium plan); `false` or absent brings it online.
-    offline: Option<bool>,
-}
-
-/// The outcome of an update.
-#[derive(Serialize, ToSchema)]
-struct UpdateResult {
-    /// `good` (changed) or `nochg`, as the legacy protocols say.
-    #[schema(value_type = String, example = "good")]
-    result: &'static str,
-    #[schema(value_type = Option<String>, format = Ipv4)]
-    ipv4: Option<Ipv4Addr>,
-    #[schema(value_type = Option<String>, format = Ipv6)]
-    ipv6: Option<Ipv6Addr>,
-}
-
-/// Updates a host as a dynamic DNS client does: the addresses given, or with neither the
-/// caller's own; the same service and results as `/nic/update`.
-#[utoipa::path(
-    operation_id = "update_host",
-    tag = "hosts",
-    params(("fqdn" = String, Path, description = "The host's name.")),
-    request_body(content = Option<UpdateBody>, description = "No body (or `null`): the caller's address."),
-    responses(
-        (status = 200, description = "Updated, or already so.", body = UpdateResult),
-        (status = 404, response = NotFound),
-        (status = 422, response = Unprocessable),
-    )
-)]
-#[post("/hosts/{fqdn}/update")]
-async fn update(
-    req: HttpRequest,
-    caller: ApiCaller,
-    state: web::Data<AppState>,
-    fqdn: web::Path<String>,
-    body: Result<web::Bytes, actix_web::Error>,
-) -> Result<HttpResponse, Problem> {
-    // Read here rather than as JSON: no body at all is the simplest update, the caller's
-    // address. The only error reading it is a body over the limit.
-    let body = body.map_err(|_| Problem::too_large())?;
-    let body: UpdateBody = if body.is_empty() {
-        UpdateBody::default()
-    } else {
-        serde_json::from_slice::<Option<UpdateBody>>(&body)
-            .map_err(|e| Problem::invalid_body(&e))?
-            .unwrap_or_default()
-    };
-    let mut request = UpdateRequest::new(
-        caller.credentials(),
-        vec![HostEntry::host(Fqdn::parse(&fqdn))],
-        addresses(body.ipv4.as_deref(), body.ipv6.as_deref())?,
-        api_client(&req, &caller),
-    );
-    request.offline = body.offline;
-    let (changed, now) = run(&state, request, &fqdn).await?;
-    Ok(HttpResponse::Ok().json(UpdateResult {
-        result: if changed { "good" } else { "nochg" },
-        ipv4: now.ipv4,
-        ipv6: now.ipv6,
-    }))
-}
-
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-struct HistoryQuery {
-    /// Lines per page (default 50).
-    #[param(minimum = 1, maximum = 200)]
-    limit: Option<u64>,
-    /// `next_cursor` of the previous page.
-    cursor: Option<String>,
-}
-
-/// One update attempt.
-#[derive(Serialize, ToSchema)]
-struct HistoryView {
-    at: DateTime<Utc>,
-    /// `dyndns2`, `rexx`, `miniupdate`, `api`, `web`, …
-    protocol: String,
-    /// The client's address.
-    source: Option<String>,
-    /// The client's User-Agent.
-    agent: Option<String>,
-    /// `good`, `nochg`, `abuse`, …
-    result: String,
-    ipv4: Option<String>,
-    ipv6: Option<String>,
-}
-
-/// A page of history, newest first.
-#[derive(Serialize, ToSchema)]
-struct HistoryPage {
-    items: Vec<HistoryView>,
-    /// Pass as `cursor` for the next page; `null` on the last one.
-    next_cursor: Option<String>,
-}
-
-/// A host's update history, newest first.
-#[utoipa::path(
-    operation_id = "host_history",
-    tag = "hosts",
-    params(("fqdn" = String, Path, description = "The host's name."), HistoryQuery),
-    responses(
-        (status = 200, description = "A page of history.", body = HistoryPage),
-        (status = 422, response = Unprocessable),
-        (status = 404, response = NotFound),
-    )
-)]
-#[get("/hosts/{fqdn}/history")]
-async fn history(
-    caller: ApiCaller,
-    state: web::Data<AppState>,
-    fqdn: web::Path<String>,
-    query: web::Query<HistoryQuery>,
-) -> Result<HttpResponse, Problem> {
-    let limit = page_size(query.limit)?;
-    let before = match query.cursor.as_deref().map(Cursor::decode).transpose()? {
-        Some(id) => Some(id.parse::<i64>().map_err(|_| Cursor::invalid())?),
-        None => None,
-    };
-    let host = caller.host(&state, &fqdn).await?;
-    let mut lines = caller
-        .tenant(&state)
-        .history_before(host.state.id, before, limit + 1)
-        .await?;
-    let more = lines.len() as u64 > limit;
-    lines.truncate(limit as usize);
-    let next_cursor = more
-        .then(|| lines.last().map(|l| Cursor::encode(&l.id.to_string())))
-        .flatten();
-    Ok(HttpResponse::Ok().json(HistoryPage {
-        items: lines.into_iter().map(HistoryView::of).collect(),
-        next_cursor,
-    }))
-}
-
-impl HistoryView {
-    fn of(line: HistoryLine) -> HistoryView {
-        HistoryView {
-            at: line.at,
-            protocol: line.protocol,
-            source: line.source,
-            agent: line.agent,
-            result: line.result,
-            ipv4: line.ipv4,
-            ipv6: line.ipv6,
-        }
-    }
-}
-
 /// A JSON number that is a whole number of seconds (JSON Schema counts `60.0` as an
 /// integer too).
 fn whole_seconds(n: &serde_json::Number) -> Option<u32> {
@@ -595,84 +434,5 @@ fn whole_seconds(n: &serde_json::Number) -> Option<u32> {
             .as_f64()
             .filter(|f| f.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(f))
             .map(|f| f as u32),
-    }
-}
-
-/// Addresses as a body gives them; 422 for one that is not of its family.
-fn addresses(
-    ipv4: Option<&str>,
-    ipv6: Option<&str>,
-) -> Result<(Option<Ipv4Addr>, Option<Ipv6Addr>), Problem> {
-    let ipv4 = ipv4
-        .map(parse_ipv4)
-        .transpose()
-        .map_err(|_| Problem::invalid("invalid_ipv4", "ipv4 is not an IPv4 address."))?;
-    let ipv6 = ipv6
-        .map(parse_ipv6)
-        .transpose()
-        .map_err(|_| Problem::invalid("invalid_ipv6", "ipv6 is not an IPv6 address."))?;
-    Ok((ipv4, ipv6))
-}
-
-/// Who updates through the API, for history.
-fn api_client(req: &HttpRequest, caller: &ApiCaller) -> Client {
-    Client {
-        protocol: Protocol::Api,
-        source: caller.source,
-        agent: req
-            .headers()
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
-    }
-}
-
-/// A request that changes `settings` of `host` and keeps its addresses and offline state.
-pub(super) fn settings_request(
-    req: &HttpRequest,
-    caller: &ApiCaller,
-    host: &Host,
-    settings: HostSettings,
-) -> UpdateRequest {
-    let mut request = UpdateRequest::new(
-        caller.credentials(),
-        vec![HostEntry::host(Ok(host.name.clone()))],
-        (None, None),
-        api_client(req, caller),
-    );
-    (request.preserve_ipv4, request.preserve_ipv6) = (true, true);
-    request.offline = Some(host.state.offline);
-    request.settings = settings;
-    request
-}
-
-/// Runs `request` for `host`: whether it changed anything.
-pub(super) async fn apply(
-    state: &AppState,
-    request: UpdateRequest,
-    host: &Host,
-) -> Result<bool, Problem> {
-    Ok(run(state, request, host.name.as_str()).await?.0)
-}
-
-/// Runs an update of one host `name`: whether it changed, and the addresses it reports.
-async fn run(
-    state: &AppState,
-    request: UpdateRequest,
-    name: &str,
-) -> Result<(bool, Addresses), Problem> {
-    match state.updater.update(request).await?.first() {
-        Some(HostResult::Changed(now)) => Ok((true, *now)),
-        Some(HostResult::Unchanged(now)) => Ok((false, *now)),
-        Some(HostResult::Abuse) => Err(Problem::new(
-            429,
-            "abuse",
-            "This host had too many updates lately, or is blocked.",
-        )
-        .retry_after(600)),
-        _ => Err(Problem::not_found(
-            "host_not_found",
-            format!("You have no host {name}."),
-        )),
     }
 }

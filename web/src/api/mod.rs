@@ -9,10 +9,12 @@ mod account;
 mod auth;
 mod docs;
 mod groups;
+mod history;
 mod hosts;
 mod keys;
 mod problem;
 mod records;
+mod updates;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -43,6 +45,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(auth::routes)
         .configure(account::routes)
         .configure(hosts::routes)
+        .configure(updates::routes)
+        .configure(history::routes)
         .configure(records::routes)
         .configure(groups::routes)
         .configure(keys::routes)

@@ -8,8 +8,8 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::auth::ApiCaller;
-use super::hosts::{apply, settings_request};
 use super::problem::{NotFound, Problem, Unprocessable};
+use super::updates::{apply, settings_request};
 use crate::db::{ACME_LABEL, Host};
 use crate::http::AppState;
 use crate::update::{HostSettings, MAX_TXT, TxtAt, TxtEdit, check_txt};
