@@ -789,6 +789,32 @@ async fn rate_limited(backend: Backend) {
     // Another caller has a window of its own.
     let bob = Api::user(&server, "bob@example.com").await;
     assert_eq!(bob.get("/api/v1/hosts").await.0, 200);
+    // A key has one window for every endpoint, updates included.
+    let key = server.cli_ok(&[
+        "key",
+        "create",
+        "--user",
+        "bob@example.com",
+        "--scope",
+        "api",
+    ]);
+    let key = Api::key(&server, key.trim());
+    assert_eq!(key.get("/api/v1/hosts").await.0, 200);
+    let update = json!({"ipv4": "192.0.2.99"});
+    for _ in 0..2 {
+        let (status, _, _) = key
+            .send("POST", "/api/v1/hosts/bob.dyn.test/update", update.clone())
+            .await;
+        assert_eq!(status, 200);
+    }
+    let refused = key
+        .refused("POST", "/api/v1/hosts/bob.dyn.test/update", Some(update))
+        .await;
+    assert_eq!(refused, (429, "rate_limited".into()));
+    assert_eq!(
+        key.refused("GET", "/api/v1/zones", None).await,
+        (429, "rate_limited".into())
+    );
 }
 
 /// A suspended account answers 403 to its tokens and keys; a blocked one reads, but its

@@ -58,7 +58,34 @@ impl TokenKeys {
 
 /// Calls each caller (a user's tokens together, or one key) may make
 /// (`DYN53_API_RATE_LIMIT`); beyond that, `429 rate_limited` until the window has room.
-pub struct ApiLimits(WindowCounter<(bool, i64)>);
+pub struct ApiLimits(WindowCounter<Who>);
+
+/// Whom a call is counted against: a user (their tokens), or a key by its digest, known
+/// before the database is asked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Who {
+    User(i64),
+    Key([u8; 8]),
+}
+
+impl Who {
+    fn key(secret: &UpdateKey) -> Who {
+        let digest = Sha256::digest(secret.secret().as_bytes());
+        let mut prefix = [0; 8];
+        prefix.copy_from_slice(&digest[..8]);
+        Who::Key(prefix)
+    }
+}
+
+impl ApiLimits {
+    /// Counts a call of `who`; refuses it beyond the limit.
+    fn count(&self, who: Who) -> Result<(), Problem> {
+        self.0.admit_or_wait(who).map_err(|wait| {
+            Problem::new(429, "rate_limited", "Too many calls; slow down.")
+                .retry_after(wait.as_secs().max(1))
+        })
+    }
+}
 
 impl ApiLimits {
     pub fn new(limit: AbuseLimit) -> ApiLimits {
@@ -238,18 +265,12 @@ impl ApiCaller {
             })
             .ok_or_else(not_found)
     }
+}
 
-    /// Counts the call; refuses it beyond the caller's limit.
-    fn count(&self, limits: &ApiLimits) -> Result<(), Problem> {
-        let who = match &self.key {
-            Some(key) => (true, key.key_id),
-            None => (false, self.user.id),
-        };
-        limits.0.admit_or_wait(who).map_err(|wait| {
-            Problem::new(429, "rate_limited", "Too many calls; slow down.")
-                .retry_after(wait.as_secs().max(1))
-        })
-    }
+/// The API's state, for extractors.
+fn app_state(req: &HttpRequest) -> Result<&web::Data<AppState>, Problem> {
+    req.app_data::<web::Data<AppState>>()
+        .ok_or_else(|| Problem::try_later(&"the API has no state"))
 }
 
 impl FromRequest for ApiCaller {
@@ -259,61 +280,154 @@ impl FromRequest for ApiCaller {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let state = req
-                .app_data::<web::Data<AppState>>()
-                .ok_or_else(|| Problem::try_later(&"the API has no state"))?;
-            let caller = caller(&req, state).await?;
-            caller.count(&state.api_limits)?;
-            Ok(caller)
+            let state = app_state(&req)?;
+            match Bearer::of(&req)? {
+                Bearer::Key(key) => {
+                    state.api_limits.count(Who::key(&key))?;
+                    key_caller(&req, state, &key).await
+                }
+                Bearer::Token(jwt) => {
+                    let caller = token_caller(&req, state, &jwt).await?;
+                    state.api_limits.count(Who::User(caller.user.id))?;
+                    Ok(caller)
+                }
+            }
         })
     }
 }
 
-/// The caller of an API request, from `Authorization: Bearer`.
-async fn caller(req: &HttpRequest, state: &AppState) -> Result<ApiCaller, Problem> {
-    let source = state.trusted_proxies.client_ip(req);
-    let bearer = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    let Some(bearer) = bearer else {
-        return Err(Problem::new(
-            401,
-            "unauthenticated",
-            "Send Authorization: Bearer with a token or an API key.",
-        ));
-    };
-    let invalid = || Problem::new(401, "invalid_token", "The token is invalid or has expired.");
-    let (user, key, credentials) = if UpdateKey::parse(bearer).is_some() {
-        let credentials = Credentials::api_key(bearer);
-        let (user, key) = state.updater.holder(&credentials, source).await?;
-        let user = WebUser::checked(&user).ok_or_else(invalid)?;
-        (user, key, credentials)
-    } else {
-        let claims = decode::<Claims>(bearer, &state.token_keys.decoding, &TokenKeys::validation())
-            .map_err(|_| invalid())?
-            .claims;
-        let id: i64 = claims.sub.parse().map_err(|_| invalid())?;
-        let (user, hash) = state.db.web_user_by_id(id).await?.ok_or_else(invalid)?;
-        let mark = password_mark(&hash);
-        if !bool::from(mark.as_bytes().ct_eq(claims.pwd.as_bytes())) {
-            return Err(invalid());
+/// Who calls `POST /hosts/{fqdn}/update`, the call devices make over and over: an API key
+/// goes to the update service as it came, which checks it in the same query that reads the
+/// host; a token's user is resolved as for every other call.
+pub enum UpdateCaller {
+    Key(Credentials, IpAddr),
+    User(ApiCaller),
+}
+
+impl UpdateCaller {
+    pub fn credentials(&self) -> Credentials {
+        match self {
+            UpdateCaller::Key(credentials, _) => credentials.clone(),
+            UpdateCaller::User(caller) => caller.credentials(),
         }
-        let credentials = Credentials::token_user(&user);
-        (user, None, credentials)
-    };
-    if user.account_status == AccountStatus::Suspended {
-        return Err(Problem::forbidden(
-            "account_inactive",
-            "The account is suspended.",
-        ));
     }
-    Ok(ApiCaller {
+
+    pub fn source(&self) -> IpAddr {
+        match self {
+            UpdateCaller::Key(_, source) => *source,
+            UpdateCaller::User(caller) => caller.source,
+        }
+    }
+}
+
+impl FromRequest for UpdateCaller {
+    type Error = Problem;
+    type Future = Pin<Box<dyn Future<Output = Result<UpdateCaller, Problem>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let caller = ApiCaller::from_request(&req, payload);
+        Box::pin(async move {
+            let state = app_state(&req)?;
+            match Bearer::of(&req)? {
+                Bearer::Key(key) => {
+                    state.api_limits.count(Who::key(&key))?;
+                    let source = state.trusted_proxies.client_ip(&req);
+                    Ok(UpdateCaller::Key(
+                        Credentials::api_key(key.secret()),
+                        source,
+                    ))
+                }
+                Bearer::Token(_) => Ok(UpdateCaller::User(caller.await?)),
+            }
+        })
+    }
+}
+
+/// The credential in `Authorization: Bearer`.
+enum Bearer {
+    Key(UpdateKey),
+    Token(String),
+}
+
+impl Bearer {
+    fn of(req: &HttpRequest) -> Result<Bearer, Problem> {
+        let bearer = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        match bearer {
+            Some(bearer) => Ok(match UpdateKey::parse(bearer) {
+                Some(key) => Bearer::Key(key),
+                None => Bearer::Token(bearer.to_owned()),
+            }),
+            None => Err(Problem::new(
+                401,
+                "unauthenticated",
+                "Send Authorization: Bearer with a token or an API key.",
+            )),
+        }
+    }
+}
+
+fn invalid_token() -> Problem {
+    Problem::new(401, "invalid_token", "The token is invalid or has expired.")
+}
+
+/// An API key's caller: its owner, with the key's limits.
+async fn key_caller(
+    req: &HttpRequest,
+    state: &AppState,
+    key: &UpdateKey,
+) -> Result<ApiCaller, Problem> {
+    let source = state.trusted_proxies.client_ip(req);
+    let credentials = Credentials::api_key(key.secret());
+    let (user, key) = state.updater.holder(&credentials, source).await?;
+    let user = WebUser::checked(&user).ok_or_else(invalid_token)?;
+    active(ApiCaller {
         user,
         key,
         credentials,
         source,
     })
+}
+
+/// A token's caller: the user it names, while their password is the one it was issued for.
+async fn token_caller(
+    req: &HttpRequest,
+    state: &AppState,
+    jwt: &str,
+) -> Result<ApiCaller, Problem> {
+    let claims = decode::<Claims>(jwt, &state.token_keys.decoding, &TokenKeys::validation())
+        .map_err(|_| invalid_token())?
+        .claims;
+    let id: i64 = claims.sub.parse().map_err(|_| invalid_token())?;
+    let (user, hash) = state
+        .db
+        .web_user_by_id(id)
+        .await?
+        .ok_or_else(invalid_token)?;
+    let mark = password_mark(&hash);
+    if !bool::from(mark.as_bytes().ct_eq(claims.pwd.as_bytes())) {
+        return Err(invalid_token());
+    }
+    active(ApiCaller {
+        credentials: Credentials::token_user(&user),
+        user,
+        key: None,
+        source: state.trusted_proxies.client_ip(req),
+    })
+}
+
+/// Refuses the caller of a suspended account.
+fn active(caller: ApiCaller) -> Result<ApiCaller, Problem> {
+    if caller.user.account_status == AccountStatus::Suspended {
+        return Err(Problem::forbidden(
+            "account_inactive",
+            "The account is suspended.",
+        ));
+    }
+    Ok(caller)
 }

@@ -2,7 +2,7 @@
 //! update service: the request it makes, the caller as a client in the history, and the
 //! answer mapped to a problem.
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, post, web};
@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::auth::ApiCaller;
+use super::auth::{ApiCaller, UpdateCaller};
 use super::problem::{NotFound, Problem, Unprocessable};
 use crate::db::Host;
 use crate::domain::{Fqdn, Protocol, parse_ipv4, parse_ipv6};
@@ -61,7 +61,7 @@ struct UpdateResult {
 #[post("/hosts/{fqdn}/update")]
 async fn update(
     req: HttpRequest,
-    caller: ApiCaller,
+    caller: UpdateCaller,
     state: web::Data<AppState>,
     fqdn: web::Path<String>,
     body: Result<web::Bytes, actix_web::Error>,
@@ -80,7 +80,7 @@ async fn update(
         caller.credentials(),
         vec![HostEntry::host(Fqdn::parse(&fqdn))],
         addresses(body.ipv4.as_deref(), body.ipv6.as_deref())?,
-        api_client(&req, &caller),
+        api_client(&req, caller.source()),
     );
     request.offline = body.offline;
     let (changed, now) = run(&state, request, &fqdn).await?;
@@ -108,10 +108,10 @@ pub(super) fn addresses(
 }
 
 /// Who updates through the API, for history.
-fn api_client(req: &HttpRequest, caller: &ApiCaller) -> Client {
+fn api_client(req: &HttpRequest, source: IpAddr) -> Client {
     Client {
         protocol: Protocol::Api,
-        source: caller.source,
+        source,
         agent: req
             .headers()
             .get(header::USER_AGENT)
@@ -131,7 +131,7 @@ pub(super) fn settings_request(
         caller.credentials(),
         vec![HostEntry::host(Ok(host.name.clone()))],
         (None, None),
-        api_client(req, caller),
+        api_client(req, caller.source),
     );
     (request.preserve_ipv4, request.preserve_ipv6) = (true, true);
     request.offline = Some(host.state.offline);
