@@ -12,14 +12,13 @@ use actix_web::{FromRequest, HttpRequest, HttpResponse, post, web};
 use chrono::Utc;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::problem::Problem;
 use crate::db::{Host, KeyAuth, Tenant, WebUser};
-use crate::domain::{AccountStatus, Email, Fqdn, PasswordHash, UpdateKey, verify_password};
+use crate::domain::{AccountStatus, Email, Fqdn, UpdateKey, verify_password};
 use crate::http::AppState;
 use crate::update::{AbuseLimit, Credentials, WindowCounter};
 
@@ -62,19 +61,11 @@ pub struct ApiLimits(WindowCounter<Who>);
 
 /// Whom a call is counted against: a user (their tokens), or a key by its digest, known
 /// before the database is asked.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Who {
     User(i64),
-    Key([u8; 8]),
-}
-
-impl Who {
-    fn key(secret: &UpdateKey) -> Who {
-        let digest = Sha256::digest(secret.secret().as_bytes());
-        let mut prefix = [0; 8];
-        prefix.copy_from_slice(&digest[..8]);
-        Who::Key(prefix)
-    }
+    /// The key's digest, as stored.
+    Key(String),
 }
 
 impl ApiLimits {
@@ -99,16 +90,9 @@ struct Claims {
     iss: String,
     iat: i64,
     exp: i64,
-    /// Which password the token was issued for ([`password_mark`]): a new password ends
+    /// Which password the token was issued for ([`PasswordHash::mark`]): a new password ends
     /// every token, as it ends every browser session.
     pwd: String,
-}
-
-/// A short digest of the stored password hash: tells a token issued before a password
-/// change from one issued after, and reveals nothing of the password.
-fn password_mark(hash: &PasswordHash) -> String {
-    let digest = Sha256::digest(hash.0.as_bytes());
-    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A user's sign-in.
@@ -180,7 +164,7 @@ async fn token(
         iss: ISSUER.into(),
         iat: now,
         exp: now + TOKEN_SECONDS,
-        pwd: password_mark(&hash),
+        pwd: hash.mark(),
     };
     let access_token = encode(
         &Header::new(Algorithm::HS256),
@@ -279,20 +263,7 @@ impl FromRequest for ApiCaller {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
-        Box::pin(async move {
-            let state = app_state(&req)?;
-            match Bearer::of(&req)? {
-                Bearer::Key(key) => {
-                    state.api_limits.count(Who::key(&key))?;
-                    key_caller(&req, state, &key).await
-                }
-                Bearer::Token(jwt) => {
-                    let caller = token_caller(&req, state, &jwt).await?;
-                    state.api_limits.count(Who::User(caller.user.id))?;
-                    Ok(caller)
-                }
-            }
-        })
+        Box::pin(async move { Bearer::of(&req)?.caller(&req, app_state(&req)?).await })
     }
 }
 
@@ -324,21 +295,20 @@ impl FromRequest for UpdateCaller {
     type Error = Problem;
     type Future = Pin<Box<dyn Future<Output = Result<UpdateCaller, Problem>>>>;
 
-    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
-        let caller = ApiCaller::from_request(&req, payload);
         Box::pin(async move {
             let state = app_state(&req)?;
             match Bearer::of(&req)? {
                 Bearer::Key(key) => {
-                    state.api_limits.count(Who::key(&key))?;
+                    state.api_limits.count(Who::Key(key.digest()))?;
                     let source = state.trusted_proxies.client_ip(&req);
                     Ok(UpdateCaller::Key(
                         Credentials::api_key(key.secret()),
                         source,
                     ))
                 }
-                Bearer::Token(_) => Ok(UpdateCaller::User(caller.await?)),
+                jwt => Ok(UpdateCaller::User(jwt.caller(&req, state).await?)),
             }
         })
     }
@@ -368,6 +338,21 @@ impl Bearer {
                 "unauthenticated",
                 "Send Authorization: Bearer with a token or an API key.",
             )),
+        }
+    }
+
+    /// The caller this credential names, its call counted against its window.
+    async fn caller(self, req: &HttpRequest, state: &AppState) -> Result<ApiCaller, Problem> {
+        match self {
+            Bearer::Key(key) => {
+                state.api_limits.count(Who::Key(key.digest()))?;
+                key_caller(req, state, &key).await
+            }
+            Bearer::Token(jwt) => {
+                let caller = token_caller(req, state, &jwt).await?;
+                state.api_limits.count(Who::User(caller.user.id))?;
+                Ok(caller)
+            }
         }
     }
 }
@@ -409,8 +394,7 @@ async fn token_caller(
         .web_user_by_id(id)
         .await?
         .ok_or_else(invalid_token)?;
-    let mark = password_mark(&hash);
-    if !bool::from(mark.as_bytes().ct_eq(claims.pwd.as_bytes())) {
+    if !bool::from(hash.mark().as_bytes().ct_eq(claims.pwd.as_bytes())) {
         return Err(invalid_token());
     }
     active(ApiCaller {

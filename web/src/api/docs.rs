@@ -128,8 +128,9 @@ fn add_common_responses(doc: &mut OpenApi) {
 
 /// The document as served, the reference page made from it, and its paths' methods.
 pub struct Published {
-    json: String,
-    page: String,
+    /// Made once: a response shares these bytes rather than copying them.
+    json: web::Bytes,
+    page: web::Bytes,
     /// Each path template's segments, and its methods (upper case).
     methods: Vec<(Vec<String>, Vec<String>)>,
 }
@@ -161,8 +162,8 @@ impl Published {
             })
             .collect();
         Published {
-            json,
-            page,
+            json: json.into(),
+            page: page.into(),
             methods,
         }
     }

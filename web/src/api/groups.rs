@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::auth::ApiCaller;
+use super::hosts::own_hosts;
 use super::problem::{Conflict, NotFound, Problem, Unprocessable};
 use crate::db::{DbError, GroupInfo, Tenant};
 use crate::domain::{Fqdn, GroupName};
@@ -45,18 +46,7 @@ impl Group {
     async fn parse(&self, tenant: &Tenant) -> Result<(GroupName, Vec<Fqdn>), Problem> {
         let name = GroupName::parse(&self.name)
             .map_err(|e| Problem::invalid("invalid_name", format!("Choose another name: {e}.")))?;
-        let own = tenant.hosts().await?;
-        let mut hosts = Vec::with_capacity(self.hosts.len());
-        for member in &self.hosts {
-            let host = Fqdn::parse(member)
-                .ok()
-                .filter(|n| own.iter().any(|h| h.name == *n))
-                .ok_or_else(|| {
-                    Problem::invalid("unknown_host", format!("You have no host {member}."))
-                })?;
-            hosts.push(host);
-        }
-        Ok((name, hosts))
+        Ok((name, own_hosts(tenant, &self.hosts).await?))
     }
 }
 

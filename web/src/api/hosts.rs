@@ -15,7 +15,7 @@ use super::auth::ApiCaller;
 use super::problem::{Conflict, NotFound, Problem, Unprocessable};
 use super::updates::{addresses, apply, settings_request};
 use super::{Cursor, nullable, page_size};
-use crate::db::{DbError, Host, HostFilter};
+use crate::db::{DbError, Host, HostFilter, Tenant};
 use crate::domain::{Fqdn, Label};
 use crate::http::AppState;
 use crate::update::{HostSettings, check_txt};
@@ -423,6 +423,23 @@ async fn remove(
             format!("You have no host {fqdn}."),
         )),
     }
+}
+
+/// The account's hosts named in `names` (a group's members, a key's limit); 422 for a name
+/// that is not one of them.
+pub(super) async fn own_hosts(tenant: &Tenant, names: &[String]) -> Result<Vec<Fqdn>, Problem> {
+    let own = tenant.hosts().await?;
+    names
+        .iter()
+        .map(|name| {
+            Fqdn::parse(name)
+                .ok()
+                .filter(|n| own.iter().any(|h| h.name == *n))
+                .ok_or_else(|| {
+                    Problem::invalid("unknown_host", format!("You have no host {name}."))
+                })
+        })
+        .collect()
 }
 
 /// A JSON number that is a whole number of seconds (JSON Schema counts `60.0` as an

@@ -8,9 +8,10 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::auth::ApiCaller;
+use super::hosts::own_hosts;
 use super::problem::{NotFound, Problem, Unprocessable};
 use crate::db::{DbError, KeyInfo};
-use crate::domain::{Fqdn, KeyScope};
+use crate::domain::KeyScope;
 use crate::http::AppState;
 
 pub fn routes(cfg: &mut ServiceConfig) {
@@ -121,17 +122,7 @@ async fn create(
             .ok_or_else(|| Problem::invalid("invalid_scope", "The scope is `update` or `api`."))?,
     };
     let tenant = caller.tenant(&state);
-    let own = tenant.hosts().await?;
-    let mut hosts = Vec::new();
-    for wanted in body.hosts.iter().flatten() {
-        let host = Fqdn::parse(wanted)
-            .ok()
-            .filter(|n| own.iter().any(|h| h.name == *n))
-            .ok_or_else(|| {
-                Problem::invalid("unknown_host", format!("You have no host {wanted}."))
-            })?;
-        hosts.push(host);
-    }
+    let hosts = own_hosts(&tenant, body.hosts.as_deref().unwrap_or_default()).await?;
     let key = match tenant
         .create_key(
             &caller.user.email,

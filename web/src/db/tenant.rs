@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select,
+};
 
 use super::entity::{group, group_host, host, update_history, update_key, update_key_host, user};
 use super::{AccountId, Db, DbError, DbResult, Host, NewHost, WriteTx, Zone};
@@ -204,33 +206,38 @@ impl Tenant {
         before: Option<i64>,
         limit: u64,
     ) -> DbResult<Vec<HistoryLine>> {
-        let mut query = update_history::Entity::find()
-            .filter(update_history::Column::AccountId.eq(self.account.0))
-            .filter(update_history::Column::HostId.eq(id))
-            .order_by_desc(update_history::Column::Id)
-            .limit(limit);
+        let mut query = self
+            .history_of(id)
+            .order_by_desc(update_history::Column::Id);
         if let Some(before) = before {
             query = query.filter(update_history::Column::Id.lt(before));
         }
-        Ok(query
-            .all(&self.db.conn)
-            .await?
-            .into_iter()
-            .map(history_line)
-            .collect())
+        self.history_lines(query.limit(limit)).await
     }
 
     /// The newest `limit` history lines of the account's host `id`, skipping `offset`.
     pub async fn history(&self, id: i64, offset: u64, limit: u64) -> DbResult<Vec<HistoryLine>> {
-        let rows = update_history::Entity::find()
-            .filter(update_history::Column::AccountId.eq(self.account.0))
-            .filter(update_history::Column::HostId.eq(id))
+        let query = self
+            .history_of(id)
             .order_by_desc(update_history::Column::At)
             .order_by_desc(update_history::Column::Id)
             .offset(offset)
-            .limit(limit)
-            .all(&self.db.conn)
-            .await?;
+            .limit(limit);
+        self.history_lines(query).await
+    }
+
+    /// The history of the account's host `id`, to be ordered and paged.
+    fn history_of(&self, id: i64) -> Select<update_history::Entity> {
+        update_history::Entity::find()
+            .filter(update_history::Column::AccountId.eq(self.account.0))
+            .filter(update_history::Column::HostId.eq(id))
+    }
+
+    async fn history_lines(
+        &self,
+        query: Select<update_history::Entity>,
+    ) -> DbResult<Vec<HistoryLine>> {
+        let rows = query.all(&self.db.conn).await?;
         Ok(rows.into_iter().map(history_line).collect())
     }
 

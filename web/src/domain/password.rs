@@ -7,6 +7,15 @@ use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 #[derive(Clone, Debug)]
 pub struct PasswordHash(pub String);
 
+impl PasswordHash {
+    /// A short digest of this stored hash: tells a token issued before a password change
+    /// from one issued after, and reveals nothing of the password.
+    pub fn mark(&self) -> String {
+        use sha2::{Digest, Sha256};
+        super::hex(&Sha256::digest(self.0.as_bytes())[..8])
+    }
+}
+
 pub fn hash_password(password: &str) -> anyhow::Result<PasswordHash> {
     let hash = Argon2::default()
         .hash_password(password.as_bytes())
