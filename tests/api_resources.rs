@@ -696,17 +696,7 @@ async fn isolation(backend: Backend) {
     assert_eq!(bob.get("/api/v1/account").await.0, 200);
 
     // A key limited to home: office is not found, the account's other data is forbidden.
-    let limited = server.cli_ok(&[
-        "key",
-        "create",
-        "--user",
-        "alice@example.com",
-        "--scope",
-        "api",
-        "--hosts",
-        "home.dyn.test",
-    ]);
-    let limited = Api::key(&server, limited.trim());
+    let limited = Api::new_key(&server, "alice@example.com", &["--hosts", "home.dyn.test"]);
     let office = "/api/v1/hosts/office.dyn.test";
     for (method, path, body) in [
         ("GET", office.to_owned(), None),
@@ -790,15 +780,7 @@ async fn rate_limited(backend: Backend) {
     let bob = Api::user(&server, "bob@example.com").await;
     assert_eq!(bob.get("/api/v1/hosts").await.0, 200);
     // A key has one window for every endpoint, updates included.
-    let key = server.cli_ok(&[
-        "key",
-        "create",
-        "--user",
-        "bob@example.com",
-        "--scope",
-        "api",
-    ]);
-    let key = Api::key(&server, key.trim());
+    let key = Api::new_key(&server, "bob@example.com", &[]);
     assert_eq!(key.get("/api/v1/hosts").await.0, 200);
     let update = json!({"ipv4": "192.0.2.99"});
     for _ in 0..2 {
@@ -822,15 +804,7 @@ async fn rate_limited(backend: Backend) {
 async fn suspended_and_blocked(backend: Backend) {
     let server = start(backend).await;
     let alice = Api::user(&server, "alice@example.com").await;
-    let key = server.cli_ok(&[
-        "key",
-        "create",
-        "--user",
-        "alice@example.com",
-        "--scope",
-        "api",
-    ]);
-    let key = Api::key(&server, key.trim());
+    let key = Api::new_key(&server, "alice@example.com", &[]);
     server.cli_ok(&["account", "block", "alice@example.com"]);
     for api in [&alice, &key] {
         assert_eq!(api.get("/api/v1/hosts/home.dyn.test").await.0, 200);
@@ -860,15 +834,7 @@ async fn suspended_and_blocked(backend: Backend) {
 async fn database_down(backend: Backend) {
     let server = start(backend).await;
     let alice = Api::user(&server, "alice@example.com").await;
-    let key = server.cli_ok(&[
-        "key",
-        "create",
-        "--user",
-        "alice@example.com",
-        "--scope",
-        "api",
-    ]);
-    let key = Api::key(&server, key.trim());
+    let key = Api::new_key(&server, "alice@example.com", &[]);
     let _broken = support::break_database(&server.storage);
     let txt = json!({"type": "TXT", "name": "_acme-challenge.office.dyn.test", "value": "x"});
     for api in [&alice, &key] {

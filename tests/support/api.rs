@@ -70,6 +70,17 @@ impl Api {
         Api::key(server, &token(server, email).await)
     }
 
+    /// A new API-scope key of `email`'s, made with the CLI; `options` as `key create` takes
+    /// them (`--hosts`, …).
+    pub fn new_key(server: &Server, email: &str, options: &[&str]) -> Api {
+        let args = [
+            &["key", "create", "--user", email, "--scope", "api"],
+            options,
+        ]
+        .concat();
+        Api::key(server, server.cli_ok(&args).trim())
+    }
+
     /// A key, or any bearer string.
     pub fn key(server: &Server, bearer: &str) -> Api {
         Api {
