@@ -12,7 +12,8 @@ use support::{Backend, Server};
 
 const PASSWORD: &str = "a long secret phrase";
 
-/// Signs `email` up, follows the e-mailed link and signs in: the signed-in visitor.
+/// Signs `email` up and follows the e-mailed link, entering the password: the visitor,
+/// signed in by that.
 async fn signed_up(server: &Server, email: &str) -> Visitor {
     let mut v = Visitor::new(server);
     let form = v.get("/signup").await;
@@ -32,12 +33,26 @@ async fn signed_up(server: &Server, email: &str) -> Visitor {
     let mail = mails(server).pop().expect("a mail");
     assert_eq!(mails(server).len(), before + 1);
     assert!(mail.contains(&format!("To: {email}")), "{mail}");
-    let url = link(&mail, "/verify?token=").expect("a verification link");
-    let path = &url[url.find("/verify").expect("path")..];
-    let r = v.get(path).await;
-    assert!(r.body.contains("Address confirmed"), "{}", r.body);
-    sign_in(&mut v, email, PASSWORD).await;
+    let r = confirm(&mut v, &mail, PASSWORD).await;
+    assert_eq!((r.status, r.header("location")), (303, Some("/hosts")), "{}", r.body);
     v
+}
+
+/// Follows the verification link of `mail` and sends its form with `password`.
+async fn confirm(v: &mut Visitor, mail: &str, password: &str) -> support::http::Response {
+    let url = link(mail, "/verify?token=").expect("a verification link");
+    let form = v.get(&url[url.find("/verify").expect("path")..]).await;
+    assert!(form.body.contains("Confirm your address"), "{}", form.body);
+    let token = support::web::field(&form.body, "token").expect("the link's token");
+    v.post(
+        "/verify",
+        &[
+            ("token", &token),
+            ("password", password),
+            ("csrf", &csrf(&form.body)),
+        ],
+    )
+    .await
 }
 
 async fn sign_in(v: &mut Visitor, email: &str, password: &str) -> support::http::Response {
@@ -239,7 +254,7 @@ async fn failure_paths(backend: Backend) {
     }
     assert!(mails(&server).is_empty());
 
-    // An unverified user may sign in but not add hosts.
+    // An unconfirmed address does not sign in, even with the right password.
     let r = v
         .post(
             "/signup",
@@ -252,20 +267,9 @@ async fn failure_paths(backend: Backend) {
         .await;
     assert_eq!(r.status, 200);
     let r = sign_in(&mut v, "eve@example.com", PASSWORD).await;
-    assert_eq!(r.status, 303);
-    let page = v.get("/hosts").await;
-    assert!(page.body.contains("Confirm your e-mail address"));
-    let r = v
-        .post(
-            "/hosts",
-            &[
-                ("label", "eve"),
-                ("zone", "dyn.test"),
-                ("csrf", &csrf(&page.body)),
-            ],
-        )
-        .await;
     assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.body.contains("Confirm your address first"), "{}", r.body);
+    assert!(!v.has_cookie("dyn53_session"));
 
     // Signing up again with a known address says the same, and mails the owner.
     let mut other = Visitor::new(&server);
@@ -917,9 +921,8 @@ async fn mail_over_smtp(backend: Backend) {
     let mail = std::fs::read_to_string(sink.path().join("0.eml")).expect("a mail in the sink");
     assert!(mail.contains("To: pat@example.com"), "{mail}");
     assert!(mails(&server).is_empty(), "no files when SMTP is set");
-    let url = link(&mail, "/verify?token=").expect("a link");
-    let r = v.get(&url[url.find("/verify").expect("path")..]).await;
-    assert!(r.body.contains("Address confirmed"), "{}", r.body);
+    let r = confirm(&mut v, &mail, PASSWORD).await;
+    assert_eq!(r.status, 303, "{}", r.body);
 }
 
 on_both_backends!(

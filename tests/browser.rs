@@ -74,14 +74,12 @@ async fn account_journey(backend: Backend) {
         .expect("the verification mail");
     let link = support::web::link(&mail, "/verify?token=").expect("a link");
     browser.goto(&link).await;
-    assert!(browser.text().await.contains("Address confirmed"));
-    browser.check_page("verified").await;
-
-    browser.click_link("Sign in").await;
-    browser.check_page("login").await;
-    browser.fill("E-mail address", "pat@example.com").await;
-    browser.fill("Password", "a long secret phrase").await;
-    browser.click_button("Sign in").await;
+    assert!(browser.text().await.contains("Confirm your address"));
+    browser.check_page("verify").await;
+    browser
+        .fill("The password you chose when you signed up", "a long secret phrase")
+        .await;
+    browser.click_button("Confirm and sign in").await;
     assert_eq!(browser.current_url().await, format!("{base}/hosts"));
     browser.check_page("hosts-empty").await;
 
@@ -132,10 +130,15 @@ async fn account_journey(backend: Backend) {
     browser.check_page("not-found").await;
     browser.click_button("Sign out").await;
     assert_eq!(browser.current_url().await, format!("{base}/login"));
+    browser.check_page("login").await;
     browser.click_link("Forgot your password?").await;
     browser.check_page("forgot").await;
     // The pages behind e-mailed links, reached with a link that does not work.
-    for (path, name) in [("/reset?token=x", "reset"), ("/join?token=x", "join")] {
+    for (path, name) in [
+        ("/reset?token=x", "reset"),
+        ("/join?token=x", "join"),
+        ("/nothing-here", "unknown-url"),
+    ] {
         browser.goto(&format!("{base}{path}")).await;
         browser.check_page(name).await;
     }

@@ -3,9 +3,11 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use crate::client_ip::TrustedProxies;
 use crate::domain::Fqdn;
-use crate::http::{BlockedAgents, TrustedProxies};
-use crate::update::{AbuseLimit, UpdateLimits};
+use crate::http::BlockedAgents;
+use crate::limits::AbuseLimit;
+use crate::update::UpdateLimits;
 
 /// Where data lives: every command needs this much.
 #[derive(Clone, Debug)]

@@ -1,17 +1,24 @@
-//! dyn53's control plane: domain types, storage, the update service, the legacy protocols,
-//! the in-process feed that drives the embedded DNS node, and the publisher of the fleet
-//! feed.
+//! dyn53's control plane: domain types, storage, the update service, the access model, the
+//! legacy protocols, the account manager, the REST API, the in-process feed that drives the
+//! embedded DNS node, and the publisher of the fleet feed.
 
+pub mod access;
 pub mod api;
+pub mod app;
+pub mod client_ip;
 pub mod config;
 pub mod db;
 pub mod domain;
 pub mod feed;
 pub mod http;
+pub mod limits;
 pub mod mail;
 pub mod miniupdate;
 pub mod ops;
+pub mod pages;
 pub mod publish;
 pub mod serve;
+pub mod state;
+pub mod tokens;
 pub mod ui;
 pub mod update;

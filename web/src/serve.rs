@@ -14,14 +14,16 @@ use dyn53_dns::feed::Revision;
 use dyn53_dns::fleet::{self, Keys, Publisher};
 use tokio::sync::watch;
 
-use crate::api::{ApiLimits, TokenKeys};
+use crate::app;
 use crate::config::{Config, FleetConfig, Storage};
 use crate::db::Db;
 use crate::domain::SecretToken;
 use crate::feed::{LocalCommits, OutboxFeed};
-use crate::http::{self, AppState};
+use crate::limits::ApiLimits;
 use crate::mail::Mailer;
 use crate::publish::{PublishStatus, run_publisher};
+use crate::state::AppState;
+use crate::tokens::TokenKeys;
 use crate::update::Updater;
 use crate::{miniupdate, ops};
 
@@ -129,7 +131,7 @@ impl Front {
             blocked_agents: config.blocked_agents.clone(),
             publish,
         };
-        let (handle, server) = http::start(state, config.update_paths.clone(), listeners)?;
+        let (handle, server) = app::start(state, config.update_paths.clone(), listeners)?;
         Ok(Front {
             handle,
             task: tokio::spawn(server),

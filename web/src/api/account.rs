@@ -7,7 +7,6 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::auth::ApiCaller;
 use super::problem::{NotFound, Problem};
-use crate::http::AppState;
 
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(account)
@@ -41,14 +40,14 @@ struct AccountView {
     )
 )]
 #[get("/account")]
-async fn account(caller: ApiCaller, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
-    caller.account_wide()?;
-    let user = &caller.user;
+async fn account(caller: ApiCaller) -> Result<HttpResponse, Problem> {
+    let host_count = caller.access.account()?.host_count().await?;
+    let user = caller.user();
     Ok(HttpResponse::Ok().json(AccountView {
         plan: user.plan.as_str(),
         status: user.account_status.as_str(),
         host_limit: user.plan.max_hosts(),
-        host_count: caller.tenant(&state).host_count().await?,
+        host_count,
         email: user.email.to_string(),
         role: user.role.as_str(),
     }))
@@ -72,9 +71,8 @@ struct UserView {
     )
 )]
 #[get("/account/users")]
-async fn users(caller: ApiCaller, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
-    caller.account_wide()?;
-    let members = caller.tenant(&state).members().await?;
+async fn users(caller: ApiCaller) -> Result<HttpResponse, Problem> {
+    let members = caller.access.account()?.members().await?;
     let users: Vec<UserView> = members
         .into_iter()
         .map(|m| UserView {
@@ -97,25 +95,14 @@ async fn users(caller: ApiCaller, state: web::Data<AppState>) -> Result<HttpResp
     )
 )]
 #[delete("/account/users/{id}")]
-async fn remove_user(
-    caller: ApiCaller,
-    state: web::Data<AppState>,
-    id: web::Path<String>,
-) -> Result<HttpResponse, Problem> {
-    caller.account_wide()?;
+async fn remove_user(caller: ApiCaller, id: web::Path<String>) -> Result<HttpResponse, Problem> {
     let not_found = || Problem::not_found("user_not_found", "The account has no such user.");
     let id: i64 = id.parse().map_err(|_| not_found())?;
-    let tenant = caller.tenant(&state);
-    if !tenant.members().await?.iter().any(|m| m.id == id) {
+    let members = caller.access.account()?.members().await?;
+    if !members.iter().any(|m| m.id == id) {
         return Err(not_found());
     }
-    if !caller.user.role.manages_team() {
-        return Err(Problem::forbidden(
-            "role",
-            "Only the owner and admins remove users.",
-        ));
-    }
-    match tenant.remove_member(id, &caller.user.email).await? {
+    match caller.access.team_admin()?.remove(id).await? {
         true => Ok(HttpResponse::NoContent().finish()),
         false => Err(not_found()),
     }
@@ -143,9 +130,9 @@ struct ZoneView {
     )
 )]
 #[get("/zones")]
-async fn zones(caller: ApiCaller, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
+async fn zones(caller: ApiCaller) -> Result<HttpResponse, Problem> {
     let zones: Vec<ZoneView> = caller
-        .tenant(&state)
+        .access
         .zones()
         .await?
         .into_iter()

@@ -9,90 +9,42 @@ use std::pin::Pin;
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, post, web};
-use chrono::Utc;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::problem::Problem;
-use crate::db::{Host, KeyAuth, Tenant, WebUser};
+use crate::access::{Access, Refusal};
+use crate::db::{Host, WebUser};
 use crate::domain::{AccountStatus, Email, Fqdn, UpdateKey, verify_password};
-use crate::http::AppState;
-use crate::update::{AbuseLimit, Credentials, WindowCounter};
+use crate::limits::{self, ApiLimits};
+use crate::state::AppState;
+use crate::tokens::TOKEN_SECONDS;
+use crate::update::Credentials;
 
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(token);
 }
 
-/// How long a token lives.
-const TOKEN_SECONDS: i64 = 15 * 60;
-const ISSUER: &str = "dyn53";
-
-/// The key that signs and checks API tokens (`DYN53_JWT_SECRET`, else one drawn at start).
-#[derive(Clone)]
-pub struct TokenKeys {
-    encoding: EncodingKey,
-    decoding: DecodingKey,
+/// Counts a call of `who`; refuses it beyond `DYN53_API_RATE_LIMIT`.
+fn count(limits: &ApiLimits, who: limits::ApiCaller) -> Result<(), Problem> {
+    limits.count(who).map_err(|wait| {
+        Problem::new(429, "rate_limited", "Too many calls; slow down.")
+            .retry_after(wait.as_secs().max(1))
+    })
 }
 
-impl TokenKeys {
-    pub fn new(secret: &[u8]) -> TokenKeys {
-        TokenKeys {
-            encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
-        }
+impl From<Refusal> for Problem {
+    fn from(refusal: Refusal) -> Self {
+        let code = match refusal {
+            Refusal::ReadOnly => "read_only",
+            Refusal::Role => "role",
+            Refusal::KeyLimited => "key_limited",
+            Refusal::AccountInactive => "account_inactive",
+        };
+        Problem::forbidden(code, refusal.to_string())
     }
-
-    fn validation() -> Validation {
-        // Only HS256: a token claiming another algorithm (or `none`) is refused.
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_issuer(&[ISSUER]);
-        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
-        validation.leeway = 0;
-        validation
-    }
-}
-
-/// Calls each caller (a user's tokens together, or one key) may make
-/// (`DYN53_API_RATE_LIMIT`); beyond that, `429 rate_limited` until the window has room.
-pub struct ApiLimits(WindowCounter<Who>);
-
-/// Whom a call is counted against: a user (their tokens), or a key by its digest, known
-/// before the database is asked.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-enum Who {
-    User(i64),
-    /// The key's digest, as stored.
-    Key(String),
-}
-
-impl ApiLimits {
-    /// Counts a call of `who`; refuses it beyond the limit.
-    fn count(&self, who: Who) -> Result<(), Problem> {
-        self.0.admit_or_wait(who).map_err(|wait| {
-            Problem::new(429, "rate_limited", "Too many calls; slow down.")
-                .retry_after(wait.as_secs().max(1))
-        })
-    }
-}
-
-impl ApiLimits {
-    pub fn new(limit: AbuseLimit) -> ApiLimits {
-        ApiLimits(WindowCounter::new(limit))
-    }
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct Claims {
-    sub: String,
-    iss: String,
-    iat: i64,
-    exp: i64,
-    /// Which password the token was issued for ([`PasswordHash::mark`]): a new password ends
-    /// every token, as it ends every browser session.
-    pwd: String,
 }
 
 /// A user's sign-in.
@@ -158,20 +110,13 @@ async fn token(
             "Wrong e-mail address or password.",
         ));
     };
-    let now = Utc::now().timestamp();
-    let claims = Claims {
-        sub: user.id.to_string(),
-        iss: ISSUER.into(),
-        iat: now,
-        exp: now + TOKEN_SECONDS,
-        pwd: hash.mark(),
-    };
-    let access_token = encode(
-        &Header::new(Algorithm::HS256),
-        &claims,
-        &state.token_keys.encoding,
-    )
-    .map_err(|e| Problem::try_later(&e))?;
+    if !user.verified {
+        return Err(unverified());
+    }
+    let access_token = state
+        .token_keys
+        .issue(user.id, hash.mark())
+        .map_err(|e| Problem::try_later(&e))?;
     Ok(HttpResponse::Ok().json(TokenResponse {
         access_token,
         token_type: "Bearer",
@@ -179,75 +124,32 @@ async fn token(
     }))
 }
 
-/// Who calls: the user a token names, or an API key's owner with that key's limits. Every
-/// handler but the token's takes one; a request without it is answered 401.
+fn unverified() -> Problem {
+    Problem::forbidden("unverified", "Confirm your e-mail address first.")
+}
+
+/// Who calls: the user a token names, or an API key's owner with that key's stored host
+/// limit, as an [`Access`]. Every handler but the token's takes one; a request without it
+/// is answered 401.
 pub struct ApiCaller {
-    pub user: WebUser,
-    /// The key presented, with its whole host limit; `None` for a token.
-    key: Option<KeyAuth>,
-    credentials: Credentials,
+    pub access: Access,
     pub source: IpAddr,
 }
 
 impl ApiCaller {
-    pub fn tenant(&self, state: &AppState) -> Tenant {
-        state.db.tenant(self.user.account)
-    }
-
-    /// The credentials the update service takes for this caller.
-    pub fn credentials(&self) -> Credentials {
-        self.credentials.clone()
-    }
-
-    /// Host ids a host-limited key may touch; `None`: every host of the account.
-    pub fn host_limit(&self) -> Option<&[i64]> {
-        self.key.as_ref().and_then(|k| k.hosts.as_deref())
-    }
-
-    /// Refuses a host-limited key: it may touch its hosts and nothing else of the account.
-    pub fn account_wide(&self) -> Result<(), Problem> {
-        match self.host_limit() {
-            Some(_) => Err(Problem::forbidden(
-                "key_limited",
-                "This key is limited to some hosts; it can only reach those.",
-            )),
-            None => Ok(()),
-        }
-    }
-
-    /// Refuses a viewer, and an account the operator blocked.
-    pub fn may_change(&self) -> Result<(), Problem> {
-        if !self.user.role.may_change_dns() {
-            return Err(Problem::forbidden(
-                "read_only",
-                "Your role may not change DNS.",
-            ));
-        }
-        if self.user.account_status != AccountStatus::Active {
-            return Err(Problem::forbidden(
-                "account_inactive",
-                "This account may not make changes.",
-            ));
-        }
-        Ok(())
+    pub fn user(&self) -> &WebUser {
+        self.access.user()
     }
 
     /// The caller's host `name` (as in the URL): 404 when it is not the account's, or not
     /// within the key's limit.
-    pub async fn host(&self, state: &AppState, name: &str) -> Result<Host, Problem> {
+    pub async fn host(&self, name: &str) -> Result<Host, Problem> {
         let not_found =
             || Problem::not_found("host_not_found", format!("You have no host {name}."));
         let Ok(fqdn) = Fqdn::parse(name) else {
             return Err(not_found());
         };
-        self.tenant(state)
-            .host_named(&fqdn)
-            .await?
-            .filter(|h| {
-                self.host_limit()
-                    .is_none_or(|ids| ids.contains(&h.state.id))
-            })
-            .ok_or_else(not_found)
+        self.access.host_named(&fqdn).await?.ok_or_else(not_found)
     }
 }
 
@@ -279,7 +181,7 @@ impl UpdateCaller {
     pub fn credentials(&self) -> Credentials {
         match self {
             UpdateCaller::Key(credentials, _) => credentials.clone(),
-            UpdateCaller::User(caller) => caller.credentials(),
+            UpdateCaller::User(caller) => caller.access.credentials(),
         }
     }
 
@@ -301,7 +203,7 @@ impl FromRequest for UpdateCaller {
             let state = app_state(&req)?;
             match Bearer::of(&req)? {
                 Bearer::Key(key) => {
-                    state.api_limits.count(Who::Key(key.digest()))?;
+                    count(&state.api_limits, limits::ApiCaller::Key(key.digest()))?;
                     let source = state.trusted_proxies.client_ip(&req);
                     Ok(UpdateCaller::Key(
                         Credentials::api_key(key.secret()),
@@ -345,12 +247,12 @@ impl Bearer {
     async fn caller(self, req: &HttpRequest, state: &AppState) -> Result<ApiCaller, Problem> {
         match self {
             Bearer::Key(key) => {
-                state.api_limits.count(Who::Key(key.digest()))?;
+                count(&state.api_limits, limits::ApiCaller::Key(key.digest()))?;
                 key_caller(req, state, &key).await
             }
             Bearer::Token(jwt) => {
                 let caller = token_caller(req, state, &jwt).await?;
-                state.api_limits.count(Who::User(caller.user.id))?;
+                count(&state.api_limits, limits::ApiCaller::User(caller.user().id))?;
                 Ok(caller)
             }
         }
@@ -371,12 +273,8 @@ async fn key_caller(
     let credentials = Credentials::api_key(key.secret());
     let (user, key) = state.updater.holder(&credentials, source).await?;
     let user = WebUser::checked(&user).ok_or_else(invalid_token)?;
-    active(ApiCaller {
-        user,
-        key,
-        credentials,
-        source,
-    })
+    let limit = key.and_then(|k| k.hosts);
+    caller(state, user, limit, credentials, source)
 }
 
 /// A token's caller: the user it names, while their password is the one it was issued for.
@@ -385,33 +283,46 @@ async fn token_caller(
     state: &AppState,
     jwt: &str,
 ) -> Result<ApiCaller, Problem> {
-    let claims = decode::<Claims>(jwt, &state.token_keys.decoding, &TokenKeys::validation())
-        .map_err(|_| invalid_token())?
-        .claims;
-    let id: i64 = claims.sub.parse().map_err(|_| invalid_token())?;
+    let claims = state.token_keys.check(jwt).ok_or_else(invalid_token)?;
     let (user, hash) = state
         .db
-        .web_user_by_id(id)
+        .web_user_by_id(claims.user)
         .await?
         .ok_or_else(invalid_token)?;
-    if !bool::from(hash.mark().as_bytes().ct_eq(claims.pwd.as_bytes())) {
+    if !bool::from(
+        hash.mark()
+            .as_bytes()
+            .ct_eq(claims.password_mark.as_bytes()),
+    ) {
         return Err(invalid_token());
     }
-    active(ApiCaller {
-        credentials: Credentials::token_user(&user),
+    let credentials = Credentials::token_user(&user);
+    caller(
+        state,
         user,
-        key: None,
-        source: state.trusted_proxies.client_ip(req),
-    })
+        None,
+        credentials,
+        state.trusted_proxies.client_ip(req),
+    )
 }
 
-/// Refuses the caller of a suspended account.
-fn active(caller: ApiCaller) -> Result<ApiCaller, Problem> {
-    if caller.user.account_status == AccountStatus::Suspended {
+/// The caller's [`Access`]; a suspended account's callers and unconfirmed users get none.
+fn caller(
+    state: &AppState,
+    user: WebUser,
+    limit: Option<Vec<i64>>,
+    credentials: Credentials,
+    source: IpAddr,
+) -> Result<ApiCaller, Problem> {
+    if user.account_status == AccountStatus::Suspended {
         return Err(Problem::forbidden(
             "account_inactive",
             "The account is suspended.",
         ));
     }
-    Ok(caller)
+    if !user.verified {
+        return Err(unverified());
+    }
+    let access = Access::new(state.db.tenant(user.account), user, limit, credentials);
+    Ok(ApiCaller { access, source })
 }

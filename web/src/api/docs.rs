@@ -18,7 +18,7 @@ use super::problem::{
     BadRequest, Conflict, Forbidden, NotFound, NotJson, Problem, TooLarge, TooManyRequests,
     Unauthorized, Unavailable, Unprocessable,
 };
-use crate::ui::Nav;
+use crate::pages::Nav;
 
 #[derive(utoipa::OpenApi)]
 #[openapi(

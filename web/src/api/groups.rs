@@ -10,9 +10,9 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use super::auth::ApiCaller;
 use super::hosts::own_hosts;
 use super::problem::{Conflict, NotFound, Problem, Unprocessable};
-use crate::db::{DbError, GroupInfo, Tenant};
+use crate::access::Access;
+use crate::db::{DbError, GroupInfo};
 use crate::domain::{Fqdn, GroupName};
-use crate::http::AppState;
 
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(list)
@@ -43,17 +43,18 @@ impl Group {
 
     /// The name and members as the database takes them; 422 for a bad name or a host that
     /// is not the account's.
-    async fn parse(&self, tenant: &Tenant) -> Result<(GroupName, Vec<Fqdn>), Problem> {
+    async fn parse(&self, access: &Access) -> Result<(GroupName, Vec<Fqdn>), Problem> {
         let name = GroupName::parse(&self.name)
             .map_err(|e| Problem::invalid("invalid_name", format!("Choose another name: {e}.")))?;
-        Ok((name, own_hosts(tenant, &self.hosts).await?))
+        Ok((name, own_hosts(access, &self.hosts).await?))
     }
 }
 
 /// The account's group `name`, or 404.
-async fn find(tenant: &Tenant, name: &str) -> Result<GroupInfo, Problem> {
+async fn find(access: &Access, name: &str) -> Result<GroupInfo, Problem> {
     let wanted = GroupName::parse(name).ok();
-    tenant
+    access
+        .account()?
         .groups()
         .await?
         .into_iter()
@@ -74,9 +75,8 @@ fn taken(name: &GroupName) -> Problem {
     )
 )]
 #[get("/groups")]
-async fn list(caller: ApiCaller, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
-    caller.account_wide()?;
-    let groups = caller.tenant(&state).groups().await?;
+async fn list(caller: ApiCaller) -> Result<HttpResponse, Problem> {
+    let groups = caller.access.account()?.groups().await?;
     Ok(HttpResponse::Ok().json(groups.iter().map(Group::of).collect::<Vec<_>>()))
 }
 
@@ -92,21 +92,15 @@ async fn list(caller: ApiCaller, state: web::Data<AppState>) -> Result<HttpRespo
     )
 )]
 #[post("/groups")]
-async fn create(
-    caller: ApiCaller,
-    state: web::Data<AppState>,
-    body: web::Json<Group>,
-) -> Result<HttpResponse, Problem> {
-    caller.account_wide()?;
-    caller.may_change()?;
-    let tenant = caller.tenant(&state);
-    let (name, hosts) = body.parse(&tenant).await?;
-    match tenant.create_group(&name, &hosts, &caller.user.email).await {
+async fn create(caller: ApiCaller, body: web::Json<Group>) -> Result<HttpResponse, Problem> {
+    let groups = caller.access.group_admin()?;
+    let (name, hosts) = body.parse(&caller.access).await?;
+    match groups.create(&name, &hosts).await {
         Ok(()) => {}
         Err(DbError::Rejected(_)) => return Err(taken(&name)),
         Err(e) => return Err(e.into()),
     }
-    let group = find(&tenant, name.as_str()).await?;
+    let group = find(&caller.access, name.as_str()).await?;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/v1/groups/{}", group.name)))
         .json(Group::of(&group)))
@@ -123,13 +117,8 @@ async fn create(
     )
 )]
 #[get("/groups/{name}")]
-async fn read(
-    caller: ApiCaller,
-    state: web::Data<AppState>,
-    name: web::Path<String>,
-) -> Result<HttpResponse, Problem> {
-    caller.account_wide()?;
-    let group = find(&caller.tenant(&state), &name).await?;
+async fn read(caller: ApiCaller, name: web::Path<String>) -> Result<HttpResponse, Problem> {
+    let group = find(&caller.access, &name).await?;
     Ok(HttpResponse::Ok().json(Group::of(&group)))
 }
 
@@ -149,24 +138,18 @@ async fn read(
 #[put("/groups/{name}")]
 async fn replace(
     caller: ApiCaller,
-    state: web::Data<AppState>,
     name: web::Path<String>,
     body: web::Json<Group>,
 ) -> Result<HttpResponse, Problem> {
-    caller.account_wide()?;
-    let tenant = caller.tenant(&state);
-    let current = find(&tenant, &name).await?;
-    caller.may_change()?;
-    let (new_name, hosts) = body.parse(&tenant).await?;
-    match tenant
-        .save_group(current.id, &new_name, &hosts, &caller.user.email)
-        .await
-    {
+    let current = find(&caller.access, &name).await?;
+    let groups = caller.access.group_admin()?;
+    let (new_name, hosts) = body.parse(&caller.access).await?;
+    match groups.save(current.id, &new_name, &hosts).await {
         Ok(_) => {}
         Err(DbError::Rejected(_)) => return Err(taken(&new_name)),
         Err(e) => return Err(e.into()),
     }
-    let group = find(&tenant, new_name.as_str()).await?;
+    let group = find(&caller.access, new_name.as_str()).await?;
     Ok(HttpResponse::Ok().json(Group::of(&group)))
 }
 
@@ -181,15 +164,8 @@ async fn replace(
     )
 )]
 #[delete("/groups/{name}")]
-async fn remove(
-    caller: ApiCaller,
-    state: web::Data<AppState>,
-    name: web::Path<String>,
-) -> Result<HttpResponse, Problem> {
-    caller.account_wide()?;
-    let tenant = caller.tenant(&state);
-    let group = find(&tenant, &name).await?;
-    caller.may_change()?;
-    tenant.delete_group(group.id, &caller.user.email).await?;
+async fn remove(caller: ApiCaller, name: web::Path<String>) -> Result<HttpResponse, Problem> {
+    let group = find(&caller.access, &name).await?;
+    caller.access.group_admin()?.delete(group.id).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -11,7 +11,6 @@ use super::auth::ApiCaller;
 use super::problem::{NotFound, Problem, Unprocessable};
 use super::{Cursor, page_size};
 use crate::db::HistoryLine;
-use crate::http::AppState;
 
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(history);
@@ -66,7 +65,6 @@ struct HistoryPage {
 #[get("/hosts/{fqdn}/history")]
 async fn history(
     caller: ApiCaller,
-    state: web::Data<AppState>,
     fqdn: web::Path<String>,
     query: web::Query<HistoryQuery>,
 ) -> Result<HttpResponse, Problem> {
@@ -75,10 +73,10 @@ async fn history(
         Some(id) => Some(id.parse::<i64>().map_err(|_| Cursor::invalid())?),
         None => None,
     };
-    let host = caller.host(&state, &fqdn).await?;
+    let host = caller.host(&fqdn).await?;
     let mut lines = caller
-        .tenant(&state)
-        .history_before(host.state.id, before, limit + 1)
+        .access
+        .history_before(&host, before, limit + 1)
         .await?;
     let more = lines.len() as u64 > limit;
     lines.truncate(limit as usize);

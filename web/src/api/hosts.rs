@@ -15,9 +15,10 @@ use super::auth::ApiCaller;
 use super::problem::{Conflict, NotFound, Problem, Unprocessable};
 use super::updates::{addresses, apply, settings_request};
 use super::{Cursor, nullable, page_size};
-use crate::db::{DbError, Host, HostFilter, Tenant};
-use crate::domain::{Fqdn, Label};
-use crate::http::AppState;
+use crate::access::{Access, CreateHostError};
+use crate::db::{Host, HostFilter};
+use crate::domain::Fqdn;
+use crate::state::AppState;
 use crate::update::{HostSettings, check_txt};
 
 pub fn routes(cfg: &mut ServiceConfig) {
@@ -129,29 +130,24 @@ struct HostPage {
     )
 )]
 #[get("/hosts")]
-async fn list(
-    caller: ApiCaller,
-    state: web::Data<AppState>,
-    query: web::Query<ListQuery>,
-) -> Result<HttpResponse, Problem> {
+async fn list(caller: ApiCaller, query: web::Query<ListQuery>) -> Result<HttpResponse, Problem> {
     let limit = page_size(query.limit)?;
-    let tenant = caller.tenant(&state);
+    let access = &caller.access;
     let mut filter = HostFilter {
         after: query.cursor.as_deref().map(Cursor::decode).transpose()?,
         name_contains: query.name_contains.clone(),
         offline: query.offline,
-        only: caller.host_limit().map(<[i64]>::to_vec),
         ..HostFilter::default()
     };
     if let Some(zone) = &query.zone {
-        let zones = tenant.zones().await?;
+        let zones = access.zones().await?;
         let wanted = Fqdn::parse(zone).ok();
         match zones.iter().find(|z| Some(&z.name) == wanted.as_ref()) {
             Some(zone) => filter.zone = Some(zone.id),
             None => return Ok(HttpResponse::Ok().json(HostPage::default())),
         }
     }
-    let mut hosts = tenant.hosts_page(&filter, limit + 1).await?;
+    let mut hosts = access.hosts_page(filter, limit + 1).await?;
     let more = hosts.len() as u64 > limit;
     hosts.truncate(limit as usize);
     let next_cursor = more
@@ -188,52 +184,21 @@ struct NewHost {
     )
 )]
 #[post("/hosts")]
-async fn create(
-    caller: ApiCaller,
-    state: web::Data<AppState>,
-    body: web::Json<NewHost>,
-) -> Result<HttpResponse, Problem> {
-    caller.account_wide()?;
-    caller.may_change()?;
-    if !caller.user.verified {
-        return Err(Problem::forbidden(
-            "unverified",
-            "Confirm your e-mail address first.",
-        ));
-    }
+async fn create(caller: ApiCaller, body: web::Json<NewHost>) -> Result<HttpResponse, Problem> {
+    let hosts = caller.access.host_admin()?;
     let addresses = addresses(body.ipv4.as_deref(), body.ipv6.as_deref())?;
-    let invalid_name = |why: String| Problem::invalid("invalid_name", why);
-    let name =
-        Fqdn::parse(&body.name).map_err(|e| invalid_name(format!("Not a host name: {e}.")))?;
-    let tenant = caller.tenant(&state);
-    let zones = tenant.zones().await?;
-    let zone = zones
-        .iter()
-        .filter(|z| name.is_within(&z.name) && name != z.name)
-        .max_by_key(|z| z.name.as_str().len())
-        .ok_or_else(|| invalid_name(format!("{name} is in none of your zones.")))?;
-    let label = name.as_str()[..name.as_str().len() - zone.name.as_str().len() - 1].to_owned();
-    Label::parse(&label).map_err(|e| invalid_name(format!("Choose another name: {e}.")))?;
-    let limit = caller.user.plan.max_hosts();
-    if tenant.host_count().await? >= limit {
-        return Err(Problem::forbidden(
-            "plan_limit",
-            format!("Your plan allows {limit} hosts."),
-        ));
-    }
-    match tenant
-        .create_host(zone, name.clone(), addresses, &caller.user.email)
-        .await
-    {
+    let name = Fqdn::parse(&body.name)
+        .map_err(|e| Problem::invalid("invalid_name", format!("Not a host name: {e}.")))?;
+    match hosts.create(name, addresses).await {
         Ok(host) => Ok(HttpResponse::Created()
             .insert_header((header::LOCATION, format!("/api/v1/hosts/{}", host.name)))
             .json(HostView::of(&host))),
-        Err(DbError::Rejected(_)) => Err(Problem::new(
-            409,
-            "name_taken",
-            format!("{name} is taken: choose another name."),
-        )),
-        Err(e) => Err(e.into()),
+        Err(CreateHostError::Db(e)) => Err(e.into()),
+        Err(e @ CreateHostError::Taken(_)) => Err(Problem::new(409, "name_taken", e.to_string())),
+        Err(e @ CreateHostError::PlanLimit(_)) => {
+            Err(Problem::forbidden("plan_limit", e.to_string()))
+        }
+        Err(e) => Err(Problem::invalid("invalid_name", e.to_string())),
     }
 }
 
@@ -248,12 +213,8 @@ async fn create(
     )
 )]
 #[get("/hosts/{fqdn}")]
-async fn read(
-    caller: ApiCaller,
-    state: web::Data<AppState>,
-    fqdn: web::Path<String>,
-) -> Result<HttpResponse, Problem> {
-    let host = caller.host(&state, &fqdn).await?;
+async fn read(caller: ApiCaller, fqdn: web::Path<String>) -> Result<HttpResponse, Problem> {
+    let host = caller.host(&fqdn).await?;
     Ok(HttpResponse::Ok().json(HostView::of(&host)))
 }
 
@@ -380,16 +341,16 @@ async fn change(
     fqdn: web::Path<String>,
     body: web::Json<HostChanges>,
 ) -> Result<HttpResponse, Problem> {
-    let host = caller.host(&state, &fqdn).await?;
+    let host = caller.host(&fqdn).await?;
     let settings = body.settings(&host)?;
     let set = addresses(body.ipv4.as_deref(), body.ipv6.as_deref())?;
-    let mut request = settings_request(&req, &caller, &host, settings);
+    let mut request = settings_request(&req, &caller, &host, settings)?;
     (request.ipv4, request.ipv6) = set;
     if let Some(offline) = body.offline {
         request.offline = Some(offline);
     }
     apply(&state, request, &host).await?;
-    let host = caller.host(&state, &fqdn).await?;
+    let host = caller.host(&fqdn).await?;
     Ok(HttpResponse::Ok().json(HostView::of(&host)))
 }
 
@@ -404,19 +365,9 @@ async fn change(
     )
 )]
 #[delete("/hosts/{fqdn}")]
-async fn remove(
-    caller: ApiCaller,
-    state: web::Data<AppState>,
-    fqdn: web::Path<String>,
-) -> Result<HttpResponse, Problem> {
-    let host = caller.host(&state, &fqdn).await?;
-    caller.account_wide()?;
-    caller.may_change()?;
-    match caller
-        .tenant(&state)
-        .delete_host(host.state.id, &caller.user.email)
-        .await?
-    {
+async fn remove(caller: ApiCaller, fqdn: web::Path<String>) -> Result<HttpResponse, Problem> {
+    let host = caller.host(&fqdn).await?;
+    match caller.access.host_admin()?.delete(host.state.id).await? {
         true => Ok(HttpResponse::NoContent().finish()),
         false => Err(Problem::not_found(
             "host_not_found",
@@ -427,8 +378,8 @@ async fn remove(
 
 /// The account's hosts named in `names` (a group's members, a key's limit); 422 for a name
 /// that is not one of them.
-pub(super) async fn own_hosts(tenant: &Tenant, names: &[String]) -> Result<Vec<Fqdn>, Problem> {
-    let own = tenant.hosts().await?;
+pub(super) async fn own_hosts(access: &Access, names: &[String]) -> Result<Vec<Fqdn>, Problem> {
+    let own = access.hosts().await?;
     names
         .iter()
         .map(|name| {

@@ -12,7 +12,6 @@ use super::hosts::own_hosts;
 use super::problem::{NotFound, Problem, Unprocessable};
 use crate::db::{DbError, KeyInfo};
 use crate::domain::KeyScope;
-use crate::http::AppState;
 
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(list).service(create).service(revoke);
@@ -64,9 +63,8 @@ impl KeyView {
     )
 )]
 #[get("/keys")]
-async fn list(caller: ApiCaller, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
-    caller.account_wide()?;
-    let keys = caller.tenant(&state).keys().await?;
+async fn list(caller: ApiCaller) -> Result<HttpResponse, Problem> {
+    let keys = caller.access.account()?.keys().await?;
     Ok(HttpResponse::Ok().json(keys.into_iter().map(KeyView::of).collect::<Vec<_>>()))
 }
 
@@ -103,12 +101,8 @@ struct CreatedKey {
     )
 )]
 #[post("/keys")]
-async fn create(
-    caller: ApiCaller,
-    state: web::Data<AppState>,
-    body: web::Json<NewKey>,
-) -> Result<HttpResponse, Problem> {
-    caller.account_wide()?;
+async fn create(caller: ApiCaller, body: web::Json<NewKey>) -> Result<HttpResponse, Problem> {
+    let keys = caller.access.key_admin()?;
     let name = body.name.trim();
     if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
         return Err(Problem::invalid(
@@ -121,23 +115,16 @@ async fn create(
         Some(scope) => KeyScope::parse(scope)
             .ok_or_else(|| Problem::invalid("invalid_scope", "The scope is `update` or `api`."))?,
     };
-    let tenant = caller.tenant(&state);
-    let hosts = own_hosts(&tenant, body.hosts.as_deref().unwrap_or_default()).await?;
-    let key = match tenant
-        .create_key(
-            &caller.user.email,
-            name,
-            &hosts,
-            scope,
-            body.miniupdate.unwrap_or(false),
-        )
-        .await
-    {
+    let hosts = own_hosts(&caller.access, body.hosts.as_deref().unwrap_or_default()).await?;
+    let miniupdate = body.miniupdate.unwrap_or(false);
+    let key = match keys.create(name, &hosts, scope, miniupdate).await {
         Ok(key) => key,
         Err(DbError::Rejected(why)) => return Err(Problem::invalid("unknown_host", why)),
         Err(e) => return Err(e.into()),
     };
-    let info = tenant
+    let info = caller
+        .access
+        .account()?
         .keys()
         .await?
         .into_iter()
@@ -160,19 +147,11 @@ async fn create(
     )
 )]
 #[delete("/keys/{id}")]
-async fn revoke(
-    caller: ApiCaller,
-    state: web::Data<AppState>,
-    id: web::Path<String>,
-) -> Result<HttpResponse, Problem> {
-    caller.account_wide()?;
+async fn revoke(caller: ApiCaller, id: web::Path<String>) -> Result<HttpResponse, Problem> {
+    let keys = caller.access.key_admin()?;
     let not_found = || Problem::not_found("key_not_found", "You have no such key.");
     let id: i64 = id.parse().map_err(|_| not_found())?;
-    match caller
-        .tenant(&state)
-        .revoke_key(id, &caller.user.email)
-        .await?
-    {
+    match keys.revoke(id).await? {
         true => Ok(HttpResponse::NoContent().finish()),
         false => Err(not_found()),
     }

@@ -22,7 +22,6 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Deserializer};
 
-pub use auth::{ApiLimits, TokenKeys};
 use problem::Problem;
 
 /// The largest request body accepted.

@@ -11,7 +11,7 @@ use super::auth::ApiCaller;
 use super::problem::{NotFound, Problem, Unprocessable};
 use super::updates::{apply, settings_request};
 use crate::db::{ACME_LABEL, Host};
-use crate::http::AppState;
+use crate::state::AppState;
 use crate::update::{HostSettings, MAX_TXT, TxtAt, TxtEdit, check_txt};
 use dyn53_dns::feed::HostRecords;
 
@@ -65,12 +65,8 @@ fn views(records: &HostRecords) -> Vec<RecordView> {
     )
 )]
 #[get("/hosts/{fqdn}/records")]
-async fn list(
-    caller: ApiCaller,
-    state: web::Data<AppState>,
-    fqdn: web::Path<String>,
-) -> Result<HttpResponse, Problem> {
-    let host = caller.host(&state, &fqdn).await?;
+async fn list(caller: ApiCaller, fqdn: web::Path<String>) -> Result<HttpResponse, Problem> {
+    let host = caller.host(&fqdn).await?;
     let mut records = views(&host.served());
     if let Some(challenge) = host.served_challenge() {
         records.extend(views(&challenge));
@@ -145,7 +141,7 @@ async fn add(
     fqdn: web::Path<String>,
     body: web::Json<TxtRecord>,
 ) -> Result<HttpResponse, Problem> {
-    let host = caller.host(&state, &fqdn).await?;
+    let host = caller.host(&fqdn).await?;
     let at = body.at(&host)?;
     check_txt(std::slice::from_ref(&body.value))
         .map_err(|why| Problem::invalid("invalid_txt", why))?;
@@ -210,7 +206,7 @@ async fn remove(
     fqdn: web::Path<String>,
     query: web::Query<TxtQuery>,
 ) -> Result<HttpResponse, Problem> {
-    let host = caller.host(&state, &fqdn).await?;
+    let host = caller.host(&fqdn).await?;
     let record = TxtRecord {
         kind: query.kind.clone(),
         name: query.name.clone(),
@@ -243,5 +239,5 @@ async fn edit_txt(
         txt_edit: Some(edit),
         ..HostSettings::default()
     };
-    apply(state, settings_request(req, caller, host, settings), host).await
+    apply(state, settings_request(req, caller, host, settings)?, host).await
 }

@@ -14,7 +14,7 @@ use super::auth::{ApiCaller, UpdateCaller};
 use super::problem::{NotFound, Problem, Unprocessable};
 use crate::db::Host;
 use crate::domain::{Fqdn, Protocol, parse_ipv4, parse_ipv6};
-use crate::http::AppState;
+use crate::state::AppState;
 use crate::update::{Addresses, Client, HostEntry, HostResult, HostSettings, UpdateRequest};
 
 pub fn routes(cfg: &mut ServiceConfig) {
@@ -120,15 +120,17 @@ fn api_client(req: &HttpRequest, source: IpAddr) -> Client {
     }
 }
 
-/// A request that changes `settings` of `host` and keeps its addresses and offline state.
+/// A request that changes `settings` of `host` and keeps its addresses and offline state;
+/// refused unless the caller may change hosts.
 pub(super) fn settings_request(
     req: &HttpRequest,
     caller: &ApiCaller,
     host: &Host,
     settings: HostSettings,
-) -> UpdateRequest {
+) -> Result<UpdateRequest, Problem> {
+    let writer = caller.access.host_writer()?;
     let mut request = UpdateRequest::new(
-        caller.credentials(),
+        writer.credentials(),
         vec![HostEntry::host(Ok(host.name.clone()))],
         (None, None),
         api_client(req, caller.source),
@@ -136,7 +138,7 @@ pub(super) fn settings_request(
     (request.preserve_ipv4, request.preserve_ipv6) = (true, true);
     request.offline = Some(host.state.offline);
     request.settings = settings;
-    request
+    Ok(request)
 }
 
 /// Runs `request` for `host`: whether it changed anything.

@@ -6,7 +6,7 @@ use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter};
 
-use super::entity::{account, session, token, user};
+use super::entity::{account, session, token, update_key, user};
 use super::{AccountId, Db, DbResult, UserAuth, WriteTx};
 use crate::domain::{AccountStatus, Email, PasswordHash, Plan, Role, SecretToken};
 
@@ -197,6 +197,36 @@ impl Db {
     }
 }
 
+impl Db {
+    /// What the live token `secret` of `purpose` carries, without using it up (unknown,
+    /// used and expired ones are `None`): a form behind a link is checked with this before
+    /// any password is hashed.
+    pub async fn peek_token(
+        &self,
+        purpose: TokenPurpose,
+        secret: &SecretToken,
+    ) -> DbResult<Option<TokenData>> {
+        Ok(token::Entity::find()
+            .filter(token::Column::Digest.eq(secret.digest()))
+            .filter(token::Column::Purpose.eq(purpose.as_str()))
+            .filter(token::Column::UsedAt.is_null())
+            .filter(token::Column::ExpiresAt.gt(Utc::now()))
+            .one(&self.conn)
+            .await?
+            .map(token_data))
+    }
+}
+
+/// What a token row carries.
+fn token_data(t: token::Model) -> TokenData {
+    TokenData {
+        user: t.user_id,
+        account: t.account_id.map(AccountId),
+        email: t.email.as_deref().and_then(|e| Email::parse(e).ok()),
+        role: t.role.as_deref().and_then(Role::parse),
+    }
+}
+
 impl WriteTx {
     /// Uses up a live token of `purpose`: what it carries, or `None` when it is unknown,
     /// expired or used (a token works once, even when two requests race).
@@ -223,15 +253,7 @@ impl WriteTx {
             .exec(self.tx())
             .await?
             .rows_affected;
-        if taken != 1 {
-            return Ok(None);
-        }
-        Ok(Some(TokenData {
-            user: t.user_id,
-            account: t.account_id.map(AccountId),
-            email: t.email.as_deref().and_then(|e| Email::parse(e).ok()),
-            role: t.role.as_deref().and_then(Role::parse),
-        }))
+        Ok((taken == 1).then(|| token_data(t)))
     }
 
     /// Sets a user's password and signs every browser of theirs out.
@@ -265,6 +287,19 @@ impl WriteTx {
             .exec(self.tx())
             .await?;
         Ok(true)
+    }
+
+    /// A new sign-up with the address of a user who never confirmed it: the new password
+    /// replaces the earlier one, and nothing made under it (sessions, keys) survives.
+    pub async fn replace_unconfirmed(&self, user: i64, hash: &PasswordHash) -> DbResult<()> {
+        self.set_password(user, hash).await?;
+        update_key::Entity::update_many()
+            .col_expr(update_key::Column::RevokedAt, Expr::value(Utc::now()))
+            .filter(update_key::Column::UserId.eq(user))
+            .filter(update_key::Column::RevokedAt.is_null())
+            .exec(self.tx())
+            .await?;
+        Ok(())
     }
 
     pub async fn mark_verified(&self, user: i64, now: DateTime<Utc>) -> DbResult<()> {

@@ -62,14 +62,40 @@ impl Role {
             .find(|r| r.as_str() == s)
     }
 
-    pub fn may_change_dns(self) -> bool {
-        self != Role::Viewer
+    /// The one table of what each role may do in its account (the account being active and,
+    /// for a key limited to hosts, the action being on those hosts: see `access`).
+    pub fn may(self, action: Action) -> bool {
+        use Action::*;
+        match self {
+            Role::Owner | Role::Admin => true,
+            Role::Editor => matches!(action, ChangeHosts | AddRemoveHosts | ManageGroups),
+            Role::Viewer => false,
+        }
     }
+}
 
-    /// Whether the role may invite and remove users.
-    pub fn manages_team(self) -> bool {
-        matches!(self, Role::Owner | Role::Admin)
-    }
+/// A kind of change a caller may make in an account; reading is always allowed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// A host's addresses, settings, records and ACME challenges (every update protocol).
+    ChangeHosts,
+    /// Creating and deleting hosts.
+    AddRemoveHosts,
+    ManageGroups,
+    /// Creating and revoking the account's update keys.
+    ManageKeys,
+    /// Inviting and removing users.
+    ManageTeam,
+}
+
+impl Action {
+    pub const ALL: [Action; 5] = [
+        Action::ChangeHosts,
+        Action::AddRemoveHosts,
+        Action::ManageGroups,
+        Action::ManageKeys,
+        Action::ManageTeam,
+    ];
 }
 
 /// What an update key may do.

@@ -7,8 +7,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use actix_web::http::{Method, StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::{AppState, basic_auth, text, try_later};
+use super::{basic_auth, text, try_later};
 use crate::domain::{Fqdn, Protocol, parse_ip, parse_ipv6};
+use crate::state::AppState;
 use crate::update::{
     Addresses, Client, Credentials, HostEntry, HostResult, HostSettings, UpdateError, UpdateRequest,
 };

@@ -6,7 +6,8 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use actix_web::{HttpResponse, http::StatusCode, web};
 
-use super::{AppState, text};
+use super::text;
+use crate::state::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))

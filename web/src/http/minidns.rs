@@ -6,8 +6,9 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::{AppState, QueryParams, text, try_later};
+use super::{QueryParams, text, try_later};
 use crate::domain::{Fqdn, Protocol, parse_ip};
+use crate::state::AppState;
 use crate::update::{Client, Credentials, HostEntry, HostResult, UpdateError, UpdateRequest};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -5,7 +5,8 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::{AppState, basic_auth, text, try_later};
+use super::{basic_auth, text, try_later};
+use crate::state::AppState;
 use crate::update::UpdateError;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -8,8 +8,9 @@ use std::net::IpAddr;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::{AppState, QueryParams, text, try_later};
+use super::{QueryParams, text, try_later};
 use crate::domain::{Fqdn, Protocol, parse_ip};
+use crate::state::AppState;
 use crate::update::{
     AuthFailure, Client, Credentials, HostEntry, HostResult, Secret, UpdateError, UpdateRequest,
 };

@@ -1,29 +1,36 @@
 //! Sign-up, e-mail verification, sign-in and sign-out. No answer tells whether an address
 //! has an account: sign-up always says "check your inbox" (an existing user gets a mail
 //! saying so instead of a link), and a failed sign-in never says which half was wrong.
+//!
+//! Only a confirmed address signs in. Confirming takes the link *and* the password chosen at
+//! sign-up, so whoever signed up with someone else's address cannot have the owner confirm it
+//! for them; a new sign-up with an unconfirmed address replaces the earlier password.
 
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use chrono::{Duration, Utc};
-use serde::Deserialize;
 
-use super::{CsrfForm, FORM_EXPIRED, TokenQuery};
+use super::link_form::{self, LinkKind};
+use super::session::{AnonymousForm, PageError, Submitted, inactive_text};
 use super::{
-    Message, Nav, SESSION_COOKIE, anonymous_csrf, anonymous_csrf_ok, chosen_password, cookie,
-    csrf_ok, page, redirect, signed_in, try_later, with_cookie,
+    SESSION_COOKIE, TokenQuery, anonymous_csrf, chosen_password, cookie, password_matches,
+    with_cookie,
 };
-use crate::db::{NewUser, NewUserAccount, TokenData, TokenPurpose};
-use crate::domain::{Email, Plan, SecretToken, verify_password};
-use crate::http::AppState;
+use crate::db::{DbError, NewUser, NewUserAccount, TokenData, TokenPurpose, WebUser};
+use crate::domain::{AccountStatus, Email, Plan, SecretToken};
+use crate::pages::{Message, Nav, page, redirect};
+use crate::state::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/signup", web::get().to(signup_form))
         .route("/signup", web::post().to(signup))
-        .route("/verify", web::get().to(verify))
+        .route("/verify", web::get().to(verify_form))
+        .route("/verify", web::post().to(verify))
         .route("/login", web::get().to(login_form))
         .route("/login", web::post().to(login))
+        .route("/logout", web::get().to(logout_form))
         .route("/logout", web::post().to(logout));
 }
 
@@ -48,13 +55,6 @@ struct LoginPage {
     error: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct Credentials {
-    email: String,
-    password: String,
-    csrf: String,
-}
-
 async fn signup_form(req: HttpRequest) -> HttpResponse {
     let (csrf, set) = anonymous_csrf(&req);
     let form = SignupPage {
@@ -66,76 +66,73 @@ async fn signup_form(req: HttpRequest) -> HttpResponse {
 }
 
 async fn signup(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    form: web::Form<Credentials>,
-) -> HttpResponse {
-    let (csrf, set) = anonymous_csrf(&req);
+    form: AnonymousForm,
+) -> Result<HttpResponse, PageError> {
+    let typed = form.fields.get("email");
     let again = |error: String, status: StatusCode| {
-        let form = SignupPage {
-            nav: Nav::anonymous(&csrf),
-            email: form.email.clone(),
+        let view = SignupPage {
+            nav: Nav::anonymous(&form.csrf),
+            email: typed.to_owned(),
             error: Some(error),
         };
-        with_cookie(page(status, &form), set.clone())
+        Ok(with_cookie(page(status, &view), form.set_cookie.clone()))
     };
-    if !anonymous_csrf_ok(&req, &form.csrf) {
-        return again(FORM_EXPIRED.into(), StatusCode::FORBIDDEN);
-    }
-    let Ok(email) = Email::parse(&form.email) else {
+    let Ok(email) = Email::parse(typed) else {
         return again(
             "That is not an e-mail address.".into(),
             StatusCode::BAD_REQUEST,
         );
     };
-    let hash = match chosen_password(&form.password, email.as_str()).await {
+    let hash = match chosen_password(form.fields.get("password"), email.as_str()).await {
         Ok(hash) => hash,
         Err(Some(why)) => return again(why, StatusCode::BAD_REQUEST),
-        Err(None) => return try_later(&"hashing a password failed"),
+        Err(None) => return Err(PageError::TryLater("hashing a password failed".into())),
     };
     let new = NewUser {
         email: email.clone(),
         login: None,
-        password: hash,
+        password: hash.clone(),
         staff: false,
         verified: false,
         account: NewUserAccount::Own(Plan::Free),
     };
-    let created = async {
+    // A new user, or one who never confirmed (perhaps the first mail was lost, perhaps
+    // someone else signed up with this address): this password, and a link. A confirmed one
+    // is told that the account exists.
+    let unconfirmed = async {
         let tx = state.db.begin_write().await?;
-        let id = tx.insert_user(new, email.as_str()).await?;
+        let user = match tx.insert_user(new, email.as_str()).await? {
+            Some(user) => Some(user),
+            None => match state.db.web_login(&email).await? {
+                Some((user, _)) if !user.verified => {
+                    tx.replace_unconfirmed(user.id, &hash).await?;
+                    Some(user.id)
+                }
+                _ => None,
+            },
+        };
         tx.commit().await?;
-        Ok::<_, crate::db::DbError>(id)
+        Ok::<_, DbError>(user)
     };
-    // A new user, or one who never confirmed (perhaps the first mail was lost), gets a
-    // link; a confirmed one is told that the account exists.
-    let unconfirmed = match created.await {
-        Ok(Some(user)) => Some(user),
-        Ok(None) => match state.db.web_login(&email).await {
-            Ok(found) => found
-                .map(|(user, _)| user)
-                .filter(|u| !u.verified)
-                .map(|u| u.id),
-            Err(e) => return try_later(&e),
-        },
-        Err(e) => return try_later(&e),
-    };
-    let mail = match unconfirmed {
+    let mail = match unconfirmed.await? {
         Some(user) => {
             let ttl = Duration::hours(VERIFY_HOURS);
             let data = TokenData {
                 user: Some(user),
                 ..TokenData::default()
             };
-            let token = match state.db.issue_token(TokenPurpose::Verify, data, ttl).await {
-                Ok(token) => token,
-                Err(e) => return try_later(&e),
-            };
+            let token = state
+                .db
+                .issue_token(TokenPurpose::Verify, data, ttl)
+                .await?;
             let link = format!("{}/verify?token={}", state.public_url, token.secret());
             format!(
-                "Welcome to dyn53.\n\nConfirm your address to start adding host names:\n\n\
-                 {link}\n\nThe link works once, for {VERIFY_HOURS} hours.\n\
-                 If you did not sign up, ignore this mail.\n"
+                "Welcome to dyn53.\n\nConfirm your address with the password you chose,\n\
+                 to start adding host names:\n\n{link}\n\n\
+                 The link works once, for {VERIFY_HOURS} hours.\n\
+                 If you did not sign up, ignore this mail:\n\
+                 nobody can use this address without it.\n"
             )
         }
         None => format!(
@@ -145,60 +142,107 @@ async fn signup(
             state.public_url
         ),
     };
-    if let Err(e) = state
+    state
         .mailer
         .send(email.as_str(), "Confirm your dyn53 address", mail)
         .await
-    {
-        return try_later(&e);
-    }
+        .map_err(|e| PageError::TryLater(e.to_string()))?;
     let message = Message {
-        nav: Nav::anonymous(&csrf),
+        nav: Nav::anonymous(&form.csrf),
         title: "Check your inbox".into(),
         text: format!(
-            "We sent a message to {email}. Follow its link to confirm the address, then sign in."
+            "We sent a message to {email}. Follow its link and enter your password to confirm \
+             the address."
         ),
-        link: Some(("/login".into(), "Sign in".into())),
+        link: None,
     };
-    with_cookie(page(StatusCode::OK, &message), set)
+    Ok(with_cookie(page(StatusCode::OK, &message), form.set_cookie))
 }
 
-async fn verify(state: web::Data<AppState>, query: web::Query<TokenQuery>) -> HttpResponse {
-    let token = query.token.as_deref().and_then(SecretToken::parse);
-    let verified = async {
-        let Some(token) = token else {
-            return Ok(false);
-        };
+async fn verify_form(req: HttpRequest, query: web::Query<TokenQuery>) -> HttpResponse {
+    let token = query.token.as_deref().unwrap_or_default();
+    link_form::show(&req, LinkKind::Verify, token, None, StatusCode::OK)
+}
+
+/// The link and the sign-up's password: the address is confirmed and the browser signed in.
+async fn verify(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: AnonymousForm,
+) -> Result<HttpResponse, PageError> {
+    let kind = LinkKind::Verify;
+    let (token, data) = match link_form::live_link(&req, &state, kind, &form).await {
+        Ok(live) => live,
+        Err(response) => return Ok(response),
+    };
+    let sent = form.fields.get("token");
+    let found = match data.user {
+        Some(id) => state.db.web_user_by_id(id).await?,
+        None => None,
+    };
+    let source = state.trusted_proxies.client_ip(&req);
+    let key = found
+        .as_ref()
+        .map(|(user, _)| user.email.to_string())
+        .unwrap_or_default();
+    if state.login_limits.refuses(&key, source) {
+        let why = "Too many failed attempts: wait a quarter of an hour and try again.";
+        return Ok(link_form::show(
+            &req,
+            kind,
+            sent,
+            Some(why.into()),
+            StatusCode::TOO_MANY_REQUESTS,
+        ));
+    }
+    let Some((user, stored)) = found else {
+        return Ok(link_form::show(
+            &req,
+            kind,
+            sent,
+            Some(kind.dead().into()),
+            StatusCode::BAD_REQUEST,
+        ));
+    };
+    if !password_matches(form.fields.get("password"), Some(stored)).await {
+        state.login_limits.failed(&key, source);
+        let why = "That is not the password chosen at sign-up. If you did not sign up, sign up \
+                   now with your own password: it replaces the other one.";
+        return Ok(link_form::show(
+            &req,
+            kind,
+            sent,
+            Some(why.into()),
+            StatusCode::UNAUTHORIZED,
+        ));
+    }
+    let confirmed = async {
         let now = Utc::now();
         let tx = state.db.begin_write().await?;
-        let user = tx.take_token(TokenPurpose::Verify, &token, now).await?;
-        let user = user.and_then(|t| t.user);
-        if let Some(user) = user {
-            tx.mark_verified(user, now).await?;
+        let taken = tx
+            .take_token(TokenPurpose::Verify, &token, now)
+            .await?
+            .is_some();
+        if taken {
+            tx.mark_verified(user.id, now).await?;
         }
         tx.commit().await?;
-        Ok::<_, crate::db::DbError>(user.is_some())
+        Ok::<_, DbError>(taken)
     };
-    let (status, title, text) = match verified.await {
-        Ok(true) => (
-            StatusCode::OK,
-            "Address confirmed",
-            "Your e-mail address is confirmed: you can now add host names.",
-        ),
-        Ok(false) => (
+    if !confirmed.await? {
+        return Ok(link_form::show(
+            &req,
+            kind,
+            sent,
+            Some(kind.dead().into()),
             StatusCode::BAD_REQUEST,
-            "This link does not work",
-            "It was used already, has expired, or was cut short. Sign in to ask for a new one.",
-        ),
-        Err(e) => return try_later(&e),
+        ));
+    }
+    let user = WebUser {
+        verified: true,
+        ..user
     };
-    let message = Message {
-        nav: Nav::anonymous(""),
-        title: title.into(),
-        text: text.into(),
-        link: Some(("/login".into(), "Sign in".into())),
-    };
-    page(status, &message)
+    start_session(&req, &state, user).await
 }
 
 async fn login_form(req: HttpRequest) -> HttpResponse {
@@ -214,41 +258,32 @@ async fn login_form(req: HttpRequest) -> HttpResponse {
 async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
-    form: web::Form<Credentials>,
-) -> HttpResponse {
-    let (csrf, set) = anonymous_csrf(&req);
+    form: AnonymousForm,
+) -> Result<HttpResponse, PageError> {
+    let typed = form.fields.get("email");
     let again = |error: &str, status: StatusCode| {
-        let form = LoginPage {
-            nav: Nav::anonymous(&csrf),
-            email: form.email.clone(),
+        let view = LoginPage {
+            nav: Nav::anonymous(&form.csrf),
+            email: typed.to_owned(),
             error: Some(error.into()),
         };
-        with_cookie(page(status, &form), set.clone())
+        Ok(with_cookie(page(status, &view), form.set_cookie.clone()))
     };
-    if !anonymous_csrf_ok(&req, &form.csrf) {
-        return again(FORM_EXPIRED, StatusCode::FORBIDDEN);
-    }
     let source = state.trusted_proxies.client_ip(&req);
-    let key = form.email.trim().to_lowercase();
+    let key = typed.to_lowercase();
     if state.login_limits.refuses(&key, source) {
         return again(
             "Too many failed attempts: wait a quarter of an hour and try again.",
             StatusCode::TOO_MANY_REQUESTS,
         );
     }
-    let found = match Email::parse(&form.email) {
-        Ok(email) => match state.db.web_login(&email).await {
-            Ok(found) => found,
-            Err(e) => return try_later(&e),
-        },
+    let found = match Email::parse(typed) {
+        Ok(email) => state.db.web_login(&email).await?,
         Err(_) => None,
     };
-    let password = form.password.clone();
     let stored = found.as_ref().map(|(_, hash)| hash.clone());
-    // Off the async workers; an unknown address costs the same as a known one.
-    let ok = tokio::task::spawn_blocking(move || verify_password(&password, stored.as_ref()))
-        .await
-        .unwrap_or(false);
+    // An unknown address costs the same as a known one.
+    let ok = password_matches(form.fields.get("password"), stored).await;
     let Some((user, _)) = found.filter(|_| ok) else {
         state.login_limits.failed(&key, source);
         return again(
@@ -256,43 +291,64 @@ async fn login(
             StatusCode::UNAUTHORIZED,
         );
     };
-    let (secret, _) = match state
-        .db
-        .create_session(user, Duration::days(SESSION_DAYS))
-        .await
-    {
-        Ok(session) => session,
-        Err(e) => return try_later(&e),
-    };
-    let session = cookie(
-        &req,
+    // Said only to whoever knows the password.
+    if !user.verified {
+        return again(
+            "Confirm your address first: follow the link in the mail we sent you. Lost it? \
+             Sign up again with the same address for a new one.",
+            StatusCode::FORBIDDEN,
+        );
+    }
+    if user.account_status != AccountStatus::Active {
+        return again(inactive_text(user.account_status), StatusCode::FORBIDDEN);
+    }
+    start_session(&req, &state, user).await
+}
+
+/// Signs the browser in as `user`: to their hosts, with the session's cookie, which lasts as
+/// long as the session.
+async fn start_session(
+    req: &HttpRequest,
+    state: &AppState,
+    user: WebUser,
+) -> Result<HttpResponse, PageError> {
+    let ttl = Duration::days(SESSION_DAYS);
+    let (secret, _) = state.db.create_session(user, ttl).await?;
+    let mut session = cookie(
+        req,
         SESSION_COOKIE,
         secret.secret().to_owned(),
         SameSite::Lax,
     );
-    with_cookie(redirect("/hosts"), Some(session))
+    session.set_max_age(actix_web::cookie::time::Duration::days(SESSION_DAYS));
+    Ok(with_cookie(redirect("/hosts"), Some(session)))
+}
+
+/// `GET /logout` (a typed or bookmarked URL): a page with the sign-out button, since a
+/// link must not sign anyone out.
+async fn logout_form(req: HttpRequest) -> HttpResponse {
+    let (csrf, set) = anonymous_csrf(&req);
+    let message = Message {
+        nav: Nav::anonymous(&csrf),
+        title: "Sign out".into(),
+        text: "Use the Sign out button at the top of any page of yours.".into(),
+        link: Some(("/hosts".into(), "Your hosts".into())),
+    };
+    with_cookie(page(StatusCode::OK, &message), set)
 }
 
 async fn logout(
     req: HttpRequest,
     state: web::Data<AppState>,
-    form: web::Form<CsrfForm>,
-) -> HttpResponse {
-    let session = match signed_in(&req, &state).await {
-        Ok(session) => session,
-        Err(response) => return response,
-    };
-    if !csrf_ok(&session.csrf, &form.csrf) {
-        return redirect("/hosts");
-    }
+    _form: Submitted,
+) -> Result<HttpResponse, PageError> {
     if let Some(secret) = req
         .cookie(SESSION_COOKIE)
         .and_then(|c| SecretToken::parse(c.value()))
-        && let Err(e) = state.db.end_session(&secret).await
     {
-        return try_later(&e);
+        state.db.end_session(&secret).await?;
     }
     let mut gone = Cookie::build(SESSION_COOKIE, "").path("/").finish();
     gone.make_removal();
-    with_cookie(redirect("/login"), Some(gone))
+    Ok(with_cookie(redirect("/login"), Some(gone)))
 }

@@ -2,14 +2,14 @@
 //! hosts (No-IP's groups): create, rename and set members, delete.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use askama::Template;
 
-use super::FORM_EXPIRED;
-use super::{Fields, Nav, csrf_ok, not_found, page, redirect, removed, signed_in, try_later};
-use crate::db::{DbError, GroupInfo, WebSession};
-use crate::domain::{Fqdn, GroupName};
-use crate::http::AppState;
+use super::session::{PageError, SignedIn, Submitted};
+use super::{Fields, removed};
+use crate::db::{DbError, GroupInfo};
+use crate::domain::{Action, Fqdn, GroupName};
+use crate::pages::{Nav, page, redirect};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/groups", web::get().to(list))
@@ -24,34 +24,31 @@ struct GroupsPage {
     nav: Nav,
     groups: Vec<GroupInfo>,
     hosts: Vec<String>,
+    /// Whether the user may change groups.
+    manages: bool,
     error: Option<String>,
 }
 
 async fn groups_page(
-    state: &AppState,
-    session: &WebSession,
+    signed: &SignedIn,
     error: Option<String>,
     status: StatusCode,
-) -> HttpResponse {
-    let tenant = state.db.tenant(session.user.account);
-    let (groups, hosts) = match (tenant.groups().await, tenant.hosts().await) {
-        (Ok(groups), Ok(hosts)) => (groups, hosts),
-        (Err(e), _) | (_, Err(e)) => return try_later(&e),
-    };
+) -> Result<HttpResponse, PageError> {
+    let access = &signed.access;
+    let groups = access.account()?.groups().await?;
+    let hosts = access.hosts().await?;
     let view = GroupsPage {
-        nav: Nav::signed_in(session),
+        nav: signed.nav(),
         groups,
         hosts: hosts.iter().map(|h| h.name.to_string()).collect(),
+        manages: access.may(Action::ManageGroups).is_ok(),
         error,
     };
-    page(status, &view)
+    Ok(page(status, &view))
 }
 
-async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    match signed_in(&req, &state).await {
-        Ok(session) => groups_page(&state, &session, None, StatusCode::OK).await,
-        Err(response) => response,
-    }
+async fn list(signed: SignedIn) -> Result<HttpResponse, PageError> {
+    groups_page(&signed, None, StatusCode::OK).await
 }
 
 /// The name and members a group form sends, checked; or why not.
@@ -66,85 +63,41 @@ fn read(fields: &Fields) -> Result<(GroupName, Vec<Fqdn>), String> {
     Ok((name, hosts))
 }
 
-async fn create(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
-    change(req, state, body, None).await
+async fn create(form: Submitted) -> Result<HttpResponse, PageError> {
+    change(form, None).await
 }
 
-async fn save(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    id: web::Path<String>,
-    body: web::Bytes,
-) -> HttpResponse {
-    change(req, state, body, Some(id.into_inner())).await
+async fn save(form: Submitted, id: web::Path<String>) -> Result<HttpResponse, PageError> {
+    change(form, Some(id.into_inner())).await
 }
 
 /// Creates a group (`id` absent) or saves one.
-async fn change(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    body: web::Bytes,
-    id: Option<String>,
-) -> HttpResponse {
-    let session = match signed_in(&req, &state).await {
-        Ok(session) => session,
-        Err(response) => return response,
-    };
-    let fields = Fields::parse(&body);
-    if !csrf_ok(&session.csrf, fields.get("csrf")) {
-        let why = Some(FORM_EXPIRED.into());
-        return groups_page(&state, &session, why, StatusCode::FORBIDDEN).await;
-    }
-    if !session.user.role.may_change_dns() {
-        let why = Some("Your role may not change groups.".into());
-        return groups_page(&state, &session, why, StatusCode::FORBIDDEN).await;
-    }
-    let (name, hosts) = match read(&fields) {
+async fn change(form: Submitted, id: Option<String>) -> Result<HttpResponse, PageError> {
+    let signed = &form.signed;
+    let groups = signed.access.group_admin().map_err(|r| signed.refused(r))?;
+    let (name, hosts) = match read(&form.fields) {
         Ok(read) => read,
-        Err(why) => return groups_page(&state, &session, Some(why), StatusCode::BAD_REQUEST).await,
+        Err(why) => return groups_page(signed, Some(why), StatusCode::BAD_REQUEST).await,
     };
-    let tenant = state.db.tenant(session.user.account);
-    let actor = &session.user.email;
     let result = match id {
-        None => tenant
-            .create_group(&name, &hosts, actor)
-            .await
-            .map(|()| true),
+        None => groups.create(&name, &hosts).await.map(|()| true),
         Some(id) => match id.parse::<i64>() {
-            Ok(id) => tenant.save_group(id, &name, &hosts, actor).await,
+            Ok(id) => groups.save(id, &name, &hosts).await,
             Err(_) => Ok(false),
         },
     };
     match result {
-        Ok(true) => redirect("/groups"),
-        Ok(false) => not_found(Nav::signed_in(&session)),
+        Ok(true) => Ok(redirect("/groups")),
+        Ok(false) => Err(signed.not_found()),
         Err(DbError::Rejected(why)) => {
-            let why = Some(format!("{why}."));
-            groups_page(&state, &session, why, StatusCode::BAD_REQUEST).await
+            groups_page(signed, Some(format!("{why}.")), StatusCode::BAD_REQUEST).await
         }
-        Err(e) => try_later(&e),
+        Err(e) => Err(e.into()),
     }
 }
 
-async fn delete(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    id: web::Path<String>,
-    body: web::Bytes,
-) -> HttpResponse {
-    let session = match signed_in(&req, &state).await {
-        Ok(session) => session,
-        Err(response) => return response,
-    };
-    let fields = Fields::parse(&body);
-    if !csrf_ok(&session.csrf, fields.get("csrf")) || !session.user.role.may_change_dns() {
-        let why = Some("This form has expired, or your role may not change groups.".into());
-        return groups_page(&state, &session, why, StatusCode::FORBIDDEN).await;
-    }
-    let tenant = state.db.tenant(session.user.account);
-    let actor = &session.user.email;
-    removed(&session, &id, "/groups", |id| {
-        tenant.delete_group(id, actor)
-    })
-    .await
+async fn delete(form: Submitted, id: web::Path<String>) -> Result<HttpResponse, PageError> {
+    let signed = &form.signed;
+    let groups = signed.access.group_admin().map_err(|r| signed.refused(r))?;
+    removed(signed, &id, "/groups", |id| groups.delete(id)).await
 }

@@ -1,20 +1,17 @@
 //! Changing a host from its page: its addresses, and its settings (TTL, MX, wildcard, TXT,
 //! alias, offline mode and addresses), each through the update service like any client.
 
-use std::net::{Ipv4Addr, Ipv6Addr};
-
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde::Deserialize;
 
-use super::FORM_EXPIRED;
+use super::Fields;
 use super::hosts::{Feedback, host_page};
-use super::{Nav, csrf_ok, not_found, signed_in, try_later};
-use crate::db::{DbError, Host, WebSession};
+use super::session::{PageError, SignedIn, Submitted};
+use crate::db::Host;
 use crate::domain::{Fqdn, Protocol, parse_ipv4, parse_ipv6};
-use crate::http::AppState;
+use crate::state::AppState;
 use crate::update::{
-    Client, Credentials, HostEntry, HostResult, HostSettings, UpdateError, UpdateRequest, check_txt,
+    Client, HostEntry, HostResult, HostSettings, UpdateError, UpdateRequest, check_txt,
 };
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -60,90 +57,56 @@ impl SettingsView {
     }
 }
 
-#[derive(Deserialize)]
-struct AddressForm {
-    ipv4: String,
-    ipv6: String,
-    csrf: String,
-}
-
 /// Sets the host's addresses through the update service, as a client would; an empty
 /// field leaves that family as it is.
 async fn set_addresses(
     req: HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<String>,
-    form: web::Form<AddressForm>,
-) -> HttpResponse {
-    let session = match signed_in(&req, &state).await {
-        Ok(session) => session,
-        Err(response) => return response,
-    };
-    let refuse = |error: String, status| Feedback {
-        ipv4: Some(form.ipv4.clone()),
-        ipv6: Some(form.ipv6.clone()),
-        error: Some(error),
+    form: Submitted,
+) -> Result<HttpResponse, PageError> {
+    let (signed, fields) = (&form.signed, &form.fields);
+    let writer = signed.access.host_writer().map_err(|r| signed.refused(r))?;
+    let (typed_v4, typed_v6) = (fields.get("ipv4"), fields.get("ipv6"));
+    let refuse = |error: &str, status| Feedback {
+        ipv4: Some(typed_v4.to_owned()),
+        ipv6: Some(typed_v6.to_owned()),
+        error: Some(error.to_owned()),
         notice: None,
         status: Some(status),
     };
-    if !csrf_ok(&session.csrf, &form.csrf) {
-        let feedback = refuse(FORM_EXPIRED.into(), StatusCode::FORBIDDEN);
-        return host_page(&state, &session, &id, 0, feedback).await;
-    }
-    let ipv4 = optional(&form.ipv4, parse_ipv4);
-    let ipv6 = optional(&form.ipv6, parse_ipv6);
-    let (ipv4, ipv6): (Option<Ipv4Addr>, Option<Ipv6Addr>) = match (ipv4, ipv6) {
+    let ipv4 = optional(typed_v4, parse_ipv4);
+    let ipv6 = optional(typed_v6, parse_ipv6);
+    let (ipv4, ipv6) = match (ipv4, ipv6) {
         (Ok(v4), Ok(v6)) if v4.is_some() || v6.is_some() => (v4, v6),
         (Ok(_), Ok(_)) => {
-            let feedback = refuse(
-                "Give an IPv4 or an IPv6 address.".into(),
-                StatusCode::BAD_REQUEST,
-            );
-            return host_page(&state, &session, &id, 0, feedback).await;
+            let feedback = refuse("Give an IPv4 or an IPv6 address.", StatusCode::BAD_REQUEST);
+            return host_page(&state, signed, &id, 0, feedback).await;
         }
         _ => {
-            let feedback = refuse("That is not an IP address.".into(), StatusCode::BAD_REQUEST);
-            return host_page(&state, &session, &id, 0, feedback).await;
+            let feedback = refuse("That is not an IP address.", StatusCode::BAD_REQUEST);
+            return host_page(&state, signed, &id, 0, feedback).await;
         }
     };
-    let Some(host) = (match own_host(&state, &session, &id).await {
-        Ok(host) => host,
-        Err(e) => return try_later(&e),
-    }) else {
-        return not_found(Nav::signed_in(&session));
-    };
+    let host = own_host(signed, &id).await?;
     let request = UpdateRequest::new(
-        Credentials::signed_in(&session),
+        writer.credentials(),
         vec![HostEntry::host(Ok(host.name.clone()))],
         (ipv4, ipv6),
         web_client(&req, &state),
     );
     let mut feedback = outcome(state.updater.update(request).await);
     if feedback.error.is_some() {
-        (feedback.ipv4, feedback.ipv6) = (Some(form.ipv4.clone()), Some(form.ipv6.clone()));
+        (feedback.ipv4, feedback.ipv6) = (Some(typed_v4.to_owned()), Some(typed_v6.to_owned()));
     }
-    host_page(&state, &session, &id, 0, feedback).await
-}
-
-/// The settings form. Checkboxes are absent when not ticked.
-#[derive(Deserialize)]
-struct SettingsForm {
-    ttl: String,
-    mx: String,
-    backmx: Option<String>,
-    wildcard: Option<String>,
-    txt: String,
-    alias: String,
-    offline: Option<String>,
-    offline_ipv4: String,
-    offline_ipv6: String,
-    csrf: String,
+    host_page(&state, signed, &id, 0, feedback).await
 }
 
 /// Reads the settings form into [`HostSettings`] for `host`; the reason when a field is bad.
-fn settings(form: &SettingsForm, host: &Host) -> Result<HostSettings, String> {
+/// Checkboxes are absent when not ticked.
+fn settings(form: &Fields, host: &Host) -> Result<HostSettings, String> {
     let zone = &host.zone;
-    let ttl = match optional(&form.ttl, |t| t.parse::<u32>()) {
+    let ttl = match optional(form.get("ttl"), |t| t.parse::<u32>()) {
         Ok(Some(ttl)) => {
             zone.check_ttl(ttl)?;
             Some(ttl)
@@ -154,27 +117,27 @@ fn settings(form: &SettingsForm, host: &Host) -> Result<HostSettings, String> {
     let name = |field: &str, what: &str| {
         optional(field, Fqdn::parse).map_err(|e| format!("The {what} is not a host name: {e}."))
     };
-    let mx = name(&form.mx, "mail exchanger")?;
-    let alias = name(&form.alias, "alias target")?;
+    let mx = name(form.get("mx"), "mail exchanger")?;
+    let alias = name(form.get("alias"), "alias target")?;
     if alias.as_ref() == Some(&host.name) {
         return Err("A host cannot be an alias of itself.".into());
     }
     let txt: Vec<String> = form
-        .txt
+        .get("txt")
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .map(str::to_owned)
         .collect();
     check_txt(&txt)?;
-    let offline_ipv4 = optional(&form.offline_ipv4, parse_ipv4)
+    let offline_ipv4 = optional(form.get("offline_ipv4"), parse_ipv4)
         .map_err(|_| "The offline IPv4 address is not an IPv4 address.".to_owned())?;
-    let offline_ipv6 = optional(&form.offline_ipv6, parse_ipv6)
+    let offline_ipv6 = optional(form.get("offline_ipv6"), parse_ipv6)
         .map_err(|_| "The offline IPv6 address is not an IPv6 address.".to_owned())?;
     Ok(HostSettings {
-        wildcard: Some(form.wildcard.is_some()),
+        wildcard: Some(!form.get("wildcard").is_empty()),
         mx: Some(mx),
-        backmx: Some(form.backmx.is_some()),
+        backmx: Some(!form.get("backmx").is_empty()),
         ttl: Some(ttl),
         txt: Some(txt),
         alias: Some(alias),
@@ -188,57 +151,43 @@ async fn set_settings(
     req: HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<String>,
-    form: web::Form<SettingsForm>,
-) -> HttpResponse {
-    let session = match signed_in(&req, &state).await {
-        Ok(session) => session,
-        Err(response) => return response,
-    };
-    let failed = |error: String, status| Feedback {
-        error: Some(error),
-        status: Some(status),
-        ..Feedback::default()
-    };
-    if !csrf_ok(&session.csrf, &form.csrf) {
-        let feedback = failed(FORM_EXPIRED.into(), StatusCode::FORBIDDEN);
-        return host_page(&state, &session, &id, 0, feedback).await;
-    }
-    let Some(host) = (match own_host(&state, &session, &id).await {
-        Ok(host) => host,
-        Err(e) => return try_later(&e),
-    }) else {
-        return not_found(Nav::signed_in(&session));
-    };
-    let settings = match settings(&form, &host) {
+    form: Submitted,
+) -> Result<HttpResponse, PageError> {
+    let (signed, fields) = (&form.signed, &form.fields);
+    let writer = signed.access.host_writer().map_err(|r| signed.refused(r))?;
+    let host = own_host(signed, &id).await?;
+    let settings = match settings(fields, &host) {
         Ok(settings) => settings,
         Err(why) => {
-            let feedback = failed(why, StatusCode::BAD_REQUEST);
-            return host_page(&state, &session, &id, 0, feedback).await;
+            let feedback = Feedback {
+                error: Some(why),
+                status: Some(StatusCode::BAD_REQUEST),
+                ..Feedback::default()
+            };
+            return host_page(&state, signed, &id, 0, feedback).await;
         }
     };
     let mut request = UpdateRequest::new(
-        Credentials::signed_in(&session),
+        writer.credentials(),
         vec![HostEntry::host(Ok(host.name.clone()))],
         (None, None),
         web_client(&req, &state),
     );
     (request.preserve_ipv4, request.preserve_ipv6) = (true, true);
-    request.offline = Some(form.offline.is_some());
+    request.offline = Some(!fields.get("offline").is_empty());
     request.settings = settings;
     let feedback = outcome(state.updater.update(request).await);
-    host_page(&state, &session, &id, 0, feedback).await
+    host_page(&state, signed, &id, 0, feedback).await
 }
 
-/// The signed-in account's host `id` (as in the URL).
-async fn own_host(
-    state: &AppState,
-    session: &WebSession,
-    id: &str,
-) -> Result<Option<Host>, DbError> {
-    match id.parse::<i64>() {
-        Ok(id) => state.db.tenant(session.user.account).host(id).await,
-        Err(_) => Ok(None),
-    }
+/// The signed-in account's host `id` (as in the URL); 404 for any other.
+async fn own_host(signed: &SignedIn, id: &str) -> Result<Host, PageError> {
+    let id = id.parse::<i64>().map_err(|_| signed.not_found())?;
+    signed
+        .access
+        .host(id)
+        .await?
+        .ok_or_else(|| signed.not_found())
 }
 
 /// Who updates from the account manager, for history.

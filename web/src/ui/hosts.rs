@@ -3,16 +3,18 @@
 //! are in `host_edit.rs`.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
 use super::host_edit::SettingsView;
-use super::{CsrfForm, FORM_EXPIRED};
-use super::{Nav, csrf_ok, not_found, page, redirect, removed, setup_help, signed_in, try_later};
-use crate::db::{DbError, HistoryLine, Host, WebSession};
-use crate::domain::{AccountStatus, Fqdn, Label, Plan};
-use crate::http::AppState;
+use super::session::{PageError, SignedIn, Submitted};
+use super::{removed, setup_help};
+use crate::access::CreateHostError;
+use crate::db::{HistoryLine, Host};
+use crate::domain::{Action, Fqdn, Label, Plan};
+use crate::pages::{Nav, page, redirect};
+use crate::state::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/hosts", web::get().to(list))
@@ -59,7 +61,8 @@ struct HostsPage {
     nav: Nav,
     hosts: Vec<Row>,
     zones: Vec<String>,
-    verified: bool,
+    /// Whether the user may add hosts.
+    may_add: bool,
     /// Hosts the plan allows, and whether the account has them all.
     limit: u64,
     full: bool,
@@ -68,71 +71,39 @@ struct HostsPage {
 }
 
 async fn hosts_page(
-    state: &AppState,
-    session: &WebSession,
+    signed: &SignedIn,
     label: String,
     error: Option<String>,
     status: StatusCode,
-) -> HttpResponse {
-    let tenant = state.db.tenant(session.user.account);
-    let (hosts, zones) = match (tenant.hosts().await, tenant.zones().await) {
-        (Ok(hosts), Ok(zones)) => (hosts, zones),
-        (Err(e), _) | (_, Err(e)) => return try_later(&e),
-    };
-    let limit = session.user.plan.max_hosts();
+) -> Result<HttpResponse, PageError> {
+    let access = &signed.access;
+    let hosts = access.hosts().await?;
+    let zones = access.zones().await?;
+    let limit = access.user().plan.max_hosts();
     let view = HostsPage {
-        nav: Nav::signed_in(session),
+        nav: signed.nav(),
         full: hosts.len() as u64 >= limit,
         hosts: hosts.iter().map(Row::of).collect(),
         zones: zones.iter().map(|z| z.name.to_string()).collect(),
-        verified: session.user.verified,
+        may_add: access.may(Action::AddRemoveHosts).is_ok(),
         limit,
         label,
         error,
     };
-    page(status, &view)
+    Ok(page(status, &view))
 }
 
-async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    match signed_in(&req, &state).await {
-        Ok(session) => hosts_page(&state, &session, String::new(), None, StatusCode::OK).await,
-        Err(response) => response,
-    }
+async fn list(signed: SignedIn) -> Result<HttpResponse, PageError> {
+    hosts_page(&signed, String::new(), None, StatusCode::OK).await
 }
 
-#[derive(Deserialize)]
-struct NewHostForm {
-    label: String,
-    zone: String,
-    csrf: String,
-}
-
-async fn create(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    form: web::Form<NewHostForm>,
-) -> HttpResponse {
-    let session = match signed_in(&req, &state).await {
-        Ok(session) => session,
-        Err(response) => return response,
-    };
-    let refuse =
-        |why: String, status| hosts_page(&state, &session, form.label.clone(), Some(why), status);
-    if !csrf_ok(&session.csrf, &form.csrf) {
-        return refuse(FORM_EXPIRED.into(), StatusCode::FORBIDDEN).await;
-    }
-    if !session.user.verified {
-        let why = "Confirm your e-mail address first: follow the link we sent you.";
-        return refuse(why.into(), StatusCode::FORBIDDEN).await;
-    }
-    if session.user.account_status != AccountStatus::Active || !session.user.role.may_change_dns() {
-        return refuse(
-            "You may not add host names to this account.".into(),
-            StatusCode::FORBIDDEN,
-        )
-        .await;
-    }
-    let label = match Label::parse(&form.label) {
+/// A label and one of the zones offered, created through the rule every surface shares.
+async fn create(form: Submitted) -> Result<HttpResponse, PageError> {
+    let (signed, fields) = (&form.signed, &form.fields);
+    let hosts = signed.access.host_admin().map_err(|r| signed.refused(r))?;
+    let label = fields.get("label");
+    let refuse = |why: String, status| hosts_page(signed, label.to_owned(), Some(why), status);
+    let label = match Label::parse(label) {
         Ok(label) => label,
         Err(e) => {
             return refuse(
@@ -142,42 +113,22 @@ async fn create(
             .await;
         }
     };
-    let tenant = state.db.tenant(session.user.account);
-    let zones = match tenant.zones().await {
-        Ok(zones) => zones,
-        Err(e) => return try_later(&e),
+    let zones = signed.access.zones().await?;
+    let Some(zone) = zones.iter().find(|z| z.name.as_str() == fields.get("zone")) else {
+        let why = "Choose one of the zones offered.".into();
+        return refuse(why, StatusCode::BAD_REQUEST).await;
     };
-    let Some(zone) = zones.iter().find(|z| z.name.as_str() == form.zone.trim()) else {
-        return refuse(
-            "Choose one of the zones offered.".into(),
-            StatusCode::BAD_REQUEST,
-        )
-        .await;
-    };
-    match tenant.host_count().await {
-        Ok(count) if count >= session.user.plan.max_hosts() => {
-            let why = format!(
-                "Your plan allows {} host names.",
-                session.user.plan.max_hosts()
-            );
-            return refuse(why, StatusCode::FORBIDDEN).await;
-        }
-        Ok(_) => {}
-        Err(e) => return try_later(&e),
-    }
     let Ok(name) = Fqdn::parse(&format!("{label}.{}", zone.name)) else {
         return refuse("That name is too long.".into(), StatusCode::BAD_REQUEST).await;
     };
-    match tenant
-        .create_host(zone, name.clone(), (None, None), &session.user.email)
-        .await
-    {
-        Ok(host) => redirect(&format!("/hosts/{}", host.state.id)),
-        Err(DbError::Rejected(_)) => {
-            let why = format!("{name} is taken: choose another name.");
-            refuse(why, StatusCode::CONFLICT).await
+    match hosts.create(name, (None, None)).await {
+        Ok(host) => Ok(redirect(&format!("/hosts/{}", host.state.id))),
+        Err(CreateHostError::Db(e)) => Err(e.into()),
+        Err(e @ CreateHostError::Taken(_)) => refuse(e.to_string(), StatusCode::CONFLICT).await,
+        Err(e @ CreateHostError::PlanLimit(_)) => {
+            refuse(e.to_string(), StatusCode::FORBIDDEN).await
         }
-        Err(e) => try_later(&e),
+        Err(e) => refuse(e.to_string(), StatusCode::BAD_REQUEST).await,
     }
 }
 
@@ -203,6 +154,8 @@ struct HostPage {
     settings: SettingsView,
     /// Client configurations for this host: (client, text to paste).
     setup: Vec<(&'static str, String)>,
+    may_change: bool,
+    may_delete: bool,
     error: Option<String>,
     notice: Option<String>,
 }
@@ -213,23 +166,13 @@ struct PageQuery {
 }
 
 async fn show(
-    req: HttpRequest,
+    signed: SignedIn,
     state: web::Data<AppState>,
     id: web::Path<String>,
     query: web::Query<PageQuery>,
-) -> HttpResponse {
-    let session = match signed_in(&req, &state).await {
-        Ok(session) => session,
-        Err(response) => return response,
-    };
-    host_page(
-        &state,
-        &session,
-        &id,
-        query.page.unwrap_or(0),
-        Default::default(),
-    )
-    .await
+) -> Result<HttpResponse, PageError> {
+    let page_no = query.page.unwrap_or(0);
+    host_page(&state, &signed, &id, page_no, Feedback::default()).await
 }
 
 /// What a host page shows besides the host: the form's values and a message.
@@ -244,39 +187,29 @@ pub(super) struct Feedback {
 
 pub(super) async fn host_page(
     state: &AppState,
-    session: &WebSession,
+    signed: &SignedIn,
     id: &str,
     page_no: u64,
     feedback: Feedback,
-) -> HttpResponse {
-    let Ok(id) = id.parse::<i64>() else {
-        return not_found(Nav::signed_in(session));
-    };
-    let tenant = state.db.tenant(session.user.account);
-    let host = match tenant.host(id).await {
-        Ok(Some(host)) => host,
-        Ok(None) => return not_found(Nav::signed_in(session)),
-        Err(e) => return try_later(&e),
-    };
-    let history = match tenant
-        .history(id, page_no * HISTORY_PAGE, HISTORY_PAGE + 1)
-        .await
-    {
-        Ok(history) => history,
-        Err(e) => return try_later(&e),
-    };
+) -> Result<HttpResponse, PageError> {
+    let access = &signed.access;
+    let id = id.parse::<i64>().map_err(|_| signed.not_found())?;
+    let host = access.host(id).await?.ok_or_else(|| signed.not_found())?;
+    let history = access
+        .history(&host, page_no * HISTORY_PAGE, HISTORY_PAGE + 1)
+        .await?;
     let more = history.len() as u64 > HISTORY_PAGE;
     let history: Vec<HistoryLine> = history.into_iter().take(HISTORY_PAGE as usize).collect();
     let (timeline, lanes) = timeline(&history);
     let view = HostPage {
-        nav: Nav::signed_in(session),
+        nav: signed.nav(),
         ipv4: feedback
             .ipv4
             .unwrap_or_else(|| host.state.ipv4.map(|a| a.to_string()).unwrap_or_default()),
         ipv6: feedback
             .ipv6
             .unwrap_or_else(|| host.state.ipv6.map(|a| a.to_string()).unwrap_or_default()),
-        settings: SettingsView::of(&host, session.user.plan == Plan::Premium),
+        settings: SettingsView::of(&host, access.user().plan == Plan::Premium),
         setup: setup_help::client_setup(host.name.as_str(), &state.public_url),
         host: Row::of(&host),
         history,
@@ -284,10 +217,12 @@ pub(super) async fn host_page(
         more,
         timeline,
         lanes,
+        may_change: access.may(Action::ChangeHosts).is_ok(),
+        may_delete: access.may(Action::AddRemoveHosts).is_ok(),
         error: feedback.error,
         notice: feedback.notice,
     };
-    page(feedback.status.unwrap_or(StatusCode::OK), &view)
+    Ok(page(feedback.status.unwrap_or(StatusCode::OK), &view))
 }
 
 /// The timeline of the page's history: one lane per address, oldest on the left.
@@ -337,33 +272,8 @@ fn timeline(history: &[HistoryLine]) -> (Vec<Point>, Vec<(u32, String)>) {
     (points, lanes)
 }
 
-async fn delete(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    id: web::Path<String>,
-    form: web::Form<CsrfForm>,
-) -> HttpResponse {
-    let session = match signed_in(&req, &state).await {
-        Ok(session) => session,
-        Err(response) => return response,
-    };
-    if !csrf_ok(&session.csrf, &form.csrf) {
-        let feedback = Feedback {
-            error: Some(FORM_EXPIRED.into()),
-            status: Some(StatusCode::FORBIDDEN),
-            ..Feedback::default()
-        };
-        return host_page(&state, &session, &id, 0, feedback).await;
-    }
-    if !session.user.role.may_change_dns() {
-        let feedback = Feedback {
-            error: Some("Your role may not change DNS.".into()),
-            status: Some(StatusCode::FORBIDDEN),
-            ..Feedback::default()
-        };
-        return host_page(&state, &session, &id, 0, feedback).await;
-    }
-    let tenant = state.db.tenant(session.user.account);
-    let actor = &session.user.email;
-    removed(&session, &id, "/hosts", |id| tenant.delete_host(id, actor)).await
+async fn delete(form: Submitted, id: web::Path<String>) -> Result<HttpResponse, PageError> {
+    let signed = &form.signed;
+    let hosts = signed.access.host_admin().map_err(|r| signed.refused(r))?;
+    removed(signed, &id, "/hosts", |id| hosts.delete(id)).await
 }

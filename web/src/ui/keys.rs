@@ -1,16 +1,16 @@
 //! `/keys`: update keys (the secret devices use instead of the password): create one,
 //! shown once, limited to some hosts or usable for miniupdate; list them with their last
-//! use; revoke one.
+//! use; revoke one. Only the owner and admins manage keys; others see the list.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use askama::Template;
 
-use super::{CsrfForm, FORM_EXPIRED};
-use super::{Fields, Nav, csrf_ok, page, removed, signed_in, try_later};
-use crate::db::{KeyInfo, WebSession};
-use crate::domain::{Fqdn, KeyScope};
-use crate::http::AppState;
+use super::removed;
+use super::session::{PageError, SignedIn, Submitted};
+use crate::db::{DbError, KeyInfo};
+use crate::domain::{Action, Fqdn, KeyScope};
+use crate::pages::{Nav, page};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/keys", web::get().to(list))
@@ -24,99 +24,67 @@ struct KeysPage {
     nav: Nav,
     keys: Vec<KeyInfo>,
     hosts: Vec<String>,
+    /// Whether the user may create and revoke keys.
+    manages: bool,
     /// A key just created: its secret, shown this once.
     created: Option<String>,
     error: Option<String>,
 }
 
 async fn keys_page(
-    state: &AppState,
-    session: &WebSession,
+    signed: &SignedIn,
     created: Option<String>,
     error: Option<String>,
     status: StatusCode,
-) -> HttpResponse {
-    let tenant = state.db.tenant(session.user.account);
-    let (keys, hosts) = match (tenant.keys().await, tenant.hosts().await) {
-        (Ok(keys), Ok(hosts)) => (keys, hosts),
-        (Err(e), _) | (_, Err(e)) => return try_later(&e),
-    };
+) -> Result<HttpResponse, PageError> {
+    let access = &signed.access;
+    let keys = access.account()?.keys().await?;
+    let hosts = access.hosts().await?;
     let view = KeysPage {
-        nav: Nav::signed_in(session),
+        nav: signed.nav(),
         keys,
         hosts: hosts.iter().map(|h| h.name.to_string()).collect(),
+        manages: access.may(Action::ManageKeys).is_ok(),
         created,
         error,
     };
-    page(status, &view)
+    Ok(page(status, &view))
 }
 
-async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    match signed_in(&req, &state).await {
-        Ok(session) => keys_page(&state, &session, None, None, StatusCode::OK).await,
-        Err(response) => response,
-    }
+async fn list(signed: SignedIn) -> Result<HttpResponse, PageError> {
+    keys_page(&signed, None, None, StatusCode::OK).await
 }
 
-/// The form, read by hand: `hosts` repeats, once per ticked box.
-async fn create(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
-    let session = match signed_in(&req, &state).await {
-        Ok(session) => session,
-        Err(response) => return response,
-    };
-    let fields = Fields::parse(&body);
-    let (csrf, name) = (fields.get("csrf"), fields.get("name"));
+/// `hosts` repeats, once per ticked box.
+async fn create(form: Submitted) -> Result<HttpResponse, PageError> {
+    let (signed, fields) = (&form.signed, &form.fields);
+    let keys = signed.access.key_admin().map_err(|r| signed.refused(r))?;
+    let name = fields.get("name");
     let miniupdate = !fields.get("miniupdate").is_empty();
     let scope = KeyScope::parse(fields.get("scope")).unwrap_or(KeyScope::Update);
-    let refuse = |why: &str, status| keys_page(&state, &session, None, Some(why.into()), status);
-    if !csrf_ok(&session.csrf, csrf) {
-        return refuse(FORM_EXPIRED, StatusCode::FORBIDDEN).await;
-    }
+    let refuse = |why: &str| keys_page(signed, None, Some(why.into()), StatusCode::BAD_REQUEST);
     if name.is_empty() || name.chars().count() > 64 {
-        return refuse(
-            "Give the key a name of 1 to 64 characters.",
-            StatusCode::BAD_REQUEST,
-        )
-        .await;
+        return refuse("Give the key a name of 1 to 64 characters.").await;
     }
     let Ok(hosts) = fields
         .all("hosts")
         .map(Fqdn::parse)
         .collect::<Result<Vec<_>, _>>()
     else {
-        return refuse("Choose hosts from the list.", StatusCode::BAD_REQUEST).await;
+        return refuse("Choose hosts from the list.").await;
     };
-    let tenant = state.db.tenant(session.user.account);
-    match tenant
-        .create_key(&session.user.email, name, &hosts, scope, miniupdate)
-        .await
-    {
+    match keys.create(name, &hosts, scope, miniupdate).await {
         Ok(key) => {
             let secret = key.secret().to_owned();
-            keys_page(&state, &session, Some(secret), None, StatusCode::OK).await
+            keys_page(signed, Some(secret), None, StatusCode::OK).await
         }
-        Err(crate::db::DbError::Rejected(_)) => {
-            refuse("Choose hosts from the list.", StatusCode::BAD_REQUEST).await
-        }
-        Err(e) => try_later(&e),
+        Err(DbError::Rejected(_)) => refuse("Choose hosts from the list.").await,
+        Err(e) => Err(e.into()),
     }
 }
 
-async fn revoke(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    id: web::Path<String>,
-    form: web::Form<CsrfForm>,
-) -> HttpResponse {
-    let session = match signed_in(&req, &state).await {
-        Ok(session) => session,
-        Err(response) => return response,
-    };
-    if !csrf_ok(&session.csrf, &form.csrf) {
-        let why = Some(FORM_EXPIRED.into());
-        return keys_page(&state, &session, None, why, StatusCode::FORBIDDEN).await;
-    }
-    let tenant = state.db.tenant(session.user.account);
-    let actor = &session.user.email;
-    removed(&session, &id, "/keys", |id| tenant.revoke_key(id, actor)).await
+async fn revoke(form: Submitted, id: web::Path<String>) -> Result<HttpResponse, PageError> {
+    let signed = &form.signed;
+    let keys = signed.access.key_admin().map_err(|r| signed.refused(r))?;
+    removed(signed, &id, "/keys", |id| keys.revoke(id)).await
 }

@@ -6,17 +6,14 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use chrono::{Duration, Utc};
-use serde::Deserialize;
 
-use super::link_form::{self, LinkForm, LinkKind};
-use super::{FORM_EXPIRED, TokenQuery};
-use super::{
-    Message, Nav, anonymous_csrf, anonymous_csrf_ok, chosen_password, csrf_ok, page, redirect,
-    signed_in, try_later, with_cookie,
-};
-use crate::db::{DbError, TokenData, TokenPurpose, WebSession};
-use crate::domain::{Email, SecretToken, verify_password};
-use crate::http::AppState;
+use super::link_form::{self, LinkKind};
+use super::session::{AnonymousForm, PageError, SignedIn, Submitted};
+use super::{TokenQuery, anonymous_csrf, chosen_password, password_matches, with_cookie};
+use crate::db::{DbError, TokenData, TokenPurpose};
+use crate::domain::{Email, SecretToken};
+use crate::pages::{Message, Nav, page, redirect};
+use crate::state::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/forgot", web::get().to(forgot_form))
@@ -61,63 +58,39 @@ async fn forgot_form(req: HttpRequest) -> HttpResponse {
     with_cookie(page(StatusCode::OK, &view), set)
 }
 
-#[derive(Deserialize)]
-struct ForgotForm {
-    email: String,
-    csrf: String,
-}
-
 async fn forgot(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    form: web::Form<ForgotForm>,
-) -> HttpResponse {
-    let (csrf, set) = anonymous_csrf(&req);
-    if !anonymous_csrf_ok(&req, &form.csrf) {
-        let view = ForgotPage {
-            nav: Nav::anonymous(&csrf),
-            error: Some(FORM_EXPIRED.into()),
+    form: AnonymousForm,
+) -> Result<HttpResponse, PageError> {
+    if let Ok(email) = Email::parse(form.fields.get("email"))
+        && let Some((user, _)) = state.db.web_login(&email).await?
+    {
+        let data = TokenData {
+            user: Some(user.id),
+            ..TokenData::default()
         };
-        return with_cookie(page(StatusCode::FORBIDDEN, &view), set);
-    }
-    if let Ok(email) = Email::parse(&form.email) {
-        let user = match state.db.web_login(&email).await {
-            Ok(found) => found.map(|(user, _)| user),
-            Err(e) => return try_later(&e),
-        };
-        if let Some(user) = user {
-            let data = TokenData {
-                user: Some(user.id),
-                ..TokenData::default()
-            };
-            let ttl = Duration::minutes(RESET_MINUTES);
-            let token = match state.db.issue_token(TokenPurpose::Reset, data, ttl).await {
-                Ok(token) => token,
-                Err(e) => return try_later(&e),
-            };
-            let link = format!("{}/reset?token={}", state.public_url, token.secret());
-            let body = format!(
-                "Choose a new dyn53 password here:\n\n{link}\n\n\
-                 The link works once, for {RESET_MINUTES} minutes.\n\
-                 If you did not ask, ignore this mail: nothing changes.\n"
-            );
-            if let Err(e) = state
-                .mailer
-                .send(email.as_str(), "Your dyn53 password", body)
-                .await
-            {
-                return try_later(&e);
-            }
-        }
+        let ttl = Duration::minutes(RESET_MINUTES);
+        let token = state.db.issue_token(TokenPurpose::Reset, data, ttl).await?;
+        let link = format!("{}/reset?token={}", state.public_url, token.secret());
+        let body = format!(
+            "Choose a new dyn53 password here:\n\n{link}\n\n\
+             The link works once, for {RESET_MINUTES} minutes.\n\
+             If you did not ask, ignore this mail: nothing changes.\n"
+        );
+        state
+            .mailer
+            .send(email.as_str(), "Your dyn53 password", body)
+            .await
+            .map_err(|e| PageError::TryLater(e.to_string()))?;
     }
     let message = Message {
-        nav: Nav::anonymous(&csrf),
+        nav: Nav::anonymous(&form.csrf),
         title: "Check your inbox".into(),
         text: "If that address has an account, a link to choose a new password is on its way."
             .into(),
         link: Some(("/login".into(), "Sign in".into())),
     };
-    with_cookie(page(StatusCode::OK, &message), set)
+    Ok(with_cookie(page(StatusCode::OK, &message), form.set_cookie))
 }
 
 async fn reset_form(req: HttpRequest, query: web::Query<TokenQuery>) -> HttpResponse {
@@ -125,198 +98,129 @@ async fn reset_form(req: HttpRequest, query: web::Query<TokenQuery>) -> HttpResp
     link_form::show(&req, LinkKind::Reset, token, None, StatusCode::OK)
 }
 
+/// A new password behind a live reset link. Following the link proves the address too, so
+/// an unconfirmed one is confirmed; every browser signed in before is signed out.
 async fn reset(
     req: HttpRequest,
     state: web::Data<AppState>,
-    form: web::Form<LinkForm>,
-) -> HttpResponse {
-    let (hash, token) = match link_form::accept(&req, LinkKind::Reset, &form).await {
+    form: AnonymousForm,
+) -> Result<HttpResponse, PageError> {
+    let (hash, token) = match link_form::accept(&req, &state, LinkKind::Reset, &form).await {
         Ok(accepted) => accepted,
-        Err(response) => return response,
+        Err(response) => return Ok(response),
     };
     let changed = async {
-        let Some(token) = token else {
-            return Ok(false);
-        };
+        let now = Utc::now();
         let tx = state.db.begin_write().await?;
         let Some(user) = tx
-            .take_token(TokenPurpose::Reset, &token, Utc::now())
+            .take_token(TokenPurpose::Reset, &token, now)
             .await?
             .and_then(|t| t.user)
         else {
             return Ok(false);
         };
         tx.set_password(user, &hash).await?;
+        tx.mark_verified(user, now).await?;
         tx.commit().await?;
         Ok::<_, DbError>(true)
     };
-    match changed.await {
-        Ok(true) => {
-            let (csrf, set) = anonymous_csrf(&req);
-            let message = Message {
-                nav: Nav::anonymous(&csrf),
-                title: "Password changed".into(),
-                text: "Your new password works now; every browser signed in before was signed out."
-                    .into(),
-                link: Some(("/login".into(), "Sign in".into())),
-            };
-            with_cookie(page(StatusCode::OK, &message), set)
-        }
-        Ok(false) => {
-            let why =
-                "This link does not work: it was used already, or has expired. Ask for a new one.";
-            link_form::show(
-                &req,
-                LinkKind::Reset,
-                &form.token,
-                Some(why.into()),
-                StatusCode::BAD_REQUEST,
-            )
-        }
-        Err(e) => try_later(&e),
+    if !changed.await? {
+        let (sent, why) = (form.fields.get("token"), LinkKind::Reset.dead());
+        let status = StatusCode::BAD_REQUEST;
+        return Ok(link_form::show(
+            &req,
+            LinkKind::Reset,
+            sent,
+            Some(why.into()),
+            status,
+        ));
     }
+    let message = Message {
+        nav: Nav::anonymous(&form.csrf),
+        title: "Password changed".into(),
+        text: "Your new password works now; every browser signed in before was signed out.".into(),
+        link: Some(("/login".into(), "Sign in".into())),
+    };
+    Ok(with_cookie(page(StatusCode::OK, &message), form.set_cookie))
 }
 
 fn account_page(
-    session: &WebSession,
+    signed: &SignedIn,
     error: Option<String>,
     notice: Option<String>,
     status: StatusCode,
 ) -> HttpResponse {
+    let user = signed.access.user();
     let view = AccountPage {
-        nav: Nav::signed_in(session),
-        email: session.user.email.to_string(),
-        plan: session.user.plan.as_str(),
-        role: session.user.role.as_str(),
-        verified: session.user.verified,
+        nav: signed.nav(),
+        email: user.email.to_string(),
+        plan: user.plan.as_str(),
+        role: user.role.as_str(),
+        verified: user.verified,
         error,
         notice,
     };
     page(status, &view)
 }
 
-async fn account(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    match signed_in(&req, &state).await {
-        Ok(session) => account_page(&session, None, None, StatusCode::OK),
-        Err(response) => response,
-    }
+async fn account(signed: SignedIn) -> HttpResponse {
+    account_page(&signed, None, None, StatusCode::OK)
 }
 
-/// Whether `password` is the signed-in user's (argon2id, off the async workers).
-async fn is_password(
-    state: &AppState,
-    session: &WebSession,
-    password: &str,
-) -> Result<bool, DbError> {
+/// Whether `password` is the signed-in user's.
+async fn is_password(state: &AppState, signed: &SignedIn, password: &str) -> Result<bool, DbError> {
     let stored = state
         .db
-        .web_login(&session.user.email)
+        .web_login(&signed.access.user().email)
         .await?
         .map(|(_, hash)| hash);
-    let password = password.to_owned();
-    Ok(
-        tokio::task::spawn_blocking(move || verify_password(&password, stored.as_ref()))
-            .await
-            .unwrap_or(false),
-    )
-}
-
-#[derive(Deserialize)]
-struct PasswordForm {
-    current: String,
-    password: String,
-    csrf: String,
+    Ok(stored.is_some() && password_matches(password, stored).await)
 }
 
 async fn change_password(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    form: web::Form<PasswordForm>,
-) -> HttpResponse {
-    let session = match signed_in(&req, &state).await {
-        Ok(session) => session,
-        Err(response) => return response,
-    };
-    let refuse = |why: String, status| account_page(&session, Some(why), None, status);
-    if !csrf_ok(&session.csrf, &form.csrf) {
-        return refuse(FORM_EXPIRED.into(), StatusCode::FORBIDDEN);
+    form: Submitted,
+) -> Result<HttpResponse, PageError> {
+    let (signed, fields) = (&form.signed, &form.fields);
+    let refuse = |why: String, status| Ok(account_page(signed, Some(why), None, status));
+    if !is_password(&state, signed, fields.get("current")).await? {
+        return refuse(
+            "Your current password is not that.".into(),
+            StatusCode::FORBIDDEN,
+        );
     }
-    match is_password(&state, &session, &form.current).await {
-        Ok(true) => {}
-        Ok(false) => {
-            return refuse(
-                "Your current password is not that.".into(),
-                StatusCode::FORBIDDEN,
-            );
-        }
-        Err(e) => return try_later(&e),
-    }
-    let hash = match chosen_password(&form.password, session.user.email.as_str()).await {
+    let user = signed.access.user();
+    let hash = match chosen_password(fields.get("password"), user.email.as_str()).await {
         Ok(hash) => hash,
         Err(Some(why)) => return refuse(why, StatusCode::BAD_REQUEST),
-        Err(None) => return try_later(&"hashing a password failed"),
+        Err(None) => return Err(PageError::TryLater("hashing a password failed".into())),
     };
-    let saved = async {
-        let tx = state.db.begin_write().await?;
-        tx.set_password(session.user.id, &hash).await?;
-        tx.commit().await
-    };
-    match saved.await {
-        // Every session ended with the old password, this one too: sign in again.
-        Ok(_) => redirect("/login"),
-        Err(e) => try_later(&e),
-    }
-}
-
-#[derive(Deserialize)]
-struct EmailForm {
-    email: String,
-    current: String,
-    csrf: String,
+    let tx = state.db.begin_write().await?;
+    tx.set_password(user.id, &hash).await?;
+    tx.commit().await?;
+    // Every session ended with the old password, this one too: sign in again.
+    Ok(redirect("/login"))
 }
 
 async fn change_email(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    form: web::Form<EmailForm>,
-) -> HttpResponse {
-    let session = match signed_in(&req, &state).await {
-        Ok(session) => session,
-        Err(response) => return response,
+    form: Submitted,
+) -> Result<HttpResponse, PageError> {
+    let (signed, fields) = (&form.signed, &form.fields);
+    let refuse = |why: &str, status| Ok(account_page(signed, Some(why.into()), None, status));
+    let Ok(email) = Email::parse(fields.get("email")) else {
+        return refuse("That is not an e-mail address.", StatusCode::BAD_REQUEST);
     };
-    let refuse = |why: String, status| account_page(&session, Some(why), None, status);
-    if !csrf_ok(&session.csrf, &form.csrf) {
-        return refuse(FORM_EXPIRED.into(), StatusCode::FORBIDDEN);
-    }
-    let Ok(email) = Email::parse(&form.email) else {
-        return refuse(
-            "That is not an e-mail address.".into(),
-            StatusCode::BAD_REQUEST,
-        );
-    };
-    match is_password(&state, &session, &form.current).await {
-        Ok(true) => {}
-        Ok(false) => {
-            return refuse(
-                "Your current password is not that.".into(),
-                StatusCode::FORBIDDEN,
-            );
-        }
-        Err(e) => return try_later(&e),
+    if !is_password(&state, signed, fields.get("current")).await? {
+        return refuse("Your current password is not that.", StatusCode::FORBIDDEN);
     }
     let data = TokenData {
-        user: Some(session.user.id),
+        user: Some(signed.access.user().id),
         email: Some(email.clone()),
         ..TokenData::default()
     };
-    let token = match state
-        .db
-        .issue_token(TokenPurpose::Email, data, Duration::hours(EMAIL_HOURS))
-        .await
-    {
-        Ok(token) => token,
-        Err(e) => return try_later(&e),
-    };
+    let ttl = Duration::hours(EMAIL_HOURS);
+    let token = state.db.issue_token(TokenPurpose::Email, data, ttl).await?;
     let link = format!(
         "{}/confirm-email?token={}",
         state.public_url,
@@ -327,18 +231,19 @@ async fn change_email(
          The link works once, for {EMAIL_HOURS} hours.\n\
          If you did not ask, ignore this mail.\n"
     );
-    if let Err(e) = state
+    state
         .mailer
         .send(email.as_str(), "Confirm your new dyn53 address", body)
         .await
-    {
-        return try_later(&e);
-    }
+        .map_err(|e| PageError::TryLater(e.to_string()))?;
     let notice = format!("We sent a link to {email}: the change takes effect when you follow it.");
-    account_page(&session, None, Some(notice), StatusCode::OK)
+    Ok(account_page(signed, None, Some(notice), StatusCode::OK))
 }
 
-async fn confirm_email(state: web::Data<AppState>, query: web::Query<TokenQuery>) -> HttpResponse {
+async fn confirm_email(
+    state: web::Data<AppState>,
+    query: web::Query<TokenQuery>,
+) -> Result<HttpResponse, PageError> {
     let token = query.token.as_deref().and_then(SecretToken::parse);
     let changed = async {
         let Some(token) = token else {
@@ -369,7 +274,7 @@ async fn confirm_email(state: web::Data<AppState>, query: web::Query<TokenQuery>
             "This link does not work",
             "It was used already, has expired, or the address belongs to another account.",
         ),
-        Err(e) => return try_later(&e),
+        Err(e) => return Err(e.into()),
     };
     let message = Message {
         nav: Nav::anonymous(""),
@@ -377,5 +282,5 @@ async fn confirm_email(state: web::Data<AppState>, query: web::Query<TokenQuery>
         text: text.into(),
         link: Some(("/login".into(), "Sign in".into())),
     };
-    page(status, &message)
+    Ok(page(status, &message))
 }

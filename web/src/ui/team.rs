@@ -6,16 +6,14 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use chrono::{Duration, Utc};
-use serde::Deserialize;
 
-use super::link_form::{self, LinkForm, LinkKind};
-use super::{CsrfForm, FORM_EXPIRED, TokenQuery};
-use super::{
-    Message, Nav, anonymous_csrf, csrf_ok, page, removed, signed_in, try_later, with_cookie,
-};
-use crate::db::{DbError, Member, NewUser, NewUserAccount, TokenData, TokenPurpose, WebSession};
-use crate::domain::{Email, Role};
-use crate::http::AppState;
+use super::link_form::{self, LinkKind};
+use super::session::{AnonymousForm, PageError, SignedIn, Submitted};
+use super::{TokenQuery, removed, with_cookie};
+use crate::db::{DbError, Member, NewUser, NewUserAccount, TokenData, TokenPurpose};
+use crate::domain::{Action, Email, Role};
+use crate::pages::{Message, Nav, page};
+use crate::state::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/team", web::get().to(team))
@@ -39,122 +37,70 @@ struct TeamPage {
 }
 
 async fn team_page(
-    state: &AppState,
-    session: &WebSession,
+    signed: &SignedIn,
     error: Option<String>,
     notice: Option<String>,
     status: StatusCode,
-) -> HttpResponse {
-    let members = match state.db.tenant(session.user.account).members().await {
-        Ok(members) => members,
-        Err(e) => return try_later(&e),
-    };
+) -> Result<HttpResponse, PageError> {
+    let access = &signed.access;
     let view = TeamPage {
-        nav: Nav::signed_in(session),
-        members,
-        manages: session.user.role.manages_team(),
-        me: session.user.id,
+        nav: signed.nav(),
+        members: access.account()?.members().await?,
+        manages: access.may(Action::ManageTeam).is_ok(),
+        me: access.user().id,
         error,
         notice,
     };
-    page(status, &view)
+    Ok(page(status, &view))
 }
 
-async fn team(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    match signed_in(&req, &state).await {
-        Ok(session) => team_page(&state, &session, None, None, StatusCode::OK).await,
-        Err(response) => response,
-    }
+async fn team(signed: SignedIn) -> Result<HttpResponse, PageError> {
+    team_page(&signed, None, None, StatusCode::OK).await
 }
 
-#[derive(Deserialize)]
-struct InviteForm {
-    email: String,
-    role: String,
-    csrf: String,
-}
-
-async fn invite(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    form: web::Form<InviteForm>,
-) -> HttpResponse {
-    let session = match signed_in(&req, &state).await {
-        Ok(session) => session,
-        Err(response) => return response,
+async fn invite(state: web::Data<AppState>, form: Submitted) -> Result<HttpResponse, PageError> {
+    let (signed, fields) = (&form.signed, &form.fields);
+    let team = signed.access.team_admin().map_err(|r| signed.refused(r))?;
+    let refuse = |why: &str| team_page(signed, Some(why.into()), None, StatusCode::BAD_REQUEST);
+    let Ok(email) = Email::parse(fields.get("email")) else {
+        return refuse("That is not an e-mail address.").await;
     };
-    let refuse = |why: &str, status| team_page(&state, &session, Some(why.into()), None, status);
-    if !csrf_ok(&session.csrf, &form.csrf) {
-        return refuse(FORM_EXPIRED, StatusCode::FORBIDDEN).await;
-    }
-    if !session.user.role.manages_team() || !session.user.verified {
-        return refuse(
-            "Only the owner and admins, once confirmed, invite people.",
-            StatusCode::FORBIDDEN,
-        )
-        .await;
-    }
-    let Ok(email) = Email::parse(&form.email) else {
-        return refuse("That is not an e-mail address.", StatusCode::BAD_REQUEST).await;
-    };
-    let role = match Role::parse(form.role.trim()) {
+    let role = match Role::parse(fields.get("role")) {
         Some(role @ (Role::Admin | Role::Editor | Role::Viewer)) => role,
-        _ => return refuse("Choose admin, editor or viewer.", StatusCode::BAD_REQUEST).await,
+        _ => return refuse("Choose admin, editor or viewer.").await,
     };
+    let inviter = team.inviter();
     let data = TokenData {
-        account: Some(session.user.account),
+        account: Some(inviter.account),
         email: Some(email.clone()),
         role: Some(role),
         ..TokenData::default()
     };
     let ttl = Duration::days(INVITE_DAYS);
-    let token = match state.db.issue_token(TokenPurpose::Invite, data, ttl).await {
-        Ok(token) => token,
-        Err(e) => return try_later(&e),
-    };
+    let token = state
+        .db
+        .issue_token(TokenPurpose::Invite, data, ttl)
+        .await?;
     let link = format!("{}/join?token={}", state.public_url, token.secret());
     let body = format!(
         "{} invites you to their dyn53 account as {}.\n\nJoin here:\n\n{link}\n\n\
          The link works once, for {INVITE_DAYS} days.\n",
-        session.user.email,
+        inviter.email,
         role.as_str()
     );
-    if let Err(e) = state
+    state
         .mailer
         .send(email.as_str(), "An invitation to dyn53", body)
         .await
-    {
-        return try_later(&e);
-    }
+        .map_err(|e| PageError::TryLater(e.to_string()))?;
     let notice = format!("Invitation sent to {email}.");
-    team_page(&state, &session, None, Some(notice), StatusCode::OK).await
+    team_page(signed, None, Some(notice), StatusCode::OK).await
 }
 
-async fn remove(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    id: web::Path<String>,
-    form: web::Form<CsrfForm>,
-) -> HttpResponse {
-    let session = match signed_in(&req, &state).await {
-        Ok(session) => session,
-        Err(response) => return response,
-    };
-    if !csrf_ok(&session.csrf, &form.csrf) || !session.user.role.manages_team() {
-        let why = Some("This form has expired, or your role may not remove users.".into());
-        return team_page(&state, &session, why, None, StatusCode::FORBIDDEN).await;
-    }
-    let tenant = state.db.tenant(session.user.account);
-    // Never oneself: the account would be left without whoever manages it.
-    let me = session.user.id;
-    let actor = &session.user.email;
-    removed(&session, &id, "/team", async |id| {
-        if id == me {
-            return Ok(false);
-        }
-        tenant.remove_member(id, actor).await
-    })
-    .await
+async fn remove(form: Submitted, id: web::Path<String>) -> Result<HttpResponse, PageError> {
+    let signed = &form.signed;
+    let team = signed.access.team_admin().map_err(|r| signed.refused(r))?;
+    removed(signed, &id, "/team", |id| team.remove(id)).await
 }
 
 async fn join_form(req: HttpRequest, query: web::Query<TokenQuery>) -> HttpResponse {
@@ -166,16 +112,13 @@ async fn join_form(req: HttpRequest, query: web::Query<TokenQuery>) -> HttpRespo
 async fn join(
     req: HttpRequest,
     state: web::Data<AppState>,
-    form: web::Form<LinkForm>,
-) -> HttpResponse {
-    let (hash, token) = match link_form::accept(&req, LinkKind::Join, &form).await {
+    form: AnonymousForm,
+) -> Result<HttpResponse, PageError> {
+    let (hash, token) = match link_form::accept(&req, &state, LinkKind::Join, &form).await {
         Ok(accepted) => accepted,
-        Err(response) => return response,
+        Err(response) => return Ok(response),
     };
     let joined = async {
-        let Some(token) = token else {
-            return Ok(None);
-        };
         let tx = state.db.begin_write().await?;
         let Some(TokenData {
             account: Some(account),
@@ -200,37 +143,23 @@ async fn join(
         tx.commit().await?;
         Ok::<_, DbError>(Some(created.is_some()))
     };
-    match joined.await {
-        Ok(Some(true)) => {
-            let (csrf, set) = anonymous_csrf(&req);
+    let sent = form.fields.get("token");
+    let again =
+        |why: &str, status| link_form::show(&req, LinkKind::Join, sent, Some(why.into()), status);
+    Ok(match joined.await? {
+        Some(true) => {
             let message = Message {
-                nav: Nav::anonymous(&csrf),
+                nav: Nav::anonymous(&form.csrf),
                 title: "Welcome aboard".into(),
                 text: "You joined the account: sign in with your address and this password.".into(),
                 link: Some(("/login".into(), "Sign in".into())),
             };
-            with_cookie(page(StatusCode::OK, &message), set)
+            with_cookie(page(StatusCode::OK, &message), form.set_cookie.clone())
         }
-        Ok(Some(false)) => {
-            let why = "That address has an account already: an address belongs to one account.";
-            link_form::show(
-                &req,
-                LinkKind::Join,
-                &form.token,
-                Some(why.into()),
-                StatusCode::CONFLICT,
-            )
-        }
-        Ok(None) => {
-            let why = "This invitation does not work: it was used already, or has expired.";
-            link_form::show(
-                &req,
-                LinkKind::Join,
-                &form.token,
-                Some(why.into()),
-                StatusCode::BAD_REQUEST,
-            )
-        }
-        Err(e) => try_later(&e),
-    }
+        Some(false) => again(
+            "That address has an account already: an address belongs to one account.",
+            StatusCode::CONFLICT,
+        ),
+        None => again(LinkKind::Join.dead(), StatusCode::BAD_REQUEST),
+    })
 }

@@ -9,7 +9,7 @@ use subtle::ConstantTimeEq;
 use super::{Principal, UpdateError, Updater};
 use crate::db::{HostState, UpdateContext, UserAuth, WebSession, WebUser};
 use crate::domain::{
-    AccountStatus, Fqdn, KeyScope, UpdateKey, miniupdate_response, verify_password,
+    AccountStatus, Action, Fqdn, KeyScope, UpdateKey, miniupdate_response, verify_password,
 };
 
 /// A login (e-mail or login ID; a per-host key may log in as its host) and a secret.
@@ -160,7 +160,7 @@ impl Updater {
             blocked,
             account: context.user.account,
             plan: context.user.plan,
-            may_change_dns: context.user.role.may_change_dns(),
+            may_change_dns: context.user.role.may(Action::ChangeHosts),
             key: context.key,
             user: context.user,
         };

@@ -8,7 +8,6 @@
 //! something goes to the [`committer`], which decides again on locked rows and answers only
 //! after the commit.
 
-mod abuse;
 mod auth;
 mod check_ins;
 mod committer;
@@ -25,7 +24,7 @@ use tokio::sync::Semaphore;
 use crate::db::{AccountId, Db, DbError, HistoryEntry, HostState, KeyAuth, Seen, UserAuth};
 use crate::domain::{Fqdn, GroupName, NameError, Plan, Protocol};
 use crate::feed::LocalCommits;
-pub use abuse::{AbuseLimit, WindowCounter};
+use crate::limits::{AbuseLimit, WindowCounter};
 pub use auth::{AuthFailure, Credentials, Secret};
 use check_ins::CheckIns;
 use committer::Committer;

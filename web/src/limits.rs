@@ -1,11 +1,10 @@
-//! Abuse control, in sliding windows counted per process (with several web replicas each
-//! counts its own share): a host accepts at most so many updates (`good` or `nochg`), beyond
-//! which its updates answer `abuse` until the window has room again; a source address that
-//! keeps sending wrong credentials is refused without a check for a while, which costs the
-//! account's other clients nothing.
+//! Sliding-window limits, counted per process (with several web replicas each counts its own
+//! share): updates per host (beyond which a host's updates answer `abuse`), wrong credentials
+//! per source (refused unheard for a while), failed sign-ins, REST API calls per caller.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
+use std::net::IpAddr;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -112,6 +111,57 @@ fn expire(times: &mut VecDeque<Instant>, window: Duration) {
     let now = Instant::now();
     while times.front().is_some_and(|t| now - *t >= window) {
         times.pop_front();
+    }
+}
+
+/// Failed sign-ins counted per e-mail (whether or not it exists) and per source address.
+pub struct LoginLimits {
+    by_email: WindowCounter<String>,
+    by_source: WindowCounter<IpAddr>,
+}
+
+impl Default for LoginLimits {
+    fn default() -> Self {
+        let window = std::time::Duration::from_secs(15 * 60);
+        LoginLimits {
+            by_email: WindowCounter::new(AbuseLimit { max: 10, window }),
+            by_source: WindowCounter::new(AbuseLimit { max: 50, window }),
+        }
+    }
+}
+
+impl LoginLimits {
+    pub fn refuses(&self, email: &str, source: IpAddr) -> bool {
+        self.by_email.is_full(email.to_owned()) || self.by_source.is_full(source)
+    }
+
+    pub fn failed(&self, email: &str, source: IpAddr) {
+        self.by_email.record(email.to_owned());
+        self.by_source.record(source);
+    }
+}
+
+/// Calls each REST API caller (a user's tokens together, or one key) may make
+/// (`DYN53_API_RATE_LIMIT`); beyond that, refused until the window has room.
+pub struct ApiLimits(WindowCounter<ApiCaller>);
+
+/// Whom an API call is counted against: a user (their tokens), or a key by its digest, known
+/// before the database is asked.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ApiCaller {
+    User(i64),
+    /// The key's digest, as stored.
+    Key(String),
+}
+
+impl ApiLimits {
+    pub fn new(limit: AbuseLimit) -> ApiLimits {
+        ApiLimits(WindowCounter::new(limit))
+    }
+
+    /// Counts a call of `who`; beyond the limit, how long until there is room.
+    pub fn count(&self, who: ApiCaller) -> Result<(), Duration> {
+        self.0.admit_or_wait(who)
     }
 }
 

@@ -1,0 +1,342 @@
+//! What a caller may do in an account, and the one way to do it: [`Access`].
+//!
+//! Every surface that reaches an account's data (the pages, the REST API) makes an `Access`
+//! at its edge from the caller it authenticated: a browser session, an API token, or an API
+//! key with its stored host limit. Reads go through it (a host-limited key sees its hosts
+//! only; another account's object is "not found"). Each kind of change is a capability that
+//! `Access` hands out only when [`Access::may`] allows it: the rules are [`Role::may`] (the
+//! one table of roles), the account's status, and a key's limit. A handler that holds a
+//! [`KeyAdmin`] can revoke keys; one that does not, cannot: there is no check to forget.
+//! The update protocols reach hosts through the update service, which applies the same table.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use crate::db::{
+    DbError, DbResult, GroupInfo, HistoryLine, Host, HostFilter, KeyInfo, Member, Tenant, WebUser,
+    Zone,
+};
+use crate::domain::{AccountStatus, Action, Fqdn, GroupName, KeyScope, Label, Role, UpdateKey};
+use crate::update::Credentials;
+
+/// Why a capability was not handed out. The message is what the caller is told.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// A viewer: reads only.
+    #[error("Your role may not change DNS.")]
+    ReadOnly,
+    /// A role below the one the action needs.
+    #[error("Only the account's owner and admins may do this.")]
+    Role,
+    /// A key limited to some hosts reaches those hosts and nothing else.
+    #[error("This key is limited to some hosts; it can only reach those.")]
+    KeyLimited,
+    /// A suspended or blocked account changes nothing.
+    #[error("This account may not make changes.")]
+    AccountInactive,
+}
+
+/// An authenticated caller's handle on its account.
+pub struct Access {
+    tenant: Tenant,
+    user: WebUser,
+    /// The host ids a host-limited key may reach, as stored; `None`: the whole account.
+    limit: Option<Vec<i64>>,
+    /// What the update service takes for this caller.
+    credentials: Credentials,
+}
+
+impl Access {
+    /// The handle of `user` (a key's owner, with the key's `limit`). Only an edge that
+    /// authenticated the caller makes one.
+    pub fn new(
+        tenant: Tenant,
+        user: WebUser,
+        limit: Option<Vec<i64>>,
+        credentials: Credentials,
+    ) -> Access {
+        Access {
+            tenant,
+            user,
+            limit,
+            credentials,
+        }
+    }
+
+    pub fn user(&self) -> &WebUser {
+        &self.user
+    }
+
+    /// The credentials the update service takes for this caller.
+    pub fn credentials(&self) -> Credentials {
+        self.credentials.clone()
+    }
+
+    /// Whether the caller may do `action`: the account is active, a host-limited key does
+    /// nothing but change its hosts, and the role's row of [`Role::may`] allows it.
+    pub fn may(&self, action: Action) -> Result<(), Refusal> {
+        if self.user.account_status != AccountStatus::Active {
+            return Err(Refusal::AccountInactive);
+        }
+        if self.limit.is_some() && action != Action::ChangeHosts {
+            return Err(Refusal::KeyLimited);
+        }
+        match (self.user.role.may(action), self.user.role) {
+            (true, _) => Ok(()),
+            (false, Role::Viewer) => Err(Refusal::ReadOnly),
+            (false, _) => Err(Refusal::Role),
+        }
+    }
+
+    fn reaches(&self, host: &Host) -> bool {
+        self.limit
+            .as_ref()
+            .is_none_or(|ids| ids.contains(&host.state.id))
+    }
+
+    /// The hosts the caller reaches, by name.
+    pub async fn hosts(&self) -> DbResult<Vec<Host>> {
+        let mut hosts = self.tenant.hosts().await?;
+        hosts.retain(|h| self.reaches(h));
+        Ok(hosts)
+    }
+
+    /// The caller's host `id`; `None` for another account's or one beyond a key's limit.
+    pub async fn host(&self, id: i64) -> DbResult<Option<Host>> {
+        Ok(self.tenant.host(id).await?.filter(|h| self.reaches(h)))
+    }
+
+    /// The caller's host `name`; `None` as for [`Access::host`].
+    pub async fn host_named(&self, name: &Fqdn) -> DbResult<Option<Host>> {
+        Ok(self
+            .tenant
+            .host_named(name)
+            .await?
+            .filter(|h| self.reaches(h)))
+    }
+
+    /// A page of the hosts the caller reaches that `filter` keeps.
+    pub async fn hosts_page(&self, mut filter: HostFilter, limit: u64) -> DbResult<Vec<Host>> {
+        filter.only = self.limit.clone();
+        self.tenant.hosts_page(&filter, limit).await
+    }
+
+    /// The newest `limit` history lines of `host` (one the caller reached) before the line
+    /// `before`.
+    pub async fn history_before(
+        &self,
+        host: &Host,
+        before: Option<i64>,
+        limit: u64,
+    ) -> DbResult<Vec<HistoryLine>> {
+        self.tenant
+            .history_before(host.state.id, before, limit)
+            .await
+    }
+
+    /// The newest `limit` history lines of `host`, skipping `offset`.
+    pub async fn history(
+        &self,
+        host: &Host,
+        offset: u64,
+        limit: u64,
+    ) -> DbResult<Vec<HistoryLine>> {
+        self.tenant.history(host.state.id, offset, limit).await
+    }
+
+    /// The zones the account may create hosts in.
+    pub async fn zones(&self) -> DbResult<Vec<Zone>> {
+        self.tenant.zones().await
+    }
+
+    /// What the whole account holds (its groups, keys, users): not for a host-limited key.
+    pub fn account(&self) -> Result<AccountView<'_>, Refusal> {
+        match self.limit {
+            Some(_) => Err(Refusal::KeyLimited),
+            None => Ok(AccountView(self)),
+        }
+    }
+
+    /// Changing the caller's hosts (through the update service, with [`Access::credentials`]).
+    pub fn host_writer(&self) -> Result<HostWriter<'_>, Refusal> {
+        self.may(Action::ChangeHosts).map(|()| HostWriter(self))
+    }
+
+    pub fn host_admin(&self) -> Result<HostAdmin<'_>, Refusal> {
+        self.may(Action::AddRemoveHosts).map(|()| HostAdmin(self))
+    }
+
+    pub fn group_admin(&self) -> Result<GroupAdmin<'_>, Refusal> {
+        self.may(Action::ManageGroups).map(|()| GroupAdmin(self))
+    }
+
+    pub fn key_admin(&self) -> Result<KeyAdmin<'_>, Refusal> {
+        self.may(Action::ManageKeys).map(|()| KeyAdmin(self))
+    }
+
+    pub fn team_admin(&self) -> Result<TeamAdmin<'_>, Refusal> {
+        self.may(Action::ManageTeam).map(|()| TeamAdmin(self))
+    }
+}
+
+/// Reads of the whole account.
+pub struct AccountView<'a>(&'a Access);
+
+impl AccountView<'_> {
+    pub async fn groups(&self) -> DbResult<Vec<GroupInfo>> {
+        self.0.tenant.groups().await
+    }
+
+    pub async fn keys(&self) -> DbResult<Vec<KeyInfo>> {
+        self.0.tenant.keys().await
+    }
+
+    pub async fn members(&self) -> DbResult<Vec<Member>> {
+        self.0.tenant.members().await
+    }
+
+    pub async fn host_count(&self) -> DbResult<u64> {
+        self.0.tenant.host_count().await
+    }
+}
+
+/// Proof that the caller may change its hosts' addresses and settings.
+pub struct HostWriter<'a>(&'a Access);
+
+impl HostWriter<'_> {
+    /// The credentials to give the update service.
+    pub fn credentials(&self) -> Credentials {
+        self.0.credentials()
+    }
+}
+
+/// Why a host could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateHostError {
+    #[error("{0} is in none of your zones.")]
+    NoZone(Fqdn),
+    #[error("Choose another name: {0}.")]
+    BadLabel(String),
+    #[error("Your plan allows {0} host names.")]
+    PlanLimit(u64),
+    #[error("{0} is taken: choose another name.")]
+    Taken(Fqdn),
+    #[error(transparent)]
+    Db(DbError),
+}
+
+/// Creating and deleting hosts.
+pub struct HostAdmin<'a>(&'a Access);
+
+impl HostAdmin<'_> {
+    /// Creates `name` (one label under one of the account's zones, the longest that holds
+    /// it) with `addresses`, within the plan's number of hosts: the rule every surface
+    /// applies.
+    pub async fn create(
+        &self,
+        name: Fqdn,
+        addresses: (Option<Ipv4Addr>, Option<Ipv6Addr>),
+    ) -> Result<Host, CreateHostError> {
+        let access = self.0;
+        let zones = access.tenant.zones().await.map_err(CreateHostError::Db)?;
+        let zone = zones
+            .iter()
+            .filter(|z| name.is_within(&z.name) && name != z.name)
+            .max_by_key(|z| z.name.as_str().len())
+            .ok_or_else(|| CreateHostError::NoZone(name.clone()))?;
+        let label = &name.as_str()[..name.as_str().len() - zone.name.as_str().len() - 1];
+        Label::parse(label).map_err(|e| CreateHostError::BadLabel(e.to_string()))?;
+        let limit = access.user.plan.max_hosts();
+        let count = access
+            .tenant
+            .host_count()
+            .await
+            .map_err(CreateHostError::Db)?;
+        if count >= limit {
+            return Err(CreateHostError::PlanLimit(limit));
+        }
+        match access
+            .tenant
+            .create_host(zone, name.clone(), addresses, &access.user.email)
+            .await
+        {
+            Ok(host) => Ok(host),
+            Err(DbError::Rejected(_)) => Err(CreateHostError::Taken(name)),
+            Err(e) => Err(CreateHostError::Db(e)),
+        }
+    }
+
+    /// Deletes the account's host `id`; `false` when it has none such.
+    pub async fn delete(&self, id: i64) -> DbResult<bool> {
+        self.0.tenant.delete_host(id, &self.0.user.email).await
+    }
+}
+
+/// Creating, changing and deleting the account's groups.
+pub struct GroupAdmin<'a>(&'a Access);
+
+impl GroupAdmin<'_> {
+    pub async fn create(&self, name: &GroupName, hosts: &[Fqdn]) -> DbResult<()> {
+        let access = self.0;
+        access
+            .tenant
+            .create_group(name, hosts, &access.user.email)
+            .await
+    }
+
+    pub async fn save(&self, id: i64, name: &GroupName, hosts: &[Fqdn]) -> DbResult<bool> {
+        let access = self.0;
+        access
+            .tenant
+            .save_group(id, name, hosts, &access.user.email)
+            .await
+    }
+
+    pub async fn delete(&self, id: i64) -> DbResult<bool> {
+        self.0.tenant.delete_group(id, &self.0.user.email).await
+    }
+}
+
+/// Creating and revoking the account's update keys.
+pub struct KeyAdmin<'a>(&'a Access);
+
+impl KeyAdmin<'_> {
+    /// A new key of the caller's, limited to `hosts` when any.
+    pub async fn create(
+        &self,
+        name: &str,
+        hosts: &[Fqdn],
+        scope: KeyScope,
+        miniupdate: bool,
+    ) -> DbResult<UpdateKey> {
+        let access = self.0;
+        access
+            .tenant
+            .create_key(&access.user.email, name, hosts, scope, miniupdate)
+            .await
+    }
+
+    /// Revokes the account's key `id`; `false` when it has no such live key.
+    pub async fn revoke(&self, id: i64) -> DbResult<bool> {
+        self.0.tenant.revoke_key(id, &self.0.user.email).await
+    }
+}
+
+/// Inviting and removing the account's users.
+pub struct TeamAdmin<'a>(&'a Access);
+
+impl TeamAdmin<'_> {
+    /// Removes the account's user `id` (never its owner, nor the caller); `false` when the
+    /// account has no such user.
+    pub async fn remove(&self, id: i64) -> DbResult<bool> {
+        let access = self.0;
+        if id == access.user.id {
+            return Ok(false);
+        }
+        access.tenant.remove_member(id, &access.user.email).await
+    }
+
+    /// The account and inviter an invitation is issued for.
+    pub fn inviter(&self) -> &WebUser {
+        &self.0.user
+    }
+}

@@ -1,0 +1,30 @@
+//! What every handler may reach: the database, the update service, mail, the limits and the
+//! token keys. It belongs to no adapter, so that none imports another's.
+
+use std::sync::Arc;
+
+use crate::client_ip::TrustedProxies;
+use crate::db::Db;
+use crate::http::BlockedAgents;
+use crate::limits::{ApiLimits, LoginLimits};
+use crate::mail::Mailer;
+use crate::publish::PublishStatus;
+use crate::tokens::TokenKeys;
+use crate::update::Updater;
+
+pub struct AppState {
+    pub db: Db,
+    pub updater: Updater,
+    pub trusted_proxies: TrustedProxies,
+    pub blocked_agents: BlockedAgents,
+    /// `dyn53 web`'s publisher, for `/readyz`.
+    pub publish: Option<Arc<PublishStatus>>,
+    pub mailer: Mailer,
+    /// The service's address as people reach it, without a trailing `/`: e-mailed links.
+    pub public_url: String,
+    pub login_limits: Arc<LoginLimits>,
+    /// Signs and checks REST API tokens.
+    pub token_keys: TokenKeys,
+    /// REST API calls per caller.
+    pub api_limits: Arc<ApiLimits>,
+}
