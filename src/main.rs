@@ -11,12 +11,12 @@ use dyn53_dns::fleet;
 use dyn53_web::config::{Config, FleetConfig, Storage};
 use dyn53_web::db::{NewUserAccount, NewZone};
 
+use dyn53_web::blocked_agents::BlockedAgents;
 use dyn53_web::client_ip::TrustedProxies;
 use dyn53_web::domain::{
     AccountStatus, Email, Fqdn, GroupName, KeyScope, Plan, Role, generate_password, parse_ipv4,
     parse_ipv6,
 };
-use dyn53_web::http::BlockedAgents;
 use dyn53_web::limits::AbuseLimit;
 use dyn53_web::update::UpdateLimits;
 use dyn53_web::{ops, serve};

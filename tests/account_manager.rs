@@ -34,7 +34,12 @@ async fn signed_up(server: &Server, email: &str) -> Visitor {
     assert_eq!(mails(server).len(), before + 1);
     assert!(mail.contains(&format!("To: {email}")), "{mail}");
     let r = confirm(&mut v, &mail, PASSWORD).await;
-    assert_eq!((r.status, r.header("location")), (303, Some("/hosts")), "{}", r.body);
+    assert_eq!(
+        (r.status, r.header("location")),
+        (303, Some("/hosts")),
+        "{}",
+        r.body
+    );
     v
 }
 

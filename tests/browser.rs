@@ -77,7 +77,10 @@ async fn account_journey(backend: Backend) {
     assert!(browser.text().await.contains("Confirm your address"));
     browser.check_page("verify").await;
     browser
-        .fill("The password you chose when you signed up", "a long secret phrase")
+        .fill(
+            "The password you chose when you signed up",
+            "a long secret phrase",
+        )
         .await;
     browser.click_button("Confirm and sign in").await;
     assert_eq!(browser.current_url().await, format!("{base}/hosts"));

@@ -3,9 +3,9 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use crate::blocked_agents::BlockedAgents;
 use crate::client_ip::TrustedProxies;
 use crate::domain::Fqdn;
-use crate::http::BlockedAgents;
 use crate::limits::AbuseLimit;
 use crate::update::UpdateLimits;
 

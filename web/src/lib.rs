@@ -5,6 +5,7 @@
 pub mod access;
 pub mod api;
 pub mod app;
+pub mod blocked_agents;
 pub mod client_ip;
 pub mod config;
 pub mod db;

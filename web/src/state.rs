@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
+use crate::blocked_agents::BlockedAgents;
 use crate::client_ip::TrustedProxies;
 use crate::db::Db;
-use crate::http::BlockedAgents;
 use crate::limits::{ApiLimits, LoginLimits};
 use crate::mail::Mailer;
 use crate::publish::PublishStatus;

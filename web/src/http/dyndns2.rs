@@ -30,29 +30,6 @@ pub fn routes(cfg: &mut web::ServiceConfig, extra_paths: &[String]) {
     }
 }
 
-/// User-Agents the operator refuses (`DYN53_BLOCKED_AGENTS`): case-insensitive substrings.
-#[derive(Clone, Debug, Default)]
-pub struct BlockedAgents(Vec<String>);
-
-impl BlockedAgents {
-    pub fn new(patterns: &[String]) -> Self {
-        Self(
-            patterns
-                .iter()
-                .map(|p| p.trim().to_lowercase())
-                .filter(|p| !p.is_empty())
-                .collect(),
-        )
-    }
-
-    fn blocks(&self, agent: &str) -> bool {
-        let agent = agent.to_lowercase();
-        self.0
-            .iter()
-            .any(|pattern| agent.contains(pattern.as_str()))
-    }
-}
-
 /// The query parameters this protocol uses; others are ignored, as clients add their own.
 #[derive(Default)]
 struct Query {

@@ -14,7 +14,6 @@ mod rexx;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use base64::Engine;
-pub use dyndns2::BlockedAgents;
 
 use crate::update::Credentials;
 

@@ -19,44 +19,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/hosts/{id}/settings", web::post().to(set_settings));
 }
 
-/// The settings form's current values.
-pub(super) struct SettingsView {
-    pub(super) ttl: String,
-    pub(super) ttl_bounds: String,
-    pub(super) mx: String,
-    pub(super) backmx: bool,
-    pub(super) wildcard: bool,
-    pub(super) txt: String,
-    pub(super) alias: String,
-    pub(super) offline: bool,
-    pub(super) offline_ipv4: String,
-    pub(super) offline_ipv6: String,
-    pub(super) premium: bool,
-}
-
-impl SettingsView {
-    pub(super) fn of(host: &Host, premium: bool) -> SettingsView {
-        let state = &host.state;
-        let text = |v: Option<String>| v.unwrap_or_default();
-        SettingsView {
-            ttl: text(state.ttl.map(|t| t.to_string())),
-            ttl_bounds: format!(
-                "{} to {} s; empty: the zone's {} s",
-                host.zone.min_ttl, host.zone.max_ttl, host.zone.default_ttl
-            ),
-            mx: text(state.mx.as_ref().map(Fqdn::to_string)),
-            backmx: state.backmx,
-            wildcard: state.wildcard,
-            txt: state.txt.join("\n"),
-            alias: text(state.alias.as_ref().map(Fqdn::to_string)),
-            offline: state.offline,
-            offline_ipv4: text(state.offline_ipv4.map(|a| a.to_string())),
-            offline_ipv6: text(state.offline_ipv6.map(|a| a.to_string())),
-            premium,
-        }
-    }
-}
-
 /// Sets the host's addresses through the update service, as a client would; an empty
 /// field leaves that family as it is.
 async fn set_addresses(

@@ -7,7 +7,6 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::host_edit::SettingsView;
 use super::session::{PageError, SignedIn, Submitted};
 use super::{removed, setup_help};
 use crate::access::CreateHostError;
@@ -129,6 +128,44 @@ async fn create(form: Submitted) -> Result<HttpResponse, PageError> {
             refuse(e.to_string(), StatusCode::FORBIDDEN).await
         }
         Err(e) => refuse(e.to_string(), StatusCode::BAD_REQUEST).await,
+    }
+}
+
+/// The settings form's current values.
+struct SettingsView {
+    ttl: String,
+    ttl_bounds: String,
+    mx: String,
+    backmx: bool,
+    wildcard: bool,
+    txt: String,
+    alias: String,
+    offline: bool,
+    offline_ipv4: String,
+    offline_ipv6: String,
+    premium: bool,
+}
+
+impl SettingsView {
+    fn of(host: &Host, premium: bool) -> SettingsView {
+        let state = &host.state;
+        let text = |v: Option<String>| v.unwrap_or_default();
+        SettingsView {
+            ttl: text(state.ttl.map(|t| t.to_string())),
+            ttl_bounds: format!(
+                "{} to {} s; empty: the zone's {} s",
+                host.zone.min_ttl, host.zone.max_ttl, host.zone.default_ttl
+            ),
+            mx: text(state.mx.as_ref().map(Fqdn::to_string)),
+            backmx: state.backmx,
+            wildcard: state.wildcard,
+            txt: state.txt.join("\n"),
+            alias: text(state.alias.as_ref().map(Fqdn::to_string)),
+            offline: state.offline,
+            offline_ipv4: text(state.offline_ipv4.map(|a| a.to_string())),
+            offline_ipv6: text(state.offline_ipv6.map(|a| a.to_string())),
+            premium,
+        }
     }
 }
 
