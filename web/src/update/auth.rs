@@ -151,6 +151,10 @@ impl Updater {
         let Some(context) = context else {
             return Err(UpdateError::BadAuth(self.why_refused(credentials).await?));
         };
+        // Only a confirmed address acts: whoever signed up with someone else's cannot.
+        if !context.user.verified {
+            return Err(UpdateError::AccountInactive);
+        }
         let blocked = match context.user.account_status {
             AccountStatus::Active => false,
             AccountStatus::Blocked => true,
