@@ -31,7 +31,9 @@ struct KeyView {
     scope: String,
     /// Also logs in over miniDNS's TCP protocol.
     miniupdate: bool,
-    /// The hosts it is limited to; empty: every host of the account.
+    /// Limited to `hosts`: then empty means none is left, and the key can do nothing.
+    limited: bool,
+    /// The hosts it is limited to; empty when not `limited`.
     hosts: Vec<String>,
     last_used_at: Option<DateTime<Utc>>,
     last_used_from: Option<String>,
@@ -47,6 +49,7 @@ impl KeyView {
             owner: key.owner,
             scope: key.scope,
             miniupdate: key.miniupdate,
+            limited: key.limited,
             hosts: key.hosts,
             last_used_at: key.last_used_at,
             last_used_from: key.last_used_from,
@@ -130,6 +133,7 @@ async fn create(
             &hosts,
             scope,
             body.miniupdate.unwrap_or(false),
+            &caller.user.email,
         )
         .await
     {

@@ -279,8 +279,11 @@ impl WriteTx {
         Ok(Some(zone))
     }
 
-    /// Creates hosts in their zones. All or nothing: a name outside every zone or one
-    /// that exists rejects the whole lot.
+    /// Creates hosts, each in the zone it falls in, which must be one of `zones` (those the
+    /// caller may use). All or nothing: a name that exists, is a zone's apex, or falls
+    /// outside `zones` or in another account's own zone rejects the whole lot. Every zone
+    /// is consulted, not only `zones`, so that no surface can forget one. A name the
+    /// operator blocked is created blocked.
     pub async fn insert_hosts(
         &mut self,
         zones: &[Zone],
@@ -302,25 +305,26 @@ impl WriteTx {
         if let Some(name) = existing.first() {
             return Err(DbError::Rejected(format!("host {name} exists already")));
         }
+        let every_zone: Vec<Zone> = zone::Entity::find()
+            .all(&self.tx)
+            .await?
+            .into_iter()
+            .map(Zone::from_model)
+            .collect();
+        let blocked = self.blocked_among(&names).await?;
         let mut models = Vec::with_capacity(hosts.len());
         for new in hosts {
-            let zone = zones
-                .iter()
-                .filter(|z| new.name.is_within(&z.name) && new.name != z.name)
-                .max_by_key(|z| z.name.as_str().len())
-                .ok_or_else(|| {
-                    DbError::Rejected(format!(
-                        "{} is not inside any zone of this service",
-                        new.name
-                    ))
-                })?;
-            if zone.account.is_some_and(|owner| owner != new.account) {
+            let zone = zone_for(&every_zone, &new)?;
+            if !zones.iter().any(|z| z.id == zone.id) {
                 return Err(DbError::Rejected(format!(
-                    "{} is in another account's own zone",
-                    new.name
+                    "{} is in {}, which is not one of the zones allowed here",
+                    new.name, zone.name
                 )));
             }
-            models.push(new.into_active_model(zone.id, now));
+            let is_blocked = blocked.contains(new.name.as_str());
+            let mut model = new.into_active_model(zone.id, now);
+            model.blocked = Set(is_blocked);
+            models.push(model);
         }
         let zone_by_id: HashMap<i64, Arc<Zone>> =
             zones.iter().map(|z| (z.id, Arc::new(z.clone()))).collect();
@@ -424,6 +428,29 @@ fn seen_values(seen: &Seen) -> [Value; 4] {
         Some(seen.protocol.as_str()).into(),
         Some(seen.at).into(),
     ]
+}
+
+/// The zone `new` is created in: the longest zone it is inside of (never a zone's own
+/// apex, which a host would shadow or be shadowed by), and not another account's own.
+fn zone_for<'z>(zones: &'z [Zone], new: &NewHost) -> DbResult<&'z Zone> {
+    let rejected = |why: &str| Err(DbError::Rejected(format!("{} {why}", new.name)));
+    if let Some(apex) = zones.iter().find(|z| z.name == new.name) {
+        return match apex.account {
+            Some(owner) if owner != new.account => rejected("is another account's own zone"),
+            _ => rejected("is a zone's apex; a host is a name inside a zone"),
+        };
+    }
+    let Some(zone) = zones
+        .iter()
+        .filter(|z| new.name.is_within(&z.name))
+        .max_by_key(|z| z.name.as_str().len())
+    else {
+        return rejected("is not inside any zone of this service");
+    };
+    if zone.account.is_some_and(|owner| owner != new.account) {
+        return rejected("is in another account's own zone");
+    }
+    Ok(zone)
 }
 
 fn truncate_agent(agent: &str) -> String {

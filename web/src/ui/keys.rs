@@ -88,7 +88,14 @@ async fn create(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) 
     };
     let tenant = state.db.tenant(session.user.account);
     match tenant
-        .create_key(&session.user.email, name, &hosts, scope, miniupdate)
+        .create_key(
+            &session.user.email,
+            name,
+            &hosts,
+            scope,
+            miniupdate,
+            &session.user.email,
+        )
         .await
     {
         Ok(key) => {

@@ -1,0 +1,195 @@
+//! Rules the database keeps below every surface (pages, API, CLI, update protocols), end to
+//! end on both backends: a key's host limit outlives its hosts, an operator's block
+//! belongs to the name, a host is never another account's zone, key creation is audited
+//! with who made it.
+
+mod support;
+
+use hickory_server::proto::rr::RecordType;
+use serde_json::json;
+use support::api::{Api, SECRET};
+use support::http::update;
+use support::tenants::{PASS, assert_serves, setup_with};
+use support::{Backend, Server};
+
+const ALICE: &str = "alice@example.com";
+
+async fn start(backend: Backend) -> Server {
+    setup_with(backend, &[("DYN53_JWT_SECRET", SECRET)]).await
+}
+
+/// A key limited to one host stays limited once the host is gone, and does not reach the
+/// host created again under that name: it can do nothing.
+async fn a_limited_key_without_hosts_can_do_nothing(backend: Backend) {
+    let server = start(backend).await;
+    let alice = Api::user(&server, ALICE).await;
+    let limited = Api::new_key(&server, ALICE, &["--hosts", "home.dyn.test"]);
+    assert_eq!(alice.delete("/api/v1/hosts/home.dyn.test").await.0, 204);
+
+    let check_refused = async || {
+        for (method, path, body) in [
+            ("GET", "/api/v1/keys", None),
+            (
+                "POST",
+                "/api/v1/keys",
+                Some(json!({"name": "escalate", "scope": "api"})),
+            ),
+            (
+                "POST",
+                "/api/v1/hosts",
+                Some(json!({"name": "more.dyn.test"})),
+            ),
+            ("GET", "/api/v1/groups", None),
+            ("GET", "/api/v1/account/users", None),
+        ] {
+            let got = limited.refused(method, path, body).await;
+            assert_eq!(got, (403, "key_limited".into()), "{method} {path}");
+        }
+        for (method, path) in [
+            ("GET", "/api/v1/hosts/home.dyn.test"),
+            ("GET", "/api/v1/hosts/office.dyn.test"),
+            ("DELETE", "/api/v1/hosts/office.dyn.test"),
+        ] {
+            let got = limited.refused(method, path, None).await;
+            assert_eq!(got, (404, "host_not_found".into()), "{method} {path}");
+        }
+        let (status, hosts, _) = limited.get("/api/v1/hosts").await;
+        assert_eq!((status, &hosts["items"]), (200, &json!([])));
+        let r = update(
+            server.http,
+            ALICE,
+            &limited.bearer,
+            "hostname=home.dyn.test,office.dyn.test&myip=192.0.2.61",
+        )
+        .await;
+        assert_eq!(r.body, "nohost\nnohost");
+    };
+    check_refused().await;
+    // Created again under the same name: a new host, which the key was never given.
+    let (status, _, _) = alice
+        .send("POST", "/api/v1/hosts", json!({"name": "home.dyn.test"}))
+        .await;
+    assert_eq!(status, 201);
+    check_refused().await;
+
+    // The owner sees it as limited, to no host left.
+    let (_, keys, _) = alice.get("/api/v1/keys").await;
+    let key = keys
+        .as_array()
+        .expect("keys")
+        .iter()
+        .find(|k| {
+            limited
+                .bearer
+                .starts_with(k["prefix"].as_str().expect("prefix"))
+        })
+        .expect("the limited key is listed");
+    assert_eq!((&key["limited"], &key["hosts"]), (&json!(true), &json!([])));
+    assert_eq!(server.sql("SELECT count(*) FROM update_keys"), "1");
+    assert_serves(&server, "office.dyn.test", RecordType::A, &["198.51.100.1"]).await;
+}
+
+/// A blocked host deleted and created again, through the API or the CLI, is still blocked;
+/// a name can be blocked before anyone has it; `unblock` lifts it.
+async fn blocks_belong_to_the_name(backend: Backend) {
+    let server = start(backend).await;
+    let alice = Api::user(&server, ALICE).await;
+    let office = async |ip: &str| {
+        let query = format!("hostname=office.dyn.test&myip={ip}");
+        update(server.http, ALICE, PASS, &query).await.body
+    };
+    server.cli_ok(&["host", "block", "office.dyn.test", "--reason", "spam"]);
+    assert_eq!(alice.delete("/api/v1/hosts/office.dyn.test").await.0, 204);
+    let (status, _, _) = alice
+        .send("POST", "/api/v1/hosts", json!({"name": "office.dyn.test"}))
+        .await;
+    assert_eq!(status, 201);
+    assert_eq!(office("192.0.2.70").await, "abuse");
+    assert_serves(&server, "office.dyn.test", RecordType::A, &[]).await;
+
+    // Before anyone registers it.
+    server.cli_ok(&["host", "block", "later.dyn.test"]);
+    server.cli_ok(&[
+        "host",
+        "add",
+        "later.dyn.test",
+        "--owner",
+        "bob@example.com",
+    ]);
+    let r = update(
+        server.http,
+        "bob@example.com",
+        PASS,
+        "hostname=later.dyn.test,bob.dyn.test&myip=192.0.2.71",
+    )
+    .await;
+    assert_eq!(r.body, "abuse\ngood 192.0.2.71");
+
+    server.cli_ok(&["host", "unblock", "office.dyn.test"]);
+    assert_eq!(office("192.0.2.72").await, "good 192.0.2.72");
+    assert_eq!(alice.delete("/api/v1/hosts/office.dyn.test").await.0, 204);
+    server.cli_ok(&["host", "add", "office.dyn.test", "--owner", ALICE]);
+    assert_eq!(office("192.0.2.73").await, "good 192.0.2.73");
+    let out = server.cli(&["host", "unblock", "office.dyn.test"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing changed"));
+    assert_eq!(
+        server.sql("SELECT name FROM blocked_names"),
+        "later.dyn.test"
+    );
+}
+
+/// Bob's own zone `lab.dyn.test` sits inside the shared `dyn.test`: alice may name a host
+/// neither after it nor inside it, on any surface; bob may inside it.
+async fn hosts_stay_out_of_other_accounts_zones(backend: Backend) {
+    let server = start(backend).await;
+    server.cli_ok(&["zone", "add", "lab.dyn.test", "--owner", "bob@example.com"]);
+    let alice = Api::user(&server, ALICE).await;
+    for name in ["lab.dyn.test", "x.lab.dyn.test"] {
+        let (status, _) = alice
+            .refused("POST", "/api/v1/hosts", Some(json!({ "name": name })))
+            .await;
+        assert!([409, 422].contains(&status), "{name}: {status}");
+        let out = server.cli(&["host", "add", name, "--owner", ALICE]);
+        assert!(!out.status.success(), "{name} from the CLI");
+    }
+    let out = server.cli(&["host", "add", "lab.dyn.test", "--owner", "bob@example.com"]);
+    assert!(
+        !out.status.success(),
+        "an apex is no host, even the owner's"
+    );
+    server.cli_ok(&[
+        "host",
+        "add",
+        "x.lab.dyn.test",
+        "--owner",
+        "bob@example.com",
+    ]);
+    let owned = "SELECT count(*) FROM hosts WHERE name LIKE '%lab.dyn.test'";
+    assert_eq!(server.sql(owned), "1");
+}
+
+/// The audit log names who made a key: the signed-in user through the API, `cli` for the
+/// operator.
+async fn key_creation_is_audited_with_its_actor(backend: Backend) {
+    let server = start(backend).await;
+    let alice = Api::user(&server, ALICE).await;
+    let (status, _, _) = alice
+        .send("POST", "/api/v1/keys", json!({"name": "router"}))
+        .await;
+    assert_eq!(status, 201);
+    server.cli_ok(&["key", "create", "--user", "bob@example.com"]);
+    let actors = "SELECT string_agg(actor, ',') FROM (SELECT actor FROM audit_log \
+                  WHERE action = 'key.create' ORDER BY id) AS a";
+    let actors = match backend {
+        Backend::Postgres => actors.to_owned(),
+        Backend::Sqlite => actors.replace("string_agg", "group_concat"),
+    };
+    assert_eq!(server.sql(&actors), format!("{ALICE},cli"));
+}
+
+on_both_backends!(
+    a_limited_key_without_hosts_can_do_nothing,
+    blocks_belong_to_the_name,
+    hosts_stay_out_of_other_accounts_zones,
+    key_creation_is_audited_with_its_actor,
+);
