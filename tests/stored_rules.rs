@@ -1,15 +1,19 @@
 //! Rules the database keeps below every surface (pages, API, CLI, update protocols), end to
 //! end on both backends: a key's host limit outlives its hosts, an operator's block
 //! belongs to the name, a host is never another account's zone, key creation is audited
-//! with who made it.
+//! with who made it; and the data directory is private.
 
 mod support;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 
 use hickory_server::proto::rr::RecordType;
 use serde_json::json;
 use support::api::{Api, SECRET};
 use support::http::update;
 use support::tenants::{PASS, assert_serves, setup_with};
+use support::web::{Visitor, csrf, mails};
 use support::{Backend, Server};
 
 const ALICE: &str = "alice@example.com";
@@ -187,9 +191,80 @@ async fn key_creation_is_audited_with_its_actor(backend: Backend) {
     assert_eq!(server.sql(&actors), format!("{ALICE},cli"));
 }
 
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// The database, its WAL files and mail with live links are the service user's alone,
+/// whatever the umask; files an older version left readable are tightened at start.
+async fn the_data_directory_is_private(backend: Backend) {
+    let server = start(backend).await;
+    let mail_dir = server.storage.data_dir.path().join("mail");
+    server.add_user("new@example.com", PASS);
+    let mut visitor = Visitor::new(&server);
+    let form = visitor.get("/forgot").await;
+    visitor
+        .post(
+            "/forgot",
+            &[("email", "new@example.com"), ("csrf", &csrf(&form.body))],
+        )
+        .await;
+    assert!(!mails(&server).is_empty(), "a reset mail was written");
+    let data = server.storage.data_dir.path().to_owned();
+    let mut files = vec![data.clone(), mail_dir.clone()];
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&mail_dir), 0o700);
+    for entry in std::fs::read_dir(&mail_dir).expect("mail dir") {
+        let path = entry.expect("entry").path();
+        assert_eq!(mode(&path), 0o600, "{}", path.display());
+        files.push(path);
+    }
+    if backend == Backend::Sqlite {
+        for suffix in ["", "-wal", "-shm"] {
+            let path = Path::new(&format!(
+                "{}{suffix}",
+                server.storage.sqlite_path().display()
+            ))
+            .to_owned();
+            assert_eq!(mode(&path), 0o600, "{}", path.display());
+            files.push(path);
+        }
+    }
+
+    // Loosened as an older version left them, then started again: tightened.
+    let storage_env = server.storage.env();
+    for path in &files {
+        let loose = if path.is_dir() { 0o755 } else { 0o644 };
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(loose)).expect("chmod");
+    }
+    let again = support::Process::spawn(
+        &["serve"],
+        [
+            ("DYN53_HTTP_ADDR", "127.0.0.1:0"),
+            ("DYN53_MINIUPDATE_ADDR", "127.0.0.1:0"),
+            ("DYN53_DNS_ADDR", "127.0.0.1:0"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .chain(storage_env)
+        .collect(),
+        "dyn53 listening",
+    );
+    for path in &files {
+        let tight = if path.is_dir() { 0o700 } else { 0o600 };
+        assert_eq!(mode(path), tight, "{}", path.display());
+    }
+    drop(again);
+}
+
 on_both_backends!(
     a_limited_key_without_hosts_can_do_nothing,
     blocks_belong_to_the_name,
     hosts_stay_out_of_other_accounts_zones,
     key_creation_is_audited_with_its_actor,
+    the_data_directory_is_private,
 );

@@ -11,6 +11,7 @@ pub mod http;
 pub mod mail;
 pub mod miniupdate;
 pub mod ops;
+mod private_files;
 pub mod publish;
 pub mod serve;
 pub mod ui;
