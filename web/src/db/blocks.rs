@@ -3,8 +3,6 @@
 //! name can be blocked before it is taken. `hosts.blocked` mirrors it for the update path,
 //! which reads the host row anyway.
 
-use std::collections::HashSet;
-
 use chrono::Utc;
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::Expr;
@@ -70,21 +68,5 @@ impl WriteTx {
             self.audit(account, actor, action, name.as_str()).await?;
         }
         Ok(changed)
-    }
-
-    /// The names among `names` that are blocked.
-    pub(super) async fn blocked_among(&self, names: &[String]) -> DbResult<HashSet<String>> {
-        let mut blocked = HashSet::new();
-        for chunk in names.chunks(500) {
-            let found = blocked_name::Entity::find()
-                .select_only()
-                .column(blocked_name::Column::Name)
-                .filter(blocked_name::Column::Name.is_in(chunk))
-                .into_tuple::<String>()
-                .all(self.tx())
-                .await?;
-            blocked.extend(found);
-        }
-        Ok(blocked)
     }
 }

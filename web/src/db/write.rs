@@ -2,7 +2,7 @@
 //! collects the feed changes it makes and, at commit, appends them to the outbox under the
 //! next revision in the same transaction: a change is committed and published, or neither.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -18,7 +18,7 @@ use sea_orm::{
     QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
 };
 
-use super::entity::{audit_log, host, outbox, update_history, update_key, zone};
+use super::entity::{audit_log, blocked_name, host, outbox, update_history, update_key, zone};
 use super::{AccountId, Db, DbError, DbResult, Host, HostState, NewHost, NewZone, Zone};
 use crate::domain::{Fqdn, Protocol};
 
@@ -291,17 +291,9 @@ impl WriteTx {
     ) -> DbResult<Vec<Host>> {
         let now = Utc::now();
         let names: Vec<String> = hosts.iter().map(|h| h.name.to_string()).collect();
-        let mut existing = Vec::new();
-        for chunk in names.chunks(500) {
-            let found = host::Entity::find()
-                .select_only()
-                .column(host::Column::Name)
-                .filter(host::Column::Name.is_in(chunk))
-                .into_tuple::<String>()
-                .all(&self.tx)
-                .await?;
-            existing.extend(found);
-        }
+        let existing = self
+            .names_among::<host::Entity>(host::Column::Name, &names)
+            .await?;
         if let Some(name) = existing.first() {
             return Err(DbError::Rejected(format!("host {name} exists already")));
         }
@@ -311,7 +303,11 @@ impl WriteTx {
             .into_iter()
             .map(Zone::from_model)
             .collect();
-        let blocked = self.blocked_among(&names).await?;
+        let blocked: HashSet<String> = self
+            .names_among::<blocked_name::Entity>(blocked_name::Column::Name, &names)
+            .await?
+            .into_iter()
+            .collect();
         let mut models = Vec::with_capacity(hosts.len());
         for new in hosts {
             let zone = zone_for(&every_zone, &new)?;
@@ -346,6 +342,26 @@ impl WriteTx {
             }
         }
         Ok(created)
+    }
+
+    /// The values among `names` that `column` (a text column) holds, 500 to a query.
+    async fn names_among<E: EntityTrait>(
+        &self,
+        column: E::Column,
+        names: &[String],
+    ) -> DbResult<Vec<String>> {
+        let mut found = Vec::new();
+        for chunk in names.chunks(500) {
+            let rows = E::find()
+                .select_only()
+                .column(column)
+                .filter(column.is_in(chunk))
+                .into_tuple::<String>()
+                .all(&self.tx)
+                .await?;
+            found.extend(rows);
+        }
+        Ok(found)
     }
 
     pub async fn audit(
