@@ -7,7 +7,7 @@ mod support;
 use hickory_server::proto::rr::RecordType;
 use support::http::update;
 use support::tenants::assert_serves;
-use support::web::{Visitor, csrf, link, mails};
+use support::web::{Visitor, csrf, link, mails, sign_in};
 use support::{Backend, Server};
 
 const PASSWORD: &str = "a long secret phrase";
@@ -38,19 +38,6 @@ async fn signed_up(server: &Server, email: &str) -> Visitor {
     assert!(r.body.contains("Address confirmed"), "{}", r.body);
     sign_in(&mut v, email, PASSWORD).await;
     v
-}
-
-async fn sign_in(v: &mut Visitor, email: &str, password: &str) -> support::http::Response {
-    let form = v.get("/login").await;
-    v.post(
-        "/login",
-        &[
-            ("email", email),
-            ("password", password),
-            ("csrf", &csrf(&form.body)),
-        ],
-    )
-    .await
 }
 
 /// Creates host `label` under dyn.test: its id.

@@ -13,7 +13,7 @@ use serde_json::json;
 use support::api::{Api, SECRET};
 use support::http::update;
 use support::tenants::{PASS, assert_serves, setup_with};
-use support::web::{Visitor, csrf, mails};
+use support::web::{Visitor, csrf, mails, sign_in};
 use support::{Backend, Server};
 
 const ALICE: &str = "alice@example.com";
@@ -172,10 +172,17 @@ async fn hosts_stay_out_of_other_accounts_zones(backend: Backend) {
     assert_eq!(server.sql(owned), "1");
 }
 
-/// The audit log names who made a key: the signed-in user through the API, `cli` for the
-/// operator.
+/// The audit log names who made a key: the signed-in user in the pages and the API, `cli`
+/// for the operator.
 async fn key_creation_is_audited_with_its_actor(backend: Backend) {
     let server = start(backend).await;
+    let mut pages = Visitor::new(&server);
+    sign_in(&mut pages, "bob@example.com", PASS).await;
+    let keys = pages.get("/keys").await;
+    let r = pages
+        .post("/keys", &[("name", "nas"), ("csrf", &csrf(&keys.body))])
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
     let alice = Api::user(&server, ALICE).await;
     let (status, _, _) = alice
         .send("POST", "/api/v1/keys", json!({"name": "router"}))
@@ -188,7 +195,7 @@ async fn key_creation_is_audited_with_its_actor(backend: Backend) {
         Backend::Postgres => actors.to_owned(),
         Backend::Sqlite => actors.replace("string_agg", "group_concat"),
     };
-    assert_eq!(server.sql(&actors), format!("{ALICE},cli"));
+    assert_eq!(server.sql(&actors), format!("bob@example.com,{ALICE},cli"));
 }
 
 fn mode(path: &Path) -> u32 {
