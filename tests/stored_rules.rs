@@ -170,6 +170,13 @@ async fn hosts_stay_out_of_other_accounts_zones(backend: Backend) {
     ]);
     let owned = "SELECT count(*) FROM hosts WHERE name LIKE '%lab.dyn.test'";
     assert_eq!(server.sql(owned), "1");
+    // Nor the other way round: a zone is not added over a host.
+    for zone in ["home.dyn.test", "test"] {
+        let out = server.cli(&["zone", "add", zone, "--owner", "bob@example.com"]);
+        assert!(!out.status.success(), "zone {zone} over alice's hosts");
+    }
+    server.cli_ok(&["zone", "add", "dyn.test"]);
+    assert_eq!(server.sql("SELECT count(*) FROM zones"), "3");
 }
 
 /// The audit log names who made a key: the signed-in user in the pages and the API, `cli`

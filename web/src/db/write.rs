@@ -265,7 +265,9 @@ impl WriteTx {
         Ok(())
     }
 
-    /// Creates a zone; `Ok(None)` when it exists already.
+    /// Creates a zone; `Ok(None)` when it exists already. A zone named after a host, or
+    /// over one, is rejected: the host would no longer be served (and could be another
+    /// account's), as `zone_for` keeps new hosts out of zones' apexes.
     pub async fn insert_zone(&mut self, new: NewZone) -> DbResult<Option<Zone>> {
         let existing = zone::Entity::find()
             .filter(zone::Column::Name.eq(new.name.as_str()))
@@ -273,6 +275,24 @@ impl WriteTx {
             .await?;
         if existing.is_some() {
             return Ok(None);
+        }
+        // Names are lowercase LDH: no `%` or `_` to escape. A scan, for an operator's command.
+        let covered = host::Entity::find()
+            .select_only()
+            .column(host::Column::Name)
+            .filter(
+                Condition::any()
+                    .add(host::Column::Name.eq(new.name.as_str()))
+                    .add(host::Column::Name.like(format!("%.{}", new.name))),
+            )
+            .into_tuple::<String>()
+            .one(&self.tx)
+            .await?;
+        if let Some(host) = covered {
+            return Err(DbError::Rejected(format!(
+                "host {host} exists: a zone {} would take it over",
+                new.name
+            )));
         }
         let zone = Zone::from_model(new.into_active_model().insert(&self.tx).await?);
         self.publish(Change::ZoneUpsert(zone.served()));
