@@ -270,9 +270,15 @@ enum HostCommand {
     /// Create many hosts from a file (`-` for standard input), one per line:
     /// `FQDN OWNER_EMAIL [IPV4] [IPV6]`. All or nothing.
     Import { file: PathBuf },
-    /// Block a host for abuse: its updates answer `abuse`.
-    Block { fqdn: String },
-    /// Lift a host's block.
+    /// Block a name for abuse: updates of its host answer `abuse`, also of a host created
+    /// with the name later (after a delete, or before anyone has it).
+    Block {
+        fqdn: String,
+        /// Why, for the record.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Lift a name's block.
     Unblock { fqdn: String },
     /// Set the addresses a host serves while offline; without any, it serves no address
     /// while offline.
@@ -644,9 +650,9 @@ async fn run_operator_command(db: &dyn53_web::db::Db, command: Command) -> anyho
             };
             eprintln!("{count} hosts imported");
         }
-        Command::Host(HostCommand::Block { fqdn }) => {
+        Command::Host(HostCommand::Block { fqdn, reason }) => {
             let name = parse_fqdn(&fqdn)?;
-            if ops::set_host_blocked(db, &name, true).await? {
+            if ops::set_name_blocked(db, &name, true, reason.as_deref()).await? {
                 eprintln!("host {name} blocked: its updates answer abuse");
             } else {
                 eprintln!("host {name} was blocked already; nothing changed");
@@ -654,7 +660,7 @@ async fn run_operator_command(db: &dyn53_web::db::Db, command: Command) -> anyho
         }
         Command::Host(HostCommand::Unblock { fqdn }) => {
             let name = parse_fqdn(&fqdn)?;
-            if ops::set_host_blocked(db, &name, false).await? {
+            if ops::set_name_blocked(db, &name, false, None).await? {
                 eprintln!("host {name} unblocked");
             } else {
                 eprintln!("host {name} was not blocked; nothing changed");

@@ -8,7 +8,7 @@ mod support;
 use serde_json::json;
 use support::api::Api;
 use support::tenants::PASS;
-use support::web::{Visitor, csrf};
+use support::web::{Visitor, csrf, sign_in};
 use support::{Backend, Server};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -115,8 +115,17 @@ fn make_targets(server: &Server, surface: Surface, caller: Caller) {
     }
     let group = t.label("oldgroup");
     let grouped = t.host("grouped");
-    server.cli_ok(&["group", "add", &group, "--owner", owner, "--hosts", &grouped]);
-    server.cli_ok(&["key", "create", "--user", owner, "--name", &t.label("oldkey")]);
+    server.cli_ok(&[
+        "group", "add", &group, "--owner", owner, "--hosts", &grouped,
+    ]);
+    server.cli_ok(&[
+        "key",
+        "create",
+        "--user",
+        owner,
+        "--name",
+        &t.label("oldkey"),
+    ]);
     let member = t.email();
     server.add_user_with(&member, PASS, &["--member-of", owner, "--role", "editor"]);
 }
@@ -175,7 +184,9 @@ fn snapshot(server: &Server) -> String {
 }
 
 fn id_of(server: &Server, table: &str, column: &str, value: &str) -> String {
-    server.sql(&format!("SELECT id FROM {table} WHERE {column} = '{value}'"))
+    server.sql(&format!(
+        "SELECT id FROM {table} WHERE {column} = '{value}'"
+    ))
 }
 
 /// Tries `act` in the pages: the status.
@@ -235,7 +246,10 @@ async fn api_act(server: &Server, api: &Api, t: &Targets, act: Act) -> Option<u1
             let path = format!("/api/v1/hosts/{}", t.host("chg"));
             api.send("PATCH", &path, json!({"ttl": 120})).await
         }
-        Act::DeleteHost => api.delete(&format!("/api/v1/hosts/{}", t.host("del"))).await,
+        Act::DeleteHost => {
+            api.delete(&format!("/api/v1/hosts/{}", t.host("del")))
+                .await
+        }
         Act::CreateGroup => {
             let body = json!({"name": t.label("newgroup"), "hosts": []});
             api.send("POST", "/api/v1/groups", body).await
@@ -263,17 +277,7 @@ async fn api_act(server: &Server, api: &Api, t: &Targets, act: Act) -> Option<u1
 
 async fn signed_in(server: &Server, email: &str) -> (Visitor, String) {
     let mut v = Visitor::new(server);
-    let form = v.get("/login").await;
-    let r = v
-        .post(
-            "/login",
-            &[
-                ("email", email),
-                ("password", PASS),
-                ("csrf", &csrf(&form.body)),
-            ],
-        )
-        .await;
+    let r = sign_in(&mut v, email, PASS).await;
     assert_eq!(r.status, 303, "{email} signs in: {}", r.body);
     let page = v.get("/hosts").await;
     (v, csrf(&page.body))
@@ -352,18 +356,7 @@ async fn every_role_and_action(backend: Backend) {
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 
     // The suspended account cannot sign in again, and is told why.
-    let mut v = Visitor::new(&server);
-    let form = v.get("/login").await;
-    let r = v
-        .post(
-            "/login",
-            &[
-                ("email", "closed@example.com"),
-                ("password", PASS),
-                ("csrf", &csrf(&form.body)),
-            ],
-        )
-        .await;
+    let r = sign_in(&mut Visitor::new(&server), "closed@example.com", PASS).await;
     assert_eq!(r.status, 403, "{}", r.body);
     assert!(r.body.contains("This account is suspended"), "{}", r.body);
 }

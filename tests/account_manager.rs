@@ -7,7 +7,7 @@ mod support;
 use hickory_server::proto::rr::RecordType;
 use support::http::update;
 use support::tenants::assert_serves;
-use support::web::{Visitor, csrf, link, mails};
+use support::web::{Visitor, csrf, link, mails, sign_in};
 use support::{Backend, Server};
 
 const PASSWORD: &str = "a long secret phrase";
@@ -53,19 +53,6 @@ async fn confirm(v: &mut Visitor, mail: &str, password: &str) -> support::http::
         "/verify",
         &[
             ("token", &token),
-            ("password", password),
-            ("csrf", &csrf(&form.body)),
-        ],
-    )
-    .await
-}
-
-async fn sign_in(v: &mut Visitor, email: &str, password: &str) -> support::http::Response {
-    let form = v.get("/login").await;
-    v.post(
-        "/login",
-        &[
-            ("email", email),
             ("password", password),
             ("csrf", &csrf(&form.body)),
         ],

@@ -361,6 +361,54 @@ async fn checkip_and_forwarded_for(backend: Backend) {
     );
 }
 
+/// Behind a trusted proxy (loopback here), forwarding headers are read from the right: a
+/// client that writes its own hops, with a bad one between, cannot choose its address; a
+/// bad hop the proxies wrote ends at the nearest proxy. History and the default `myip` show
+/// the address so found.
+async fn forwarded_chains_are_read_from_the_right(backend: Backend) {
+    let server = setup_with(backend, &[("DYN53_TRUSTED_PROXIES", "127.0.0.1/32")]).await;
+    let auth =
+        base64::engine::general_purpose::STANDARD.encode(format!("alice@example.com:{PASS}"));
+    let proxied = async |header: &str| {
+        let request = format!(
+            "GET /nic/update?hostname=home.dyn.test HTTP/1.1\r\nHost: x\r\n\
+             Authorization: Basic {auth}\r\nUser-Agent: {AGENT}\r\n{header}\r\n\
+             Connection: close\r\n\r\n"
+        );
+        let r = raw(server.http, request.as_bytes()).await.expect("answer");
+        let source = "SELECT source FROM update_history ORDER BY id DESC LIMIT 1";
+        (r.body, server.sql(source))
+    };
+    let good = |ip: &str| (format!("good {ip}"), ip.to_owned());
+    // The proxy appended the real client, 198.51.100.20, to what the client sent.
+    assert_eq!(
+        proxied("X-Forwarded-For: 203.0.113.5, x, 198.51.100.20").await,
+        good("198.51.100.20")
+    );
+    assert_eq!(
+        proxied("X-Forwarded-For: 203.0.113.5, 198.51.100.21:4711").await,
+        good("127.0.0.1")
+    );
+    assert_eq!(
+        proxied("Forwarded: for=203.0.113.5, for=\"[2001:db8::22]:4711\"").await,
+        good("2001:db8::22")
+    );
+    let reset = "hostname=home.dyn.test&myip=192.0.2.9";
+    update(server.http, "alice@example.com", PASS, reset).await;
+    assert_eq!(
+        proxied("Forwarded: for=203.0.113.5, for=unknown").await,
+        good("127.0.0.1")
+    );
+    assert_serves(&server, "home.dyn.test", RecordType::A, &["127.0.0.1"]).await;
+    assert_serves(
+        &server,
+        "home.dyn.test",
+        RecordType::AAAA,
+        &["2001:db8::22"],
+    )
+    .await;
+}
+
 /// Like No-IP's port 8245 beside 80: every configured address serves the same protocol.
 async fn listens_on_every_http_address(backend: Backend) {
     let server =
@@ -1267,6 +1315,7 @@ on_both_backends!(
     request_level_errors,
     missing_myip_uses_the_source_address,
     checkip_and_forwarded_for,
+    forwarded_chains_are_read_from_the_right,
     listens_on_every_http_address,
     fragile_clients,
     concurrent_updates_of_one_host,

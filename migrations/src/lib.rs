@@ -7,6 +7,7 @@ mod m0001_initial;
 mod m0002_legacy_protocols;
 mod m0003_account_manager;
 mod m0004_acme_challenges;
+mod m0005_stored_rules;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_legacy_protocols::Migration),
             Box::new(m0003_account_manager::Migration),
             Box::new(m0004_acme_challenges::Migration),
+            Box::new(m0005_stored_rules::Migration),
         ]
     }
 }

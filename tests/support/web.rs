@@ -79,6 +79,20 @@ impl Visitor {
     }
 }
 
+/// Signs in through the login form.
+pub async fn sign_in(v: &mut Visitor, email: &str, password: &str) -> Response {
+    let form = v.get("/login").await;
+    v.post(
+        "/login",
+        &[
+            ("email", email),
+            ("password", password),
+            ("csrf", &csrf(&form.body)),
+        ],
+    )
+    .await
+}
+
 /// The value of the first CSRF field in a page.
 pub fn csrf(page: &str) -> String {
     field(page, "csrf").expect("a CSRF field")

@@ -311,7 +311,14 @@ impl KeyAdmin<'_> {
         let access = self.0;
         access
             .tenant
-            .create_key(&access.user.email, name, hosts, scope, miniupdate)
+            .create_key(
+                &access.user.email,
+                name,
+                hosts,
+                scope,
+                miniupdate,
+                &access.user.email,
+            )
             .await
     }
 

@@ -47,11 +47,13 @@ impl Storage {
     pub fn database_url(&self) -> String {
         match &self.database_url {
             Some(url) => url.clone(),
-            None => format!(
-                "sqlite://{}?mode=rwc",
-                self.data_dir.join("dyn53.db").display()
-            ),
+            None => format!("sqlite://{}?mode=rwc", self.sqlite_file().display()),
         }
+    }
+
+    /// The SQLite file used when no database URL is given.
+    pub fn sqlite_file(&self) -> PathBuf {
+        self.data_dir.join("dyn53.db")
     }
 }
 

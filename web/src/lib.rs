@@ -17,6 +17,7 @@ pub mod mail;
 pub mod miniupdate;
 pub mod ops;
 pub mod pages;
+mod private_files;
 pub mod publish;
 pub mod serve;
 pub mod state;

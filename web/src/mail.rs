@@ -1,13 +1,16 @@
 //! Outgoing e-mail through lettre: SMTP when `DYN53_SMTP_URL` is set (`smtp://host:25`
 //! plain, `smtp://host:587?tls=required` for STARTTLS, `smtps://host:465` for TLS; user and
 //! password in the URL), otherwise one `.eml` file per message in the data dir's `mail/`,
-//! where a newcomer (and the tests) can open the links.
+//! where a newcomer (and the tests) can open the links. Those hold live links: the
+//! directory is 0700 and each file 0600.
 
 use std::path::PathBuf;
 
 use lettre::message::header::{ContentTransferEncoding, ContentType};
 use lettre::message::{Body, Mailbox};
-use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use crate::private_files::{private_dir, tighten, write_private};
 
 #[derive(Clone)]
 pub struct Mailer {
@@ -18,7 +21,8 @@ pub struct Mailer {
 #[derive(Clone)]
 enum Transport {
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
-    Files(AsyncFileTransport<Tokio1Executor>),
+    /// The mail directory.
+    Files(PathBuf),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -38,8 +42,14 @@ impl Mailer {
                 Transport::Smtp(AsyncSmtpTransport::<Tokio1Executor>::from_url(url)?.build())
             }
             None => {
-                std::fs::create_dir_all(&mail_dir)?;
-                Transport::Files(AsyncFileTransport::<Tokio1Executor>::new(mail_dir))
+                private_dir(&mail_dir)?;
+                for entry in std::fs::read_dir(&mail_dir)? {
+                    let path = entry?.path();
+                    if path.is_file() {
+                        tighten(&path)?;
+                    }
+                }
+                Transport::Files(mail_dir)
             }
         };
         Ok(Mailer { from, transport })
@@ -65,11 +75,12 @@ impl Mailer {
                 .await
                 .map(drop)
                 .map_err(|e| MailError::Send(e.to_string())),
-            Transport::Files(files) => files
-                .send(message)
-                .await
-                .map(drop)
-                .map_err(|e| MailError::Send(e.to_string())),
+            Transport::Files(dir) => {
+                let name = format!("{:032x}.eml", rand::random::<u128>());
+                write_private(&dir.join(name), &message.formatted())
+                    .await
+                    .map_err(|e| MailError::Send(e.to_string()))
+            }
         }
     }
 }

@@ -6,7 +6,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use anyhow::{Context, bail};
 
-use crate::db::{AccountId, Db, NewHost, NewUser, NewUserAccount, NewZone};
+use crate::db::{AccountId, Db, NewHost, NewKey, NewUser, NewUserAccount, NewZone};
 use crate::domain::{
     AccountStatus, Email, Fqdn, GroupName, KeyScope, UpdateKey, hash_password, parse_ipv4,
     parse_ipv6,
@@ -95,10 +95,16 @@ pub async fn set_account_status(
     Ok(changed)
 }
 
-/// Blocks a host for abuse, or lifts the block; `false` if it already was so.
-pub async fn set_host_blocked(db: &Db, name: &Fqdn, blocked: bool) -> anyhow::Result<bool> {
+/// Blocks a name for abuse, whether a host has it yet or not, or lifts the block; `false`
+/// if it already was so.
+pub async fn set_name_blocked(
+    db: &Db,
+    name: &Fqdn,
+    blocked: bool,
+    reason: Option<&str>,
+) -> anyhow::Result<bool> {
     let tx = db.begin_write().await?;
-    let changed = tx.set_host_blocked(name, blocked).await?;
+    let changed = tx.set_name_blocked(name, blocked, reason, "cli").await?;
     tx.commit().await?;
     Ok(changed)
 }
@@ -262,8 +268,14 @@ pub async fn create_key(
 ) -> anyhow::Result<UpdateKey> {
     let key = UpdateKey::generate();
     let tx = db.begin_write().await?;
-    tx.insert_key(user, name, hosts, &key, scope, miniupdate)
-        .await?;
+    let new = NewKey {
+        owner: user,
+        name,
+        hosts,
+        scope,
+        miniupdate,
+    };
+    tx.insert_key(new, &key, "cli").await?;
     tx.commit().await?;
     Ok(key)
 }

@@ -21,6 +21,7 @@ use crate::domain::SecretToken;
 use crate::feed::{LocalCommits, OutboxFeed};
 use crate::limits::ApiLimits;
 use crate::mail::Mailer;
+use crate::private_files::{create_private, private_dir, tighten};
 use crate::publish::{PublishStatus, run_publisher};
 use crate::state::AppState;
 use crate::tokens::TokenKeys;
@@ -30,9 +31,16 @@ use crate::{miniupdate, ops};
 /// Opens the configured database and brings its schema up to date.
 pub async fn open_db(storage: &Storage) -> anyhow::Result<Db> {
     if storage.database_url.is_none() {
-        std::fs::create_dir_all(&storage.data_dir).with_context(|| {
+        private_dir(&storage.data_dir).with_context(|| {
             format!("creating the data directory {}", storage.data_dir.display())
         })?;
+        // SQLite gives its -wal and -shm files the database file's mode.
+        let file = storage.sqlite_file();
+        create_private(&file).with_context(|| format!("creating {}", file.display()))?;
+        for suffix in ["", "-wal", "-shm"] {
+            let path = format!("{}{suffix}", file.display());
+            tighten(path.as_ref()).with_context(|| format!("making {path} private"))?;
+        }
     }
     let db = Db::connect(&storage.database_url())
         .await
@@ -113,6 +121,15 @@ impl Front {
             }
             None => None,
         };
+        if config.smtp_url.is_none() {
+            // Mail goes to files there, with live links in them.
+            private_dir(&config.storage.data_dir).with_context(|| {
+                format!(
+                    "creating the data directory {}",
+                    config.storage.data_dir.display()
+                )
+            })?;
+        }
         let mail_dir = config.storage.data_dir.join("mail");
         let mailer = Mailer::new(config.smtp_url.as_deref(), mail_dir, &config.mail_from)
             .context("setting up mail (DYN53_SMTP_URL, DYN53_MAIL_FROM)")?;

@@ -30,7 +30,9 @@ struct KeyView {
     scope: String,
     /// Also logs in over miniDNS's TCP protocol.
     miniupdate: bool,
-    /// The hosts it is limited to; empty: every host of the account.
+    /// Limited to `hosts`: then empty means none is left, and the key can do nothing.
+    limited: bool,
+    /// The hosts it is limited to; empty when not `limited`.
     hosts: Vec<String>,
     last_used_at: Option<DateTime<Utc>>,
     last_used_from: Option<String>,
@@ -46,6 +48,7 @@ impl KeyView {
             owner: key.owner,
             scope: key.scope,
             miniupdate: key.miniupdate,
+            limited: key.limited,
             hosts: key.hosts,
             last_used_at: key.last_used_at,
             last_used_from: key.last_used_from,

@@ -206,6 +206,8 @@ pub mod update_key {
         pub last_used_from: Option<String>,
         pub revoked_at: Option<DateTimeUtc>,
         pub created_at: DateTimeUtc,
+        /// Limited to the hosts of its `update_key_hosts` rows, even when none are left.
+        pub limited: bool,
     }
     no_relations!();
 }
@@ -220,6 +222,21 @@ pub mod update_key_host {
         pub key_id: i64,
         #[sea_orm(primary_key, auto_increment = false)]
         pub host_id: i64,
+    }
+    no_relations!();
+}
+
+pub mod blocked_name {
+    use sea_orm::entity::prelude::*;
+
+    /// A name the operator blocked for abuse: whichever host has it, now or later.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "blocked_names")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub name: String,
+        pub reason: Option<String>,
+        pub created_at: DateTimeUtc,
     }
     no_relations!();
 }

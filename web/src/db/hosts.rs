@@ -342,27 +342,6 @@ impl Db {
 
 /// Operator changes to one host, found by name across tenants.
 impl WriteTx {
-    /// Blocks a host for abuse or lifts the block; `false` if it already was so. What the
-    /// host serves does not change.
-    pub async fn set_host_blocked(&self, name: &Fqdn, blocked: bool) -> DbResult<bool> {
-        let row = self.host_by_name(name).await?;
-        if row.blocked == blocked {
-            return Ok(false);
-        }
-        let action = if blocked {
-            "host.block"
-        } else {
-            "host.unblock"
-        };
-        let account = AccountId(row.account_id);
-        let mut row: host::ActiveModel = row.into();
-        row.blocked = Set(blocked);
-        row.update(self.tx()).await?;
-        self.audit(Some(account), "cli", action, name.as_str())
-            .await?;
-        Ok(true)
-    }
-
     /// Sets the addresses a host serves while offline, and publishes what it serves.
     pub async fn set_offline_addresses(
         &mut self,

@@ -4,6 +4,7 @@
 //! Tenant data is reached through an [`AccountId`], which only authentication and the
 //! operator's lookups hand out, and every query for tenant data filters by it.
 
+mod blocks;
 mod browser;
 mod entity;
 mod feed;
@@ -23,7 +24,7 @@ use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbB
 pub use browser::{TokenData, TokenPurpose, WebSession, WebUser};
 pub use hosts::{ACME_LABEL, Host, HostKind, HostState, NewHost};
 pub use lead::Leadership;
-pub use people::{KeyAuth, NewUser, NewUserAccount, UserAuth};
+pub use people::{KeyAuth, NewKey, NewUser, NewUserAccount, UserAuth};
 pub use tenant::{GroupInfo, HistoryLine, HostFilter, KeyInfo, Member, Tenant};
 pub use update::UpdateContext;
 pub use write::{HistoryEntry, Seen, WriteTx};

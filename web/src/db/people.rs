@@ -33,6 +33,18 @@ pub struct KeyAuth {
     pub hosts: Option<Vec<i64>>,
 }
 
+/// An update key to make for its owner.
+#[derive(Clone, Copy, Debug)]
+pub struct NewKey<'a> {
+    pub owner: &'a Email,
+    pub name: &'a str,
+    /// The hosts it is limited to; empty: every host of the owner's account.
+    pub hosts: &'a [Fqdn],
+    pub scope: KeyScope,
+    /// Also usable for miniupdate (its MD5 form is kept too).
+    pub miniupdate: bool,
+}
+
 #[derive(Clone, Debug)]
 pub struct NewUser {
     pub email: Email,
@@ -53,7 +65,7 @@ pub enum NewUserAccount {
 }
 
 impl Db {
-    /// The hosts a host-limited update key may change.
+    /// The hosts a host-limited update key may change (none once they are all deleted).
     pub async fn key_host_ids(&self, key_id: i64) -> DbResult<Vec<i64>> {
         let rows = update_key_host::Entity::find()
             .filter(update_key_host::Column::KeyId.eq(key_id))
@@ -213,38 +225,31 @@ impl WriteTx {
         Ok(rows.into_iter().map(|r| r.id).collect())
     }
 
-    /// Creates an update key for the user with `email`, optionally limited to some hosts;
-    /// with `miniupdate`, also usable for that protocol (its MD5 form is kept too).
-    pub async fn insert_key(
-        &self,
-        email: &Email,
-        name: &str,
-        hosts: &[Fqdn],
-        key: &UpdateKey,
-        scope: KeyScope,
-        miniupdate: bool,
-    ) -> DbResult<()> {
+    /// Creates an update key, limited to `new.hosts` when any: for good, even once they
+    /// are deleted. The audit log names `actor`.
+    pub async fn insert_key(&self, new: NewKey<'_>, key: &UpdateKey, actor: &str) -> DbResult<()> {
         let owner = user::Entity::find()
-            .filter(user::Column::Email.eq(email.as_str()))
+            .filter(user::Column::Email.eq(new.owner.as_str()))
             .one(self.tx())
             .await?
-            .ok_or_else(|| DbError::Rejected(format!("no user {email}")))?;
+            .ok_or_else(|| DbError::Rejected(format!("no user {}", new.owner)))?;
         let account = AccountId(owner.account_id);
-        let host_ids = self.own_host_ids(account, hosts).await?;
+        let host_ids = self.own_host_ids(account, new.hosts).await?;
         let row = update_key::ActiveModel {
             id: NotSet,
             account_id: Set(owner.account_id),
             user_id: Set(owner.id),
-            name: Set(name.chars().take(64).collect()),
+            name: Set(new.name.chars().take(64).collect()),
             prefix: Set(key.visible_prefix().into()),
             digest: Set(key.digest()),
-            scope: Set(scope.as_str().into()),
-            miniupdate: Set(miniupdate),
-            miniupdate_md5: Set(miniupdate.then(|| key.md5_hex())),
+            scope: Set(new.scope.as_str().into()),
+            miniupdate: Set(new.miniupdate),
+            miniupdate_md5: Set(new.miniupdate.then(|| key.md5_hex())),
             last_used_at: Set(None),
             last_used_from: Set(None),
             revoked_at: Set(None),
             created_at: Set(Utc::now()),
+            limited: Set(!host_ids.is_empty()),
         }
         .insert(self.tx())
         .await?;
@@ -258,7 +263,7 @@ impl WriteTx {
             .exec(self.tx())
             .await?;
         }
-        self.audit(Some(account), "cli", "key.create", key.visible_prefix())
+        self.audit(Some(account), actor, "key.create", key.visible_prefix())
             .await
     }
 

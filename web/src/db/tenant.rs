@@ -12,7 +12,7 @@ use sea_orm::{
 };
 
 use super::entity::{group, group_host, host, update_history, update_key, update_key_host, user};
-use super::{AccountId, Db, DbError, DbResult, Host, NewHost, WriteTx, Zone};
+use super::{AccountId, Db, DbError, DbResult, Host, NewHost, NewKey, WriteTx, Zone};
 use crate::domain::{Email, Fqdn, GroupName, KeyScope, Role, UpdateKey};
 
 /// An account's data, and only that.
@@ -44,7 +44,9 @@ pub struct KeyInfo {
     pub owner: String,
     pub scope: String,
     pub miniupdate: bool,
-    /// The hosts it is limited to, sorted; empty: every host of the account.
+    /// Limited to `hosts`: then empty means none is left, and the key can do nothing.
+    pub limited: bool,
+    /// The hosts it is limited to, sorted; empty when not `limited`.
     pub hosts: Vec<String>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub last_used_from: Option<String>,
@@ -280,6 +282,7 @@ impl Tenant {
             .into_iter()
             .map(|k| KeyInfo {
                 hosts: hosts_of(k.id),
+                limited: k.limited,
                 owner: owners
                     .iter()
                     .find(|u| u.id == k.user_id)
@@ -297,8 +300,8 @@ impl Tenant {
             .collect())
     }
 
-    /// Creates a key for the user `owner` (of this account), limited to `hosts` (ids of
-    /// this account's hosts) when any.
+    /// Creates a key for the user `owner` (of this account), limited to `hosts` (this
+    /// account's) when any; the audit log names `actor`.
     pub async fn create_key(
         &self,
         owner: &Email,
@@ -306,11 +309,18 @@ impl Tenant {
         hosts: &[Fqdn],
         scope: KeyScope,
         miniupdate: bool,
+        actor: &Email,
     ) -> DbResult<UpdateKey> {
         let key = UpdateKey::generate();
         let tx = self.db.begin_write().await?;
-        tx.insert_key(owner, name, hosts, &key, scope, miniupdate)
-            .await?;
+        let new = NewKey {
+            owner,
+            name,
+            hosts,
+            scope,
+            miniupdate,
+        };
+        tx.insert_key(new, &key, actor.as_str()).await?;
         tx.commit().await?;
         Ok(key)
     }

@@ -2,7 +2,7 @@
 //! collects the feed changes it makes and, at commit, appends them to the outbox under the
 //! next revision in the same transaction: a change is committed and published, or neither.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -18,7 +18,7 @@ use sea_orm::{
     QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
 };
 
-use super::entity::{audit_log, host, outbox, update_history, update_key, zone};
+use super::entity::{audit_log, blocked_name, host, outbox, update_history, update_key, zone};
 use super::{AccountId, Db, DbError, DbResult, Host, HostState, NewHost, NewZone, Zone};
 use crate::domain::{Fqdn, Protocol};
 
@@ -265,7 +265,9 @@ impl WriteTx {
         Ok(())
     }
 
-    /// Creates a zone; `Ok(None)` when it exists already.
+    /// Creates a zone; `Ok(None)` when it exists already. A zone named after a host, or
+    /// over one, is rejected: the host would no longer be served (and could be another
+    /// account's), as `zone_for` keeps new hosts out of zones' apexes.
     pub async fn insert_zone(&mut self, new: NewZone) -> DbResult<Option<Zone>> {
         let existing = zone::Entity::find()
             .filter(zone::Column::Name.eq(new.name.as_str()))
@@ -274,13 +276,34 @@ impl WriteTx {
         if existing.is_some() {
             return Ok(None);
         }
+        // Names are lowercase LDH: no `%` or `_` to escape. A scan, for an operator's command.
+        let covered = host::Entity::find()
+            .select_only()
+            .column(host::Column::Name)
+            .filter(
+                Condition::any()
+                    .add(host::Column::Name.eq(new.name.as_str()))
+                    .add(host::Column::Name.like(format!("%.{}", new.name))),
+            )
+            .into_tuple::<String>()
+            .one(&self.tx)
+            .await?;
+        if let Some(host) = covered {
+            return Err(DbError::Rejected(format!(
+                "host {host} exists: a zone {} would take it over",
+                new.name
+            )));
+        }
         let zone = Zone::from_model(new.into_active_model().insert(&self.tx).await?);
         self.publish(Change::ZoneUpsert(zone.served()));
         Ok(Some(zone))
     }
 
-    /// Creates hosts in their zones. All or nothing: a name outside every zone or one
-    /// that exists rejects the whole lot.
+    /// Creates hosts, each in the zone it falls in, which must be one of `zones` (those the
+    /// caller may use). All or nothing: a name that exists, is a zone's apex, or falls
+    /// outside `zones` or in another account's own zone rejects the whole lot. Every zone
+    /// is consulted, not only `zones`, so that no surface can forget one. A name the
+    /// operator blocked is created blocked.
     pub async fn insert_hosts(
         &mut self,
         zones: &[Zone],
@@ -288,39 +311,36 @@ impl WriteTx {
     ) -> DbResult<Vec<Host>> {
         let now = Utc::now();
         let names: Vec<String> = hosts.iter().map(|h| h.name.to_string()).collect();
-        let mut existing = Vec::new();
-        for chunk in names.chunks(500) {
-            let found = host::Entity::find()
-                .select_only()
-                .column(host::Column::Name)
-                .filter(host::Column::Name.is_in(chunk))
-                .into_tuple::<String>()
-                .all(&self.tx)
-                .await?;
-            existing.extend(found);
-        }
+        let existing = self
+            .names_among::<host::Entity>(host::Column::Name, &names)
+            .await?;
         if let Some(name) = existing.first() {
             return Err(DbError::Rejected(format!("host {name} exists already")));
         }
+        let every_zone: Vec<Zone> = zone::Entity::find()
+            .all(&self.tx)
+            .await?
+            .into_iter()
+            .map(Zone::from_model)
+            .collect();
+        let blocked: HashSet<String> = self
+            .names_among::<blocked_name::Entity>(blocked_name::Column::Name, &names)
+            .await?
+            .into_iter()
+            .collect();
         let mut models = Vec::with_capacity(hosts.len());
         for new in hosts {
-            let zone = zones
-                .iter()
-                .filter(|z| new.name.is_within(&z.name) && new.name != z.name)
-                .max_by_key(|z| z.name.as_str().len())
-                .ok_or_else(|| {
-                    DbError::Rejected(format!(
-                        "{} is not inside any zone of this service",
-                        new.name
-                    ))
-                })?;
-            if zone.account.is_some_and(|owner| owner != new.account) {
+            let zone = zone_for(&every_zone, &new)?;
+            if !zones.iter().any(|z| z.id == zone.id) {
                 return Err(DbError::Rejected(format!(
-                    "{} is in another account's own zone",
-                    new.name
+                    "{} is in {}, which is not one of the zones allowed here",
+                    new.name, zone.name
                 )));
             }
-            models.push(new.into_active_model(zone.id, now));
+            let is_blocked = blocked.contains(new.name.as_str());
+            let mut model = new.into_active_model(zone.id, now);
+            model.blocked = Set(is_blocked);
+            models.push(model);
         }
         let zone_by_id: HashMap<i64, Arc<Zone>> =
             zones.iter().map(|z| (z.id, Arc::new(z.clone()))).collect();
@@ -342,6 +362,26 @@ impl WriteTx {
             }
         }
         Ok(created)
+    }
+
+    /// The values among `names` that `column` (a text column) holds, 500 to a query.
+    async fn names_among<E: EntityTrait>(
+        &self,
+        column: E::Column,
+        names: &[String],
+    ) -> DbResult<Vec<String>> {
+        let mut found = Vec::new();
+        for chunk in names.chunks(500) {
+            let rows = E::find()
+                .select_only()
+                .column(column)
+                .filter(column.is_in(chunk))
+                .into_tuple::<String>()
+                .all(&self.tx)
+                .await?;
+            found.extend(rows);
+        }
+        Ok(found)
     }
 
     pub async fn audit(
@@ -424,6 +464,29 @@ fn seen_values(seen: &Seen) -> [Value; 4] {
         Some(seen.protocol.as_str()).into(),
         Some(seen.at).into(),
     ]
+}
+
+/// The zone `new` is created in: the longest zone it is inside of (never a zone's own
+/// apex, which a host would shadow or be shadowed by), and not another account's own.
+fn zone_for<'z>(zones: &'z [Zone], new: &NewHost) -> DbResult<&'z Zone> {
+    let rejected = |why: &str| Err(DbError::Rejected(format!("{} {why}", new.name)));
+    if let Some(apex) = zones.iter().find(|z| z.name == new.name) {
+        return match apex.account {
+            Some(owner) if owner != new.account => rejected("is another account's own zone"),
+            _ => rejected("is a zone's apex; a host is a name inside a zone"),
+        };
+    }
+    let Some(zone) = zones
+        .iter()
+        .filter(|z| new.name.is_within(&z.name))
+        .max_by_key(|z| z.name.as_str().len())
+    else {
+        return rejected("is not inside any zone of this service");
+    };
+    if zone.account.is_some_and(|owner| owner != new.account) {
+        return rejected("is in another account's own zone");
+    }
+    Ok(zone)
 }
 
 fn truncate_agent(agent: &str) -> String {
