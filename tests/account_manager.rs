@@ -917,6 +917,64 @@ async fn mail_over_smtp(backend: Backend) {
     assert_eq!(r.status, 303, "{}", r.body);
 }
 
+/// Someone signs up with another person's address: until that person confirms it with a
+/// password of their own, the address signs in nowhere (pages, API token, keys), and the
+/// earlier registration's password is gone once they do.
+async fn pre_account_hijacking(backend: Backend) {
+    let server = Server::start_with(backend, &[("DYN53_JWT_SECRET", support::api::SECRET)]).await;
+    let victim = "victim@example.com";
+    let attacker_password = "the attacker's own phrase";
+    let mut attacker = Visitor::new(&server);
+    let form = attacker.get("/signup").await;
+    let fields = [
+        ("email", victim),
+        ("password", attacker_password),
+        ("csrf", &csrf(&form.body)),
+    ];
+    assert_eq!(attacker.post("/signup", &fields).await.status, 200);
+    let attackers_mail = mails(&server).pop().expect("a mail to the victim");
+
+    // The attacker knows the password but not the mailbox: no session, no token.
+    let r = sign_in(&mut attacker, victim, attacker_password).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(!attacker.has_cookie("dyn53_session"));
+    let body = serde_json::json!({"email": victim, "password": attacker_password}).to_string();
+    let (status, value, _) =
+        support::api::call(server.http, "POST", "/api/v1/auth/token", None, Some(&body)).await;
+    assert_eq!((status, value["code"].as_str()), (403, Some("unverified")));
+
+    // The victim has the mailbox but not the password: the attacker's link does not confirm.
+    let mut owner = Visitor::new(&server);
+    let r = confirm(&mut owner, &attackers_mail, PASSWORD).await;
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert!(r.body.contains("not the password chosen at sign-up"), "{}", r.body);
+
+    // Signing up again replaces the attacker's password; the victim confirms with theirs.
+    let mut owner = signed_up(&server, victim).await;
+    assert!(owner.has_cookie("dyn53_session"));
+    let hosts = owner.get("/hosts").await;
+    assert_eq!(hosts.status, 200);
+    let r = sign_in(&mut attacker, victim, attacker_password).await;
+    assert_eq!(r.status, 401, "{}", r.body);
+    // Nor does the attacker's old link confirm anything now.
+    let r = confirm(&mut attacker, &attackers_mail, attacker_password).await;
+    assert_ne!(r.status, 303, "{}", r.body);
+}
+
+/// Unknown URLs get the site's own page; `GET /logout` a page, not an empty 404.
+async fn site_pages(backend: Backend) {
+    let server = Server::start(backend).await;
+    let mut v = Visitor::new(&server);
+    let r = v.get("/no/such/page").await;
+    assert_eq!(r.status, 404);
+    assert!(r.body.contains("There is no page at /no/such/page."), "{}", r.body);
+    let r = v.get("/logout").await;
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("Sign out"), "{}", r.body);
+    let r = v.get("/").await;
+    assert!(r.body.contains("href=\"/signup\"") && r.body.contains("href=\"/login\""));
+}
+
 on_both_backends!(
     mail_over_smtp,
     team,
@@ -926,4 +984,6 @@ on_both_backends!(
     host_settings,
     groups,
     passwords_and_addresses,
+    pre_account_hijacking,
+    site_pages,
 );
