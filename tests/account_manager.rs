@@ -947,7 +947,11 @@ async fn pre_account_hijacking(backend: Backend) {
     let mut owner = Visitor::new(&server);
     let r = confirm(&mut owner, &attackers_mail, PASSWORD).await;
     assert_eq!(r.status, 401, "{}", r.body);
-    assert!(r.body.contains("not the password chosen at sign-up"), "{}", r.body);
+    assert!(
+        r.body.contains("not the password chosen at sign-up"),
+        "{}",
+        r.body
+    );
 
     // Signing up again replaces the attacker's password; the victim confirms with theirs.
     let mut owner = signed_up(&server, victim).await;
@@ -967,7 +971,11 @@ async fn site_pages(backend: Backend) {
     let mut v = Visitor::new(&server);
     let r = v.get("/no/such/page").await;
     assert_eq!(r.status, 404);
-    assert!(r.body.contains("There is no page at /no/such/page."), "{}", r.body);
+    assert!(
+        r.body.contains("There is no page at /no/such/page."),
+        "{}",
+        r.body
+    );
     let r = v.get("/logout").await;
     assert_eq!(r.status, 200);
     assert!(r.body.contains("Sign out"), "{}", r.body);

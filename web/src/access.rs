@@ -12,8 +12,8 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::db::{
-    DbError, DbResult, GroupInfo, HistoryLine, Host, HostFilter, KeyInfo, Member, Tenant, WebUser,
-    Zone,
+    Db, DbError, DbResult, GroupInfo, HistoryLine, Host, HostFilter, KeyInfo, Member, Tenant,
+    WebUser, Zone,
 };
 use crate::domain::{AccountStatus, Action, Fqdn, GroupName, KeyScope, Label, Role, UpdateKey};
 use crate::update::Credentials;
@@ -47,13 +47,16 @@ pub struct Access {
 
 impl Access {
     /// The handle of `user` (a key's owner, with the key's `limit`). Only an edge that
-    /// authenticated the caller makes one.
+    /// authenticated the caller makes one; this is the one place that opens a [`Tenant`]
+    /// (clippy's `disallowed-methods` refuses `Db::tenant` anywhere else).
     pub fn new(
-        tenant: Tenant,
+        db: &Db,
         user: WebUser,
         limit: Option<Vec<i64>>,
         credentials: Credentials,
     ) -> Access {
+        #[allow(clippy::disallowed_methods)]
+        let tenant = db.tenant(user.account);
         Access {
             tenant,
             user,

@@ -323,6 +323,6 @@ fn caller(
     if !user.verified {
         return Err(unverified());
     }
-    let access = Access::new(state.db.tenant(user.account), user, limit, credentials);
+    let access = Access::new(&state.db, user, limit, credentials);
     Ok(ApiCaller { access, source })
 }

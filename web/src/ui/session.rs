@@ -180,7 +180,7 @@ async fn signed_in(req: &HttpRequest) -> Result<SignedIn, PageError> {
         return Err(PageError::Inactive(session.user.account_status));
     }
     let access = Access::new(
-        state.db.tenant(session.user.account),
+        &state.db,
         session.user.clone(),
         None,
         Credentials::signed_in(&session),
