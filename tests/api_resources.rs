@@ -197,6 +197,18 @@ async fn hosts(backend: Backend) {
         let got = alice.refused("PATCH", path, Some(body.clone())).await;
         assert_eq!(got, (expected.0, expected.1.to_owned()), "{body}");
     }
+    // An alias loop is refused when it is written, however long its way round.
+    let office = "/api/v1/hosts/office.dyn.test";
+    let (status, _, _) = alice
+        .send("PATCH", office, json!({"alias": "new.dyn.test"}))
+        .await;
+    assert_eq!(status, 200);
+    let got = alice
+        .refused("PATCH", path, Some(json!({"alias": "office.dyn.test"})))
+        .await;
+    assert_eq!(got, (422, "invalid_alias".to_owned()));
+    let (status, _, _) = alice.send("PATCH", office, json!({"alias": null})).await;
+    assert_eq!(status, 200);
     let (_, host, _) = alice.get(path).await;
     assert_eq!(
         (host["ttl"].as_u64(), host["offline"].as_bool()),

@@ -263,7 +263,7 @@ impl HostAdmin<'_> {
             .await
         {
             Ok(host) => Ok(host),
-            Err(DbError::Rejected(_)) => Err(CreateHostError::Taken(name)),
+            Err(DbError::Taken(_) | DbError::NotAllowed(_)) => Err(CreateHostError::Taken(name)),
             Err(e) => Err(CreateHostError::Db(e)),
         }
     }

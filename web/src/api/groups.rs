@@ -97,7 +97,7 @@ async fn create(caller: ApiCaller, body: web::Json<Group>) -> Result<HttpRespons
     let (name, hosts) = body.parse(&caller.access).await?;
     match groups.create(&name, &hosts).await {
         Ok(()) => {}
-        Err(DbError::Rejected(_)) => return Err(taken(&name)),
+        Err(DbError::Taken(_)) => return Err(taken(&name)),
         Err(e) => return Err(e.into()),
     }
     let group = find(&caller.access, name.as_str()).await?;
@@ -146,7 +146,7 @@ async fn replace(
     let (new_name, hosts) = body.parse(&caller.access).await?;
     match groups.save(current.id, &new_name, &hosts).await {
         Ok(_) => {}
-        Err(DbError::Rejected(_)) => return Err(taken(&new_name)),
+        Err(DbError::Taken(_)) => return Err(taken(&new_name)),
         Err(e) => return Err(e.into()),
     }
     let group = find(&caller.access, new_name.as_str()).await?;

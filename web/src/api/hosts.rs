@@ -274,15 +274,6 @@ impl HostChanges {
             None => None,
         };
         let alias = name(&self.alias, "invalid_alias", "alias target")?;
-        if alias
-            .as_ref()
-            .is_some_and(|a| a.as_ref() == Some(&host.name))
-        {
-            return Err(Problem::invalid(
-                "invalid_alias",
-                "A host cannot be an alias of itself.",
-            ));
-        }
         if let Some(txt) = &self.txt {
             check_txt(txt).map_err(|why| Problem::invalid("invalid_txt", why))?;
         }
@@ -343,6 +334,9 @@ async fn change(
 ) -> Result<HttpResponse, Problem> {
     let host = caller.host(&fqdn).await?;
     let settings = body.settings(&host)?;
+    if let Some(why) = settings.alias_refusal(&state.db, &host.name).await? {
+        return Err(Problem::invalid("invalid_alias", why));
+    }
     let set = addresses(body.ipv4.as_deref(), body.ipv6.as_deref())?;
     let mut request = settings_request(&req, &caller, &host, settings)?;
     (request.ipv4, request.ipv6) = set;

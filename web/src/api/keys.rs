@@ -122,7 +122,7 @@ async fn create(caller: ApiCaller, body: web::Json<NewKey>) -> Result<HttpRespon
     let miniupdate = body.miniupdate.unwrap_or(false);
     let key = match keys.create(name, &hosts, scope, miniupdate).await {
         Ok(key) => key,
-        Err(DbError::Rejected(why)) => return Err(Problem::invalid("unknown_host", why)),
+        Err(DbError::Missing(why)) => return Err(Problem::invalid("unknown_host", why)),
         Err(e) => return Err(e.into()),
     };
     let info = caller

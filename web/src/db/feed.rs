@@ -25,7 +25,7 @@ impl Db {
             .all(&tx)
             .await?
             .into_iter()
-            .map(|z| (z.id, Arc::new(Zone::from_model(z))))
+            .filter_map(|z| Some((z.id, Arc::new(Zone::from_model(z)?))))
             .collect();
         let mut by_zone: HashMap<i64, ZoneSnapshot> = zones
             .values()
@@ -53,7 +53,9 @@ impl Db {
             for row in page {
                 let zone = zones.get(&row.zone_id);
                 if let (Some(zone), Some(snap)) = (zone, by_zone.get_mut(&row.zone_id)) {
-                    let host = Host::from_model(row, zone.clone());
+                    let Some(host) = Host::from_model(row, zone.clone()) else {
+                        continue;
+                    };
                     snap.hosts.push(host.served());
                     snap.hosts.extend(host.served_challenge());
                 }
@@ -83,7 +85,7 @@ impl Db {
         rows.into_iter()
             .map(|row| {
                 let changes: Vec<Change> = serde_json::from_str(&row.payload).map_err(|e| {
-                    DbError::Rejected(format!(
+                    DbError::Malformed(format!(
                         "outbox revision {} is unreadable: {e}",
                         row.revision
                     ))
@@ -116,7 +118,7 @@ async fn revision_in(conn: &impl ConnectionTrait) -> DbResult<Revision> {
             "SELECT value FROM feed_revision WHERE id = 1",
         ))
         .await?
-        .ok_or_else(|| DbError::Rejected("feed_revision is missing: run migrations".into()))?;
+        .ok_or_else(|| DbError::Malformed("feed_revision is missing: run migrations".into()))?;
     let revision: i64 = row.try_get("", "value")?;
     Ok(revision as Revision)
 }

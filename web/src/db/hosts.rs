@@ -122,11 +122,12 @@ pub struct NewHost {
 }
 
 impl Host {
-    pub(super) fn from_model(m: host::Model, zone: Arc<Zone>) -> Host {
+    /// `None` (logged) for a stored name that no longer parses.
+    pub(super) fn from_model(m: host::Model, zone: Arc<Zone>) -> Option<Host> {
         // Stored values were checked on the way in; a value that no longer parses is
         // served as absent rather than taking the host down.
-        Host {
-            name: Fqdn::parse(&m.name).expect("host names are validated on insert"),
+        Some(Host {
+            name: super::readable("host name", Fqdn::parse(&m.name))?,
             state: HostState::from_model(&m),
             mx_preference: u16::try_from(m.mx_preference).unwrap_or(10),
             updated_at: m.updated_at,
@@ -136,7 +137,7 @@ impl Host {
                 (None, _) => None,
             },
             zone,
-        }
+        })
     }
 
     /// Exactly what DNS serves for this host now, its offline behaviour applied.
@@ -282,7 +283,31 @@ fn named_state(m: host::Model) -> Option<(Fqdn, HostState)> {
     Some((Fqdn::parse(&m.name).ok()?, HostState::from_model(&m)))
 }
 
+/// Aliases followed before a chain counts as a loop: resolvers give up on longer ones.
+const MAX_ALIAS_CHAIN: usize = 8;
+
 impl Db {
+    /// Whether making `host` an alias of `target` closes a loop: the aliases the hosts have,
+    /// followed from `target` on, come back to `host` or to a name already passed (or go on
+    /// longer than any resolver follows).
+    pub async fn alias_loops(&self, host: &Fqdn, target: &Fqdn) -> DbResult<bool> {
+        let mut passed = vec![host.clone()];
+        let mut next = Some(target.clone());
+        while let Some(name) = next {
+            if passed.contains(&name) || passed.len() > MAX_ALIAS_CHAIN {
+                return Ok(true);
+            }
+            next = host::Entity::find()
+                .filter(host::Column::Name.eq(name.as_str()))
+                .one(&self.conn)
+                .await?
+                .and_then(named_state)
+                .and_then(|(_, state)| state.alias);
+            passed.push(name);
+        }
+        Ok(false)
+    }
+
     /// Every host of `account`, by name, with its state.
     pub async fn host_states(&self, account: AccountId) -> DbResult<Vec<(Fqdn, HostState)>> {
         let rows = host::Entity::find()
@@ -358,8 +383,10 @@ impl WriteTx {
         let zone = zone::Entity::find_by_id(row.zone_id)
             .one(self.tx())
             .await?
-            .ok_or_else(|| DbError::Rejected(format!("the zone of {name} is gone")))?;
-        let host = Host::from_model(row, Arc::new(Zone::from_model(zone)));
+            .ok_or_else(|| DbError::Missing(format!("the zone of {name} is gone")))?;
+        let unreadable = || DbError::Malformed(format!("host {name} or its zone"));
+        let zone = Zone::from_model(zone).ok_or_else(unreadable)?;
+        let host = Host::from_model(row, Arc::new(zone)).ok_or_else(unreadable)?;
         for change in host.changes(None) {
             self.publish(change);
         }
@@ -377,6 +404,6 @@ impl WriteTx {
             .filter(host::Column::Name.eq(name.as_str()))
             .one(self.tx())
             .await?
-            .ok_or_else(|| DbError::Rejected(format!("no host {name}")))
+            .ok_or_else(|| DbError::Missing(format!("no host {name}")))
     }
 }

@@ -39,9 +39,27 @@ pub enum DbError {
     /// The database could not be reached or failed: callers answer "try later".
     #[error("database unavailable: {0}")]
     Unavailable(#[from] DbErr),
-    /// The request conflicts with existing data or names something missing; the text says what.
+    /// A name is taken (a host, a group, or a zone over a host); the text says which.
     #[error("{0}")]
-    Rejected(String),
+    Taken(String),
+    /// Something the request names does not exist (a host, a user, a zone).
+    #[error("{0}")]
+    Missing(String),
+    /// The name may not be created where it was asked for (a zone's apex, another account's
+    /// own zone, a zone the caller may not use).
+    #[error("{0}")]
+    NotAllowed(String),
+    /// Stored data this version cannot read (written by hand or by another version).
+    #[error("unreadable data: {0}")]
+    Malformed(String),
+}
+
+/// `value` if it parsed; a row that no longer does is logged and left out rather than
+/// stopping the task that read it.
+fn readable<T, E: std::fmt::Display>(what: &str, parsed: Result<T, E>) -> Option<T> {
+    parsed
+        .map_err(|e| tracing::warn!("a stored {what} is unreadable and left out: {e}"))
+        .ok()
 }
 
 pub type DbResult<T> = Result<T, DbError>;

@@ -218,7 +218,7 @@ impl WriteTx {
             .iter()
             .find(|n| !rows.iter().any(|r| r.name == n.as_str()))
         {
-            return Err(DbError::Rejected(format!(
+            return Err(DbError::Missing(format!(
                 "no host {missing} in this account"
             )));
         }
@@ -232,7 +232,7 @@ impl WriteTx {
             .filter(user::Column::Email.eq(new.owner.as_str()))
             .one(self.tx())
             .await?
-            .ok_or_else(|| DbError::Rejected(format!("no user {}", new.owner)))?;
+            .ok_or_else(|| DbError::Missing(format!("no user {}", new.owner)))?;
         let account = AccountId(owner.account_id);
         let host_ids = self.own_host_ids(account, new.hosts).await?;
         let row = update_key::ActiveModel {

@@ -124,7 +124,7 @@ impl Tenant {
             .into_iter()
             .filter_map(|m| {
                 let zone = zones.iter().find(|z| z.id == m.zone_id)?.clone();
-                Some(Host::from_model(m, zone))
+                Host::from_model(m, zone)
             })
             .collect())
     }
@@ -148,7 +148,7 @@ impl Tenant {
     }
 
     /// Creates a host in `zone`, one of [`Tenant::zones`], with `addresses` if any;
-    /// `Rejected` when the name is taken.
+    /// `Taken` when the name is, `NotAllowed` when it may not be made there.
     pub async fn create_host(
         &self,
         zone: &Zone,
@@ -170,7 +170,7 @@ impl Tenant {
         let host = created
             .into_iter()
             .next()
-            .ok_or_else(|| DbError::Rejected("the host could not be created".into()))?;
+            .ok_or_else(|| DbError::Malformed("the host created is unreadable".into()))?;
         tx.audit(
             Some(self.account),
             actor.as_str(),
@@ -431,7 +431,7 @@ impl Tenant {
             .collect())
     }
 
-    /// Creates a group of the account's `hosts`; `Rejected` when the name is taken or a
+    /// Creates a group of the account's `hosts`; `Taken` when the name is, `Missing` when a
     /// host is not the account's.
     pub async fn create_group(
         &self,
@@ -446,7 +446,7 @@ impl Tenant {
             .await?
             .is_some();
         if taken {
-            return Err(DbError::Rejected(format!("a group {name} exists already")));
+            return Err(DbError::Taken(format!("a group {name} exists already")));
         }
         let tx = self.db.begin_write().await?;
         tx.upsert_group(self.account, name, hosts, actor.as_str())
@@ -456,7 +456,7 @@ impl Tenant {
     }
 
     /// Renames the account's group `id` and sets its members; `false` when it has none
-    /// such, `Rejected` when the new name is another group's.
+    /// such, `Taken` when the new name is another group's.
     pub async fn save_group(
         &self,
         id: i64,
@@ -472,7 +472,7 @@ impl Tenant {
             return Ok(false);
         };
         if groups.iter().any(|g| g.id != id && g.name == name.as_str()) {
-            return Err(DbError::Rejected(format!("a group {name} exists already")));
+            return Err(DbError::Taken(format!("a group {name} exists already")));
         }
         let tx = self.db.begin_write().await?;
         if current.name != name.as_str() {

@@ -96,7 +96,7 @@ impl WriteTx {
             .all(&self.tx)
             .await?
             .into_iter()
-            .map(|z| (z.id, Arc::new(Zone::from_model(z))))
+            .filter_map(|z| Some((z.id, Arc::new(Zone::from_model(z)?))))
             .collect();
         Ok(rows
             .into_iter()
@@ -104,7 +104,7 @@ impl WriteTx {
                 zones
                     .get(&h.zone_id)
                     .cloned()
-                    .map(|z| Host::from_model(h, z))
+                    .and_then(|z| Host::from_model(h, z))
             })
             .collect())
     }
@@ -289,12 +289,13 @@ impl WriteTx {
             .one(&self.tx)
             .await?;
         if let Some(host) = covered {
-            return Err(DbError::Rejected(format!(
+            return Err(DbError::Taken(format!(
                 "host {host} exists: a zone {} would take it over",
                 new.name
             )));
         }
-        let zone = Zone::from_model(new.into_active_model().insert(&self.tx).await?);
+        let zone = Zone::from_model(new.into_active_model().insert(&self.tx).await?)
+            .ok_or_else(|| DbError::Malformed("the new zone's name".into()))?;
         self.publish(Change::ZoneUpsert(zone.served()));
         Ok(Some(zone))
     }
@@ -315,13 +316,13 @@ impl WriteTx {
             .names_among::<host::Entity>(host::Column::Name, &names)
             .await?;
         if let Some(name) = existing.first() {
-            return Err(DbError::Rejected(format!("host {name} exists already")));
+            return Err(DbError::Taken(format!("host {name} exists already")));
         }
         let every_zone: Vec<Zone> = zone::Entity::find()
             .all(&self.tx)
             .await?
             .into_iter()
-            .map(Zone::from_model)
+            .filter_map(Zone::from_model)
             .collect();
         let blocked: HashSet<String> = self
             .names_among::<blocked_name::Entity>(blocked_name::Column::Name, &names)
@@ -332,7 +333,7 @@ impl WriteTx {
         for new in hosts {
             let zone = zone_for(&every_zone, &new)?;
             if !zones.iter().any(|z| z.id == zone.id) {
-                return Err(DbError::Rejected(format!(
+                return Err(DbError::NotAllowed(format!(
                     "{} is in {}, which is not one of the zones allowed here",
                     new.name, zone.name
                 )));
@@ -353,7 +354,7 @@ impl WriteTx {
                 .await?;
             created.extend(rows.into_iter().filter_map(|row| {
                 let zone = zone_by_id.get(&row.zone_id)?.clone();
-                Some(Host::from_model(row, zone))
+                Host::from_model(row, zone)
             }));
         }
         for host in &created {
@@ -427,11 +428,11 @@ impl WriteTx {
             let row = self.tx.query_one_raw(bump).await?;
             let value: i64 = row
                 .ok_or_else(|| {
-                    DbError::Rejected("feed_revision is missing: run migrations".into())
+                    DbError::Malformed("feed_revision is missing: run migrations".into())
                 })?
                 .try_get("", "value")?;
             let payload = serde_json::to_string(&self.changes)
-                .map_err(|e| DbError::Rejected(e.to_string()))?;
+                .map_err(|e| DbError::Malformed(e.to_string()))?;
             outbox::ActiveModel {
                 revision: Set(value),
                 created_at: Set(Utc::now()),
@@ -469,7 +470,7 @@ fn seen_values(seen: &Seen) -> [Value; 4] {
 /// The zone `new` is created in: the longest zone it is inside of (never a zone's own
 /// apex, which a host would shadow or be shadowed by), and not another account's own.
 fn zone_for<'z>(zones: &'z [Zone], new: &NewHost) -> DbResult<&'z Zone> {
-    let rejected = |why: &str| Err(DbError::Rejected(format!("{} {why}", new.name)));
+    let rejected = |why: &str| Err(DbError::NotAllowed(format!("{} {why}", new.name)));
     if let Some(apex) = zones.iter().find(|z| z.name == new.name) {
         return match apex.account {
             Some(owner) if owner != new.account => rejected("is another account's own zone"),

@@ -31,8 +31,9 @@ pub struct NewZone {
 }
 
 impl Zone {
-    pub(super) fn from_model(m: zone::Model) -> Zone {
-        let name = Fqdn::parse(&m.name).expect("zone names are validated on insert");
+    /// `None` (logged) for a stored name that no longer parses.
+    pub(super) fn from_model(m: zone::Model) -> Option<Zone> {
+        let name = super::readable("zone name", Fqdn::parse(&m.name))?;
         let ttl = |v: i32| u32::try_from(v).unwrap_or(0);
         let data = ZoneData {
             name: name.to_string(),
@@ -50,7 +51,7 @@ impl Zone {
                 .map(str::to_owned)
                 .collect(),
         };
-        Zone {
+        Some(Zone {
             id: m.id,
             name,
             account: m.account_id.map(AccountId),
@@ -58,7 +59,7 @@ impl Zone {
             min_ttl: ttl(m.min_ttl),
             max_ttl: ttl(m.max_ttl),
             data,
-        }
+        })
     }
 
     pub fn nameservers(&self) -> &[String] {
@@ -122,7 +123,7 @@ impl Db {
             .order_by_asc(zone::Column::Name)
             .all(&self.conn)
             .await?;
-        Ok(rows.into_iter().map(Zone::from_model).collect())
+        Ok(rows.into_iter().filter_map(Zone::from_model).collect())
     }
 
     /// The zone that `name` falls in: the longest zone name that is a suffix of it.
@@ -134,7 +135,7 @@ impl Db {
             .await?;
         Ok(found
             .into_iter()
-            .map(Zone::from_model)
+            .filter_map(Zone::from_model)
             .max_by_key(|z| z.name.as_str().len()))
     }
 }

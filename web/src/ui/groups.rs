@@ -89,7 +89,7 @@ async fn change(form: Submitted, id: Option<String>) -> Result<HttpResponse, Pag
     match result {
         Ok(true) => Ok(redirect("/groups")),
         Ok(false) => Err(signed.not_found()),
-        Err(DbError::Rejected(why)) => {
+        Err(DbError::Taken(why) | DbError::Missing(why)) => {
             groups_page(signed, Some(format!("{why}.")), StatusCode::BAD_REQUEST).await
         }
         Err(e) => Err(e.into()),

@@ -81,9 +81,6 @@ fn settings(form: &Fields, host: &Host) -> Result<HostSettings, String> {
     };
     let mx = name(form.get("mx"), "mail exchanger")?;
     let alias = name(form.get("alias"), "alias target")?;
-    if alias.as_ref() == Some(&host.name) {
-        return Err("A host cannot be an alias of itself.".into());
-    }
     let txt: Vec<String> = form
         .get("txt")
         .lines()
@@ -118,7 +115,14 @@ async fn set_settings(
     let (signed, fields) = (&form.signed, &form.fields);
     let writer = signed.access.host_writer().map_err(|r| signed.refused(r))?;
     let host = own_host(signed, &id).await?;
-    let settings = match settings(fields, &host) {
+    let checked = match settings(fields, &host) {
+        Ok(settings) => match settings.alias_refusal(&state.db, &host.name).await? {
+            Some(why) => Err(why.to_owned()),
+            None => Ok(settings),
+        },
+        Err(why) => Err(why),
+    };
+    let settings = match checked {
         Ok(settings) => settings,
         Err(why) => {
             let feedback = Feedback {

@@ -78,7 +78,7 @@ async fn create(form: Submitted) -> Result<HttpResponse, PageError> {
             let secret = key.secret().to_owned();
             keys_page(signed, Some(secret), None, StatusCode::OK).await
         }
-        Err(DbError::Rejected(_)) => refuse("Choose hosts from the list.").await,
+        Err(DbError::Missing(_)) => refuse("Choose hosts from the list.").await,
         Err(e) => Err(e.into()),
     }
 }

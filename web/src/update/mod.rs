@@ -178,6 +178,26 @@ impl TxtEdit {
 }
 
 impl HostSettings {
+    /// Why these settings cannot be `host`'s, if the alias they set cannot: the rule of
+    /// every surface that sets aliases. A loop of aliases would answer a CNAME chain that
+    /// never ends.
+    pub async fn alias_refusal(
+        &self,
+        db: &Db,
+        host: &Fqdn,
+    ) -> Result<Option<&'static str>, DbError> {
+        let Some(Some(target)) = &self.alias else {
+            return Ok(None);
+        };
+        if target == host {
+            return Ok(Some("A host cannot be an alias of itself."));
+        }
+        let loops = db.alias_loops(host, target).await?;
+        Ok(loops.then_some(
+            "That alias would make a loop: through its own aliases, the target leads back here.",
+        ))
+    }
+
     fn apply(&self, host: &mut HostState) {
         if let Some(wildcard) = self.wildcard {
             host.wildcard = wildcard;
