@@ -130,47 +130,34 @@ fn make_targets(server: &Server, surface: Surface, caller: Caller) {
     server.add_user_with(&member, PASS, &["--member-of", owner, "--role", "editor"]);
 }
 
-/// Whether `act`'s change is in the database.
+/// Whether `act`'s change is in the database: a row that is there, or gone.
 fn done(server: &Server, t: &Targets, act: Act) -> bool {
-    let count = |sql: String| server.sql(&sql) != "0";
-    match act {
-        Act::CreateHost => count(format!(
-            "SELECT count(*) FROM hosts WHERE name = '{}'",
-            t.host("new")
-        )),
-        Act::ChangeHost => count(format!(
-            "SELECT count(*) FROM hosts WHERE name = '{}' AND ttl = 120",
-            t.host("chg")
-        )),
-        Act::DeleteHost => !count(format!(
-            "SELECT count(*) FROM hosts WHERE name = '{}'",
-            t.host("del")
-        )),
-        Act::CreateGroup => count(format!(
-            "SELECT count(*) FROM groups WHERE name = '{}'",
-            t.label("newgroup")
-        )),
-        Act::DeleteGroup => !count(format!(
-            "SELECT count(*) FROM groups WHERE name = '{}'",
-            t.label("oldgroup")
-        )),
-        Act::CreateKey => count(format!(
-            "SELECT count(*) FROM update_keys WHERE name = '{}'",
-            t.label("newkey")
-        )),
-        Act::RevokeKey => count(format!(
-            "SELECT count(*) FROM update_keys WHERE name = '{}' AND revoked_at IS NOT NULL",
-            t.label("oldkey")
-        )),
-        Act::RemoveUser => !count(format!(
-            "SELECT count(*) FROM users WHERE email = '{}'",
-            t.email()
-        )),
-        Act::Invite => count(format!(
-            "SELECT count(*) FROM tokens WHERE purpose = 'invite' AND email = '{}'",
-            t.invited()
-        )),
-    }
+    let name = |column: &str, value: String| format!("{column} = '{value}'");
+    let (table, condition, there) = match act {
+        Act::CreateHost => ("hosts", name("name", t.host("new")), true),
+        Act::ChangeHost => (
+            "hosts",
+            name("name", t.host("chg")) + " AND ttl = 120",
+            true,
+        ),
+        Act::DeleteHost => ("hosts", name("name", t.host("del")), false),
+        Act::CreateGroup => ("groups", name("name", t.label("newgroup")), true),
+        Act::DeleteGroup => ("groups", name("name", t.label("oldgroup")), false),
+        Act::CreateKey => ("update_keys", name("name", t.label("newkey")), true),
+        Act::RevokeKey => (
+            "update_keys",
+            name("name", t.label("oldkey")) + " AND revoked_at IS NOT NULL",
+            true,
+        ),
+        Act::RemoveUser => ("users", name("email", t.email()), false),
+        Act::Invite => (
+            "tokens",
+            name("email", t.invited()) + " AND purpose = 'invite'",
+            true,
+        ),
+    };
+    let count = server.sql(&format!("SELECT count(*) FROM {table} WHERE {condition}"));
+    (count != "0") == there
 }
 
 /// What the accounts hold, to show a refused action changed nothing.
