@@ -176,6 +176,8 @@ async fn verify(
         Err(response) => return Ok(response),
     };
     let sent = form.fields.get("token");
+    // The form again, saying why it was not taken.
+    let again = |why: &str, status| Ok(link_form::show(&req, kind, sent, Some(why.into()), status));
     let found = match data.user {
         Some(id) => state.db.web_user_by_id(id).await?,
         None => None,
@@ -187,34 +189,16 @@ async fn verify(
         .unwrap_or_default();
     if state.login_limits.refuses(&key, source) {
         let why = "Too many failed attempts: wait a quarter of an hour and try again.";
-        return Ok(link_form::show(
-            &req,
-            kind,
-            sent,
-            Some(why.into()),
-            StatusCode::TOO_MANY_REQUESTS,
-        ));
+        return again(why, StatusCode::TOO_MANY_REQUESTS);
     }
     let Some((user, stored)) = found else {
-        return Ok(link_form::show(
-            &req,
-            kind,
-            sent,
-            Some(kind.dead().into()),
-            StatusCode::BAD_REQUEST,
-        ));
+        return again(kind.dead(), StatusCode::BAD_REQUEST);
     };
     if !password_matches(form.fields.get("password"), Some(stored)).await {
         state.login_limits.failed(&key, source);
         let why = "That is not the password chosen at sign-up. If you did not sign up, sign up \
                    now with your own password: it replaces the other one.";
-        return Ok(link_form::show(
-            &req,
-            kind,
-            sent,
-            Some(why.into()),
-            StatusCode::UNAUTHORIZED,
-        ));
+        return again(why, StatusCode::UNAUTHORIZED);
     }
     let confirmed = async {
         let now = Utc::now();
@@ -230,13 +214,7 @@ async fn verify(
         Ok::<_, DbError>(taken)
     };
     if !confirmed.await? {
-        return Ok(link_form::show(
-            &req,
-            kind,
-            sent,
-            Some(kind.dead().into()),
-            StatusCode::BAD_REQUEST,
-        ));
+        return again(kind.dead(), StatusCode::BAD_REQUEST);
     }
     let user = WebUser {
         verified: true,
