@@ -195,6 +195,15 @@ struct ControlArgs {
     /// beyond that, 429 with Retry-After.
     #[arg(long, env = "DYN53_API_RATE_LIMIT", default_value = "600/60", value_parser = AbuseLimit::parse)]
     api_rate_limit: AbuseLimit,
+    /// At most COUNT wrong passwords for one login in SECONDS, from all sources together
+    /// (protocols, sign-in, API tokens); beyond that its passwords are refused unchecked
+    /// until the window has room. Its update keys still work.
+    #[arg(long, env = "DYN53_GUESS_LIMIT", default_value = "100/900", value_parser = AbuseLimit::parse)]
+    guess_limit: AbuseLimit,
+    /// Callers that may wait for a password-hashing run (one per core runs at once);
+    /// beyond them, each protocol's "try later" answer at once.
+    #[arg(long, env = "DYN53_HASH_QUEUE", default_value_t = dyn53_web::hashing::DEFAULT_QUEUE)]
+    hash_queue: usize,
 }
 
 #[derive(Subcommand)]
@@ -457,8 +466,10 @@ fn control_config(storage: Storage, args: ControlArgs) -> anyhow::Result<Config>
         limits: UpdateLimits {
             updates_per_host: args.abuse_limit,
             auth_failures_per_source: args.auth_failure_limit,
+            password_guesses_per_login: args.guess_limit,
         },
         api_rate_limit: args.api_rate_limit,
+        hash_queue: args.hash_queue,
     })
 }
 

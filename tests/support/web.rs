@@ -10,6 +10,8 @@ use super::http::{Response, raw};
 pub struct Visitor {
     addr: SocketAddr,
     cookies: HashMap<String, String>,
+    /// Said in `X-Forwarded-For`, for a server that trusts loopback as its proxy.
+    source: Option<std::net::IpAddr>,
 }
 
 impl Visitor {
@@ -17,6 +19,16 @@ impl Visitor {
         Visitor {
             addr: server.http,
             cookies: HashMap::new(),
+            source: None,
+        }
+    }
+
+    /// A visitor from `source`, as a proxy on loopback tells the server
+    /// (`DYN53_TRUSTED_PROXIES=127.0.0.1/32`).
+    pub fn from_source(server: &Server, source: &str) -> Visitor {
+        Visitor {
+            source: Some(source.parse().expect("an IP address")),
+            ..Visitor::new(server)
         }
     }
 
@@ -37,6 +49,9 @@ impl Visitor {
             "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
             self.addr
         );
+        if let Some(source) = self.source {
+            request.push_str(&format!("X-Forwarded-For: {source}\r\n"));
+        }
         if !self.cookies.is_empty() {
             let jar: Vec<String> = self
                 .cookies
@@ -105,18 +120,52 @@ pub fn field(page: &str, name: &str) -> Option<String> {
     Some(page[start..].split('"').next()?.to_owned())
 }
 
-/// The messages in the server's mail directory, oldest first.
+/// The messages in the server's mail directory now, oldest first. The server sends mail in
+/// the background, after its answer: to see a mail a request caused, wait for it with
+/// [`mails_at_least`] or [`mail_where`].
 pub fn mails(server: &Server) -> Vec<String> {
     let dir = server.storage.data_dir.path().join("mail");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
         .unwrap_or_default();
+    files.retain(|p| p.extension().is_some_and(|e| e == "eml"));
     files.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
     files
         .iter()
         .filter_map(|p| std::fs::read_to_string(p).ok())
         .map(|mail| decode(&mail))
         .collect()
+}
+
+/// The messages once there are at least `count` (waiting up to 10 s for the background
+/// sender), oldest first.
+pub fn mails_at_least(server: &Server, count: usize) -> Vec<String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let mails = mails(server);
+        if mails.len() >= count {
+            return mails;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} mails, not {count}, after 10 s",
+            mails.len()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// The newest mail that `wanted` accepts, waiting up to 10 s for it; `what` names it when
+/// none comes.
+pub fn mail_where(server: &Server, what: &str, wanted: impl Fn(&str) -> bool) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        if let Some(mail) = mails(server).into_iter().rev().find(|m| wanted(m)) {
+            return mail;
+        }
+        assert!(std::time::Instant::now() < deadline, "no {what} after 10 s");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
 
 /// The message as a mail client shows it: a quoted-printable body decoded (long lines, such

@@ -41,6 +41,8 @@ pub struct Config {
     pub limits: UpdateLimits,
     /// REST API calls per caller in a window.
     pub api_rate_limit: AbuseLimit,
+    /// Callers that may wait for a password-hashing run; beyond them, "try later".
+    pub hash_queue: usize,
 }
 
 impl Storage {

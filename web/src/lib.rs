@@ -11,6 +11,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod feed;
+pub mod hashing;
 pub mod http;
 pub mod limits;
 pub mod mail;

@@ -3,8 +3,17 @@
 //! password in the URL), otherwise one `.eml` file per message in the data dir's `mail/`,
 //! where a newcomer (and the tests) can open the links. Those hold live links: the
 //! directory is 0700 and each file 0600.
+//!
+//! Pages do not wait for mail: [`Mailer::post`] queues what to send (and, for `/forgot`,
+//! the lookup that decides whether there is anything to send), and a background task sends
+//! it. An answer then takes the same time whether or not the address has an account, and a
+//! mail server that refuses or is down costs the page nothing (it is logged).
 
 use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use tokio::sync::{Semaphore, mpsc};
 
 use lettre::message::header::{ContentTransferEncoding, ContentType};
 use lettre::message::{Body, Mailbox};
@@ -12,8 +21,30 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::private_files::{private_dir, tighten, write_private};
 
+/// Sends mail in the background: see the module's comment.
 #[derive(Clone)]
 pub struct Mailer {
+    queue: mpsc::Sender<Composing>,
+}
+
+/// A message to send.
+pub struct Letter {
+    pub to: String,
+    pub subject: &'static str,
+    pub body: String,
+}
+
+/// What decides the letter, run by the background task: `None` sends nothing.
+type Composing = Pin<Box<dyn Future<Output = Option<Letter>> + Send>>;
+
+/// Mails waiting to be sent; beyond them, new ones are dropped (and logged). The limits on
+/// the pages that send (per address, per source) keep the queue far from this.
+const QUEUE: usize = 1024;
+/// Mails sent at once.
+const SENDING: usize = 4;
+
+#[derive(Clone)]
+struct Sender {
     from: Mailbox,
     transport: Transport,
 }
@@ -34,8 +65,50 @@ pub enum MailError {
 }
 
 impl Mailer {
-    /// SMTP at `smtp_url`, or files under `mail_dir` (created as needed).
+    /// SMTP at `smtp_url`, or files under `mail_dir` (created as needed); starts the
+    /// background sender (call within the Tokio runtime).
     pub fn new(smtp_url: Option<&str>, mail_dir: PathBuf, from: &str) -> anyhow::Result<Mailer> {
+        let sender = Sender::new(smtp_url, mail_dir, from)?;
+        let (queue, waiting) = mpsc::channel(QUEUE);
+        tokio::spawn(send_all(sender, waiting));
+        Ok(Mailer { queue })
+    }
+
+    /// Queues a letter, composed in the background by `compose` (which may read the
+    /// database); never waits.
+    pub fn post(&self, compose: impl Future<Output = Option<Letter>> + Send + 'static) {
+        if self.queue.try_send(Box::pin(compose)).is_err() {
+            tracing::warn!("the mail queue is full: a mail was dropped");
+        }
+    }
+
+    /// Queues a letter written already.
+    pub fn post_letter(&self, letter: Letter) {
+        self.post(async move { Some(letter) });
+    }
+}
+
+/// The background sender: a few mails at once, each failure logged.
+async fn send_all(sender: Sender, mut waiting: mpsc::Receiver<Composing>) {
+    let sending = Arc::new(Semaphore::new(SENDING));
+    while let Some(compose) = waiting.recv().await {
+        let Ok(permit) = sending.clone().acquire_owned().await else {
+            return;
+        };
+        let sender = sender.clone();
+        tokio::spawn(async move {
+            if let Some(letter) = compose.await
+                && let Err(e) = sender.send(&letter).await
+            {
+                tracing::warn!("mail to {} not sent: {e}", letter.to);
+            }
+            drop(permit);
+        });
+    }
+}
+
+impl Sender {
+    fn new(smtp_url: Option<&str>, mail_dir: PathBuf, from: &str) -> anyhow::Result<Sender> {
         let from: Mailbox = from.parse()?;
         let transport = match smtp_url {
             Some(url) => {
@@ -52,20 +125,23 @@ impl Mailer {
                 Transport::Files(mail_dir)
             }
         };
-        Ok(Mailer { from, transport })
+        Ok(Sender { from, transport })
     }
 
-    /// Sends a plain-text message to `to`.
-    pub async fn send(&self, to: &str, subject: &str, body: String) -> Result<(), MailError> {
-        let to: Mailbox = to.parse().map_err(|e| MailError::Build(format!("{e}")))?;
+    /// Sends a plain-text message.
+    async fn send(&self, letter: &Letter) -> Result<(), MailError> {
+        let to: Mailbox = letter
+            .to
+            .parse()
+            .map_err(|e| MailError::Build(format!("{e}")))?;
         // Plain 7-bit when it can be, so that links read the same in the raw message.
-        let body = body.replace("\r\n", "\n").replace('\n', "\r\n");
+        let body = letter.body.replace("\r\n", "\n").replace('\n', "\r\n");
         let body = Body::new_with_encoding(body, ContentTransferEncoding::SevenBit)
             .unwrap_or_else(Body::new);
         let message = Message::builder()
             .from(self.from.clone())
             .to(to)
-            .subject(subject)
+            .subject(letter.subject)
             .header(ContentType::TEXT_PLAIN)
             .body(body)
             .map_err(|e| MailError::Build(e.to_string()))?;
@@ -76,10 +152,18 @@ impl Mailer {
                 .map(drop)
                 .map_err(|e| MailError::Send(e.to_string())),
             Transport::Files(dir) => {
-                let name = format!("{:032x}.eml", rand::random::<u128>());
-                write_private(&dir.join(name), &message.formatted())
-                    .await
-                    .map_err(|e| MailError::Send(e.to_string()))
+                // Written under another name, then renamed: a reader of `*.eml` never
+                // sees half a message.
+                let name = format!("{:032x}", rand::random::<u128>());
+                let (part, whole) = (
+                    dir.join(format!("{name}.part")),
+                    dir.join(format!("{name}.eml")),
+                );
+                let written = async {
+                    write_private(&part, &message.formatted()).await?;
+                    tokio::fs::rename(&part, &whole).await
+                };
+                written.await.map_err(|e| MailError::Send(e.to_string()))
             }
         }
     }

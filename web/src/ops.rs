@@ -8,9 +8,9 @@ use anyhow::{Context, bail};
 
 use crate::db::{AccountId, Db, NewHost, NewKey, NewUser, NewUserAccount, NewZone};
 use crate::domain::{
-    AccountStatus, Email, Fqdn, GroupName, KeyScope, UpdateKey, hash_password, parse_ipv4,
-    parse_ipv6,
+    AccountStatus, Email, Fqdn, GroupName, KeyScope, UpdateKey, parse_ipv4, parse_ipv6,
 };
+use crate::hashing::PasswordHashing;
 
 /// The TTL of hosts in a zone created without one: short, as dynamic addresses need.
 pub const DEFAULT_TTL: u32 = 60;
@@ -62,7 +62,8 @@ pub async fn add_user(
     if password.chars().count() < 8 {
         bail!("the password must have at least 8 characters");
     }
-    let password = hash_password(password)?;
+    // The same service as every other path, with one run: a command hashes one password.
+    let password = PasswordHashing::with_runs(1, 0).hash(password).await?;
     let tx = db.begin_write().await?;
     let created = tx
         .insert_user(

@@ -19,7 +19,8 @@ use crate::config::{Config, FleetConfig, Storage};
 use crate::db::Db;
 use crate::domain::SecretToken;
 use crate::feed::{LocalCommits, OutboxFeed};
-use crate::limits::ApiLimits;
+use crate::hashing::PasswordHashing;
+use crate::limits::{ApiLimits, LoginLimits};
 use crate::mail::Mailer;
 use crate::private_files::{create_private, private_dir, tighten};
 use crate::publish::{PublishStatus, run_publisher};
@@ -109,7 +110,8 @@ impl Front {
             .filter_map(|l| l.local_addr().ok())
             .map(|a| a.to_string())
             .collect();
-        let updater = Updater::new(db.clone(), local_commits, config.limits);
+        let hashing = PasswordHashing::new(config.hash_queue);
+        let updater = Updater::new(db.clone(), local_commits, config.limits, hashing.clone());
         let miniupdate = match config.miniupdate_addr {
             Some(addr) => {
                 let listener = tokio::net::TcpListener::bind(addr)
@@ -139,11 +141,13 @@ impl Front {
                 .public_url
                 .clone()
                 .unwrap_or_else(|| format!("http://{}", addrs[0])),
-            login_limits: Default::default(),
+            login_limits: Arc::new(LoginLimits::new(config.limits.password_guesses_per_login)),
+            mail_limits: Default::default(),
             token_keys: token_keys(config.jwt_secret.as_deref()),
             api_limits: Arc::new(ApiLimits::new(config.api_rate_limit)),
             db,
             updater,
+            hashing,
             trusted_proxies: config.trusted_proxies.clone(),
             blocked_agents: config.blocked_agents.clone(),
             publish,

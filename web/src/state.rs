@@ -6,7 +6,8 @@ use std::sync::Arc;
 use crate::blocked_agents::BlockedAgents;
 use crate::client_ip::TrustedProxies;
 use crate::db::Db;
-use crate::limits::{ApiLimits, LoginLimits};
+use crate::hashing::PasswordHashing;
+use crate::limits::{ApiLimits, LoginLimits, MailLimits};
 use crate::mail::Mailer;
 use crate::publish::PublishStatus;
 use crate::tokens::TokenKeys;
@@ -15,6 +16,8 @@ use crate::update::Updater;
 pub struct AppState {
     pub db: Db,
     pub updater: Updater,
+    /// argon2id for every page and API call that hashes or verifies a password.
+    pub hashing: PasswordHashing,
     pub trusted_proxies: TrustedProxies,
     pub blocked_agents: BlockedAgents,
     /// `dyn53 web`'s publisher, for `/readyz`.
@@ -23,6 +26,8 @@ pub struct AppState {
     /// The service's address as people reach it, without a trailing `/`: e-mailed links.
     pub public_url: String,
     pub login_limits: Arc<LoginLimits>,
+    /// Mails the pages send, per address and per source.
+    pub mail_limits: Arc<MailLimits>,
     /// Signs and checks REST API tokens.
     pub token_keys: TokenKeys,
     /// REST API calls per caller.

@@ -17,7 +17,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use super::problem::Problem;
 use crate::access::{Access, Refusal};
 use crate::db::{Host, WebUser};
-use crate::domain::{AccountStatus, Email, Fqdn, UpdateKey, verify_password};
+use crate::domain::{AccountStatus, Email, Fqdn, UpdateKey};
 use crate::limits::{self, ApiLimits};
 use crate::state::AppState;
 use crate::tokens::TOKEN_SECONDS;
@@ -97,11 +97,12 @@ async fn token(
         Ok(email) => state.db.web_login(&email).await?,
         Err(_) => None,
     };
-    let password = body.password.clone();
     let stored = found.as_ref().map(|(_, hash)| hash.clone());
-    let ok = tokio::task::spawn_blocking(move || verify_password(&password, stored.as_ref()))
+    let ok = state
+        .hashing
+        .verify(&body.password, stored)
         .await
-        .unwrap_or(false);
+        .map_err(|e| Problem::try_later(&e))?;
     let Some((user, hash)) = found.filter(|_| ok) else {
         state.login_limits.failed(&key, source);
         return Err(Problem::new(

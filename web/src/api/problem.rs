@@ -149,7 +149,9 @@ impl From<UpdateError> for Problem {
             UpdateError::NotOnPlan => {
                 Problem::forbidden("not_on_plan", "Offline mode is part of the premium plan.")
             }
-            e @ (UpdateError::Unavailable(_) | UpdateError::Interrupted) => Problem::try_later(&e),
+            e @ (UpdateError::Unavailable(_) | UpdateError::Interrupted | UpdateError::Busy(_)) => {
+                Problem::try_later(&e)
+            }
         }
     }
 }

@@ -15,7 +15,7 @@ pub use fqdn::{Fqdn, NameError};
 pub use group_name::{GroupName, GroupNameError};
 pub use label::{Label, LabelError};
 pub use password::{
-    PasswordHash, WeakPassword, check_new_password, generate_password, hash_password,
+    Argon2Memory, PasswordHash, WeakPassword, check_new_password, generate_password, hash_password,
     verify_password,
 };
 pub use secret_token::SecretToken;

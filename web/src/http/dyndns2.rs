@@ -152,7 +152,7 @@ async fn nic_update(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
         }
         Err(UpdateError::NotOnPlan) => text(StatusCode::OK, "!donator"),
         Err(UpdateError::Unavailable(e)) => try_later(&e, "911"),
-        Err(e @ UpdateError::Interrupted) => try_later(&e, "911"),
+        Err(e @ (UpdateError::Interrupted | UpdateError::Busy(_))) => try_later(&e, "911"),
     }
 }
 

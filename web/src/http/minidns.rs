@@ -76,8 +76,8 @@ async fn areg(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
         }
         Err(UpdateError::NotOnPlan) => error(StatusCode::FORBIDDEN, "not on this plan."),
         Err(UpdateError::ReadOnly) => error(StatusCode::FORBIDDEN, "this user may not change DNS."),
-        Err(e @ (UpdateError::Unavailable(_) | UpdateError::Interrupted)) => {
-            try_later(&e, "error. try again later.")
-        }
+        Err(
+            e @ (UpdateError::Unavailable(_) | UpdateError::Interrupted | UpdateError::Busy(_)),
+        ) => try_later(&e, "error. try again later."),
     }
 }

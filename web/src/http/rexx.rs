@@ -82,8 +82,8 @@ async fn dynamic(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
         Err(UpdateError::ReadOnly) => text(StatusCode::FORBIDDEN, "NP_USR"),
         // Rexx has no offline; nothing else needs a plan.
         Err(UpdateError::NotOnPlan) => text(StatusCode::FORBIDDEN, "NP_USR"),
-        Err(e @ (UpdateError::Unavailable(_) | UpdateError::Interrupted)) => {
-            try_later(&e, "TRY_LATER")
-        }
+        Err(
+            e @ (UpdateError::Unavailable(_) | UpdateError::Interrupted | UpdateError::Busy(_)),
+        ) => try_later(&e, "TRY_LATER"),
     }
 }

@@ -15,11 +15,12 @@ use chrono::{Duration, Utc};
 use super::link_form::{self, LinkKind};
 use super::session::{AnonymousForm, PageError, Submitted, inactive_text};
 use super::{
-    SESSION_COOKIE, TokenQuery, anonymous_csrf, chosen_password, cookie, password_matches,
-    with_cookie,
+    SESSION_COOKIE, TOO_MANY_MAILS, TokenQuery, anonymous_csrf, chosen_password, cookie,
+    password_matches, with_cookie,
 };
 use crate::db::{DbError, NewUser, NewUserAccount, TokenData, TokenPurpose, WebUser};
 use crate::domain::{AccountStatus, Email, Plan, SecretToken};
+use crate::mail::Letter;
 use crate::pages::{Message, Nav, page, redirect};
 use crate::state::AppState;
 
@@ -66,6 +67,7 @@ async fn signup_form(req: HttpRequest) -> HttpResponse {
 }
 
 async fn signup(
+    req: HttpRequest,
     state: web::Data<AppState>,
     form: AnonymousForm,
 ) -> Result<HttpResponse, PageError> {
@@ -84,11 +86,16 @@ async fn signup(
             StatusCode::BAD_REQUEST,
         );
     };
-    let hash = match chosen_password(form.fields.get("password"), email.as_str()).await {
-        Ok(hash) => hash,
-        Err(Some(why)) => return again(why, StatusCode::BAD_REQUEST),
-        Err(None) => return Err(PageError::TryLater("hashing a password failed".into())),
-    };
+    let hash =
+        match chosen_password(&state.hashing, form.fields.get("password"), email.as_str()).await {
+            Ok(hash) => hash,
+            Err(Some(why)) => return again(why, StatusCode::BAD_REQUEST),
+            Err(None) => return Err(PageError::TryLater("hashing a password failed".into())),
+        };
+    let source = state.trusted_proxies.client_ip(&req);
+    if !state.mail_limits.admit(email.as_str(), source) {
+        return again(TOO_MANY_MAILS.into(), StatusCode::TOO_MANY_REQUESTS);
+    }
     let new = NewUser {
         email: email.clone(),
         login: None,
@@ -115,7 +122,7 @@ async fn signup(
         tx.commit().await?;
         Ok::<_, DbError>(user)
     };
-    let mail = match unconfirmed.await? {
+    let body = match unconfirmed.await? {
         Some(user) => {
             let ttl = Duration::hours(VERIFY_HOURS);
             let data = TokenData {
@@ -142,11 +149,11 @@ async fn signup(
             state.public_url
         ),
     };
-    state
-        .mailer
-        .send(email.as_str(), "Confirm your dyn53 address", mail)
-        .await
-        .map_err(|e| PageError::TryLater(e.to_string()))?;
+    state.mailer.post_letter(Letter {
+        to: email.to_string(),
+        subject: "Confirm your dyn53 address",
+        body,
+    });
     let message = Message {
         nav: Nav::anonymous(&form.csrf),
         title: "Check your inbox".into(),
@@ -194,7 +201,7 @@ async fn verify(
     let Some((user, stored)) = found else {
         return again(kind.dead(), StatusCode::BAD_REQUEST);
     };
-    if !password_matches(form.fields.get("password"), Some(stored)).await {
+    if !password_matches(&state.hashing, form.fields.get("password"), Some(stored)).await? {
         state.login_limits.failed(&key, source);
         let why = "That is not the password chosen at sign-up. If you did not sign up, sign up \
                    now with your own password: it replaces the other one.";
@@ -261,7 +268,7 @@ async fn login(
     };
     let stored = found.as_ref().map(|(_, hash)| hash.clone());
     // An unknown address costs the same as a known one.
-    let ok = password_matches(form.fields.get("password"), stored).await;
+    let ok = password_matches(&state.hashing, form.fields.get("password"), stored).await?;
     let Some((user, _)) = found.filter(|_| ok) else {
         state.login_limits.failed(&key, source);
         return again(

@@ -201,7 +201,9 @@ fn outcome(result: Result<Vec<HostResult>, UpdateError>) -> Feedback {
             Some("Offline mode is part of the premium plan."),
             StatusCode::FORBIDDEN,
         ),
-        Err(e @ (UpdateError::Unavailable(_) | UpdateError::Interrupted)) => {
+        Err(
+            e @ (UpdateError::Unavailable(_) | UpdateError::Interrupted | UpdateError::Busy(_)),
+        ) => {
             tracing::error!("account manager update: {e}");
             (
                 None,

@@ -146,7 +146,7 @@ pub(super) async fn accept(
     let (token, _) = live_link(req, state, kind, form).await?;
     let sent = form.fields.get("token");
     // The address is not known before the token is used: not compared with the password.
-    match chosen_password(form.fields.get("password"), "").await {
+    match chosen_password(&state.hashing, form.fields.get("password"), "").await {
         Ok(hash) => Ok((hash, token)),
         Err(Some(why)) => Err(show(req, kind, sent, Some(why), StatusCode::BAD_REQUEST)),
         Err(None) => Err(PageError::TryLater("hashing a password failed".into()).error_response()),

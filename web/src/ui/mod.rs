@@ -22,9 +22,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use subtle::ConstantTimeEq;
 
 use crate::db::DbError;
-use crate::domain::{
-    PasswordHash, SecretToken, check_new_password, hash_password, verify_password,
-};
+use crate::domain::{PasswordHash, SecretToken, check_new_password};
+use crate::hashing::{Busy, PasswordHashing};
 use crate::pages::redirect;
 use session::{PageError, SignedIn};
 
@@ -86,6 +85,11 @@ impl Fields {
     }
 }
 
+/// The answer to a form that would send one mail too many (to its address, or from its
+/// source): said whether or not the address has an account.
+const TOO_MANY_MAILS: &str = "We sent several messages to that address, or from your network, lately: wait a quarter \
+     of an hour and try again.";
+
 /// The answer to a form whose CSRF token does not match.
 const FORM_EXPIRED: &str = "This form has expired: please send it again.";
 
@@ -95,27 +99,28 @@ struct TokenQuery {
     token: Option<String>,
 }
 
-/// A password a person chose (sign-up, reset, change, joining): checked, then hashed with
-/// argon2id off the async workers. `Err(Some(why))` to show in the form, `Err(None)` when
-/// hashing failed (our fault).
-async fn chosen_password(password: &str, email: &str) -> Result<PasswordHash, Option<String>> {
+/// A password a person chose (sign-up, reset, change, joining): checked, then hashed by the
+/// bounded hashing service. `Err(Some(why))` to show in the form, `Err(None)` when it could
+/// not be hashed now (too busy: try later).
+async fn chosen_password(
+    hashing: &PasswordHashing,
+    password: &str,
+    email: &str,
+) -> Result<PasswordHash, Option<String>> {
     if let Err(weak) = check_new_password(password, email) {
         return Err(Some(format!("Choose another password: {weak}.")));
     }
-    let password = password.to_owned();
-    match tokio::task::spawn_blocking(move || hash_password(&password)).await {
-        Ok(Ok(hash)) => Ok(hash),
-        _ => Err(None),
-    }
+    hashing.hash(password).await.map_err(|_| None)
 }
 
-/// Whether `password` is the one `stored` was made from (argon2id, off the async workers);
-/// without a stored hash the same work is done, so timing does not tell which users exist.
-async fn password_matches(password: &str, stored: Option<PasswordHash>) -> bool {
-    let password = password.to_owned();
-    tokio::task::spawn_blocking(move || verify_password(&password, stored.as_ref()))
-        .await
-        .unwrap_or(false)
+/// Whether `password` is the one `stored` was made from; without a stored hash the same work
+/// is done, so timing does not tell which users exist.
+async fn password_matches(
+    hashing: &PasswordHashing,
+    password: &str,
+    stored: Option<PasswordHash>,
+) -> Result<bool, Busy> {
+    hashing.verify(password, stored).await
 }
 
 /// Whether a form's CSRF field matches the expected token (constant time).

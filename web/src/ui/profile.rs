@@ -9,9 +9,12 @@ use chrono::{Duration, Utc};
 
 use super::link_form::{self, LinkKind};
 use super::session::{AnonymousForm, PageError, SignedIn, Submitted};
-use super::{TokenQuery, anonymous_csrf, chosen_password, password_matches, with_cookie};
-use crate::db::{DbError, TokenData, TokenPurpose};
+use super::{
+    TOO_MANY_MAILS, TokenQuery, anonymous_csrf, chosen_password, password_matches, with_cookie,
+};
+use crate::db::{Db, DbError, TokenData, TokenPurpose};
 use crate::domain::{Email, SecretToken};
+use crate::mail::Letter;
 use crate::pages::{Message, Nav, page, redirect};
 use crate::state::AppState;
 
@@ -58,30 +61,28 @@ async fn forgot_form(req: HttpRequest) -> HttpResponse {
     with_cookie(page(StatusCode::OK, &view), set)
 }
 
-async fn forgot(
-    state: web::Data<AppState>,
-    form: AnonymousForm,
-) -> Result<HttpResponse, PageError> {
-    if let Ok(email) = Email::parse(form.fields.get("email"))
-        && let Some((user, _)) = state.db.web_login(&email).await?
-    {
-        let data = TokenData {
-            user: Some(user.id),
-            ..TokenData::default()
-        };
-        let ttl = Duration::minutes(RESET_MINUTES);
-        let token = state.db.issue_token(TokenPurpose::Reset, data, ttl).await?;
-        let link = format!("{}/reset?token={}", state.public_url, token.secret());
-        let body = format!(
-            "Choose a new dyn53 password here:\n\n{link}\n\n\
-             The link works once, for {RESET_MINUTES} minutes.\n\
-             If you did not ask, ignore this mail: nothing changes.\n"
-        );
-        state
-            .mailer
-            .send(email.as_str(), "Your dyn53 password", body)
-            .await
-            .map_err(|e| PageError::TryLater(e.to_string()))?;
+/// Whether the address has an account is looked up with the mail, in the background: the
+/// answer is the same, in the same time, either way.
+async fn forgot(req: HttpRequest, state: web::Data<AppState>, form: AnonymousForm) -> HttpResponse {
+    if let Ok(email) = Email::parse(form.fields.get("email")) {
+        let source = state.trusted_proxies.client_ip(&req);
+        if !state.mail_limits.admit(email.as_str(), source) {
+            let view = ForgotPage {
+                nav: Nav::anonymous(&form.csrf),
+                error: Some(TOO_MANY_MAILS.into()),
+            };
+            let refused = page(StatusCode::TOO_MANY_REQUESTS, &view);
+            return with_cookie(refused, form.set_cookie);
+        }
+        let (db, public_url) = (state.db.clone(), state.public_url.clone());
+        state.mailer.post(async move {
+            reset_letter(&db, &public_url, email)
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::error!("a reset mail was not sent: {e}");
+                    None
+                })
+        });
     }
     let message = Message {
         nav: Nav::anonymous(&form.csrf),
@@ -90,7 +91,31 @@ async fn forgot(
             .into(),
         link: Some(("/login".into(), "Sign in".into())),
     };
-    Ok(with_cookie(page(StatusCode::OK, &message), form.set_cookie))
+    with_cookie(page(StatusCode::OK, &message), form.set_cookie)
+}
+
+/// The mail with a reset link, when `email` has an account.
+async fn reset_letter(db: &Db, public_url: &str, email: Email) -> Result<Option<Letter>, DbError> {
+    let Some((user, _)) = db.web_login(&email).await? else {
+        return Ok(None);
+    };
+    let data = TokenData {
+        user: Some(user.id),
+        ..TokenData::default()
+    };
+    let ttl = Duration::minutes(RESET_MINUTES);
+    let token = db.issue_token(TokenPurpose::Reset, data, ttl).await?;
+    let link = format!("{public_url}/reset?token={}", token.secret());
+    let body = format!(
+        "Choose a new dyn53 password here:\n\n{link}\n\n\
+         The link works once, for {RESET_MINUTES} minutes.\n\
+         If you did not ask, ignore this mail: nothing changes.\n"
+    );
+    Ok(Some(Letter {
+        to: email.to_string(),
+        subject: "Your dyn53 password",
+        body,
+    }))
 }
 
 async fn reset_form(req: HttpRequest, query: web::Query<TokenQuery>) -> HttpResponse {
@@ -168,13 +193,17 @@ async fn account(signed: SignedIn) -> HttpResponse {
 }
 
 /// Whether `password` is the signed-in user's.
-async fn is_password(state: &AppState, signed: &SignedIn, password: &str) -> Result<bool, DbError> {
+async fn is_password(
+    state: &AppState,
+    signed: &SignedIn,
+    password: &str,
+) -> Result<bool, PageError> {
     let stored = state
         .db
         .web_login(&signed.access.user().email)
         .await?
         .map(|(_, hash)| hash);
-    Ok(stored.is_some() && password_matches(password, stored).await)
+    Ok(stored.is_some() && password_matches(&state.hashing, password, stored).await?)
 }
 
 async fn change_password(
@@ -190,11 +219,12 @@ async fn change_password(
         );
     }
     let user = signed.access.user();
-    let hash = match chosen_password(fields.get("password"), user.email.as_str()).await {
-        Ok(hash) => hash,
-        Err(Some(why)) => return refuse(why, StatusCode::BAD_REQUEST),
-        Err(None) => return Err(PageError::TryLater("hashing a password failed".into())),
-    };
+    let hash =
+        match chosen_password(&state.hashing, fields.get("password"), user.email.as_str()).await {
+            Ok(hash) => hash,
+            Err(Some(why)) => return refuse(why, StatusCode::BAD_REQUEST),
+            Err(None) => return Err(PageError::TryLater("hashing a password failed".into())),
+        };
     let tx = state.db.begin_write().await?;
     tx.set_password(user.id, &hash).await?;
     tx.commit().await?;
@@ -203,6 +233,7 @@ async fn change_password(
 }
 
 async fn change_email(
+    req: HttpRequest,
     state: web::Data<AppState>,
     form: Submitted,
 ) -> Result<HttpResponse, PageError> {
@@ -213,6 +244,10 @@ async fn change_email(
     };
     if !is_password(&state, signed, fields.get("current")).await? {
         return refuse("Your current password is not that.", StatusCode::FORBIDDEN);
+    }
+    let source = state.trusted_proxies.client_ip(&req);
+    if !state.mail_limits.admit(email.as_str(), source) {
+        return refuse(TOO_MANY_MAILS, StatusCode::TOO_MANY_REQUESTS);
     }
     let data = TokenData {
         user: Some(signed.access.user().id),
@@ -231,11 +266,11 @@ async fn change_email(
          The link works once, for {EMAIL_HOURS} hours.\n\
          If you did not ask, ignore this mail.\n"
     );
-    state
-        .mailer
-        .send(email.as_str(), "Confirm your new dyn53 address", body)
-        .await
-        .map_err(|e| PageError::TryLater(e.to_string()))?;
+    state.mailer.post_letter(Letter {
+        to: email.to_string(),
+        subject: "Confirm your new dyn53 address",
+        body,
+    });
     let notice = format!("We sent a link to {email}: the change takes effect when you follow it.");
     Ok(account_page(signed, None, Some(notice), StatusCode::OK))
 }

@@ -16,6 +16,7 @@ use super::{CSRF_COOKIE, Fields, SESSION_COOKIE, anonymous_csrf, csrf_ok};
 use crate::access::{Access, Refusal};
 use crate::db::{DbError, WebSession};
 use crate::domain::{AccountStatus, SecretToken};
+use crate::hashing::Busy;
 use crate::pages::{Message, Nav, page, redirect};
 use crate::state::AppState;
 use crate::update::Credentials;
@@ -71,13 +72,19 @@ pub enum PageError {
     NotFound(Nav),
     #[error("refused: {1}")]
     Refused(Nav, String),
-    /// The database failed: nothing was changed.
+    /// The database failed, or too many passwords are being checked: nothing was changed.
     #[error("{0}")]
     TryLater(String),
 }
 
 impl From<DbError> for PageError {
     fn from(e: DbError) -> Self {
+        PageError::TryLater(e.to_string())
+    }
+}
+
+impl From<Busy> for PageError {
+    fn from(e: Busy) -> Self {
         PageError::TryLater(e.to_string())
     }
 }

@@ -9,9 +9,10 @@ use chrono::{Duration, Utc};
 
 use super::link_form::{self, LinkKind};
 use super::session::{AnonymousForm, PageError, SignedIn, Submitted};
-use super::{TokenQuery, removed, with_cookie};
+use super::{TOO_MANY_MAILS, TokenQuery, removed, with_cookie};
 use crate::db::{DbError, Member, NewUser, NewUserAccount, TokenData, TokenPurpose};
 use crate::domain::{Action, Email, Role};
+use crate::mail::Letter;
 use crate::pages::{Message, Nav, page};
 use crate::state::AppState;
 
@@ -58,7 +59,11 @@ async fn team(signed: SignedIn) -> Result<HttpResponse, PageError> {
     team_page(&signed, None, None, StatusCode::OK).await
 }
 
-async fn invite(state: web::Data<AppState>, form: Submitted) -> Result<HttpResponse, PageError> {
+async fn invite(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: Submitted,
+) -> Result<HttpResponse, PageError> {
     let (signed, fields) = (&form.signed, &form.fields);
     let team = signed.access.team_admin().map_err(|r| signed.refused(r))?;
     let refuse = |why: &str| team_page(signed, Some(why.into()), None, StatusCode::BAD_REQUEST);
@@ -69,6 +74,11 @@ async fn invite(state: web::Data<AppState>, form: Submitted) -> Result<HttpRespo
         Some(role @ (Role::Admin | Role::Editor | Role::Viewer)) => role,
         _ => return refuse("Choose admin, editor or viewer.").await,
     };
+    let source = state.trusted_proxies.client_ip(&req);
+    if !state.mail_limits.admit(email.as_str(), source) {
+        let refused = StatusCode::TOO_MANY_REQUESTS;
+        return team_page(signed, Some(TOO_MANY_MAILS.into()), None, refused).await;
+    }
     let inviter = team.inviter();
     let data = TokenData {
         account: Some(inviter.account),
@@ -88,11 +98,11 @@ async fn invite(state: web::Data<AppState>, form: Submitted) -> Result<HttpRespo
         inviter.email,
         role.as_str()
     );
-    state
-        .mailer
-        .send(email.as_str(), "An invitation to dyn53", body)
-        .await
-        .map_err(|e| PageError::TryLater(e.to_string()))?;
+    state.mailer.post_letter(Letter {
+        to: email.to_string(),
+        subject: "An invitation to dyn53",
+        body,
+    });
     let notice = format!("Invitation sent to {email}.");
     team_page(signed, None, Some(notice), StatusCode::OK).await
 }

@@ -8,9 +8,7 @@ use subtle::ConstantTimeEq;
 
 use super::{Principal, UpdateError, Updater};
 use crate::db::{HostState, UpdateContext, UserAuth, WebSession, WebUser};
-use crate::domain::{
-    AccountStatus, Action, Fqdn, KeyScope, UpdateKey, miniupdate_response, verify_password,
-};
+use crate::domain::{AccountStatus, Action, Fqdn, KeyScope, UpdateKey, miniupdate_response};
 
 /// A login (e-mail or login ID; a per-host key may log in as its host) and a secret.
 #[derive(Clone, Debug)]
@@ -94,7 +92,8 @@ pub enum AuthFailure {
     /// The user has no live update key, and the protocol needs one.
     NoKey,
     WrongSecret,
-    /// The source address sent too many wrong credentials lately: not checked at all.
+    /// The source address sent too many wrong credentials lately, or the login too many
+    /// wrong passwords from anywhere: not checked at all.
     TooManyFailures,
 }
 
@@ -195,15 +194,24 @@ impl Updater {
         }
     }
 
+    /// A password, unless its login has had its cap of wrong ones from all sources lately:
+    /// then it is refused unchecked (the login's keys still work).
     async fn password_context(
         &self,
         login: &str,
         password: &str,
         names: &[&Fqdn],
     ) -> Result<Option<UpdateContext>, UpdateError> {
+        let login_key = login.to_lowercase();
+        if self.password_guesses.is_full(login_key.clone()) {
+            return Err(UpdateError::BadAuth(AuthFailure::TooManyFailures));
+        }
         let context = self.db.update_context(login, None, names).await?;
         let user = context.as_ref().map(|c| &c.user);
-        let ok = self.verify_password(user, password).await;
+        let ok = self.verify_password(user, password).await?;
+        if !ok {
+            self.password_guesses.record(login_key);
+        }
         Ok(context.filter(|_| ok))
     }
 
@@ -266,27 +274,24 @@ impl Updater {
 
     /// argon2id, unless this password was verified for this user lately. Without a user,
     /// the same work against a fixed hash: timing does not tell which logins exist.
-    async fn verify_password(&self, user: Option<&UserAuth>, password: &str) -> bool {
+    async fn verify_password(
+        &self,
+        user: Option<&UserAuth>,
+        password: &str,
+    ) -> Result<bool, UpdateError> {
         if let Some(user) = user
             && self
                 .passwords
                 .contains(user.user_id, &user.password, password)
         {
-            return true;
+            return Ok(true);
         }
-        let Ok(_run) = self.argon2_runs.acquire().await else {
-            return false;
-        };
-        let secret = password.to_owned();
         let stored = user.map(|u| u.password.clone());
-        // Off the async workers, which it would stall.
-        let ok = tokio::task::spawn_blocking(move || verify_password(&secret, stored.as_ref()))
-            .await
-            .unwrap_or(false);
+        let ok = self.hashing.verify(password, stored).await?;
         if let (true, Some(user)) = (ok, user) {
             self.passwords
                 .insert(user.user_id, &user.password, password);
         }
-        ok
+        Ok(ok)
     }
 }

@@ -15,15 +15,14 @@ mod credentials;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use chrono::Utc;
-use tokio::sync::Semaphore;
 
 use crate::db::{AccountId, Db, DbError, HistoryEntry, HostState, KeyAuth, Seen, UserAuth};
 use crate::domain::{Fqdn, GroupName, NameError, Plan, Protocol};
 use crate::feed::LocalCommits;
+use crate::hashing::{Busy, PasswordHashing};
 use crate::limits::{AbuseLimit, WindowCounter};
 pub use auth::{AuthFailure, Credentials, Secret};
 use check_ins::CheckIns;
@@ -265,6 +264,9 @@ pub enum UpdateError {
     NotOnPlan,
     #[error("the database is unavailable")]
     Unavailable(#[source] DbError),
+    /// Too many passwords are being checked at once: try again shortly.
+    #[error(transparent)]
+    Busy(#[from] Busy),
     /// The committer stopped before answering: the process is stopping.
     #[error("the update was interrupted")]
     Interrupted,
@@ -281,6 +283,8 @@ impl From<DbError> for UpdateError {
 pub struct UpdateLimits {
     pub updates_per_host: AbuseLimit,
     pub auth_failures_per_source: AbuseLimit,
+    /// Wrong passwords per login from all sources together (`DYN53_GUESS_LIMIT`).
+    pub password_guesses_per_login: AbuseLimit,
 }
 
 /// Who is updating, and within which limits.
@@ -444,28 +448,35 @@ fn group_result(each: &[HostResult]) -> HostResult {
 pub struct Updater {
     db: Db,
     passwords: Arc<VerifiedPasswords>,
-    /// argon2id takes 19 MiB and tens of milliseconds of CPU a run: more runs at once than
-    /// cores only make each slower and multiply the memory.
-    argon2_runs: Arc<Semaphore>,
+    /// argon2id, bounded: the service every path shares.
+    hashing: PasswordHashing,
     committer: Committer,
     check_ins: CheckIns,
     /// Accepted updates per host.
     updates: Arc<WindowCounter<i64>>,
     /// Wrong credentials per source address.
     auth_failures: Arc<WindowCounter<IpAddr>>,
+    /// Wrong passwords per login, from any source: a cap on guessing from many addresses.
+    /// Keys, which cannot be guessed, still work when it is reached.
+    password_guesses: Arc<WindowCounter<String>>,
 }
 
 impl Updater {
     /// Starts the committer and the check-in writer: call within the Tokio runtime.
-    pub fn new(db: Db, feed: Arc<LocalCommits>, limits: UpdateLimits) -> Updater {
-        let cores = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+    pub fn new(
+        db: Db,
+        feed: Arc<LocalCommits>,
+        limits: UpdateLimits,
+        hashing: PasswordHashing,
+    ) -> Updater {
         Updater {
             passwords: Arc::new(VerifiedPasswords::new()),
-            argon2_runs: Arc::new(Semaphore::new(cores)),
+            hashing,
             committer: Committer::start(db.clone(), feed),
             check_ins: CheckIns::start(db.clone()),
             updates: Arc::new(WindowCounter::new(limits.updates_per_host)),
             auth_failures: Arc::new(WindowCounter::new(limits.auth_failures_per_source)),
+            password_guesses: Arc::new(WindowCounter::new(limits.password_guesses_per_login)),
             db,
         }
     }
