@@ -10,10 +10,10 @@ mod support;
 use std::net::SocketAddr;
 
 use base64::Engine;
+use support::Backend;
 use support::http::{AGENT, Response, get, raw};
 use support::tenants::{PASS, setup_with};
 use support::web::{Visitor, csrf, mails, mails_at_least, sign_in};
-use support::Backend;
 
 const ALICE: &str = "alice@example.com";
 const PROXY: (&str, &str) = ("DYN53_TRUSTED_PROXIES", "127.0.0.1/32");
