@@ -3,7 +3,7 @@
 //! per source (refused unheard for a while), failed sign-ins, REST API calls per caller.
 
 use std::collections::{HashMap, VecDeque};
-use std::hash::Hash;
+use std::hash::{BuildHasher, Hash, RandomState};
 use std::net::IpAddr;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -44,19 +44,44 @@ impl AbuseLimit {
 }
 
 /// Events per key (a host, a source address) in a sliding window.
+///
+/// Keys are spread over shards, each behind its own lock, so concurrent updates rarely wait
+/// for each other. A shard forgets its idle keys when it has grown to twice the keys it kept
+/// at its last sweep: a sweep visits each entry, but at most once per entry added since, so
+/// a call costs O(1) amortised however many keys are live (a sweep of every key on every
+/// call, once many are live, is what made updates slow down as the service grew).
 pub struct WindowCounter<K> {
     limit: AbuseLimit,
-    recent: Mutex<HashMap<K, VecDeque<Instant>>>,
+    shards: Box<[Mutex<Shard<K>>]>,
+    hasher: RandomState,
 }
 
-/// Keys tracked before the idle ones are forgotten.
-const TRACKED: usize = 100_000;
+struct Shard<K> {
+    recent: HashMap<K, VecDeque<Instant>>,
+    /// The size at which the next sweep happens.
+    sweep_at: usize,
+    /// Entries visited by sweeps so far (what the test of the amortised cost counts).
+    swept: u64,
+}
+
+/// Enough shards that two cores' workers seldom meet on one.
+const SHARDS: usize = 64;
+/// Keys a shard holds before its first sweep.
+const FIRST_SWEEP: usize = 1024;
 
 impl<K: Hash + Eq> WindowCounter<K> {
     pub fn new(limit: AbuseLimit) -> WindowCounter<K> {
+        let shard = || {
+            Mutex::new(Shard {
+                recent: HashMap::new(),
+                sweep_at: FIRST_SWEEP,
+                swept: 0,
+            })
+        };
         WindowCounter {
             limit,
-            recent: Mutex::new(HashMap::new()),
+            shards: (0..SHARDS).map(|_| shard()).collect(),
+            hasher: RandomState::new(),
         }
     }
 
@@ -95,14 +120,30 @@ impl<K: Hash + Eq> WindowCounter<K> {
 
     fn with_entry<T>(&self, key: K, f: impl FnOnce(&mut VecDeque<Instant>) -> T) -> T {
         let window = self.limit.window;
-        let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
-        if recent.len() >= TRACKED {
+        let index = self.hasher.hash_one(&key) as usize % self.shards.len();
+        let mut shard = self.shards[index]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if shard.recent.len() >= shard.sweep_at {
             let now = Instant::now();
-            recent.retain(|_, times| times.back().is_some_and(|t| now - *t < window));
+            shard.swept += shard.recent.len() as u64;
+            shard
+                .recent
+                .retain(|_, times| times.back().is_some_and(|t| now - *t < window));
+            shard.sweep_at = FIRST_SWEEP.max(2 * shard.recent.len());
         }
-        let times = recent.entry(key).or_default();
+        let times = shard.recent.entry(key).or_default();
         expire(times, window);
         f(times)
+    }
+
+    /// Entries visited by sweeps so far, over all shards.
+    #[cfg(test)]
+    fn swept(&self) -> u64 {
+        self.shards
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(PoisonError::into_inner).swept)
+            .sum()
     }
 }
 
@@ -278,6 +319,50 @@ mod tests {
         assert!(others.all(|a| limits.admit(&a, source)));
         assert!(!limits.admit("new@example.com", source));
         assert!(limits.admit("new@example.com", "192.0.2.2".parse().unwrap()));
+    }
+
+    /// With 100,000 live keys, a call must not visit them all: sweeps cost O(1) per call,
+    /// amortised.
+    #[test]
+    fn calls_do_not_sweep_every_live_key() {
+        let counter = WindowCounter::new(AbuseLimit::parse("10/600").expect("limit"));
+        let calls = 300_000u64;
+        for key in 0..calls {
+            // 100,000 hosts, each updated three times, all within the window.
+            counter.record(key % 100_000);
+        }
+        let swept = counter.swept();
+        assert!(
+            swept <= 3 * calls,
+            "{swept} entries swept for {calls} calls"
+        );
+        let live: usize = counter
+            .shards
+            .iter()
+            .map(|s| s.lock().unwrap().recent.len())
+            .sum();
+        assert_eq!(live, 100_000);
+    }
+
+    #[test]
+    fn idle_keys_are_forgotten() {
+        let counter = WindowCounter::new(AbuseLimit {
+            max: 1,
+            window: Duration::from_millis(1),
+        });
+        for key in 0..(SHARDS * FIRST_SWEEP) as u64 {
+            counter.record(key);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+        for key in 0..(SHARDS * FIRST_SWEEP * 2) as u64 {
+            counter.record(1_000_000 + key);
+        }
+        let live: usize = counter
+            .shards
+            .iter()
+            .map(|s| s.lock().unwrap().recent.len())
+            .sum();
+        assert!(live < SHARDS * FIRST_SWEEP * 2, "{live} keys kept");
     }
 
     #[test]
