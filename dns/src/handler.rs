@@ -12,8 +12,9 @@ use std::sync::Arc;
 
 use hickory_server::net::runtime::Time;
 use hickory_server::net::xfer::Protocol;
+use hickory_server::proto::ProtoError;
 use hickory_server::proto::op::{
-    Edns, Header, HeaderCounts, MessageType, Metadata, OpCode, ResponseCode,
+    Edns, Header, HeaderCounts, MessageType, Metadata, OpCode, ResponseCode, emit_message_parts,
 };
 use hickory_server::proto::rr::{DNSClass, Record, RecordType};
 use hickory_server::proto::serialize::binary::{
@@ -66,17 +67,46 @@ impl Reply {
         impl Iterator<Item = &'q Record> + Send + 'q,
         impl Iterator<Item = &'q Record> + Send + 'q,
     > {
-        let (answers, authority) = match &self.answer {
-            Some(answer) if !self.metadata.truncation => (answer.answers(), answer.authority()),
-            _ => (&[][..], None),
-        };
+        let (answers, authority, additional) = self.sections();
         MessageResponseBuilder::new(queries, self.edns.as_ref()).build(
             self.metadata,
             answers.iter(),
             std::iter::empty(),
             authority,
-            std::iter::empty(),
+            additional.iter(),
         )
+    }
+
+    /// Encodes the response to `request` (UDP). Unlike [`Reply::response`], the question is
+    /// emitted as a name rather than copied as raw bytes, so that the encoder can point the
+    /// answer's owner name at it: hickory's copy registers question name, type and class as
+    /// one compression candidate, which no name ever matches (8 bytes more per answer).
+    pub(crate) fn emit(
+        &self,
+        request: &Request,
+        encoder: &mut BinEncoder<'_>,
+    ) -> Result<Header, ProtoError> {
+        let (answers, authority, additional) = self.sections();
+        emit_message_parts(
+            &self.metadata,
+            &mut request.queries.queries().iter().map(|q| q.original()),
+            &mut answers.iter(),
+            &mut authority.into_iter(),
+            &mut additional.iter(),
+            self.edns.as_ref(),
+            None,
+            encoder,
+        )
+    }
+
+    /// Answer, authority and additional sections; all empty when truncated.
+    fn sections(&self) -> (&[Record], Option<&Record>, &[Record]) {
+        match &self.answer {
+            Some(answer) if !self.metadata.truncation => {
+                (answer.answers(), answer.authority(), answer.additional())
+            }
+            _ => (&[], None, &[]),
+        }
     }
 }
 
@@ -98,13 +128,20 @@ impl Handler {
         };
         // Our OPT advertises what we accept; for UDP, capped by what the client accepts,
         // since hickory's TCP-side encoder sizes UDP messages by it (kept alike here).
-        let edns = request_edns.map(|_| {
+        let edns = request_edns.map(|request_edns| {
             let mut edns = Edns::new();
             edns.set_max_payload(if tcp { MAX_UDP_PAYLOAD } else { max_size });
             edns.set_version(0);
+            // RFC 3225 §3: the DO bit is copied into the response.
+            edns.set_dnssec_ok(request_edns.flags().dnssec_ok);
             edns
         });
         let mut metadata = Metadata::response_from_request(&request.metadata);
+        if request.metadata.op_code != OpCode::Query {
+            // RD and CD mean something only for queries; NSD and Knot clear them on NOTIMP.
+            metadata.recursion_desired = false;
+            metadata.checking_disabled = false;
+        }
         let mut reply = match self.decide(request, tcp) {
             Err(rcode) => {
                 metadata.response_code = rcode;
@@ -116,7 +153,13 @@ impl Handler {
                 }
             }
             Ok(answer) => {
-                metadata.authoritative = true;
+                // A QCLASS ANY answer may miss data of other classes: not authoritative
+                // (NSD does the same).
+                metadata.authoritative = !request
+                    .queries
+                    .queries()
+                    .iter()
+                    .any(|q| q.query_class() == DNSClass::ANY);
                 metadata.response_code = answer.rcode();
                 Reply {
                     metadata,
@@ -127,9 +170,15 @@ impl Handler {
             }
         };
         if !tcp && !fits(&reply, request) {
-            // Truncate whole: a client retries over TCP and ignores partial sets.
-            reply.metadata.truncation = true;
-            self.stats.record_truncated();
+            // The additional section is optional: leave it out before truncating.
+            if let Some(answer) = reply.answer.as_mut().filter(|a| !a.additional().is_empty()) {
+                answer.drop_additional();
+            }
+            if !fits(&reply, request) {
+                // Truncate whole: a client retries over TCP and ignores partial sets.
+                reply.metadata.truncation = true;
+                self.stats.record_truncated();
+            }
         }
         let empty = reply.metadata.truncation
             || reply.answer.as_ref().is_none_or(|a| a.answers().is_empty());
@@ -162,10 +211,7 @@ impl Handler {
         let reply = self.reply(&request);
         let mut encoder = BinEncoder::new(out);
         encoder.set_max_size(reply.max_size);
-        match reply
-            .response(&request.queries)
-            .destructive_emit(&mut encoder)
-        {
+        match reply.emit(&request, &mut encoder) {
             Ok(_) => true,
             Err(error) => {
                 debug!(%error, "cannot encode an answer");
@@ -226,11 +272,8 @@ fn fits(reply: &Reply, request: &Request) -> bool {
     let mut buf = Vec::with_capacity(usize::from(reply.max_size));
     let mut encoder = BinEncoder::new(&mut buf);
     encoder.set_max_size(reply.max_size);
-    match reply
-        .response(&request.queries)
-        .destructive_emit(&mut encoder)
-    {
-        Ok(info) => !info.truncation,
+    match reply.emit(request, &mut encoder) {
+        Ok(header) => !header.metadata.truncation,
         Err(_) => false,
     }
 }

@@ -5,6 +5,7 @@
 
 mod answers;
 mod changes;
+mod conformance;
 mod follow;
 mod protocol;
 mod robustness;
