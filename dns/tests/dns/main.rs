@@ -7,6 +7,7 @@ mod answers;
 mod changes;
 mod conformance;
 mod follow;
+mod limits;
 mod protocol;
 mod robustness;
 mod support;
