@@ -88,7 +88,8 @@ impl Reply {
     /// Encodes the response to `request` (UDP). Unlike [`Reply::response`], the question is
     /// emitted as a name rather than copied as raw bytes, so that the encoder can point the
     /// answer's owner name at it: hickory's copy registers question name, type and class as
-    /// one compression candidate, which no name ever matches (8 bytes more per answer).
+    /// one compression candidate, which no name ever matches (the owner name then goes out
+    /// whole: 15 more bytes for `www.dyn.example`). TCP answers still go through hickory.
     pub(crate) fn emit(
         &self,
         request: &Request,
@@ -155,7 +156,6 @@ impl Handler {
             edns.set_dnssec_ok(request_edns.flags().dnssec_ok);
             // Every answer to a client cookie carries a fresh server cookie (RFC 7873 §5.2).
             if let Ok(Some(cookie)) = &cookie {
-                self.stats.record_cookie(cookie.valid);
                 edns.options_mut()
                     .insert(self.cookies.answer(cookie, client_ip));
             }
@@ -166,6 +166,9 @@ impl Handler {
             // RD and CD mean something only for queries; NSD and Knot clear them on NOTIMP.
             metadata.recursion_desired = false;
             metadata.checking_disabled = false;
+        }
+        if let Ok(Some(cookie)) = &cookie {
+            self.stats.record_cookie(cookie.valid);
         }
         let valid_cookie = matches!(cookie, Ok(Some(c)) if c.valid);
         let decided = match cookie {
