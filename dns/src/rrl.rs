@@ -52,7 +52,8 @@ pub struct RrlConfig {
     pub log_only: bool,
 }
 
-/// NSD's and Knot's defaults.
+/// NSD's rate and slip, Knot's prefix lengths (NSD groups IPv6 sources by /64; a /56 is
+/// what a home or small site is commonly given, so one forged victim covers it all).
 impl Default for RrlConfig {
     fn default() -> Self {
         Self {
