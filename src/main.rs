@@ -1,15 +1,16 @@
 //! The `dyn53` command: wires configuration and logging, then hands over to the library.
 
 use std::io::{BufReader, Read};
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
-use dyn53_dns::NodeConfig;
 use dyn53_dns::fleet;
+use dyn53_dns::{CookieSecret, DnsOptions, NodeConfig, RrlConfig};
 use dyn53_web::config::{Config, FleetConfig, Storage};
 use dyn53_web::db::{NewUserAccount, NewZone};
+use ipnet::IpNet;
 
 use dyn53_web::blocked_agents::BlockedAgents;
 use dyn53_web::client_ip::TrustedProxies;
@@ -132,6 +133,57 @@ struct DnsArgs {
     /// Address of the status port (`/metrics`, `/healthz`, `/readyz`); unset: none.
     #[arg(long, env = "DYN53_NODE_STATUS_ADDR")]
     status_addr: Option<SocketAddr>,
+    /// UDP answers per second per source prefix, name and kind of answer; 0: no limit.
+    #[arg(long, env = "DYN53_RRL_RATE", default_value_t = 200)]
+    rrl_rate: u32,
+    /// Every Nth limited answer goes out truncated (clients retry over TCP), the others are
+    /// dropped; 0: drop them all.
+    #[arg(long, env = "DYN53_RRL_SLIP", default_value_t = 2)]
+    rrl_slip: u32,
+    /// Prefix length of an IPv4 source.
+    #[arg(long, env = "DYN53_RRL_IPV4_PREFIX", default_value_t = 24,
+          value_parser = clap::value_parser!(u8).range(0..=32))]
+    rrl_ipv4_prefix: u8,
+    /// Prefix length of an IPv6 source.
+    #[arg(long, env = "DYN53_RRL_IPV6_PREFIX", default_value_t = 56,
+          value_parser = clap::value_parser!(u8).range(0..=128))]
+    rrl_ipv6_prefix: u8,
+    /// Addresses and prefixes never limited, comma-separated.
+    #[arg(long, env = "DYN53_RRL_EXEMPT", value_delimiter = ',', value_parser = parse_net)]
+    rrl_exempt: Vec<IpNet>,
+    /// Log and count what would be limited, but answer everything.
+    #[arg(long, env = "DYN53_RRL_LOG_ONLY")]
+    rrl_log_only: bool,
+    /// The DNS cookie secret, 32 hex digits: the same on every node lets clients keep their
+    /// cookie across nodes. Unset: random at every start.
+    #[arg(long, env = "DYN53_COOKIE_SECRET", hide_env_values = true)]
+    cookie_secret: Option<CookieSecret>,
+}
+
+impl DnsArgs {
+    fn dns_options(&self) -> DnsOptions {
+        let rrl = (self.rrl_rate > 0).then(|| RrlConfig {
+            rate: self.rrl_rate,
+            slip: self.rrl_slip,
+            ipv4_prefix: self.rrl_ipv4_prefix,
+            ipv6_prefix: self.rrl_ipv6_prefix,
+            exempt: self.rrl_exempt.clone(),
+            log_only: self.rrl_log_only,
+        });
+        DnsOptions {
+            rrl,
+            cookie_secret: self.cookie_secret.unwrap_or_else(CookieSecret::random),
+        }
+    }
+}
+
+/// A prefix (`192.0.2.0/24`) or a single address.
+fn parse_net(text: &str) -> Result<IpNet, String> {
+    let text = text.trim();
+    text.parse::<IpNet>()
+        .map(|net| net.trunc())
+        .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("{text:?} is not an address or a prefix like 192.0.2.0/24"))
 }
 
 #[derive(Args)]
@@ -410,6 +462,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Dns(args) => {
             let config = NodeConfig {
+                dns_options: args.dns_options(),
                 id: args.node_id.unwrap_or_else(host_name),
                 redis_url: args.redis.redis_url,
                 redis_prefix: args.redis.redis_prefix,

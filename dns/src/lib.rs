@@ -7,8 +7,11 @@
 //! - [`run_node()`]: a fleet node (`dyn53 dns`): local copy ([`local_copy`]), Redis feed,
 //!   DNS, status port ([`status`]) and reports.
 //! - [`server::bind`] / [`server::serve`]: UDP and TCP on one port, hickory-server with our
-//!   own request handler (authoritative only, EDNS(0), truncation, counters in [`Stats`]).
+//!   own request handler (authoritative only, EDNS(0), truncation, counters in [`Stats`]),
+//!   with response rate limiting ([`RrlConfig`]) and DNS cookies ([`CookieSecret`]) as
+//!   [`DnsOptions`] say.
 
+mod cookies;
 pub mod feed;
 #[cfg(test)]
 mod fixtures;
@@ -18,6 +21,7 @@ mod handler;
 pub mod local_copy;
 mod names;
 pub mod node;
+mod rrl;
 pub mod server;
 mod squash;
 mod stats;
@@ -25,9 +29,11 @@ pub mod status;
 pub mod store;
 mod udp;
 
+pub use cookies::CookieSecret;
 pub use follow::follow;
 pub use handler::MAX_UDP_PAYLOAD;
 pub use node::{NodeConfig, run_node};
-pub use server::{LOG_DIRECTIVES, Listeners, bind, bind_with, serve};
+pub use rrl::RrlConfig;
+pub use server::{DnsOptions, LOG_DIRECTIVES, Listeners, bind, bind_with, serve};
 pub use stats::{Stats, StatsSnapshot};
 pub use store::{Answer, ApplyReport, Store};

@@ -15,6 +15,7 @@ use tracing::{info, warn};
 
 use crate::fleet::{self, Keys, NodeReport, RedisFeed};
 use crate::local_copy::{LocalCopy, Persisted};
+use crate::server::DnsOptions;
 use crate::status::{NodeStatus, serve_status};
 use crate::store::Store;
 
@@ -30,6 +31,8 @@ pub struct NodeConfig {
     pub status_addr: Option<SocketAddr>,
     /// Where the local copy lives.
     pub data_dir: PathBuf,
+    /// Rate limiting and cookies.
+    pub dns_options: DnsOptions,
 }
 
 /// Runs a node until `shutdown` completes.
@@ -56,7 +59,8 @@ pub async fn run_node(
     let feed =
         RedisFeed::new(&config.redis_url, keys.clone()).context("reading DYN53_REDIS_URL")?;
     let dns = crate::bind(config.dns_addr)
-        .with_context(|| format!("binding DNS on {}", config.dns_addr))?;
+        .with_context(|| format!("binding DNS on {}", config.dns_addr))?
+        .with_options(config.dns_options.clone());
     let dns_addr = dns.local_addr();
     let status = Arc::new(NodeStatus {
         store: store.clone(),

@@ -16,7 +16,9 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::task::JoinSet;
 use tracing::{debug, info};
 
+use crate::cookies::CookieSecret;
 use crate::handler::Handler;
+use crate::rrl::{RateLimiter, RrlConfig};
 use crate::stats::Stats;
 use crate::store::Store;
 use crate::udp;
@@ -35,6 +37,27 @@ const PORT_ATTEMPTS: usize = 16;
 /// kernel caps it at `net.core.rmem_max`).
 const UDP_RECV_BUFFER: usize = 4 << 20;
 
+/// What a server does beyond answering: rate limiting and DNS cookies.
+#[derive(Clone, Debug)]
+pub struct DnsOptions {
+    /// Response rate limiting of UDP answers (`crate::rrl`); `None`: off.
+    pub rrl: Option<RrlConfig>,
+    /// The secret server cookies are made with; the same on every node of a fleet lets
+    /// clients keep their cookie from one node to another (anycast).
+    pub cookie_secret: CookieSecret,
+}
+
+/// No rate limiting (an embedded or test server; `dyn53 dns` turns it on by default), and
+/// a random cookie secret.
+impl Default for DnsOptions {
+    fn default() -> Self {
+        Self {
+            rrl: None,
+            cookie_secret: CookieSecret::random(),
+        }
+    }
+}
+
 /// The bound sockets of a DNS node, ready for [`serve`].
 #[derive(Debug)]
 pub struct Listeners {
@@ -42,9 +65,15 @@ pub struct Listeners {
     tcp: TcpListener,
     addr: SocketAddr,
     stats: Arc<Stats>,
+    options: DnsOptions,
 }
 
 impl Listeners {
+    /// Serves with `options` instead of the defaults.
+    pub fn with_options(self, options: DnsOptions) -> Self {
+        Self { options, ..self }
+    }
+
     /// The address bound, with the actual port when port 0 was asked (same for UDP and TCP).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
@@ -90,6 +119,7 @@ pub fn bind_with(addr: SocketAddr, udp_sockets: usize) -> io::Result<Listeners> 
                     tcp,
                     addr: bound,
                     stats: Arc::new(Stats::new()),
+                    options: DnsOptions::default(),
                 });
             }
             // Port 0: the TCP port we got is taken for UDP; drop it and try another.
@@ -129,7 +159,8 @@ fn bind_udp_group(addr: SocketAddr, count: usize) -> io::Result<Vec<UdpSocket>> 
 /// and returns once every task has ended). Errors only when a socket fails.
 ///
 /// UDP is answered by our own receive loop (one per socket, see `crate::udp`), TCP by
-/// hickory's `Server`; both use the same handler. See the module documentation about
+/// hickory's `Server`; both use the same handler. Only UDP is rate limited: a TCP client
+/// cannot forge its address. See the module documentation about
 /// hickory's per-query log lines.
 pub async fn serve(
     store: Arc<Store>,
@@ -141,8 +172,10 @@ pub async fn serve(
         tcp,
         addr,
         stats,
+        options,
     } = listeners;
-    let handler = Handler::new(store, stats);
+    let handler = Handler::new(store, stats.clone(), options.cookie_secret);
+    let rrl = options.rrl.map(Arc::new);
     let mut server = Server::new(handler.clone());
     server.register_listener(
         tokio::net::TcpListener::from_std(tcp)?,
@@ -155,9 +188,15 @@ pub async fn serve(
     for socket in udp {
         let socket = tokio::net::UdpSocket::from_std(socket)?;
         let token = token.clone();
-        udp_loops.spawn(udp::serve_udp(socket, handler.clone(), async move {
-            token.cancelled().await
-        }));
+        let limiter = rrl
+            .as_ref()
+            .map(|config| RateLimiter::new(config.clone(), stats.clone()));
+        udp_loops.spawn(udp::serve_udp(
+            socket,
+            handler.clone(),
+            limiter,
+            async move { token.cancelled().await },
+        ));
     }
     info!(%addr, "DNS server listening (UDP and TCP)");
     let result = tokio::select! {

@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use hickory_server::proto::op::ResponseCode;
 
+use crate::rrl::Verdict;
+
 /// Live counters of a running server; read them with [`Stats::snapshot`].
 #[derive(Debug, Default)]
 pub struct Stats {
@@ -20,6 +22,11 @@ pub struct Stats {
     other: AtomicU64,
     truncated: AtomicU64,
     tcp: AtomicU64,
+    rrl_dropped: AtomicU64,
+    rrl_slipped: AtomicU64,
+    rrl_logged: AtomicU64,
+    cookies_valid: AtomicU64,
+    cookies_new: AtomicU64,
 }
 
 /// The counters at one moment. `noerror` excludes `nodata` (NOERROR with an empty answer).
@@ -39,6 +46,16 @@ pub struct StatsSnapshot {
     pub truncated: u64,
     /// Queries that came over TCP.
     pub tcp: u64,
+    /// UDP answers rate limiting dropped (not in the counts above).
+    pub rrl_dropped: u64,
+    /// UDP answers rate limiting sent truncated and empty (also in `truncated`).
+    pub rrl_slipped: u64,
+    /// Answers rate limiting would have limited, sent in log-only mode.
+    pub rrl_logged: u64,
+    /// Queries with a valid server cookie of ours (never rate limited).
+    pub cookies_valid: u64,
+    /// Queries with a client cookie only, or a server cookie not (or no longer) valid.
+    pub cookies_new: u64,
 }
 
 impl Stats {
@@ -68,6 +85,25 @@ impl Stats {
         self.truncated.fetch_add(1, Relaxed);
     }
 
+    /// Counts a limited answer: dropped, slipped, or sent anyway (`Send`, log-only mode).
+    pub(crate) fn record_rrl(&self, verdict: Verdict) {
+        let counter = match verdict {
+            Verdict::Drop => &self.rrl_dropped,
+            Verdict::Slip => &self.rrl_slipped,
+            Verdict::Send => &self.rrl_logged,
+        };
+        counter.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn record_cookie(&self, valid: bool) {
+        let counter = if valid {
+            &self.cookies_valid
+        } else {
+            &self.cookies_new
+        };
+        counter.fetch_add(1, Relaxed);
+    }
+
     pub fn snapshot(&self) -> StatsSnapshot {
         let mut s = StatsSnapshot {
             total: 0,
@@ -81,6 +117,11 @@ impl Stats {
             other: self.other.load(Relaxed),
             truncated: self.truncated.load(Relaxed),
             tcp: self.tcp.load(Relaxed),
+            rrl_dropped: self.rrl_dropped.load(Relaxed),
+            rrl_slipped: self.rrl_slipped.load(Relaxed),
+            rrl_logged: self.rrl_logged.load(Relaxed),
+            cookies_valid: self.cookies_valid.load(Relaxed),
+            cookies_new: self.cookies_new.load(Relaxed),
         };
         s.total = s.noerror
             + s.nodata

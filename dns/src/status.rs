@@ -120,6 +120,25 @@ impl NodeStatus {
             "Queries received over TCP.",
             &gauge(s.tcp),
         );
+        metric(
+            "dyn53_dns_rrl_limited_total",
+            "counter",
+            "UDP answers over the rate limit, by what was done with them.",
+            &[
+                ("{action=\"dropped\"}", s.rrl_dropped),
+                ("{action=\"slipped\"}", s.rrl_slipped),
+                ("{action=\"logged\"}", s.rrl_logged),
+            ],
+        );
+        metric(
+            "dyn53_dns_cookies_total",
+            "counter",
+            "Queries with a DNS cookie: a valid server cookie of ours, or a new one given.",
+            &[
+                ("{server_cookie=\"valid\"}", s.cookies_valid),
+                ("{server_cookie=\"new\"}", s.cookies_new),
+            ],
+        );
         out
     }
 

@@ -34,7 +34,8 @@ use crate::names::{
     HostKey, Key, NameKey, key_labels, key_suffix, parse_key, parse_name, record_wire_len,
 };
 
-/// How many CNAMEs a lookup follows inside our own zones before giving up (loop guard).
+/// How many CNAMEs a lookup follows inside our own zones before giving up (a long chain;
+/// loops stop earlier, at the first repeated name).
 const MAX_CNAME_CHAIN: usize = 8;
 
 /// A TXT character-string holds at most 255 bytes; longer feed strings are split.
@@ -195,6 +196,8 @@ pub struct Answer {
     records: Records,
     /// The zone's SOA for the authority section (negative answers only).
     soa: Option<Arc<Record>>,
+    /// Addresses of the NS and MX targets in our zones, so resolvers need not ask again.
+    additional: Records,
 }
 
 /// Answer records, built per query: most answers are one record, kept without allocating.
@@ -243,6 +246,7 @@ impl Answer {
             rcode,
             records: Records::None,
             soa: Some(zone.neg_soa.clone()),
+            additional: Records::None,
         }
     }
 
@@ -255,6 +259,7 @@ impl Answer {
             rcode: ResponseCode::NoError,
             records,
             soa: None,
+            additional: Records::None,
         }
     }
 
@@ -273,10 +278,22 @@ impl Answer {
         self.soa.as_deref()
     }
 
-    /// An upper bound of the answer and authority sections' size on the wire.
+    /// The additional section: addresses of in-zone NS and MX targets.
+    pub fn additional(&self) -> &[Record] {
+        self.additional.as_slice()
+    }
+
+    /// Leaves the additional section out (it is optional: dropped rather than truncating).
+    pub(crate) fn drop_additional(&mut self) {
+        self.additional = Records::None;
+    }
+
+    /// An upper bound of the whole answer's size on the wire (all three sections).
     pub(crate) fn wire_len_bound(&self) -> usize {
-        let answers: usize = self.answers().iter().map(record_wire_len).sum();
-        answers + self.soa.as_deref().map_or(0, record_wire_len)
+        let sum = |records: &[Record]| records.iter().map(record_wire_len).sum::<usize>();
+        sum(self.answers())
+            + sum(self.additional())
+            + self.soa.as_deref().map_or(0, record_wire_len)
     }
 }
 
@@ -439,7 +456,9 @@ impl Store {
         let key = NameKey::new(qname)?;
         let data = self.read();
         let zone = data.find_zone(&key)?;
-        Some(data.answer(zone, &key, qname, qtype, all_rrsets))
+        let mut answer = data.answer(zone, &key, qname, qtype, all_rrsets);
+        answer.additional = data.additional(answer.answers());
+        Some(answer)
     }
 
     fn read(&self) -> RwLockReadGuard<'_, Data> {
@@ -500,7 +519,7 @@ impl Data {
             Found::Host(host) => {
                 let chase = matches!(pick, Pick::Type(t) if t != RecordType::CNAME);
                 if chase && host.cname_target().is_some() {
-                    return self.chase(host, &owner, qtype);
+                    return self.chase(host, key, &owner, qtype);
                 }
                 host.emit(&owner, &mut Picker::new(pick), &mut records);
             }
@@ -509,18 +528,25 @@ impl Data {
     }
 
     /// An alias: its CNAME, then, while the target is in our zones, the target's answer
-    /// (RFC 1034 §4.3.2; the RCODE is the final name's, RFC 6604).
-    fn chase(&self, alias: &Host, owner: &Name, qtype: RecordType) -> Answer {
+    /// (RFC 1034 §4.3.2; the RCODE is the final name's, RFC 6604). A loop stops at the
+    /// first name already in the answer, as NSD does: `a → b → a` gives two CNAMEs.
+    fn chase(&self, alias: &Host, alias_key: &NameKey, owner: &Name, qtype: RecordType) -> Answer {
         let mut records = Records::None;
         alias.emit(owner, &mut Picker::new(Pick::All), &mut records);
         let mut rcode = ResponseCode::NoError;
         let mut soa = None;
         let mut target = alias.cname_target().cloned();
+        // Chains are short and rare: a list of the names seen is enough.
+        let mut seen: Vec<Key> = vec![alias_key.full().into()];
         for _ in 0..MAX_CNAME_CHAIN {
             let Some(name) = target.take() else { break };
             let Some(key) = NameKey::new(&name) else {
                 break;
             };
+            if seen.iter().any(|k| **k == *key.full()) {
+                break;
+            }
+            seen.push(key.full().into());
             // Outside our zones: the resolver follows it.
             let Some(zone) = self.find_zone(&key) else {
                 break;
@@ -555,7 +581,42 @@ impl Data {
             rcode,
             records,
             soa,
+            additional: Records::None,
         }
+    }
+
+    /// The A and AAAA records of the NS and MX targets in `answers` that are in our zones
+    /// (RFC 1034 §3.6.2's additional section processing; NSD does the same).
+    fn additional(&self, answers: &[Record]) -> Records {
+        let mut out = Records::None;
+        let mut targets: Vec<&Name> = Vec::new();
+        for record in answers {
+            let target = match &record.data {
+                RData::NS(ns) => &ns.0,
+                RData::MX(mx) => &mx.exchange,
+                _ => continue,
+            };
+            if targets.contains(&target) {
+                continue;
+            }
+            targets.push(target);
+            let Some(key) = NameKey::new(target) else {
+                continue;
+            };
+            let Some(zone) = self.find_zone(&key) else {
+                continue;
+            };
+            for rtype in [RecordType::A, RecordType::AAAA] {
+                let picker = &mut Picker::new(Pick::Type(rtype));
+                match zone.find(&key) {
+                    Found::Apex => zone.emit_apex(target, picker, &mut out),
+                    // An alias has no addresses of its own (and `Pick::Type` skips its CNAME).
+                    Found::Host(host) => host.emit(target, picker, &mut out),
+                    Found::NoData | Found::NxDomain => {}
+                }
+            }
+        }
+        out
     }
 
     fn apply_op(
@@ -1378,6 +1439,27 @@ mod tests {
             alias("b.dyn.example", "a.dyn.example"),
         ]);
         let ans = q(&store, "a.dyn.example.", RecordType::A).expect("ours");
+        assert_eq!(ans.answers().len(), 2, "stops at the first repeated name");
+        assert_eq!(ans.rcode(), ResponseCode::NoError);
+        // A longer loop, entered from a name outside it.
+        let store = store_with(vec![
+            alias("x.dyn.example", "a.dyn.example"),
+            alias("a.dyn.example", "b.dyn.example"),
+            alias("b.dyn.example", "c.dyn.example"),
+            alias("c.dyn.example", "A.dyn.example"),
+        ]);
+        let ans = q(&store, "x.dyn.example.", RecordType::A).expect("ours");
+        assert_eq!(ans.answers().len(), 4);
+        // A chain longer than the bound still stops.
+        let chain: Vec<_> = (0..20)
+            .map(|i| {
+                alias(
+                    &format!("c{i}.dyn.example"),
+                    &format!("c{}.dyn.example", i + 1),
+                )
+            })
+            .collect();
+        let ans = q(&store_with(chain), "c0.dyn.example.", RecordType::A).expect("ours");
         assert_eq!(ans.answers().len(), 1 + MAX_CNAME_CHAIN);
     }
 }

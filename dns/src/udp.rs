@@ -6,7 +6,10 @@
 //! reused buffers measured about a quarter less server CPU per query (dnsperf, 100k names,
 //! one core: ~8.6 → ~6.4 µs; see `dns/bench/dnsperf.sh`).
 //! A lookup never blocks (the store is in memory, its lock is never held long), so doing it
-//! on the receive loop is safe; several `SO_REUSEPORT` sockets give several loops.
+//! on the receive loop is safe; several `SO_REUSEPORT` sockets give several loops. Each loop
+//! owns its rate limiter (`crate::rrl`), so limiting takes no lock: the kernel spreads
+//! sources across sockets by address and port, so one source's queries mostly meet one
+//! table, and at worst a source gets the rate once per socket.
 
 use std::future::Future;
 use std::io;
@@ -16,6 +19,7 @@ use tokio::net::UdpSocket;
 use tracing::{debug, warn};
 
 use crate::handler::{Handler, MAX_UDP_PAYLOAD};
+use crate::rrl::RateLimiter;
 
 /// Queries larger than this are not DNS queries we answer (hickory uses the same bound).
 const MAX_QUERY: usize = 4096;
@@ -27,6 +31,7 @@ const BUDGET: usize = 64;
 pub(crate) async fn serve_udp(
     socket: UdpSocket,
     handler: Handler,
+    mut limiter: Option<RateLimiter>,
     shutdown: impl Future,
 ) -> io::Result<()> {
     let mut shutdown = std::pin::pin!(shutdown);
@@ -56,7 +61,7 @@ pub(crate) async fn serve_udp(
             if src.port() == 0 {
                 continue;
             }
-            if handler.answer_udp(&packet[..len], src, &mut out) {
+            if handler.answer_udp(&packet[..len], src, &mut out, limiter.as_mut()) {
                 send(&socket, &out, src).await;
             }
         }

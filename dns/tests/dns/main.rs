@@ -5,7 +5,9 @@
 
 mod answers;
 mod changes;
+mod conformance;
 mod follow;
+mod limits;
 mod protocol;
 mod robustness;
 mod support;

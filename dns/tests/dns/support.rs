@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
 use dyn53_dns::feed::{Batch, Change, HostRecords, Mx, Snapshot, ZoneData, ZoneSnapshot};
-use dyn53_dns::{Stats, Store, bind, serve};
+use dyn53_dns::{DnsOptions, Stats, Store, bind, serve};
 use hickory_server::proto::op::{Edns, Message, MessageType, OpCode, Query};
 use hickory_server::proto::rr::{Name, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -131,7 +131,20 @@ impl TestServer {
     }
 
     pub async fn start_with(store: Arc<Store>) -> Self {
-        let listeners = bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
+        Self::start_full(store, DnsOptions::default()).await
+    }
+
+    /// With rate limiting or a cookie secret of the test's choosing.
+    pub async fn start_options(snapshot: Snapshot, options: DnsOptions) -> Self {
+        let store = Arc::new(Store::new());
+        store.load(snapshot);
+        Self::start_full(store, options).await
+    }
+
+    async fn start_full(store: Arc<Store>, options: DnsOptions) -> Self {
+        let listeners = bind("127.0.0.1:0".parse().expect("addr"))
+            .expect("bind")
+            .with_options(options);
         let addr = listeners.local_addr();
         let stats = listeners.stats();
         let (stop, stopped) = oneshot::channel::<()>();
