@@ -6,7 +6,7 @@
 --   FIRST_OCTET.x.y.z, where x.y.z encodes the round j div HOSTS: every request names an
 --   address its host never had, so each one must answer `good`.
 -- MODE "nochg": request j sends host h(j mod HOSTS) the address it was imported with
---   (198.18.0.0/15, as the script's hosts.txt), so each one must answer `nochg`.
+--   (198.18.0.0/15, repeating, as the script's hosts.txt), so each one must answer `nochg`.
 -- AUTH is the Authorization header: `Basic` and the base64 of `login:secret` (the password or
 --   an update key), or `Bearer` and an API-scope key.
 -- PROTO "dyndns2" (default): GET /nic/update; "api": POST /api/v1/hosts/HOST/update with
@@ -34,9 +34,9 @@ function init(args)
     counter, good, nochg, other = 0, 0, 0, 0
 end
 
--- The address hosts.txt gave host n.
+-- The address hosts.txt gave host n: 198.18.0.0/15, repeating beyond 131,072 hosts.
 local function imported(n)
-    n = n + 1
+    n = (n + 1) % 131072
     return string.format("198.%d.%d.%d", 18 + bit.rshift(n, 16), bit.band(bit.rshift(n, 8), 255),
         bit.band(n, 255))
 end

@@ -1,53 +1,52 @@
 #!/usr/bin/env bash
-# bench/update-throughput.sh — dyndns2 and REST API updates per second against dyn53 on
-# PostgreSQL, over HTTP keep-alive connections, with update-key and with password
-# authentication.
+# bench/update-throughput.sh — dyndns2 and REST API updates per second, at several numbers
+# of hosts, embedded (`dyn53 serve` on SQLite) and on PostgreSQL (`dyn53 web` with a
+# `dyn53 dns` node following it through Redis), over HTTP keep-alive connections, with
+# update-key and with password authentication. A cost that grows with the number of hosts
+# shows as a row that falls from left to right.
 #
-# What it does (about 2 minutes after the release build):
-#   1. cargo build --release; creates a fresh PostgreSQL database (dropped on exit);
-#   2. creates the zone, one user (password auth), $HOSTS hosts hN.bench.test with known
-#      addresses (`dyn53 host import`), an update key and an API-scope key for all of them;
-#      VACUUM ANALYZE;
-#   3. starts `dyn53 $SERVER_CMD` on that database and runs wrk ($CONNECTIONS keep-alive
-#      connections, $THREADS threads, bench/update-throughput.lua) for $DURATION s per phase:
-#        nochg  + key       every request repeats its host's current address
-#        nochg  + password
-#        change + key       every request sets a new address, round-robin over the hosts
-#        change + password
-#      and both again through POST /api/v1/hosts/HOST/update with an API key (Bearer),
-#      each after a 2 s warm-up (nochg, same credentials: fills the verified-password
-#      cache and the connection pool);
-#   4. prints per phase: updates/s, latency p50/p99/max, the answers counted, and dyn53's
-#      CPU time per update; at the end, dyn53's resident memory;
-#   5. checks that every `good` answered is a committed `good` row in update_history (rows
-#      may exceed answers by the requests in flight when wrk stopped, at most one per
-#      connection), that no request failed, and that every host's address is the one of its
-#      last committed `good`. Exits non-zero otherwise.
+# For each backend and each size in $SIZES:
+#   1. a fresh database (PostgreSQL: created, dropped on exit; SQLite: a new data dir), the
+#      zone, one user (password auth), N hosts hN.bench.test (`dyn53 host import`), an update
+#      key and an API-scope key for all of them; VACUUM ANALYZE;
+#   2. starts the server (abuse window of 10 minutes as in production, with a budget a load
+#      generator cannot reach: every host seen stays a live key in the counters) and runs wrk
+#      ($CONNECTIONS keep-alive connections, bench/update-throughput.lua) for $DURATION s per
+#      phase, requests rotating over all N hosts, each phase after a 2 s warm-up:
+#        nochg  + key / password / API key   every request repeats its host's address
+#        change + key / password / API key   every request sets an address its host never had
+#   3. checks that no request failed, every `good` answered is a committed `good` row (rows
+#      may exceed answers by the requests in flight when wrk stopped), every host's address
+#      is the one of its last committed `good`, and the DNS server answers that address for
+#      $SAMPLE hosts drawn at random. Exits non-zero otherwise.
+# At the end it prints, per backend, updates/s and p50/p99 latency per phase and size side
+# by side, and dyn53's CPU per update.
 #
 # The machine's two cores run wrk, dyn53 and PostgreSQL together: figures are for the whole
 # system, and swing with the neighbours' load.
 #
 # Usage:   bench/update-throughput.sh
-# Env:     HOSTS=10000 DURATION=15 CONNECTIONS=64 THREADS=2 KEEP=1 (keep temp dir)
+# Env:     SIZES="10000 100000 1000000" BACKENDS="sqlite postgres" DURATION=15 CONNECTIONS=64
+#          THREADS=2 PHASES="nochg-key nochg-password nochg-api change-key change-password change-api"
+#          SAMPLE=200 KEEP=1 (keep the temp dir)
 #          PG=postgres://postgres@127.0.0.1:5432 (a role that may CREATE DATABASE)
 #          PG_PARAMS=sslmode=disable (appended to the server's database URL)
-#          SERVER_CMD=serve|web, REDIS=redis://127.0.0.1:6379 (for web)
-# Needs:   wrk (apt-get install -y wrk), psql, python3, cargo, a running PostgreSQL; for
-#          web, a running Redis and redis-cli.
+#          PG_CMD=web|serve (the command on PostgreSQL), REDIS=redis://127.0.0.1:6379
+# Needs:   wrk, psql, dig, python3, cargo, a running PostgreSQL and Redis.
 set -euo pipefail
 
-# The dyn53 command that serves HTTP updates on PostgreSQL: `serve`, or `web` (which also
-# publishes every change to Redis at $REDIS, under a prefix of its own).
-SERVER_CMD=${SERVER_CMD:-serve}
-
-HOSTS=${HOSTS:-10000}
+SIZES=${SIZES:-10000 100000 1000000}
+BACKENDS=${BACKENDS:-sqlite postgres}
+PHASES=${PHASES:-nochg-key nochg-password nochg-api change-key change-password change-api}
 DURATION=${DURATION:-15}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
+SAMPLE=${SAMPLE:-200}
 PG=${PG:-postgres://postgres@127.0.0.1:5432}
 # The server's connection: over loopback, TLS (sqlx's default when the server offers it)
 # would add its encryption to every query.
 PG_PARAMS=${PG_PARAMS:-sslmode=disable}
+PG_CMD=${PG_CMD:-web}
 REDIS=${REDIS:-redis://127.0.0.1:6379}
 ZONE=bench.test
 EMAIL=bench@example.com
@@ -58,109 +57,154 @@ BENCH=$ROOT/bench
 
 die() { echo "update-throughput: $*" >&2; exit 1; }
 source "$ROOT/bench/common.sh"
-for tool in wrk psql python3 cargo; do
-    command -v "$tool" >/dev/null || die "$tool is not installed (apt-get install -y wrk postgresql-client)"
+for tool in wrk psql dig python3 cargo; do
+    command -v "$tool" >/dev/null || die "$tool is not installed (apt-get install -y wrk postgresql-client bind9-dnsutils)"
 done
-[ "$HOSTS" -le 131000 ] || die "HOSTS: 198.18.0.0/15 holds 131072 addresses"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/dyn53-bench.XXXXXX")
-DB=dyn53_bench_$$
-PREFIX=dyn53-bench-$$:
-SERVER_PID=
-cleanup() {
-    if [ -n "$SERVER_PID" ]; then
-        kill -TERM "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
-    psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $DB" 2>/dev/null || true
-    if [ "$SERVER_CMD" = web ]; then
+RESULTS=$WORK/results.tsv
+: >"$RESULTS"
+DB=
+PREFIX=
+PIDS=()
+stop_servers() {
+    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    PIDS=()
+    if [ -n "$DB" ]; then psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $DB" 2>/dev/null || true; fi
+    if [ -n "$PREFIX" ]; then
         redis-cli -u "$REDIS" --scan --pattern "$PREFIX*" | xargs -r -n 100 redis-cli -u "$REDIS" DEL >/dev/null
     fi
+    DB= PREFIX=
+}
+cleanup() {
+    stop_servers
     if [ -n "${KEEP:-}" ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-sql() { psql -qAt "$PG/$DB" -c "$1"; }
+# sql QUERY: one value from the run's database, whichever backend.
+sql() {
+    if [ "$BACKEND" = postgres ]; then
+        psql -qAt "$PG/$DB" -c "$1"
+    else
+        python3 -c 'import sqlite3, sys
+for row in sqlite3.connect(sys.argv[1]).execute(sys.argv[2]): print("|".join(map(str, row)))' \
+            "$DATA/dyn53.db" "$1"
+    fi
+}
 
-# ---------------------------------------------------------------------------------------
-build_release
+# wait_for LOG PATTERN PID: until the server says PATTERN in its log.
+wait_for() {
+    for _ in $(seq 1 1200); do
+        grep -Eq "$2" "$1" && return 0
+        kill -0 "$3" 2>/dev/null || { cat "$1" >&2; die "a server exited"; }
+        sleep 0.1
+    done
+    die "no '$2' in $1"
+}
 
-log "database $DB, $HOSTS hosts"
-psql -q "$PG/postgres" -c "CREATE DATABASE $DB"
-export DYN53_DATABASE_URL=$PG/$DB?$PG_PARAMS DYN53_DATA_DIR=$WORK/data RUST_LOG=warn
-export DYN53_REDIS_URL=$REDIS DYN53_REDIS_PREFIX=$PREFIX
-# A load generator updates hosts far more often than abuse control lets a client.
-export DYN53_ABUSE_LIMIT=1000000/1 DYN53_API_RATE_LIMIT=1000000/1
-python3 - "$WORK/hosts.txt" "$HOSTS" "$ZONE" "$EMAIL" <<'EOF'
+# setup BACKEND HOSTS: database, hosts and keys; starts the servers; sets URL, DNS_PORT.
+setup() {
+    local hosts=$1
+    DATA=$WORK/data-$BACKEND-$hosts
+    mkdir -p "$DATA"
+    export DYN53_DATA_DIR=$DATA RUST_LOG=warn
+    unset DYN53_DATABASE_URL
+    if [ "$BACKEND" = postgres ]; then
+        DB=dyn53_bench_$$_$hosts
+        PREFIX=dyn53-bench-$$-$hosts:
+        psql -q "$PG/postgres" -c "CREATE DATABASE $DB"
+        export DYN53_DATABASE_URL=$PG/$DB?$PG_PARAMS
+    fi
+    python3 - "$WORK/hosts.txt" "$hosts" "$ZONE" "$EMAIL" <<'EOF'
 import sys
 path, hosts, zone, email = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 with open(path, "w") as f:
     for n in range(hosts):
-        m = n + 1  # the same formula as update-throughput.lua's `imported`
+        m = (n + 1) % 131072  # as update-throughput.lua's `imported`: 198.18.0.0/15, repeating
         f.write(f"h{n}.{zone} {email} 198.{18 + (m >> 16)}.{(m >> 8) & 255}.{m & 255}\n")
 EOF
-"$BIN" zone add "$ZONE" >/dev/null
-printf '%s\n' "$PASSWORD" | "$BIN" user add "$EMAIL" --password-stdin >/dev/null
-"$BIN" host import "$WORK/hosts.txt" >/dev/null
-KEY=$("$BIN" key create --user "$EMAIL" | tr -d '[:space:]')
-API_KEY=$("$BIN" key create --user "$EMAIL" --scope api | tr -d '[:space:]')
-# Vacuum and statistics for the imported rows now rather than at autovacuum's next round,
-# during a phase: without statistics the planner finds a host through its account (all
-# $HOSTS rows) instead of its name.
-sql "VACUUM ANALYZE"
+    "$BIN" zone add "$ZONE" >/dev/null
+    printf '%s\n' "$PASSWORD" | "$BIN" user add "$EMAIL" --password-stdin >/dev/null
+    local started=$SECONDS
+    "$BIN" host import "$WORK/hosts.txt" >/dev/null
+    log "imported $hosts hosts in $((SECONDS - started)) s"
+    KEY=$("$BIN" key create --user "$EMAIL" | tr -d '[:space:]')
+    API_KEY=$("$BIN" key create --user "$EMAIL" --scope api | tr -d '[:space:]')
+    # Statistics for the imported rows now rather than at autovacuum's next round: without
+    # them the planner finds a host through its account (all its rows) instead of its name.
+    if [ "$BACKEND" = postgres ]; then sql "VACUUM ANALYZE"; else sql "ANALYZE" >/dev/null; fi
 
-log "starting dyn53 $SERVER_CMD"
-# MALLOC_MMAP_THRESHOLD_ as deploy/dyn53.service sets it (argon2id's 19 MiB blocks).
-MALLOC_MMAP_THRESHOLD_=4194304 DYN53_HTTP_ADDR=127.0.0.1:0 DYN53_DNS_ADDR=127.0.0.1:0 DYN53_MINIUPDATE_ADDR=off DYN53_ZONES=$ZONE \
-    RUST_LOG='info,hickory_server=warn,sqlx=warn,actix_web=warn' \
-    "$BIN" "$SERVER_CMD" >/dev/null 2>"$WORK/dyn53.log" &
-SERVER_PID=$!
-READY='dyn53 (web )?listening'
-for _ in $(seq 1 600); do
-    grep -Eq "$READY" "$WORK/dyn53.log" && break
-    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/dyn53.log" >&2; die "dyn53 exited"; }
-    sleep 0.1
-done
-LINE=$(grep -Em1 "$READY" "$WORK/dyn53.log") || die "dyn53 did not start"
-HTTP_ADDR=$(sed -E 's/.*http=([0-9.:]+).*/\1/' <<<"$LINE")
-URL=http://$HTTP_ADDR
+    local cmd=serve
+    [ "$BACKEND" = postgres ] && cmd=$PG_CMD
+    # The production abuse window (10 minutes) with a budget no load generator reaches.
+    MALLOC_MMAP_THRESHOLD_=4194304 DYN53_ABUSE_LIMIT=1000000/600 DYN53_API_RATE_LIMIT=1000000/1 \
+        DYN53_REDIS_URL=$REDIS DYN53_REDIS_PREFIX=$PREFIX \
+        DYN53_HTTP_ADDR=127.0.0.1:0 DYN53_DNS_ADDR=127.0.0.1:0 DYN53_MINIUPDATE_ADDR=off \
+        DYN53_ZONES=$ZONE RUST_LOG=info,hickory_server=warn,sqlx=warn,actix_web=warn \
+        "$BIN" "$cmd" >/dev/null 2>"$DATA/dyn53.log" &
+    SERVER_PID=$!
+    PIDS+=("$SERVER_PID")
+    wait_for "$DATA/dyn53.log" 'dyn53 (web )?listening' "$SERVER_PID"
+    local line
+    line=$(grep -Em1 'dyn53 (web )?listening' "$DATA/dyn53.log")
+    URL=http://$(sed -E 's/.*http=([0-9.:]+).*/\1/' <<<"$line")
+    if [ "$cmd" = web ]; then
+        local node_dir=$WORK/node-$hosts
+        DYN53_DATA_DIR=$node_dir DYN53_REDIS_URL=$REDIS DYN53_REDIS_PREFIX=$PREFIX \
+            DYN53_DNS_ADDR=127.0.0.1:0 DYN53_NODE_ID=bench-$$ DYN53_RRL_EXEMPT=127.0.0.0/8 \
+            RUST_LOG=info "$BIN" dns >/dev/null 2>"$node_dir.log" &
+        PIDS+=($!)
+        wait_for "$node_dir.log" 'dyn53 node listening' "$!"
+        line=$(grep -Em1 'dyn53 node listening' "$node_dir.log")
+    fi
+    DNS_PORT=$(sed -E 's/.*dns=[0-9.]+:([0-9]+).*/\1/' <<<"$line")
+}
 
 CLK_TCK=$(getconf CLK_TCK)
 cpu_ticks() { sed 's/.*) //' "/proc/$SERVER_PID/stat" | awk '{print $12 + $13}'; }
 count() { sql "SELECT count(*) FROM update_history WHERE result = '$1'"; }
 
-# run_phase NAME MODE SECRET FIRST_OCTET [PROTO]: one measured wrk run; prints its table
-# row. PROTO `api`: the REST API with SECRET as bearer key; else dyndns2 with HTTP Basic.
+# run_phase HOSTS PHASE: one measured wrk run; appends its row to $RESULTS.
 FAILED=
 run_phase() {
-    local name=$1 mode=$2 secret=$3 octet=$4 proto=${5:-dyndns2} auth out before_good before_nochg ticks
+    local hosts=$1 phase=$2 mode=${2%%-*} cred=${2#*-} proto=dyndns2 secret auth octet out
+    local before_good before_nochg ticks
+    case $cred in
+        key) secret=$KEY octet=10 ;;
+        password) secret=$PASSWORD octet=11 ;;
+        api) secret=$API_KEY octet=12 proto=api ;;
+    esac
     if [ "$proto" = api ]; then
         auth="Bearer $secret"
     else
         auth="Basic $(printf '%s:%s' "$EMAIL" "$secret" | base64 -w0)"
     fi
+    # Warm-up: the verified-password cache, the connection pool.
     wrk -t "$THREADS" -c "$CONNECTIONS" -d 2s -s "$BENCH/update-throughput.lua" "$URL" \
-        -- nochg "$HOSTS" "$ZONE" "$auth" 0 "$THREADS" "$proto" >/dev/null
+        -- nochg "$hosts" "$ZONE" "$auth" 0 "$THREADS" "$proto" >/dev/null
     sleep 1 # the buffered nochg check-ins of the warm-up reach the database
     before_good=$(count good)
     before_nochg=$(count nochg)
     ticks=$(cpu_ticks)
-    out=$WORK/wrk-$name.txt
+    out=$WORK/wrk-$BACKEND-$hosts-$phase.txt
     wrk -t "$THREADS" -c "$CONNECTIONS" -d "${DURATION}s" -s "$BENCH/update-throughput.lua" \
-        "$URL" -- "$mode" "$HOSTS" "$ZONE" "$auth" "$octet" "$THREADS" "$proto" >"$out" 2>&1 ||
+        "$URL" -- "$mode" "$hosts" "$ZONE" "$auth" "$octet" "$THREADS" "$proto" >"$out" 2>&1 ||
         { cat "$out" >&2; die "wrk failed"; }
     ticks=$(($(cpu_ticks) - ticks))
     sleep 1
-    python3 - "$name" "$mode" "$(grep '^RESULT' "$out")" "$((ticks * 1000000 / CLK_TCK))" \
-        "$(($(count good) - before_good))" "$(($(count nochg) - before_nochg))" "$CONNECTIONS" <<'EOF' ||
+    python3 - "$BACKEND" "$hosts" "$phase" "$mode" "$(grep '^RESULT' "$out")" \
+        "$((ticks * 1000000 / CLK_TCK))" "$(($(count good) - before_good))" \
+        "$(($(count nochg) - before_nochg))" "$CONNECTIONS" >>"$RESULTS" <<'EOF' ||
 import sys
-name, mode, line, cpu_us, good_rows, nochg_rows, conns = sys.argv[1:8]
+backend, hosts, phase, mode, line, cpu_us, good_rows, nochg_rows, conns = sys.argv[1:10]
 r = {k: float(v) for k, v in (kv.split("=") for kv in line.split()[1:])}
-good_rows, nochg_rows, conns = int(good_rows), int(nochg_rows), int(conns)
+good_rows, conns = int(good_rows), int(conns)
 answered = r["good"] + r["nochg"]
-print(f"{name:18} {answered / r['seconds']:9.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} {r['max_ms']:8.1f}"
-      f" {int(r['good']):9d} {int(r['nochg']):9d} {good_rows:9d} {nochg_rows:9d} {int(cpu_us) / answered:9.0f}")
+print(f"{backend}\t{hosts}\t{phase}\t{answered / r['seconds']:.0f}\t{r['p50_ms']:.1f}\t"
+      f"{r['p99_ms']:.1f}\t{int(cpu_us) / max(answered, 1):.0f}")
 problems = []
 if r["other"] or r["errors"]:
     problems.append(f"{int(r['other'])} unexpected answers, {int(r['errors'])} failed requests")
@@ -172,33 +216,61 @@ if mode == "nochg" and (r["good"] or good_rows):
 if not r["good"] <= good_rows <= r["good"] + conns:
     problems.append(f"{int(r['good'])} good answered but {good_rows} good rows committed")
 for p in problems:
-    print(f"  FAILED: {p}")
+    print(f"FAILED {backend} {hosts} {phase}: {p}", file=sys.stderr)
 sys.exit(1 if problems else 0)
 EOF
         FAILED=1
 }
 
-log "$DURATION s per phase, $CONNECTIONS connections, $THREADS wrk threads, dyn53 on $URL"
-echo
-echo "== dyn53 $SERVER_CMD on PostgreSQL, $HOSTS hosts, wrk -t $THREADS -c $CONNECTIONS -d ${DURATION}s, $(date -u +%F)"
-printf '%-18s %9s %8s %8s %8s %9s %9s %9s %9s %9s\n' phase 'updates/s' 'p50 ms' 'p99 ms' 'max ms' \
-    'good' 'nochg' 'good rows' 'nochg rows' 'µs CPU'
-run_phase "nochg, key" nochg "$KEY" 0
-run_phase "nochg, password" nochg "$PASSWORD" 0
-run_phase "nochg, API key" nochg "$API_KEY" 0 api
-run_phase "change, key" change "$KEY" 10
-run_phase "change, password" change "$PASSWORD" 11
-run_phase "change, API key" change "$API_KEY" 12 api
+# check_served HOSTS: every host at its last committed good, and DNS answering it for a
+# sample of hosts.
+check_served() {
+    local hosts=$1 stale wrong=0 n want got
+    stale=$(sql "SELECT count(*) FROM hosts h WHERE h.ipv4 IS DISTINCT FROM
+        (SELECT u.ipv4 FROM update_history u WHERE u.host_id = h.id AND u.result = 'good'
+         ORDER BY u.id DESC LIMIT 1) AND EXISTS
+        (SELECT 1 FROM update_history u WHERE u.host_id = h.id AND u.result = 'good')")
+    sleep 1 # the last commits reach the DNS node
+    for n in $(python3 -c "import random; print(*random.sample(range($hosts), min($SAMPLE, $hosts)))"); do
+        want=$(sql "SELECT ipv4 FROM hosts WHERE name = 'h$n.$ZONE'")
+        got=$(dig +short +tries=2 +time=1 @127.0.0.1 -p "$DNS_PORT" "h$n.$ZONE" A)
+        [ "$got" = "$want" ] || { wrong=$((wrong + 1)); [ $wrong -le 3 ] && log "h$n: DNS $got, database $want"; }
+    done
+    log "$BACKEND, $hosts hosts: $stale hosts not at their last good; DNS wrong for $wrong of $SAMPLE sampled"
+    if [ "$stale" != 0 ] || [ "$wrong" != 0 ]; then FAILED=1; fi
+    echo "$BACKEND $hosts: resident memory $(awk '/^VmRSS/ {printf "%d MB", $2 / 1024}' "/proc/$SERVER_PID/status")" >>"$WORK/memory.txt"
+}
 
-# Each host's address is the one its last committed `good` set.
-STALE=$(sql "SELECT count(*) FROM hosts h WHERE h.ipv4 IS DISTINCT FROM
-    (SELECT u.ipv4 FROM update_history u WHERE u.host_id = h.id AND u.result = 'good'
-     ORDER BY u.id DESC LIMIT 1) AND EXISTS
-    (SELECT 1 FROM update_history u WHERE u.host_id = h.id AND u.result = 'good')")
-echo "hosts whose address is not their last committed good: $STALE"
-echo "dyn53 resident memory after the run: $(awk '/^VmRSS/ {printf "%d MB", $2 / 1024}' "/proc/$SERVER_PID/status")"
-echo "(good/nochg: answers counted by wrk; rows: update_history rows written during the phase;"
-echo " µs CPU: dyn53's own CPU time per answered update, PostgreSQL and wrk not included)"
-[ "$STALE" = 0 ] || FAILED=1
-kill -0 "$SERVER_PID" 2>/dev/null || die "dyn53 died during the run"
+# ---------------------------------------------------------------------------------------
+build_release
+for BACKEND in $BACKENDS; do
+    for hosts in $SIZES; do
+        log "$BACKEND: $hosts hosts"
+        setup "$hosts"
+        for phase in $PHASES; do run_phase "$hosts" "$phase"; done
+        check_served "$hosts"
+        stop_servers
+    done
+done
+
+echo
+echo "== updates/s (p50 / p99 ms) [dyn53 µs CPU per update], wrk -t $THREADS -c $CONNECTIONS -d ${DURATION}s, $(date -u +%F)"
+python3 - "$RESULTS" "$SIZES" "$PG_CMD" <<'EOF'
+import sys
+path, sizes, pg_cmd = sys.argv[1], sys.argv[2].split(), sys.argv[3]
+rows = [line.rstrip("\n").split("\t") for line in open(path) if line.strip()]
+for backend in dict.fromkeys(r[0] for r in rows):
+    name = "embedded (`serve`, SQLite)" if backend == "sqlite" else f"`{pg_cmd}` (PostgreSQL)"
+    print(f"\n{name}\n")
+    print("| phase | " + " | ".join(f"{int(s):,} hosts" for s in sizes) + " |")
+    print("|---|" + "---|" * len(sizes))
+    for phase in dict.fromkeys(r[2] for r in rows if r[0] == backend):
+        cells = []
+        for s in sizes:
+            r = next((r for r in rows if r[0] == backend and r[1] == s and r[2] == phase), None)
+            cells.append(f"{int(r[3]):,} ({r[4]} / {r[5]}) [{r[6]}]" if r else "")
+        print(f"| {phase} | " + " | ".join(cells) + " |")
+EOF
+echo
+cat "$WORK/memory.txt"
 [ -z "$FAILED" ] || die "some checks failed (see above)"
