@@ -78,6 +78,25 @@ async fn a_flood_of_password_checks_gets_try_later(backend: Backend) {
     assert_eq!(r.status, 303, "{}", r.body);
 }
 
+/// Devices of one account that start together with the same password share one argon2id
+/// run: even with no room to wait, none of them is told to try later.
+async fn devices_sharing_a_password_share_its_check(backend: Backend) {
+    let server = setup_with(backend, &[("DYN53_HASH_QUEUE", "0")]).await;
+    let updates: Vec<_> = (0..24)
+        .map(|_| {
+            let http = server.http;
+            async move { update_from(http, "192.0.2.1", ALICE, PASS).await }
+        })
+        .collect();
+    let answers: Vec<String> = all_at_once(updates)
+        .await
+        .into_iter()
+        .map(|r| r.body)
+        .collect();
+    let served = |a: &String| a.starts_with("good") || a.starts_with("nochg");
+    assert!(answers.iter().all(served), "{answers:?}");
+}
+
 /// Runs the requests at once and gives their answers in order.
 async fn all_at_once(
     requests: Vec<impl Future<Output = Response> + Send + 'static>,
@@ -222,6 +241,7 @@ async fn mail_is_limited_per_address(backend: Backend) {
 
 on_both_backends!(
     a_flood_of_password_checks_gets_try_later,
+    devices_sharing_a_password_share_its_check,
     a_stranger_cannot_lock_the_owner_out,
     protocol_guesses_are_capped_per_login,
     mail_failures_tell_nothing,

@@ -28,7 +28,7 @@ pub struct PasswordHashing {
 }
 
 /// Every run is taken and the queue is full: try again shortly.
-#[derive(Clone, Copy, Debug, thiserror::Error)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("too many passwords are being checked at once")]
 pub struct Busy;
 

@@ -272,26 +272,22 @@ impl Updater {
         Ok(allowed.then_some(context))
     }
 
-    /// argon2id, unless this password was verified for this user lately. Without a user,
-    /// the same work against a fixed hash: timing does not tell which logins exist.
+    /// argon2id, unless this password was verified for this user lately (or is being
+    /// verified right now: then its answer is awaited). Without a user, the same work
+    /// against a fixed hash: timing does not tell which logins exist.
     async fn verify_password(
         &self,
         user: Option<&UserAuth>,
         password: &str,
     ) -> Result<bool, UpdateError> {
-        if let Some(user) = user
-            && self
-                .passwords
-                .contains(user.user_id, &user.password, password)
-        {
-            return Ok(true);
-        }
-        let stored = user.map(|u| u.password.clone());
-        let ok = self.hashing.verify(password, stored).await?;
-        if let (true, Some(user)) = (ok, user) {
-            self.passwords
-                .insert(user.user_id, &user.password, password);
-        }
-        Ok(ok)
+        let Some(user) = user else {
+            return Ok(self.hashing.verify(password, None).await?);
+        };
+        let stored = user.password.clone();
+        let run = || self.hashing.verify(password, Some(stored));
+        Ok(self
+            .passwords
+            .verify(user.user_id, &user.password, password, run)
+            .await?)
     }
 }

@@ -7,14 +7,20 @@
 //! and the password. It matches only the same password for the same user while the stored
 //! hash is unchanged, so a password change makes the old entry unreachable at once. Only
 //! successful verifications are remembered.
+//!
+//! Verifications going on are shared too: devices of one account that start together with
+//! the same password (a power cut's end) wait for the one argon2id run instead of each
+//! starting its own, which would fill the hashing service's queue.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
+use tokio::sync::OnceCell;
 
 use crate::domain::PasswordHash;
+use crate::hashing::Busy;
 
 /// How long a verification is trusted.
 const TTL: Duration = Duration::from_secs(5 * 60);
@@ -27,6 +33,8 @@ pub struct VerifiedPasswords {
     ttl: Duration,
     capacity: usize,
     entries: Mutex<HashMap<i64, Entry>>,
+    /// The verifications going on, by tag; removed by the first caller to finish.
+    running: Mutex<HashMap<[u8; 32], Arc<OnceCell<bool>>>>,
 }
 
 struct Entry {
@@ -45,7 +53,36 @@ impl VerifiedPasswords {
             ttl,
             capacity,
             entries: Mutex::new(HashMap::new()),
+            running: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Whether `password` is the user's: from the cache, from a verification of the same
+    /// password going on, or by `run` (argon2id), whose success is then remembered.
+    pub async fn verify<F: Future<Output = Result<bool, Busy>>>(
+        &self,
+        user_id: i64,
+        stored: &PasswordHash,
+        password: &str,
+        run: impl FnOnce() -> F,
+    ) -> Result<bool, Busy> {
+        if self.contains(user_id, stored, password) {
+            return Ok(true);
+        }
+        let tag = self.tag(user_id, stored, password);
+        let cell = lock(&self.running).entry(tag).or_default().clone();
+        // The first caller runs; the others wait for its answer (or, if it gave up or got
+        // `Busy`, one of them runs next).
+        let result = cell.get_or_try_init(run).await.copied();
+        let mut running = lock(&self.running);
+        if running.get(&tag).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
+            running.remove(&tag);
+        }
+        drop(running);
+        if result == Ok(true) {
+            self.insert(user_id, stored, password);
+        }
+        result
     }
 
     /// Whether `password` was verified against `stored` for this user less than the TTL ago.
@@ -95,6 +132,10 @@ impl VerifiedPasswords {
     }
 }
 
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// Compares in time independent of where the tags differ.
 fn same(a: &[u8; 32], b: &[u8; 32]) -> bool {
     let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
@@ -133,6 +174,32 @@ mod tests {
         cache.insert(1, &hash("a"), "secret");
         // Even the same password set again gets a new salt, hence a new PHC string.
         assert!(!cache.contains(1, &hash("b"), "secret"));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn verifications_going_on_are_shared() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let cache = Arc::new(VerifiedPasswords::new());
+        let runs = Arc::new(AtomicUsize::new(0));
+        let callers: Vec<_> = (0..16)
+            .map(|_| {
+                let (cache, runs) = (cache.clone(), runs.clone());
+                tokio::spawn(async move {
+                    let run = || async {
+                        runs.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        Ok(true)
+                    };
+                    cache.verify(1, &hash("a"), "secret", run).await
+                })
+            })
+            .collect();
+        for caller in callers {
+            assert_eq!(caller.await.expect("task"), Ok(true));
+        }
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        assert!(lock(&cache.running).is_empty());
+        assert!(cache.contains(1, &hash("a"), "secret"));
     }
 
     #[test]
