@@ -1,10 +1,12 @@
 //! The `dyn53` command: wires configuration and logging, then hands over to the library.
 
+mod settings;
+
 use std::io::{BufReader, Read};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 
-use anyhow::{Context, bail};
+use anyhow::{Context, anyhow, bail};
 use clap::{Args, Parser, Subcommand};
 use dyn53_dns::fleet;
 use dyn53_dns::{CookieSecret, DnsOptions, NodeConfig, RrlConfig};
@@ -19,6 +21,7 @@ use dyn53_web::domain::{
     parse_ipv6,
 };
 use dyn53_web::limits::AbuseLimit;
+use dyn53_web::serve::Opening;
 use dyn53_web::update::UpdateLimits;
 use dyn53_web::{ops, serve};
 
@@ -427,7 +430,17 @@ fn init_logging() {
 }
 
 fn main() -> std::process::ExitCode {
+    let settings = match settings::load() {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     init_logging();
+    if let Some(file) = settings {
+        tracing::debug!("settings read from {}", file.display());
+    }
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -448,7 +461,8 @@ fn main() -> std::process::ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let storage = Storage {
-        data_dir: cli.storage.data_dir,
+        // Absolute, so that every message names the directory wherever it was run from.
+        data_dir: std::path::absolute(&cli.storage.data_dir).unwrap_or(cli.storage.data_dir),
         database_url: cli.storage.database_url,
     };
     match cli.command {
@@ -473,7 +487,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             dyn53_dns::run_node(config, shutdown_signal()).await
         }
         Command::Republish(args) => {
-            let db = serve::open_db(&storage).await?;
+            let db = serve::open_db(&storage, Opening::Existing).await?;
             let mut publisher = serve::fleet_publisher(&fleet_config(args))?;
             let snapshot = db.snapshot().await?;
             let meta = publisher
@@ -488,8 +502,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Fleet(args) => print_fleet(args).await,
         command => {
-            let db = serve::open_db(&storage).await?;
-            run_operator_command(&db, command).await
+            let opening = match command {
+                Command::Migrate => Opening::MayCreate,
+                _ => Opening::Existing,
+            };
+            let db = serve::open_db(&storage, opening).await?;
+            // What a command did not find may be in another database than it looked in.
+            run_operator_command(&db, command)
+                .await
+                .map_err(|e| anyhow!("{e:#} (in {})", storage.place()))
         }
     }
 }

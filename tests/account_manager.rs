@@ -610,7 +610,8 @@ async fn groups(backend: Backend) {
         "hostname=house,home&myip=192.0.2.91",
     )
     .await;
-    assert_eq!(u.body, "good 192.0.2.91\nnohost");
+    // The old name is no group now, nor a host name: `notfqdn`.
+    assert_eq!(u.body, "good 192.0.2.91\nnotfqdn");
     assert_serves(&server, "b.dyn.test", RecordType::A, &["192.0.2.90"]).await;
     let page = v.get("/groups").await;
     assert!(page.body.contains("<h2 id=\"group-"), "{}", page.body);

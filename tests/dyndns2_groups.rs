@@ -41,12 +41,13 @@ async fn a_group_updates_its_hosts_on_one_line(backend: Backend) {
     )
     .await;
     assert_eq!(r.status, 200);
-    // The group changed both; office, named again, is then unchanged. Another account's
-    // group, an empty one and an unknown one are `nohost`; a name that can be neither a
-    // host nor a group is `notfqdn`.
+    // The group changed both; office, named again, is then unchanged. An empty group has
+    // no host to update: `nohost`. Another account's group, an unknown one and a name that
+    // can be neither a host nor a group are not host names of this account: `notfqdn`, as
+    // dyndns2 answers a name that is not fully qualified.
     assert_eq!(
         r.body,
-        "good 192.0.2.20\nnohost\nnohost\nnohost\nnotfqdn\nnochg 192.0.2.20"
+        "good 192.0.2.20\nnotfqdn\nnohost\nnotfqdn\nnotfqdn\nnochg 192.0.2.20"
     );
     assert_serves(&server, "home.dyn.test", RecordType::A, &["192.0.2.20"]).await;
     assert_serves(&server, "office.dyn.test", RecordType::A, &["192.0.2.20"]).await;

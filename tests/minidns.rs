@@ -133,6 +133,10 @@ fn response(secret: &str, challenge: &str) -> String {
     hex(&Md5::digest(format!("{inner}{challenge}").as_bytes()))
 }
 
+/// The answer to a login without a key made for miniupdate.
+const NO_MINIUPDATE_KEY: &str = "ERR authentication failed: this login has no key made for \
+     miniupdate (dyn53 key create --miniupdate, or \"miniupdate\" on the keys page)";
+
 /// A miniupdate key of `user`'s.
 fn miniupdate_key(server: &Server, user: &str) -> String {
     let key = server.cli_ok(&["key", "create", "--user", user, "--miniupdate"]);
@@ -237,10 +241,16 @@ async fn miniupdate_session(backend: Backend) {
 
 async fn miniupdate_refuses_other_secrets(backend: Backend) {
     let server = setup(backend).await;
-    let flagged = miniupdate_key(&server, "alice@example.com");
     // A key not created for miniupdate, and the account password: the server keeps no
-    // MD5 of either, so neither can answer a challenge.
+    // MD5 of either, so neither can answer a challenge. While the login has no key made
+    // for miniupdate, the answer says so.
     let plain = server.cli_ok(&["key", "create", "--user", "alice@example.com"]);
+    let (mut s, _) = Session::open(server.miniupdate).await;
+    assert_eq!(
+        s.login("alice@example.com", plain.trim()).await,
+        NO_MINIUPDATE_KEY
+    );
+    let flagged = miniupdate_key(&server, "alice@example.com");
     for secret in [plain.trim(), PASS, "wrong"] {
         let (mut s, _) = Session::open(server.miniupdate).await;
         assert_eq!(
@@ -257,11 +267,11 @@ async fn miniupdate_refuses_other_secrets(backend: Backend) {
             "ERR not authenticated"
         );
     }
-    // Another user's key.
+    // Another user's key (bob has none made for miniupdate).
     let (mut s, _) = Session::open(server.miniupdate).await;
     assert_eq!(
         s.login("bob@example.com", &flagged).await,
-        "ERR authentication failed"
+        NO_MINIUPDATE_KEY
     );
     for (command, answer) in [
         (

@@ -53,6 +53,12 @@ impl Storage {
         }
     }
 
+    /// Where the data is, for people: the SQLite file, or the PostgreSQL database, host and
+    /// port (never the password).
+    pub fn place(&self) -> String {
+        crate::db::place(&self.database_url())
+    }
+
     /// The SQLite file used when no database URL is given.
     pub fn sqlite_file(&self) -> PathBuf {
         self.data_dir.join("dyn53.db")

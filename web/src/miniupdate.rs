@@ -38,7 +38,8 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::domain::{Fqdn, Protocol, parse_ip};
 use crate::update::{
-    Client, Credentials, HostEntry, HostResult, Secret, UpdateError, UpdateRequest, Updater,
+    AuthFailure, Client, Credentials, HostEntry, HostResult, Secret, UpdateError, UpdateRequest,
+    Updater,
 };
 
 /// Commands a session may send; the next one is refused and the connection closed.
@@ -289,6 +290,10 @@ impl Session {
 /// The `ERR` line for a request that failed as a whole.
 fn error(e: &UpdateError) -> String {
     match e {
+        UpdateError::BadAuth(AuthFailure::NoKey) => "ERR authentication failed: this login has \
+            no key made for miniupdate (dyn53 key create --miniupdate, or \"miniupdate\" on the \
+            keys page)"
+            .into(),
         UpdateError::BadAuth(_) => "ERR authentication failed".into(),
         UpdateError::AccountInactive => "ERR the account is not active".into(),
         UpdateError::ReadOnly => "ERR this user may not change DNS".into(),

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use dyn53_dns::Store;
 use dyn53_dns::feed::Revision;
 use dyn53_dns::fleet::{self, Keys, Publisher};
@@ -29,25 +29,39 @@ use crate::tokens::TokenKeys;
 use crate::update::Updater;
 use crate::{miniupdate, ops};
 
+/// Whether opening the configured database may create it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Opening {
+    /// The services and `migrate`: a new SQLite database is made when there is none.
+    MayCreate,
+    /// Operator commands: no database where they look means they look in the wrong place,
+    /// and an empty new one would only hide that.
+    Existing,
+}
+
 /// Opens the configured database and brings its schema up to date.
-pub async fn open_db(storage: &Storage) -> anyhow::Result<Db> {
+pub async fn open_db(storage: &Storage, opening: Opening) -> anyhow::Result<Db> {
     if storage.database_url.is_none() {
+        let file = storage.sqlite_file();
+        if opening == Opening::Existing && !file.exists() {
+            bail!(
+                "there is no dyn53 database at {}: run this where `dyn53 serve` runs, or set \
+                 DYN53_DATA_DIR (or DYN53_DATABASE_URL) to the server's, in the environment or \
+                 in a settings file (DYN53_CONFIG)",
+                file.display()
+            );
+        }
         private_dir(&storage.data_dir).with_context(|| {
             format!("creating the data directory {}", storage.data_dir.display())
         })?;
         // SQLite gives its -wal and -shm files the database file's mode.
-        let file = storage.sqlite_file();
         create_private(&file).with_context(|| format!("creating {}", file.display()))?;
         for suffix in ["", "-wal", "-shm"] {
             let path = format!("{}{suffix}", file.display());
             tighten(path.as_ref()).with_context(|| format!("making {path} private"))?;
         }
     }
-    let db = Db::connect(&storage.database_url())
-        .await
-        .context("connecting to the database")?;
-    db.migrate().await.context("migrating the database")?;
-    Ok(db)
+    Ok(Db::open(&storage.database_url()).await?)
 }
 
 /// How many applied revisions stay in the outbox: a reader that falls further behind than
@@ -76,7 +90,15 @@ fn stopped(stop: &watch::Receiver<bool>) -> impl Future<Output = ()> + Send + 's
 
 /// The database, with the configured zones present.
 async fn open_control_plane(config: &Config) -> anyhow::Result<Db> {
-    let db = open_db(&config.storage).await?;
+    let db = open_db(&config.storage, Opening::MayCreate).await?;
+    // Operator commands run elsewhere need to be told where the data is.
+    match &config.storage.database_url {
+        None => tracing::info!(
+            "data in {dir}: run operator commands here, or with DYN53_DATA_DIR={dir}",
+            dir = config.storage.data_dir.display()
+        ),
+        Some(_) => tracing::info!("data in {}", config.storage.place()),
+    }
     for zone in ops::ensure_zones(&db, &config.zones).await? {
         tracing::info!(%zone, "created zone");
     }

@@ -2,6 +2,7 @@
 //! (HS256 only, issuer and expiry checked; `none` and other algorithms refused) or an update
 //! key with the API scope, both as `Authorization: Bearer`; calls are counted per caller.
 
+use super::body::Body;
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
@@ -81,7 +82,7 @@ struct TokenResponse {
 async fn token(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Json<TokenRequest>,
+    body: Body<TokenRequest>,
 ) -> Result<HttpResponse, Problem> {
     let source = state.trusted_proxies.client_ip(&req);
     let key = body.email.trim().to_lowercase();

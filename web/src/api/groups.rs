@@ -1,6 +1,7 @@
 //! `/api/v1/groups`: named sets of the account's hosts, which a dyndns2 update may name
 //! instead of a host (No-IP's groups).
 
+use super::body::Body;
 use actix_web::http::header;
 use actix_web::{HttpResponse, delete, get, post, put, web};
 use serde::{Deserialize, Serialize};
@@ -92,7 +93,7 @@ async fn list(caller: ApiCaller) -> Result<HttpResponse, Problem> {
     )
 )]
 #[post("/groups")]
-async fn create(caller: ApiCaller, body: web::Json<Group>) -> Result<HttpResponse, Problem> {
+async fn create(caller: ApiCaller, body: Body<Group>) -> Result<HttpResponse, Problem> {
     let groups = caller.access.group_admin()?;
     let (name, hosts) = body.parse(&caller.access).await?;
     match groups.create(&name, &hosts).await {
@@ -139,7 +140,7 @@ async fn read(caller: ApiCaller, name: web::Path<String>) -> Result<HttpResponse
 async fn replace(
     caller: ApiCaller,
     name: web::Path<String>,
-    body: web::Json<Group>,
+    body: Body<Group>,
 ) -> Result<HttpResponse, Problem> {
     let current = find(&caller.access, &name).await?;
     let groups = caller.access.group_admin()?;

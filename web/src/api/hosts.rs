@@ -2,6 +2,7 @@
 //! changing and deleting one. Changes go through the update service (`updates.rs`), like
 //! the legacy protocols'.
 
+use super::body::Body;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use actix_web::http::header;
@@ -184,7 +185,7 @@ struct NewHost {
     )
 )]
 #[post("/hosts")]
-async fn create(caller: ApiCaller, body: web::Json<NewHost>) -> Result<HttpResponse, Problem> {
+async fn create(caller: ApiCaller, body: Body<NewHost>) -> Result<HttpResponse, Problem> {
     let hosts = caller.access.host_admin()?;
     let addresses = addresses(body.ipv4.as_deref(), body.ipv6.as_deref())?;
     let name = Fqdn::parse(&body.name)
@@ -330,7 +331,7 @@ async fn change(
     caller: ApiCaller,
     state: web::Data<AppState>,
     fqdn: web::Path<String>,
-    body: web::Json<HostChanges>,
+    body: Body<HostChanges>,
 ) -> Result<HttpResponse, Problem> {
     let host = caller.host(&fqdn).await?;
     let settings = body.settings(&host)?;

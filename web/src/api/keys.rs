@@ -1,6 +1,7 @@
 //! `/api/v1/keys`: the account's update keys. A new key's secret is answered once; the
 //! service keeps only its digest.
 
+use super::body::Body;
 use actix_web::{HttpResponse, delete, get, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -104,7 +105,7 @@ struct CreatedKey {
     )
 )]
 #[post("/keys")]
-async fn create(caller: ApiCaller, body: web::Json<NewKey>) -> Result<HttpResponse, Problem> {
+async fn create(caller: ApiCaller, body: Body<NewKey>) -> Result<HttpResponse, Problem> {
     let keys = caller.access.key_admin()?;
     let name = body.name.trim();
     if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {

@@ -7,6 +7,7 @@
 
 mod account;
 mod auth;
+mod body;
 mod docs;
 mod groups;
 mod history;
@@ -28,17 +29,12 @@ use problem::Problem;
 const MAX_BODY: usize = 16 * 1024;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    let json = web::JsonConfig::default()
-        .limit(MAX_BODY)
-        .content_type_required(true)
-        .error_handler(|e, _| Problem::bad_body(&e).into());
     let query = web::QueryConfig::default().error_handler(|e, _| Problem::bad_query(&e).into());
     // The answer for a route the scope lacks needs the document, which needs the scope:
     // it reads the document from this cell, filled once the scope is made.
     let published = web::Data::new(std::sync::OnceLock::<docs::Published>::new());
     let unrouted = published.clone();
     let api = utoipa_actix_web::scope("/api/v1")
-        .app_data(json)
         .app_data(query)
         .app_data(web::PayloadConfig::new(MAX_BODY))
         .configure(auth::routes)

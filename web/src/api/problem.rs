@@ -1,7 +1,7 @@
 //! RFC 9457 problem details: every API error is one, with a stable machine-readable `code`,
 //! and the OpenAPI responses that describe them.
 
-use actix_web::error::{JsonPayloadError, QueryPayloadError};
+use actix_web::error::QueryPayloadError;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
@@ -53,21 +53,6 @@ impl Problem {
     pub fn retry_after(mut self, seconds: u64) -> Problem {
         self.retry_after = Some(seconds);
         self
-    }
-
-    /// A body that is not the JSON this endpoint takes.
-    pub fn bad_body(e: &JsonPayloadError) -> Problem {
-        match e {
-            JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
-                Problem::too_large()
-            }
-            JsonPayloadError::ContentType => Problem::new(
-                415,
-                "unsupported_media_type",
-                "Send the body as application/json.",
-            ),
-            e => Problem::invalid_body(e),
-        }
     }
 
     pub fn too_large() -> Problem {

@@ -2,6 +2,7 @@
 //! at the host or at `_acme-challenge.<host>` for ACME DNS-01 clients, added and removed one
 //! at a time through the update service.
 
+use super::body::Body;
 use actix_web::{HttpRequest, HttpResponse, delete, get, post, web};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -139,7 +140,7 @@ async fn add(
     caller: ApiCaller,
     state: web::Data<AppState>,
     fqdn: web::Path<String>,
-    body: web::Json<TxtRecord>,
+    body: Body<TxtRecord>,
 ) -> Result<HttpResponse, Problem> {
     let host = caller.host(&fqdn).await?;
     let at = body.at(&host)?;

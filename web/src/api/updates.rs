@@ -2,6 +2,7 @@
 //! update service: the request it makes, the caller as a client in the history, and the
 //! answer mapped to a problem.
 
+use super::body;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use actix_web::http::header;
@@ -72,9 +73,7 @@ async fn update(
     let body: UpdateBody = if body.is_empty() {
         UpdateBody::default()
     } else {
-        serde_json::from_slice::<Option<UpdateBody>>(&body)
-            .map_err(|e| Problem::invalid_body(&e))?
-            .unwrap_or_default()
+        body::decode::<Option<UpdateBody>>(&body)?.unwrap_or_default()
     };
     let mut request = UpdateRequest::new(
         caller.credentials(),

@@ -6,6 +6,7 @@
 
 mod blocks;
 mod browser;
+mod connect;
 mod entity;
 mod feed;
 mod hosts;
@@ -16,12 +17,11 @@ mod update;
 mod write;
 mod zones;
 
-use std::time::Duration;
-
 use dyn53_migrations::MigratorTrait;
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
+use sea_orm::{DatabaseConnection, DbBackend, DbErr};
 
 pub use browser::{TokenData, TokenPurpose, WebSession, WebUser};
+pub use connect::{OpenError, place};
 pub use hosts::{ACME_LABEL, Host, HostKind, HostState, NewHost};
 pub use lead::Leadership;
 pub use people::{KeyAuth, NewKey, NewUser, NewUserAccount, UserAuth};
@@ -70,37 +70,8 @@ pub struct Db {
 }
 
 impl Db {
-    /// Connects to `url` (`sqlite://…` or `postgres://…`). Failures surface within a few
-    /// seconds, so update clients get `911` instead of hanging.
-    pub async fn connect(url: &str) -> DbResult<Db> {
-        let mut options = ConnectOptions::new(url);
-        options
-            .connect_timeout(Duration::from_secs(3))
-            .acquire_timeout(Duration::from_secs(3))
-            // Pinging every connection taken from the pool doubles the round trips of an
-            // update; only one idle long enough to have been dropped is checked. A
-            // connection the server closed fails one request (`911`) and is discarded.
-            .test_before_acquire_if_idle_for(Duration::from_secs(30))
-            .sqlx_logging(false);
-        if url.starts_with("sqlite:") {
-            // A writer waits this long for another process's write lock, then gives up (`911`).
-            options
-                .max_connections(4)
-                .map_sqlx_sqlite_opts(|o| o.busy_timeout(Duration::from_secs(3)));
-        } else {
-            options.max_connections(16);
-        }
-        let conn = Database::connect(options).await?;
-        if conn.get_database_backend() == DbBackend::Sqlite {
-            // WAL lets the DNS feed read while a writer commits; the CLI and the server share the file.
-            conn.execute_unprepared("PRAGMA journal_mode=WAL").await?;
-        }
-        Ok(Db { conn })
-    }
-
-    pub async fn migrate(&self) -> DbResult<()> {
-        dyn53_migrations::Migrator::up(&self.conn, None).await?;
-        Ok(())
+    async fn migrate(&self) -> Result<(), DbErr> {
+        dyn53_migrations::Migrator::up(&self.conn, None).await
     }
 
     fn is_postgres(&self) -> bool {

@@ -89,7 +89,7 @@ impl std::fmt::Debug for Secret {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AuthFailure {
     NoSuchLogin,
-    /// The user has no live update key, and the protocol needs one.
+    /// The user has no live update key the protocol can use (miniupdate: one made for it).
     NoKey,
     WrongSecret,
     /// The source address sent too many wrong credentials lately, or the login too many
@@ -171,13 +171,20 @@ impl Updater {
     }
 
     async fn why_refused(&self, credentials: &Credentials) -> Result<AuthFailure, UpdateError> {
-        Ok(match self.db.live_keys(&credentials.login).await? {
-            None => AuthFailure::NoSuchLogin,
-            Some(0) if !matches!(credentials.secret, Secret::PasswordOrKey(_)) => {
-                AuthFailure::NoKey
-            }
-            Some(_) => AuthFailure::WrongSecret,
-        })
+        let login = &credentials.login;
+        Ok(
+            match (self.db.live_keys(login).await?, &credentials.secret) {
+                (None, _) => AuthFailure::NoSuchLogin,
+                (Some(0), Secret::PasswordOrKey(_)) => AuthFailure::WrongSecret,
+                (Some(0), _) => AuthFailure::NoKey,
+                (Some(_), Secret::Md5Response { .. })
+                    if self.db.miniupdate_keys(login).await?.is_empty() =>
+                {
+                    AuthFailure::NoKey
+                }
+                (Some(_), _) => AuthFailure::WrongSecret,
+            },
+        )
     }
 
     /// The login's key, or a per-host key logging in as its host.

@@ -624,7 +624,9 @@ impl Updater {
                         .map(|(name, _)| name.clone())
                         .collect(),
                 ),
-                (Err(_), None) => Target::Answer(HostResult::NotFqdn),
+                // Not a host name, and no group of this account: as dyndns2 answers any
+                // name that is not fully qualified.
+                (Err(_), _) => Target::Answer(HostResult::NotFqdn),
                 (Ok(name), _) if foreign(name) => Target::Answer(HostResult::ForeignZone),
                 _ => Target::Answer(HostResult::NoHost),
             })
