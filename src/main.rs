@@ -594,6 +594,10 @@ async fn print_fleet(args: RedisArgs) -> anyhow::Result<()> {
         Some(meta) => println!("feed at revision {} (copy {})", meta.revision, meta.epoch),
         None => println!("feed: Redis holds no copy (the web publisher writes one)"),
     }
+    if nodes.is_empty() {
+        println!("no DNS node has reported in the last day");
+        return Ok(());
+    }
     println!("NODE\tDNS\tREVISION\tLAG\tHEARTBEAT\tREADY\tQUERIES");
     let now = fleet::now_ms();
     for node in nodes {

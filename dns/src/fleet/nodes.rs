@@ -58,6 +58,10 @@ pub async fn list_nodes(conn: &mut ConnectionManager, keys: &Keys) -> RedisResul
     let () = conn.zrembyscore(keys.nodes(), 0, stale).await?;
     let mut ids: Vec<String> = conn.zrange(keys.nodes(), 0, -1).await?;
     ids.sort();
+    if ids.is_empty() {
+        // Redis refuses an empty pipeline.
+        return Ok(Vec::new());
+    }
     let mut pipe = redis::pipe();
     for id in &ids {
         pipe.hgetall(keys.node(id));
