@@ -11,7 +11,16 @@ use serde_json::Value;
 use support::api::{SECRET, call, token};
 use support::http::update;
 use support::tenants::{PASS, setup_with};
-use support::{Backend, Process, Server, binary, postgres_base};
+use support::{Backend, Server, binary, postgres_base, serve_in};
+
+/// The tour's second command.
+const ADD_HOST: &[&str] = &[
+    "host",
+    "add",
+    "home.dyn.localhost",
+    "--owner",
+    "me@example.com",
+];
 
 /// Runs `dyn53 ARGS` in `dir` with only `env` of dyn53's settings.
 fn dyn53_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -41,17 +50,7 @@ fn one_error_line(out: &Output) -> String {
 #[test]
 fn an_operator_command_in_the_wrong_directory_says_where_it_looked() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let out = dyn53_in(
-        dir.path(),
-        &[
-            "host",
-            "add",
-            "home.dyn.localhost",
-            "--owner",
-            "me@example.com",
-        ],
-        &[],
-    );
+    let out = dyn53_in(dir.path(), ADD_HOST, &[]);
     let line = one_error_line(&out);
     let expected = dir.path().join("dyn53-data").join("dyn53.db");
     assert!(
@@ -64,17 +63,7 @@ fn an_operator_command_in_the_wrong_directory_says_where_it_looked() {
 
     // Where there is a database, what is missing is named with the database it is missing from.
     assert!(dyn53_in(dir.path(), &["migrate"], &[]).status.success());
-    let out = dyn53_in(
-        dir.path(),
-        &[
-            "host",
-            "add",
-            "home.dyn.localhost",
-            "--owner",
-            "me@example.com",
-        ],
-        &[],
-    );
+    let out = dyn53_in(dir.path(), ADD_HOST, &[]);
     assert_eq!(
         one_error_line(&out),
         format!(
@@ -88,16 +77,7 @@ fn an_operator_command_in_the_wrong_directory_says_where_it_looked() {
 async fn operator_commands_find_the_servers_data_through_its_log_or_a_settings_file() {
     let server_dir = tempfile::tempdir().expect("temp dir");
     let data = server_dir.path().join("data");
-    let env = vec![
-        ("DYN53_DATA_DIR".to_owned(), data.display().to_string()),
-        ("DYN53_HTTP_ADDR".to_owned(), "127.0.0.1:0".to_owned()),
-        ("DYN53_DNS_ADDR".to_owned(), "127.0.0.1:0".to_owned()),
-        ("DYN53_MINIUPDATE_ADDR".to_owned(), "off".to_owned()),
-    ];
-    let server =
-        tokio::task::spawn_blocking(move || Process::spawn(&["serve"], env, "dyn53 listening"))
-            .await
-            .expect("server starts");
+    let server = serve_in(&data).await;
     // The server says where its data is, and how to reach it from elsewhere.
     assert!(
         server.log().contains(&format!(
@@ -128,17 +108,7 @@ async fn operator_commands_find_the_servers_data_through_its_log_or_a_settings_f
     assert!(out.status.success(), "{out:?}");
     // ... and so does ./dyn53.env in the directory a command runs from.
     std::fs::copy(&settings, elsewhere.path().join("dyn53.env")).expect("copied");
-    let out = dyn53_in(
-        elsewhere.path(),
-        &[
-            "host",
-            "add",
-            "home.dyn.localhost",
-            "--owner",
-            "me@example.com",
-        ],
-        &[],
-    );
+    let out = dyn53_in(elsewhere.path(), ADD_HOST, &[]);
     assert!(out.status.success(), "{out:?}");
     assert!(!elsewhere.path().join("dyn53-data").exists());
 

@@ -10,7 +10,7 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use support::{Process, binary, postgres_base, psql};
+use support::{binary, postgres_base, psql, serve_in};
 
 /// A fenced ```sh block and the `## ` section it is in.
 struct Block {
@@ -147,17 +147,7 @@ async fn the_readme_runs_as_written() {
     assert!(blocks[0].text.contains("-- serve"));
 
     let home = tempfile::tempdir().expect("temp dir");
-    let data = home.path().join("dyn53-data");
-    let env = vec![
-        ("DYN53_DATA_DIR".to_owned(), data.display().to_string()),
-        ("DYN53_HTTP_ADDR".to_owned(), "127.0.0.1:0".to_owned()),
-        ("DYN53_DNS_ADDR".to_owned(), "127.0.0.1:0".to_owned()),
-        ("DYN53_MINIUPDATE_ADDR".to_owned(), "127.0.0.1:0".to_owned()),
-    ];
-    let server =
-        tokio::task::spawn_blocking(move || Process::spawn(&["serve"], env, "dyn53 listening"))
-            .await
-            .expect("server starts");
+    let server = serve_in(&home.path().join("dyn53-data")).await;
     let http = server.addresses("http")[0];
     let dns = server.addresses("dns")[0];
     let miniupdate = server.addresses("miniupdate")[0];

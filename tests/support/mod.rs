@@ -172,6 +172,19 @@ pub fn binary() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_dyn53"))
 }
 
+/// `dyn53 serve` on free ports with only its data directory set, as a newcomer runs it.
+pub async fn serve_in(data_dir: &Path) -> Process {
+    let env = vec![
+        ("DYN53_DATA_DIR".to_owned(), data_dir.display().to_string()),
+        ("DYN53_HTTP_ADDR".to_owned(), "127.0.0.1:0".to_owned()),
+        ("DYN53_DNS_ADDR".to_owned(), "127.0.0.1:0".to_owned()),
+        ("DYN53_MINIUPDATE_ADDR".to_owned(), "127.0.0.1:0".to_owned()),
+    ];
+    tokio::task::spawn_blocking(move || Process::spawn(&["serve"], env, "dyn53 listening"))
+        .await
+        .expect("server starts")
+}
+
 /// A running `dyn53` process whose log is collected.
 pub struct Process {
     child: Child,
