@@ -116,16 +116,18 @@ pss_mb() {
     echo $((kb / 1024))
 }
 
-# Waits until `dig` gets lat.bench.test's address from 127.0.0.1:PORT.
+# Waits until `dig` gets the last generated host's address (hN for N = SIZE - 1, never
+# updated) from 127.0.0.1:PORT.
 wait_for_zone() {
-    local port=$1 what=$2 i
+    local port=$1 what=$2 size=$3 i want
+    want=10.$((size >> 16)).$(((size >> 8) & 255)).$((size & 255))
     for i in $(seq 1 1200); do
-        if [ "$(dig +short +time=1 +tries=1 @127.0.0.1 -p "$port" "lat.$ZONE" A 2>/dev/null)" = 10.255.255.254 ]; then
+        if [ "$(dig +short +time=1 +tries=1 @127.0.0.1 -p "$port" "h$((size - 1)).$ZONE" A 2>/dev/null)" = "$want" ]; then
             return 0
         fi
         sleep 0.1
     done
-    die "$what does not answer for lat.$ZONE on port $port"
+    die "$what does not answer for h$((size - 1)).$ZONE on port $port"
 }
 
 # run_dnsperf SIZE NAME PORT PID: one measured run; appends its line to $RESULTS.
@@ -182,7 +184,7 @@ start_dyn53() {
     line=$(grep -m1 'dyn53 listening' "$WORK/$size/dyn53-$run.log") || die "dyn53 did not start"
     HTTP_ADDR=$(sed -E 's/.*http=([0-9.:]+).*/\1/' <<<"$line")
     DNS_ADDR=$(sed -E 's/.*dns=([0-9.:]+).*/\1/' <<<"$line")
-    wait_for_zone "${DNS_ADDR##*:}" dyn53
+    wait_for_zone "${DNS_ADDR##*:}" dyn53 "$size"
     taskset -a -p -c "$SERVER_CPU" "$DYN53_PID" >/dev/null
 }
 
@@ -283,7 +285,7 @@ EOF
     taskset -c "$SERVER_CPU" nsd -d -c "$dir/nsd/nsd.conf" >"$dir/nsd/stdout.log" 2>&1 &
     nsd_pid=$!
     PIDS+=("$nsd_pid")
-    wait_for_zone "$nsd_port" NSD
+    wait_for_zone "$nsd_port" NSD "$size"
     taskset -a -p -c "$SERVER_CPU" "$nsd_pid" >/dev/null
     run_dnsperf "$size" nsd "$nsd_port" "$nsd_pid"
     stop "$nsd_pid"

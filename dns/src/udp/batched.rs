@@ -76,16 +76,29 @@ pub(super) async fn serve(
             _ = shutdown.as_mut() => return Ok(()),
             ready = socket.readable() => ready?,
         }
-        let received = match socket.try_io(Interest::READABLE, || receive(fd, &mut buffers)) {
-            Ok(received) => received,
-            // Drained (and tokio knows it): wait for the next datagram.
-            Err(error) if error.kind() == io::ErrorKind::WouldBlock => continue,
+        let mut received = 0;
+        let receiving = socket.try_io(Interest::READABLE, || {
+            received = receive(fd, &mut buffers)?;
+            if received < BATCH {
+                // `recvmmsg` on a non-blocking socket stops short only where the queue ran
+                // empty: saying so clears tokio's readiness, so the loop sleeps until the
+                // next datagram instead of asking once more to learn the same.
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            Ok(())
+        });
+        match receiving {
+            Ok(()) => {}
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
             Err(error) if is_fatal(&error) => return Err(error),
             Err(error) => {
                 warn!(%error, "error receiving on the UDP socket");
                 continue;
             }
-        };
+        }
+        if received == 0 {
+            continue;
+        }
         buffers.ready = 0;
         for (packet, &(len, src)) in buffers.packets.iter().zip(&buffers.received[..received]) {
             // Nobody can be answered at port 0 (hickory refuses these too).
