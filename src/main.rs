@@ -90,6 +90,8 @@ struct ServeArgs {
     /// DNS listen address, UDP and TCP.
     #[arg(long, env = "DYN53_DNS_ADDR", default_value = "127.0.0.1:5300")]
     dns_addr: SocketAddr,
+    #[command(flatten)]
+    dns_options: DnsOptionArgs,
 }
 
 #[derive(Args)]
@@ -136,6 +138,14 @@ struct DnsArgs {
     /// Address of the status port (`/metrics`, `/healthz`, `/readyz`); unset: none.
     #[arg(long, env = "DYN53_NODE_STATUS_ADDR")]
     status_addr: Option<SocketAddr>,
+    #[command(flatten)]
+    dns_options: DnsOptionArgs,
+}
+
+/// What a DNS node does beyond answering (rate limiting, cookies): the same flags and
+/// defaults for `dyn53 dns` and for the node inside `dyn53 serve`.
+#[derive(Args)]
+struct DnsOptionArgs {
     /// UDP answers per second per source prefix, name and kind of answer; 0: no limit.
     #[arg(long, env = "DYN53_RRL_RATE", default_value_t = 200)]
     rrl_rate: u32,
@@ -163,14 +173,14 @@ struct DnsArgs {
     cookie_secret: Option<CookieSecret>,
 }
 
-impl DnsArgs {
-    fn dns_options(&self) -> DnsOptions {
-        let rrl = (self.rrl_rate > 0).then(|| RrlConfig {
+impl DnsOptionArgs {
+    fn into_options(self) -> DnsOptions {
+        let rrl = (self.rrl_rate > 0).then_some(RrlConfig {
             rate: self.rrl_rate,
             slip: self.rrl_slip,
             ipv4_prefix: self.rrl_ipv4_prefix,
             ipv6_prefix: self.rrl_ipv6_prefix,
-            exempt: self.rrl_exempt.clone(),
+            exempt: self.rrl_exempt,
             log_only: self.rrl_log_only,
         });
         DnsOptions {
@@ -468,7 +478,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
             let config = control_config(storage, args.control)?;
-            serve::serve(config, args.dns_addr, shutdown_signal()).await
+            let dns_options = args.dns_options.into_options();
+            serve::serve(config, args.dns_addr, dns_options, shutdown_signal()).await
         }
         Command::Web(args) => {
             let config = control_config(storage, args.control)?;
@@ -476,7 +487,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Dns(args) => {
             let config = NodeConfig {
-                dns_options: args.dns_options(),
+                dns_options: args.dns_options.into_options(),
                 id: args.node_id.unwrap_or_else(host_name),
                 redis_url: args.redis.redis_url,
                 redis_prefix: args.redis.redis_prefix,

@@ -329,6 +329,10 @@ impl Handler {
 /// The rate limiter's verdict on `reply`: positive answers are charged to the query name,
 /// negative ones to the zone, errors to the source alone (see `crate::rrl`).
 fn rate_limit(limiter: &mut RateLimiter, reply: &Reply, request: &Request) -> Verdict {
+    // An exempt source (a load generator, monitoring) costs no name key.
+    if limiter.exempts(request.src().ip()) {
+        return Verdict::Send;
+    }
     let (class, name) = match &reply.answer {
         Some(answer) if !answer.answers().is_empty() => (
             Class::Positive,

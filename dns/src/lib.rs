@@ -37,3 +37,4 @@ pub use rrl::RrlConfig;
 pub use server::{DnsOptions, LOG_DIRECTIVES, Listeners, bind, bind_with, serve};
 pub use stats::{Stats, StatsSnapshot};
 pub use store::{Answer, ApplyReport, Store};
+pub use udp::UdpResponder;

@@ -129,7 +129,7 @@ impl RateLimiter {
         // An IPv4 client of a dual-stack socket arrives as ::ffff:a.b.c.d: an IPv6 prefix of
         // that would put every IPv4 client in one bucket.
         let source = source.to_canonical();
-        if self.config.exempt.iter().any(|net| net.contains(&source)) {
+        if self.exempts(source) {
             return Verdict::Send;
         }
         let prefix = self.prefix(source);
@@ -187,6 +187,12 @@ impl RateLimiter {
         };
         self.stats.record_rrl(verdict);
         verdict
+    }
+
+    /// Whether `source` is never limited: callers ask first when the key costs work.
+    pub(crate) fn exempts(&self, source: IpAddr) -> bool {
+        let source = source.to_canonical();
+        self.config.exempt.iter().any(|net| net.contains(&source))
     }
 
     /// Milliseconds since the table was made, plus one second: a bucket never charged

@@ -21,7 +21,7 @@ use crate::handler::Handler;
 use crate::rrl::{RateLimiter, RrlConfig};
 use crate::stats::Stats;
 use crate::store::Store;
-use crate::udp;
+use crate::udp::{self, UdpResponder};
 
 /// Directives for a `tracing_subscriber::EnvFilter` that silence hickory's per-query INFO
 /// lines (and its chatter about individual bad packets) while keeping its warnings.
@@ -193,8 +193,7 @@ pub async fn serve(
             .map(|config| RateLimiter::new(config.clone(), stats.clone()));
         udp_loops.spawn(udp::serve_udp(
             socket,
-            handler.clone(),
-            limiter,
+            UdpResponder::with(handler.clone(), limiter),
             async move { token.cancelled().await },
         ));
     }

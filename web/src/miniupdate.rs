@@ -28,7 +28,7 @@
 //! [`PER_SOURCE`] sessions at a time from one address.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -36,7 +36,7 @@ use rand::Rng;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::domain::{Fqdn, Protocol, parse_ip};
+use crate::domain::{Fqdn, NameError, Protocol, parse_ip};
 use crate::update::{
     AuthFailure, Client, Credentials, HostEntry, HostResult, Secret, UpdateError, UpdateRequest,
     Updater,
@@ -181,35 +181,25 @@ impl Session {
     }
 
     async fn answer(&mut self, line: &str) -> (String, Next) {
-        let mut words = line.split_whitespace();
-        let command = words.next().unwrap_or("").to_ascii_uppercase();
-        let args: Vec<&str> = words.collect();
-        let answer = match (command.as_str(), args.as_slice()) {
-            ("EXIT", _) => return ("OK Bye!".into(), Next::Close),
-            ("AGENT", [_, ..]) => {
-                let agent = line.split_once(char::is_whitespace).map_or("", |(_, a)| a);
-                self.agent = Some(agent.trim().chars().take(255).collect());
+        let answer = match Command::parse(line) {
+            Command::Exit => return ("OK Bye!".into(), Next::Close),
+            Command::Agent(agent) => {
+                self.agent = Some(agent);
                 "OK Agent accepted".into()
             }
-            ("AGENT", []) => "ERR AGENT needs the client's name".into(),
+            Command::Usage(usage @ AGENT_USAGE) => usage.into(),
             _ if self.agent.is_none() => "ERR send AGENT first".into(),
-            ("VERSION", []) => format!("OK {VERSION}"),
-            ("LOGIN", [login, method]) if method.eq_ignore_ascii_case("digest-md5-text") => {
+            Command::Version => format!("OK {VERSION}"),
+            Command::Login(login) => {
                 let challenge = format!("{:032x}", rand::rng().random::<u128>());
                 let answer = format!("CHALLENGE {challenge}");
-                self.challenge = Some(((*login).to_owned(), challenge));
+                self.challenge = Some((login.to_owned(), challenge));
                 self.credentials = None;
                 answer
             }
-            ("LOGIN", [_, _]) => "ERR the only method is digest-md5-text".into(),
-            ("LOGIN", _) => "ERR usage: LOGIN <login> digest-md5-text".into(),
-            ("RESPONSE", [response]) => self.login(response).await,
-            ("RESPONSE", _) => "ERR usage: RESPONSE <32 hex digits>".into(),
-            ("A_UPDATE", [mode, host, rest @ ..]) if rest.len() <= 1 => {
-                self.a_update(mode, host, rest.first().copied()).await
-            }
-            ("A_UPDATE", _) => "ERR usage: A_UPDATE online|offline <host> [ip]".into(),
-            _ => "ERR unknown command".into(),
+            Command::Response(response) => self.login(response).await,
+            Command::AUpdate { mode, host, ip } => self.a_update(mode, host, ip).await,
+            Command::Usage(usage) => usage.into(),
         };
         (answer, Next::Continue)
     }
@@ -239,24 +229,19 @@ impl Session {
         let Some(credentials) = self.credentials.clone() else {
             return "ERR not authenticated".into();
         };
-        let offline = match mode.to_ascii_lowercase().as_str() {
-            "online" => false,
-            "offline" => true,
-            _ => return "ERR the mode is online or offline".into(),
-        };
-        // The address is ignored when going offline, as miniDNS documents.
-        let addresses = match ip.filter(|_| !offline).map(parse_ip) {
-            None => (None, None),
-            Some(Ok(IpAddr::V4(v4))) => (Some(v4), None),
-            Some(Ok(IpAddr::V6(v6))) => (None, Some(v6)),
-            Some(Err(_)) => return "ERR not an IP address".into(),
+        let UpdateTarget {
+            offline,
+            name,
+            addresses,
+        } = match update_target(mode, host, ip) {
+            Ok(target) => target,
+            Err(refusal) => return refusal.into(),
         };
         let client = Client {
             protocol: Protocol::Miniupdate,
             source: self.peer.ip(),
             agent: self.agent.clone(),
         };
-        let name = Fqdn::parse(host);
         let shown = name
             .as_ref()
             .map(|n| n.as_str().to_ascii_uppercase())
@@ -285,6 +270,95 @@ impl Session {
             Err(e) => error(&e),
         }
     }
+}
+
+/// The answer to `AGENT` without a name, given before any other command too.
+const AGENT_USAGE: &str = "ERR AGENT needs the client's name";
+
+/// One command line (trimmed), parsed; what it does depends on the session
+/// (`Session::answer`).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Command<'a> {
+    Exit,
+    /// The client's name, at most 255 characters.
+    Agent(String),
+    Version,
+    /// `LOGIN <login> digest-md5-text`.
+    Login(&'a str),
+    Response(&'a str),
+    /// Checked by [`update_target`] once the session is authenticated.
+    AUpdate {
+        mode: &'a str,
+        host: &'a str,
+        ip: Option<&'a str>,
+    },
+    /// Malformed or unknown: the `ERR` line to answer.
+    Usage(&'static str),
+}
+
+impl<'a> Command<'a> {
+    pub fn parse(line: &'a str) -> Command<'a> {
+        let line = line.trim();
+        let mut words = line.split_whitespace();
+        let command = words.next().unwrap_or("").to_ascii_uppercase();
+        let args: Vec<&str> = words.collect();
+        match (command.as_str(), args.as_slice()) {
+            ("EXIT", _) => Command::Exit,
+            ("AGENT", [_, ..]) => {
+                let agent = line.split_once(char::is_whitespace).map_or("", |(_, a)| a);
+                Command::Agent(agent.trim().chars().take(255).collect())
+            }
+            ("AGENT", []) => Command::Usage(AGENT_USAGE),
+            ("VERSION", []) => Command::Version,
+            ("LOGIN", [login, method]) if method.eq_ignore_ascii_case("digest-md5-text") => {
+                Command::Login(login)
+            }
+            ("LOGIN", [_, _]) => Command::Usage("ERR the only method is digest-md5-text"),
+            ("LOGIN", _) => Command::Usage("ERR usage: LOGIN <login> digest-md5-text"),
+            ("RESPONSE", [response]) => Command::Response(response),
+            ("RESPONSE", _) => Command::Usage("ERR usage: RESPONSE <32 hex digits>"),
+            ("A_UPDATE", [mode, host, rest @ ..]) if rest.len() <= 1 => Command::AUpdate {
+                mode,
+                host,
+                ip: rest.first().copied(),
+            },
+            ("A_UPDATE", _) => Command::Usage("ERR usage: A_UPDATE online|offline <host> [ip]"),
+            _ => Command::Usage("ERR unknown command"),
+        }
+    }
+}
+
+/// What an `A_UPDATE` asks, its arguments checked.
+pub struct UpdateTarget {
+    pub offline: bool,
+    /// A malformed name is answered by the update service (`NotFqdn`).
+    pub name: Result<Fqdn, NameError>,
+    pub addresses: (Option<Ipv4Addr>, Option<Ipv6Addr>),
+}
+
+/// `A_UPDATE`'s arguments checked, or the `ERR` line. The address is ignored when going
+/// offline, as miniDNS documents.
+pub fn update_target(
+    mode: &str,
+    host: &str,
+    ip: Option<&str>,
+) -> Result<UpdateTarget, &'static str> {
+    let offline = match mode.to_ascii_lowercase().as_str() {
+        "online" => false,
+        "offline" => true,
+        _ => return Err("ERR the mode is online or offline"),
+    };
+    let addresses = match ip.filter(|_| !offline).map(parse_ip) {
+        None => (None, None),
+        Some(Ok(IpAddr::V4(v4))) => (Some(v4), None),
+        Some(Ok(IpAddr::V6(v6))) => (None, Some(v6)),
+        Some(Err(_)) => return Err("ERR not an IP address"),
+    };
+    Ok(UpdateTarget {
+        offline,
+        name: Fqdn::parse(host),
+        addresses,
+    })
 }
 
 /// The `ERR` line for a request that failed as a whole.

@@ -9,9 +9,9 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use dyn53_dns::Store;
 use dyn53_dns::feed::Revision;
 use dyn53_dns::fleet::{self, Keys, Publisher};
+use dyn53_dns::{DnsOptions, Store};
 use tokio::sync::watch;
 
 use crate::app;
@@ -211,10 +211,12 @@ fn token_keys(secret: Option<&str>) -> TokenKeys {
     }
 }
 
-/// `dyn53 serve`: runs until `shutdown` completes, then stops cleanly.
+/// `dyn53 serve`: runs until `shutdown` completes, then stops cleanly. Its DNS node limits
+/// and answers cookies as `dns_options` say, like a fleet node.
 pub async fn serve(
     config: Config,
     dns_addr: SocketAddr,
+    dns_options: DnsOptions,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let db = open_control_plane(&config).await?;
@@ -229,7 +231,9 @@ pub async fn serve(
     let applied = store.clone();
     tokio::spawn(prune_outbox(db.clone(), move || applied.revision()));
 
-    let dns = dyn53_dns::bind(dns_addr).with_context(|| format!("binding DNS on {dns_addr}"))?;
+    let dns = dyn53_dns::bind(dns_addr)
+        .with_context(|| format!("binding DNS on {dns_addr}"))?
+        .with_options(dns_options);
     let dns_addr = dns.local_addr();
     let dns_task = tokio::spawn(dyn53_dns::serve(store.clone(), dns, stopped(&stop_rx)));
 

@@ -250,3 +250,49 @@ async fn shutdown_stops_the_server_and_frees_the_port() {
     let again = bind(addr).expect("port free after shutdown");
     assert_eq!(again.local_addr(), addr);
 }
+
+/// Queries from several clients arriving together are received and answered in batches
+/// (`recvmmsg`/`sendmmsg` on Linux): each client gets exactly the answers to its own queries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queries_arriving_together_are_each_answered_to_their_own_client() {
+    let server = TestServer::start(fixture(1)).await;
+    let names = ["www.dyn.example.", "mx.dyn.example.", "nope.dyn.example."];
+    let mut clients = Vec::new();
+    for (i, source) in ["127.0.0.1", "127.0.0.1", "127.0.1.1", "127.0.1.1"]
+        .iter()
+        .enumerate()
+    {
+        let socket = tokio::net::UdpSocket::bind((source.parse::<std::net::IpAddr>().unwrap(), 0))
+            .await
+            .unwrap();
+        clients.push((socket, names[i % names.len()]));
+    }
+    // 4 × 40 queries, interleaved, all sent before any answer is read.
+    const EACH: u16 = 40;
+    for n in 0..EACH {
+        for (c, (socket, name)) in clients.iter().enumerate() {
+            let mut msg = query(name, RecordType::A);
+            msg.metadata.id = c as u16 * 1000 + n;
+            socket
+                .send_to(&msg.to_vec().unwrap(), server.addr)
+                .await
+                .unwrap();
+        }
+    }
+    for (c, (socket, name)) in clients.iter().enumerate() {
+        let mut ids = Vec::new();
+        let mut buf = [0u8; 512];
+        while ids.len() < usize::from(EACH) {
+            let (len, _) = tokio::time::timeout(WAIT, socket.recv_from(&mut buf))
+                .await
+                .expect("every query answered")
+                .unwrap();
+            let answer = Message::from_vec(&buf[..len]).unwrap();
+            assert_eq!(answer.queries[0].name().to_ascii(), *name, "client {c}");
+            ids.push(answer.metadata.id);
+        }
+        ids.sort_unstable();
+        let expected: Vec<u16> = (0..EACH).map(|n| c as u16 * 1000 + n).collect();
+        assert_eq!(ids, expected, "client {c}");
+    }
+}

@@ -32,7 +32,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, extra_paths: &[String]) {
 
 /// The query parameters this protocol uses; others are ignored, as clients add their own.
 #[derive(Default)]
-struct Query {
+pub struct Query {
     hostname: Option<String>,
     myip: Option<String>,
     myipv6: Option<String>,
@@ -48,7 +48,7 @@ struct Query {
 impl Query {
     /// Lenient like the servers clients were tested against: raw `,` `:` `@` are fine,
     /// invalid percent-escapes and non-UTF-8 bytes become U+FFFD, and later names win.
-    fn parse(query: &str) -> Query {
+    pub fn parse(query: &str) -> Query {
         let mut q = Query::default();
         for (key, value) in form_urlencoded::parse(query.as_bytes()) {
             let slot = match key.as_ref() {
@@ -68,6 +68,33 @@ impl Query {
         }
         q
     }
+
+    /// The entries of `hostname`; without one, a per-host key logs in as its host (Fritz!Box
+    /// style), which is meant: `login` is then the entry if it is a host name.
+    pub fn entries(&self, login: &str) -> Vec<HostEntry> {
+        let hostname = match self.hostname.as_deref().filter(|h| !h.is_empty()) {
+            Some(names) => names,
+            None if Fqdn::parse(login).is_ok() => login,
+            None => "",
+        };
+        hostname.split(',').map(HostEntry::host_or_group).collect()
+    }
+
+    /// What the request asks besides its names, or why it is refused (a 400's text).
+    pub fn wanted(&self) -> Result<Wanted, String> {
+        Ok(Wanted {
+            asked: addresses(self)?,
+            settings: settings(self)?,
+            offline: switch("offline", self.offline.as_deref())?,
+        })
+    }
+}
+
+/// The addresses, settings and offline switch a request asks for.
+pub struct Wanted {
+    asked: Asked,
+    settings: HostSettings,
+    offline: Option<bool>,
 }
 
 async fn nic_update(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
@@ -99,26 +126,16 @@ async fn nic_update(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
     if !["", "dyndns", "statdns", "custom"].contains(&system.as_str()) {
         return text(StatusCode::OK, "badsys");
     }
-    // No `hostname`: a per-host key logs in as its host (Fritz!Box style), which is meant.
-    let hostname = match query.hostname.as_deref().filter(|h| !h.is_empty()) {
-        Some(names) => names,
-        None if Fqdn::parse(&credentials.login).is_ok() => credentials.login.as_str(),
-        None => "",
-    };
-    let hosts: Vec<_> = hostname.split(',').map(HostEntry::host_or_group).collect();
+    let hosts = query.entries(&credentials.login);
     if hosts.len() > MAX_HOSTS {
         return text(StatusCode::OK, "numhost");
     }
-    let asked = match addresses(&query) {
-        Ok(asked) => asked,
-        Err(why) => return text(StatusCode::BAD_REQUEST, why),
-    };
-    let settings = match settings(&query) {
-        Ok(settings) => settings,
-        Err(why) => return text(StatusCode::BAD_REQUEST, why),
-    };
-    let offline = match switch("offline", query.offline.as_deref()) {
-        Ok(offline) => offline,
+    let Wanted {
+        asked,
+        settings,
+        offline,
+    } = match query.wanted() {
+        Ok(wanted) => wanted,
         Err(why) => return text(StatusCode::BAD_REQUEST, why),
     };
     let client = Client {

@@ -4,7 +4,7 @@
 
 mod assets;
 mod checkip;
-mod dyndns2;
+pub mod dyndns2;
 mod health;
 mod landing;
 mod minidns;

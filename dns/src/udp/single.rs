@@ -1,15 +1,4 @@
-//! Our UDP receive loop: each datagram is decoded, answered and sent back inline.
-//!
-//! Why not hickory's UDP loop (TCP still goes through hickory's `Server`): it spawns a task
-//! per query and hands every answer back to the receive loop through a channel, so each
-//! query costs a task, a cross-task wake-up and several copies. Answering inline with
-//! reused buffers measured about a quarter less server CPU per query (dnsperf, 100k names,
-//! one core: ~8.6 → ~6.4 µs; see `dns/bench/dnsperf.sh`).
-//! A lookup never blocks (the store is in memory, its lock is never held long), so doing it
-//! on the receive loop is safe; several `SO_REUSEPORT` sockets give several loops. Each loop
-//! owns its rate limiter (`crate::rrl`), so limiting takes no lock: the kernel spreads
-//! sources across sockets by address and port, so one source's queries mostly meet one
-//! table, and at worst a source gets the rate once per socket.
+//! One datagram per system call, where `recvmmsg`/`sendmmsg` are not available.
 
 use std::future::Future;
 use std::io;
@@ -18,20 +7,12 @@ use std::net::SocketAddr;
 use tokio::net::UdpSocket;
 use tracing::{debug, warn};
 
-use crate::handler::{Handler, MAX_UDP_PAYLOAD};
-use crate::rrl::RateLimiter;
+use super::{BATCH, MAX_QUERY, UdpResponder, is_fatal};
+use crate::handler::MAX_UDP_PAYLOAD;
 
-/// Queries larger than this are not DNS queries we answer (hickory uses the same bound).
-const MAX_QUERY: usize = 4096;
-/// Datagrams handled per wake-up before giving other tasks on this worker a turn.
-const BUDGET: usize = 64;
-
-/// Answers queries on `socket` until `shutdown` completes. Errors only when the socket
-/// becomes unusable.
-pub(crate) async fn serve_udp(
+pub(super) async fn serve(
     socket: UdpSocket,
-    handler: Handler,
-    mut limiter: Option<RateLimiter>,
+    mut responder: UdpResponder,
     shutdown: impl Future,
 ) -> io::Result<()> {
     let mut shutdown = std::pin::pin!(shutdown);
@@ -44,7 +25,7 @@ pub(crate) async fn serve_udp(
             ready = socket.readable() => ready?,
         }
         let mut drained = false;
-        for _ in 0..BUDGET {
+        for _ in 0..BATCH {
             let (len, src) = match socket.try_recv_from(&mut packet) {
                 Ok(received) => received,
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
@@ -61,7 +42,7 @@ pub(crate) async fn serve_udp(
             if src.port() == 0 {
                 continue;
             }
-            if handler.answer_udp(&packet[..len], src, &mut out, limiter.as_mut()) {
+            if responder.answer(&packet[..len], src, &mut out) {
                 send(&socket, &out, src).await;
             }
         }
@@ -80,11 +61,4 @@ async fn send(socket: &UdpSocket, bytes: &[u8], to: SocketAddr) {
     if let Err(error) = result {
         debug!(%error, %to, "cannot send a UDP answer");
     }
-}
-
-fn is_fatal(error: &io::Error) -> bool {
-    matches!(
-        error.kind(),
-        io::ErrorKind::NotConnected | io::ErrorKind::ConnectionAborted
-    )
 }
