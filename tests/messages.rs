@@ -11,6 +11,7 @@ use serde_json::Value;
 use support::api::{SECRET, call, token};
 use support::http::update;
 use support::tenants::{PASS, setup_with};
+use support::web::Visitor;
 use support::{Backend, Server, binary, postgres_base, serve_in};
 
 /// The tour's second command.
@@ -234,6 +235,28 @@ async fn the_protocols_and_the_api_say_what_is_wrong(backend: Backend) {
          `offline`, `ttl`, `wildcard`, `mx`, `backmx`, `alias`, `txt`, `offline_ipv4`, \
          `offline_ipv6`"
     );
+
+    // The pages: a form without its token, an unknown page, a typed /logout.
+    let mut visitor = Visitor::new(&server);
+    let r = visitor
+        .post(
+            "/login",
+            &[("email", "alice@example.com"), ("password", PASS)],
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    assert!(r.body.contains("This form has expired"), "{}", r.body);
+    assert!(!r.body.contains("Parse error"), "{}", r.body);
+    let r = visitor.get("/no/such/page").await;
+    assert_eq!(r.status, 404);
+    assert!(
+        r.body.contains("There is no page at /no/such/page"),
+        "{}",
+        r.body
+    );
+    let r = visitor.get("/logout").await;
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("Sign out"), "{}", r.body);
 }
 
 on_both_backends!(the_protocols_and_the_api_say_what_is_wrong);
