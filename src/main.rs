@@ -1,5 +1,6 @@
 //! The `dyn53` command: wires configuration and logging, then hands over to the library.
 
+mod probe;
 mod settings;
 
 use std::io::{BufReader, Read};
@@ -63,6 +64,9 @@ enum Command {
     Fleet(RedisArgs),
     /// Apply database migrations and exit.
     Migrate,
+    /// Check a health URL (`http://127.0.0.1:8080/readyz`): exit 0 on a 2xx answer. The
+    /// container image's health check, as it has no curl.
+    Probe { url: String },
     /// Manage the zones the service answers for.
     #[command(subcommand)]
     Zone(ZoneCommand),
@@ -512,6 +516,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Fleet(args) => print_fleet(args).await,
+        Command::Probe { url } => probe::probe(&url),
         command => {
             let opening = match command {
                 Command::Migrate => Opening::MayCreate,
@@ -632,7 +637,8 @@ async fn run_operator_command(db: &dyn53_web::db::Db, command: Command) -> anyho
         | Command::Web(_)
         | Command::Dns(_)
         | Command::Republish(_)
-        | Command::Fleet(_) => unreachable!("handled by main"),
+        | Command::Fleet(_)
+        | Command::Probe { .. } => unreachable!("handled by main"),
         Command::Migrate => eprintln!("database is up to date"),
         Command::Zone(ZoneCommand::Add {
             name,

@@ -38,3 +38,11 @@ pub use server::{DnsOptions, LOG_DIRECTIVES, Listeners, bind, bind_with, serve};
 pub use stats::{Stats, StatsSnapshot};
 pub use store::{Answer, ApplyReport, Store};
 pub use udp::UdpResponder;
+
+/// Tells systemd, when it started us as a `Type=notify` unit, that the service is up and
+/// listening; does nothing otherwise.
+pub fn tell_systemd_ready() {
+    if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
+        tracing::warn!("telling systemd the service is ready: {e}");
+    }
+}

@@ -117,6 +117,7 @@ pub async fn run_node(
 
     // Tests and scripts read this line to learn the ports they got.
     info!(node = %config.id, dns = %dns_addr, status = %status_addr, "dyn53 node listening");
+    crate::tell_systemd_ready();
     shutdown.await;
     info!("shutting down");
     let _ = stop_tx.send(true);

@@ -241,6 +241,7 @@ pub async fn serve(
     // Tests and scripts read this line to learn the ports they got.
     let miniupdate = front.miniupdate_addr();
     tracing::info!(http = %front.addrs, dns = %dns_addr, %miniupdate, "dyn53 listening");
+    dyn53_dns::tell_systemd_ready();
 
     shutdown.await;
     tracing::info!("shutting down");
@@ -289,6 +290,7 @@ pub async fn web(
     let front = Front::start(&config, db, local_commits, Some(status)).await?;
     let miniupdate = front.miniupdate_addr();
     tracing::info!(http = %front.addrs, %miniupdate, "dyn53 web listening");
+    dyn53_dns::tell_systemd_ready();
 
     shutdown.await;
     tracing::info!("shutting down");
