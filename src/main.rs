@@ -23,6 +23,7 @@ use dyn53_web::domain::{
 };
 use dyn53_web::limits::AbuseLimit;
 use dyn53_web::serve::Opening;
+use dyn53_web::tls::CertFiles;
 use dyn53_web::update::UpdateLimits;
 use dyn53_web::{ops, serve};
 
@@ -213,6 +214,16 @@ struct ControlArgs {
         value_delimiter = ','
     )]
     http_addr: Vec<SocketAddr>,
+    /// HTTPS listen addresses, comma-separated (e.g. `0.0.0.0:443`); they need
+    /// DYN53_TLS_CERT and DYN53_TLS_KEY.
+    #[arg(long, env = "DYN53_HTTPS_ADDR", value_delimiter = ',')]
+    https_addr: Vec<SocketAddr>,
+    /// The HTTPS certificate chain, PEM; read again when it changes.
+    #[arg(long, env = "DYN53_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The HTTPS certificate's private key, PEM; read again when it changes.
+    #[arg(long, env = "DYN53_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// SMTP server for e-mail: `smtp://host:25`, `smtp://user:pass@host:587?tls=required`
     /// (STARTTLS) or `smtps://host:465`. Unset: `.eml` files in the data dir's `mail/`.
     #[arg(long, env = "DYN53_SMTP_URL")]
@@ -546,6 +557,17 @@ fn control_config(storage: Storage, args: ControlArgs) -> anyhow::Result<Config>
         },
         mail_from: args.mail_from,
         http_addrs: args.http_addr,
+        tls: match (args.tls_cert, args.tls_key) {
+            (Some(_), Some(_)) if args.https_addr.is_empty() => {
+                bail!("DYN53_TLS_CERT and DYN53_TLS_KEY are for DYN53_HTTPS_ADDR, which is unset")
+            }
+            (Some(cert), Some(key)) => Some(CertFiles { cert, key }),
+            _ if !args.https_addr.is_empty() => {
+                bail!("DYN53_HTTPS_ADDR needs DYN53_TLS_CERT and DYN53_TLS_KEY")
+            }
+            _ => None,
+        },
+        https_addrs: args.https_addr,
         miniupdate_addr: optional_addr(&args.miniupdate_addr)
             .context("DYN53_MINIUPDATE_ADDR is an address like 127.0.0.1:9120, or off")?,
         zones: fqdns(&args.zones)?,

@@ -8,6 +8,7 @@ pub mod dns;
 pub mod fleet;
 pub mod http;
 pub mod tenants;
+pub mod tls;
 pub mod web;
 
 use std::io::{BufRead, BufReader};
@@ -296,6 +297,8 @@ pub struct Server {
     /// The first HTTP address; `http_all` has every one.
     pub http: SocketAddr,
     pub http_all: Vec<SocketAddr>,
+    /// The first HTTPS address, when `DYN53_HTTPS_ADDR` was given.
+    pub https: Option<SocketAddr>,
     pub dns: SocketAddr,
     pub miniupdate: SocketAddr,
     process: Process,
@@ -329,9 +332,12 @@ impl Server {
                 .await
                 .expect("server starts");
         let http_all = process.addresses("http");
+        let https =
+            (!process.ready_line.contains("https=off")).then(|| process.addresses("https")[0]);
         Server {
             http: http_all[0],
             http_all,
+            https,
             dns: process.addresses("dns")[0],
             miniupdate: process.addresses("miniupdate")[0],
             storage,

@@ -21,6 +21,7 @@ pub fn start(
     state: AppState,
     update_paths: Vec<String>,
     listeners: Vec<TcpListener>,
+    tls_listeners: Vec<(TcpListener, rustls::ServerConfig)>,
 ) -> std::io::Result<(ServerHandle, actix_web::dev::Server)> {
     let state = web::Data::new(state);
     let mut server = HttpServer::new(move || {
@@ -34,6 +35,9 @@ pub fn start(
     .workers(2);
     for listener in listeners {
         server = server.listen(listener)?;
+    }
+    for (listener, config) in tls_listeners {
+        server = server.listen_rustls_0_23(listener, config)?;
     }
     let server = server.run();
     Ok((server.handle(), server))

@@ -7,6 +7,7 @@ use crate::blocked_agents::BlockedAgents;
 use crate::client_ip::TrustedProxies;
 use crate::domain::Fqdn;
 use crate::limits::AbuseLimit;
+use crate::tls::CertFiles;
 use crate::update::UpdateLimits;
 
 /// Where data lives: every command needs this much.
@@ -22,6 +23,10 @@ pub struct Storage {
 pub struct Config {
     pub storage: Storage,
     pub http_addrs: Vec<SocketAddr>,
+    /// HTTPS listen addresses, with `tls`'s certificate.
+    pub https_addrs: Vec<SocketAddr>,
+    /// The certificate and key files of the HTTPS listeners; `None` when there are none.
+    pub tls: Option<CertFiles>,
     /// The miniupdate TCP protocol's address; `None`: not served.
     pub miniupdate_addr: Option<SocketAddr>,
     /// Zones created at start when missing.

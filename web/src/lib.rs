@@ -22,6 +22,7 @@ mod private_files;
 pub mod publish;
 pub mod serve;
 pub mod state;
+pub mod tls;
 pub mod tokens;
 pub mod ui;
 pub mod update;

@@ -25,6 +25,7 @@ use crate::mail::Mailer;
 use crate::private_files::{create_private, private_dir, tighten};
 use crate::publish::{PublishStatus, run_publisher};
 use crate::state::AppState;
+use crate::tls::ReloadingCert;
 use crate::tokens::TokenKeys;
 use crate::update::Updater;
 use crate::{miniupdate, ops};
@@ -111,6 +112,10 @@ struct Front {
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     /// The HTTP addresses bound, comma-separated.
     addrs: String,
+    /// The HTTPS addresses bound, comma-separated, or `off`.
+    https_addrs: String,
+    /// Reloads the HTTPS certificate when its files change.
+    cert_watch: Option<tokio::task::JoinHandle<()>>,
     miniupdate: Option<(SocketAddr, tokio::task::JoinHandle<()>)>,
 }
 
@@ -132,6 +137,25 @@ impl Front {
             .filter_map(|l| l.local_addr().ok())
             .map(|a| a.to_string())
             .collect();
+        let (tls_listeners, https_addrs, cert_watch) = match &config.tls {
+            Some(files) => {
+                let cert = ReloadingCert::load(files.clone())?;
+                let tls = cert.server_config()?;
+                let mut listeners = Vec::new();
+                for addr in &config.https_addrs {
+                    let listener = TcpListener::bind(addr)
+                        .with_context(|| format!("binding HTTPS on {addr}"))?;
+                    listeners.push((listener, tls.clone()));
+                }
+                let addrs: Vec<String> = listeners
+                    .iter()
+                    .filter_map(|(l, _)| l.local_addr().ok())
+                    .map(|a| a.to_string())
+                    .collect();
+                (listeners, addrs.join(","), Some(tokio::spawn(cert.watch())))
+            }
+            None => (Vec::new(), "off".to_owned(), None),
+        };
         let hashing = PasswordHashing::new(config.hash_queue);
         let updater = Updater::new(db.clone(), local_commits, config.limits, hashing.clone());
         let miniupdate = match config.miniupdate_addr {
@@ -174,11 +198,14 @@ impl Front {
             blocked_agents: config.blocked_agents.clone(),
             publish,
         };
-        let (handle, server) = app::start(state, config.update_paths.clone(), listeners)?;
+        let (handle, server) =
+            app::start(state, config.update_paths.clone(), listeners, tls_listeners)?;
         Ok(Front {
             handle,
             task: tokio::spawn(server),
             addrs: addrs.join(","),
+            https_addrs,
+            cert_watch,
             miniupdate,
         })
     }
@@ -193,6 +220,9 @@ impl Front {
     /// Finishes the HTTP requests in progress, then stops; closes miniupdate sessions.
     async fn stop(self) {
         if let Some((_, task)) = self.miniupdate {
+            task.abort();
+        }
+        if let Some(task) = self.cert_watch {
             task.abort();
         }
         self.handle.stop(true).await;
@@ -240,7 +270,7 @@ pub async fn serve(
     let front = Front::start(&config, db, local_commits, None).await?;
     // Tests and scripts read this line to learn the ports they got.
     let miniupdate = front.miniupdate_addr();
-    tracing::info!(http = %front.addrs, dns = %dns_addr, %miniupdate, "dyn53 listening");
+    tracing::info!(http = %front.addrs, https = %front.https_addrs, dns = %dns_addr, %miniupdate, "dyn53 listening");
     dyn53_dns::tell_systemd_ready();
 
     shutdown.await;
@@ -289,7 +319,7 @@ pub async fn web(
 
     let front = Front::start(&config, db, local_commits, Some(status)).await?;
     let miniupdate = front.miniupdate_addr();
-    tracing::info!(http = %front.addrs, %miniupdate, "dyn53 web listening");
+    tracing::info!(http = %front.addrs, https = %front.https_addrs, %miniupdate, "dyn53 web listening");
     dyn53_dns::tell_systemd_ready();
 
     shutdown.await;
