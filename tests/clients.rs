@@ -15,6 +15,8 @@
 //! The clients must be installed: `scripts/test` installs them. A missing client fails the
 //! test, it never skips it.
 //!
+//! - over HTTPS (`ssl=yes`, `ssl = true`), trusting a certificate authority made at test time.
+//!
 //! Versions checked: ddclient 3.10.0, inadyn 2.10.0 (Debian 12).
 
 mod support;
@@ -28,6 +30,7 @@ use hickory_server::proto::rr::RecordType;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+use support::tls::TestCa;
 use support::{Backend, Server, dns, eventually};
 
 const EMAIL: &str = "router@example.com";
@@ -61,6 +64,8 @@ on_both_backends!(
     inadyn_updates_ipv4_and_ipv6,
     inadyn_reports_badauth,
     inadyn_reports_nohost,
+    ddclient_updates_over_https,
+    inadyn_updates_over_https,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -79,6 +84,7 @@ async fn ddclient_updates_one_host(backend: Backend) {
         dir: dir.path(),
         login: EMAIL,
         secret: PASSWORD,
+        tls_ca: None,
     };
 
     let out = ddclient
@@ -142,6 +148,7 @@ async fn ddclient_updates_two_hosts_in_one_request(backend: Backend) {
         dir: dir.path(),
         login: EMAIL,
         secret: key,
+        tls_ca: None,
     };
     let hosts = ["nas.dyn.test", "cam.other.test"];
 
@@ -221,6 +228,7 @@ async fn ddclient_updates_ipv4_and_ipv6(backend: Backend) {
         dir: dir_v4.path(),
         login: EMAIL,
         secret: PASSWORD,
+        tls_ca: None,
     };
     let ddclient_v6 = Ddclient {
         dir: dir_v6.path(),
@@ -273,6 +281,7 @@ async fn ddclient_reports_badauth(backend: Backend) {
         dir: dir.path(),
         login: EMAIL,
         secret: "not the password",
+        tls_ca: None,
     };
 
     let out = ddclient
@@ -304,6 +313,7 @@ async fn ddclient_reports_nohost(backend: Backend) {
         dir: dir.path(),
         login: EMAIL,
         secret: PASSWORD,
+        tls_ca: None,
     };
 
     let out = ddclient
@@ -334,6 +344,8 @@ struct Ddclient<'a> {
     dir: &'a Path,
     login: &'a str,
     secret: &'a str,
+    /// HTTPS, trusting this CA's certificate; `None`: plain HTTP.
+    tls_ca: Option<&'a Path>,
 }
 
 impl Ddclient<'_> {
@@ -353,7 +365,11 @@ impl Ddclient<'_> {
     async fn run_with(&self, ip: &str, hosts: &[&str], force: bool, status: i32) -> String {
         let conf = self.dir.join("ddclient.conf");
         let text = format!(
-            "daemon=0\nmin-interval=0\nssl=no\nprotocol=dyndns2\nserver={server}\nlogin={login}\npassword='{secret}'\nuse=ip, ip={ip}\n{hosts}\n",
+            "daemon=0\nmin-interval=0\n{ssl}protocol=dyndns2\nserver={server}\nlogin={login}\npassword='{secret}'\nuse=ip, ip={ip}\n{hosts}\n",
+            ssl = match self.tls_ca {
+                Some(ca) => format!("ssl=yes\nssl_ca_file={}\n", ca.display()),
+                None => "ssl=no\n".to_owned(),
+            },
             server = self.server,
             login = self.login,
             secret = self.secret,
@@ -378,6 +394,48 @@ impl Ddclient<'_> {
     }
 }
 
+/// `ssl=yes`: ddclient (IO::Socket::SSL) checks our certificate against the CA it is told
+/// to trust and the address it connects to.
+async fn ddclient_updates_over_https(backend: Backend) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (server, ca) = start_with_https(backend, dir.path(), &[]).await;
+    server.add_user(EMAIL, PASSWORD);
+    add_host(&server, "router.dyn.test");
+    let ddclient = Ddclient {
+        server: server.https.expect("HTTPS"),
+        dir: dir.path(),
+        login: EMAIL,
+        secret: PASSWORD,
+        tls_ca: Some(&ca.cert_file),
+    };
+    let out = ddclient
+        .run("192.0.2.91", &["router.dyn.test"], false)
+        .await;
+    assert_contains(&out, "CONNECTED:  using SSL", &server);
+    assert_contains(
+        &out,
+        "SUCCESS:  updating router.dyn.test: good: IP address set to 192.0.2.91",
+        &server,
+    );
+    assert_answers(&server, "router.dyn.test", [192, 0, 2, 91]).await;
+}
+
+/// The server with HTTPS on a free port, its certificate from a CA made now (returned,
+/// for the clients to trust).
+async fn start_with_https(backend: Backend, dir: &Path, env: &[(&str, &str)]) -> (Server, TestCa) {
+    let ca = TestCa::new(dir, "test-ca");
+    let (cert, key) = (dir.join("tls.crt"), dir.join("tls.key"));
+    ca.install_server_cert(&cert, &key);
+    let (cert, key) = (cert.display().to_string(), key.display().to_string());
+    let mut env = env.to_vec();
+    env.extend([
+        ("DYN53_HTTPS_ADDR", "127.0.0.1:0"),
+        ("DYN53_TLS_CERT", cert.as_str()),
+        ("DYN53_TLS_KEY", key.as_str()),
+    ]);
+    (Server::start_with(backend, &env).await, ca)
+}
+
 // ---------------------------------------------------------------------------------------
 // inadyn
 
@@ -395,6 +453,7 @@ async fn inadyn_updates_one_host(backend: Backend) {
         dir: dir.path(),
         login: EMAIL,
         secret: PASSWORD,
+        tls_ca: None,
     };
 
     let out = inadyn.run(&["office.dyn.test"], false).await;
@@ -432,6 +491,45 @@ async fn inadyn_updates_one_host(backend: Backend) {
     );
 }
 
+/// `ssl = true`: inadyn (GnuTLS) sends the update over HTTPS, trusting the CA of
+/// `ca-trust-file`; the port speaks nothing but TLS, so its `good` came over TLS.
+async fn inadyn_updates_over_https(backend: Backend) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ca = TestCa::new(dir.path(), "test-ca");
+    let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+    ca.install_server_cert(&cert, &key);
+    let (cert, key) = (cert.display().to_string(), key.display().to_string());
+    let (server, checkip) = start_for_inadyn_with(
+        backend,
+        [192, 0, 2, 92],
+        &[
+            ("DYN53_HTTPS_ADDR", "127.0.0.1:0"),
+            ("DYN53_TLS_CERT", &cert),
+            ("DYN53_TLS_KEY", &key),
+        ],
+    )
+    .await;
+    server.add_user(EMAIL, PASSWORD);
+    add_host(&server, "office.dyn.test");
+    let inadyn = Inadyn {
+        server: server.https.expect("HTTPS"),
+        checkip,
+        checkip_v6: None,
+        dir: dir.path(),
+        login: EMAIL,
+        secret: PASSWORD,
+        tls_ca: Some(&ca.cert_file),
+    };
+    let out = inadyn.run(&["office.dyn.test"], false).await;
+    assert_contains(&out, "good 192.0.2.92", &server);
+    assert_contains(
+        &out,
+        "Successful alias table update for office.dyn.test => new IP# 192.0.2.92",
+        &server,
+    );
+    assert_answers(&server, "office.dyn.test", [192, 0, 2, 92]).await;
+}
+
 /// inadyn's custom provider sends one request per name; here it uses an update key.
 async fn inadyn_updates_two_hosts(backend: Backend) {
     let (server, checkip) = start_for_inadyn(backend, [192, 0, 2, 41]).await;
@@ -455,6 +553,7 @@ async fn inadyn_updates_two_hosts(backend: Backend) {
         dir: dir.path(),
         login: EMAIL,
         secret: key,
+        tls_ca: None,
     };
     let hosts = ["shop.dyn.test", "shop.other.test"];
 
@@ -518,6 +617,7 @@ async fn inadyn_updates_ipv4_and_ipv6(backend: Backend) {
         dir: dir.path(),
         login: EMAIL,
         secret: PASSWORD,
+        tls_ca: None,
     };
 
     let out = inadyn.run(&["dual.dyn.test"], false).await;
@@ -570,6 +670,7 @@ async fn inadyn_reports_badauth(backend: Backend) {
         dir: dir.path(),
         login: EMAIL,
         secret: "not the password",
+        tls_ca: None,
     };
 
     let out = inadyn
@@ -607,6 +708,7 @@ async fn inadyn_reports_nohost(backend: Backend) {
         dir: dir.path(),
         login: EMAIL,
         secret: PASSWORD,
+        tls_ca: None,
     };
 
     let out = inadyn
@@ -642,6 +744,8 @@ struct Inadyn<'a> {
     dir: &'a Path,
     login: &'a str,
     secret: &'a str,
+    /// HTTPS for the updates, trusting this CA's certificate; `None`: plain HTTP.
+    tls_ca: Option<&'a Path>,
 }
 
 impl Inadyn<'_> {
@@ -666,7 +770,7 @@ impl Inadyn<'_> {
         let section = |name: &str, checkip: SocketAddr| {
             format!(
                 r#"custom {name} {{
-    ssl            = false
+    ssl            = {ssl}
     username       = "{login}"
     password       = "{secret}"
     checkip-server = "{checkip}"
@@ -677,6 +781,7 @@ impl Inadyn<'_> {
     hostname       = {{ {names} }}
 }}
 "#,
+                ssl = self.tls_ca.is_some(),
                 login = self.login,
                 secret = self.secret,
                 server = self.server,
@@ -686,8 +791,12 @@ impl Inadyn<'_> {
             Some(_) => "allow-ipv6 = true\n",
             None => "",
         };
+        let trust = match self.tls_ca {
+            Some(ca) => format!("ca-trust-file = \"{}\"\n", ca.display()),
+            None => String::new(),
+        };
         let mut text = format!(
-            "period = 60\n{allow_ipv6}{}",
+            "period = 60\n{allow_ipv6}{trust}{}",
             section("dyn53", self.checkip)
         );
         if let Some(checkip_v6) = self.checkip_v6 {
@@ -722,7 +831,17 @@ impl Inadyn<'_> {
 /// `X-Forwarded-For: client`, and the server trusts loopback as a proxy. Returns the server
 /// and the proxy's address (which inadyn uses as its `checkip-server`).
 async fn start_for_inadyn(backend: Backend, client: [u8; 4]) -> (Server, SocketAddr) {
-    let server = Server::start_with(backend, &[("DYN53_TRUSTED_PROXIES", "127.0.0.1/32")]).await;
+    start_for_inadyn_with(backend, client, &[]).await
+}
+
+async fn start_for_inadyn_with(
+    backend: Backend,
+    client: [u8; 4],
+    env: &[(&str, &str)],
+) -> (Server, SocketAddr) {
+    let mut env = env.to_vec();
+    env.push(("DYN53_TRUSTED_PROXIES", "127.0.0.1/32"));
+    let server = Server::start_with(backend, &env).await;
     let proxy = forwarding_proxy(server.http, IpAddr::from(client)).await;
     (server, proxy)
 }
