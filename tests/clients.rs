@@ -12,10 +12,11 @@
 //! - a host the login may not update (one that exists nowhere, one of another account):
 //!   the client must log `nohost` and exit with its failure status, and nothing changes.
 //!
+//! - over dyn53's own HTTPS (`ssl=yes`, `ssl = true`), trusting a certificate authority made
+//!   at test time: the update is answered and served.
+//!
 //! The clients must be installed: `scripts/test` installs them. A missing client fails the
 //! test, it never skips it.
-//!
-//! - over HTTPS (`ssl=yes`, `ssl = true`), trusting a certificate authority made at test time.
 //!
 //! Versions checked: ddclient 3.10.0, inadyn 2.10.0 (Debian 12).
 
