@@ -10,8 +10,7 @@
 //! - a wrong password: the client must log the server's `badauth` and exit with its
 //!   failure status, and the host must answer as before;
 //! - a host the login may not update (one that exists nowhere, one of another account):
-//!   the client must log `nohost` and exit with its failure status, and nothing changes.
-//!
+//!   the client must log `nohost` and exit with its failure status, and nothing changes;
 //! - over dyn53's own HTTPS (`ssl=yes`, `ssl = true`), trusting a certificate authority made
 //!   at test time: the update is answered and served.
 //!
