@@ -418,3 +418,71 @@ async fn an_acme_challenge_reaches_every_node() {
     }
     assert_nodes_match_database(&web, &nodes.iter().chain([&late]).collect::<Vec<_>>()).await;
 }
+
+/// The abuse limit is counted in Redis: two replicas allow the configured number of
+/// updates of a host in total, a replica started again remembers them, and while Redis is
+/// down each replica counts for itself (updates go on) and `/readyz` says so.
+#[tokio::test(flavor = "multi_thread")]
+async fn replicas_share_the_abuse_limit() {
+    let mut redis = Redis::private();
+    let limit = [("DYN53_ABUSE_LIMIT", "3/600")];
+    let mut a = Web::start(&redis, &limit).await;
+    let key = a.setup_hosts(USER, 1);
+    let b = a.replica_with(&redis, &limit).await;
+    let update = async |web: &Web, last: u8| {
+        let query = format!("hostname=h0.dyn.test&myip=192.0.2.{last}");
+        http::update(web.http, USER, &key, &query).await.body
+    };
+    let mut answers = Vec::new();
+    for (i, web) in [&a, &b, &a, &b, &a].into_iter().enumerate() {
+        answers.push(update(web, 10 + i as u8).await);
+    }
+    assert_eq!(
+        answers,
+        [
+            "good 192.0.2.10",
+            "good 192.0.2.11",
+            "good 192.0.2.12",
+            "abuse",
+            "abuse"
+        ]
+    );
+    let ready = http::get(b.http, "/readyz", None, None).await;
+    assert!(
+        ready.body.contains("limits shared in redis"),
+        "{}",
+        ready.body
+    );
+
+    a.terminate();
+    let c = b.replica_with(&redis, &limit).await;
+    assert_eq!(
+        update(&c, 20).await,
+        "abuse",
+        "a new replica knows the count"
+    );
+
+    // Redis gone: counted per replica, which has counted nothing itself.
+    redis.stop();
+    assert_eq!(update(&c, 21).await, "good 192.0.2.21");
+    let ready = http::get(c.http, "/readyz", None, None).await;
+    assert_eq!(ready.status, 200);
+    assert!(
+        ready
+            .body
+            .contains("limits per process (redis unreachable)"),
+        "{}",
+        ready.body
+    );
+    // Back (empty): shared again once Redis is tried anew.
+    redis.start();
+    let mut tries = 0u32;
+    eventually(Duration::from_secs(20), async || {
+        tries += 1;
+        update(&c, 30 + (tries % 200) as u8).await;
+        let ready = http::get(c.http, "/readyz", None, None).await;
+        ready.body.contains("limits shared in redis").then_some(())
+    })
+    .await
+    .expect("limits shared again");
+}

@@ -135,7 +135,12 @@ impl Web {
 
     /// Another replica of this deployment: same database, same Redis.
     pub async fn replica(&self, redis: &Redis) -> Web {
-        Web::start_on(self.storage.clone(), redis, &[]).await
+        self.replica_with(redis, &[]).await
+    }
+
+    /// Another replica, with extra environment variables.
+    pub async fn replica_with(&self, redis: &Redis, extra_env: &[(&str, &str)]) -> Web {
+        Web::start_on(self.storage.clone(), redis, extra_env).await
     }
 
     async fn start_on(storage: Arc<Storage>, redis: &Redis, extra_env: &[(&str, &str)]) -> Web {

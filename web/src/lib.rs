@@ -21,6 +21,7 @@ pub mod pages;
 mod private_files;
 pub mod publish;
 pub mod serve;
+pub mod shared_limits;
 pub mod state;
 pub mod tls;
 pub mod tokens;

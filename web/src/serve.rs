@@ -24,6 +24,7 @@ use crate::limits::{ApiLimits, LoginLimits};
 use crate::mail::Mailer;
 use crate::private_files::{create_private, private_dir, tighten};
 use crate::publish::{PublishStatus, run_publisher};
+use crate::shared_limits::SharedLimits;
 use crate::state::AppState;
 use crate::tls::ReloadingCert;
 use crate::tokens::TokenKeys;
@@ -126,6 +127,7 @@ impl Front {
         db: Db,
         local_commits: Arc<LocalCommits>,
         publish: Option<Arc<PublishStatus>>,
+        shared_limits: Option<SharedLimits>,
     ) -> anyhow::Result<Front> {
         let listeners = config
             .http_addrs
@@ -157,7 +159,13 @@ impl Front {
             None => (Vec::new(), "off".to_owned(), None),
         };
         let hashing = PasswordHashing::new(config.hash_queue);
-        let updater = Updater::new(db.clone(), local_commits, config.limits, hashing.clone());
+        let updater = Updater::new(
+            db.clone(),
+            local_commits,
+            config.limits,
+            hashing.clone(),
+            shared_limits,
+        );
         let miniupdate = match config.miniupdate_addr {
             Some(addr) => {
                 let listener = tokio::net::TcpListener::bind(addr)
@@ -267,7 +275,7 @@ pub async fn serve(
     let dns_addr = dns.local_addr();
     let dns_task = tokio::spawn(dyn53_dns::serve(store.clone(), dns, stopped(&stop_rx)));
 
-    let front = Front::start(&config, db, local_commits, None).await?;
+    let front = Front::start(&config, db, local_commits, None, None).await?;
     // Tests and scripts read this line to learn the ports they got.
     let miniupdate = front.miniupdate_addr();
     tracing::info!(http = %front.addrs, https = %front.https_addrs, dns = %dns_addr, %miniupdate, "dyn53 listening");
@@ -281,6 +289,9 @@ pub async fn serve(
     let _ = follower.await;
     Ok(())
 }
+
+/// How long an update waits for Redis to count it before counting it in the process.
+const LIMITS_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// The writing side of the fleet feed.
 pub fn fleet_publisher(fleet: &FleetConfig) -> anyhow::Result<Publisher> {
@@ -317,7 +328,18 @@ pub async fn web(
         published.published.load(Relaxed)
     }));
 
-    let front = Front::start(&config, db, local_commits, Some(status)).await?;
+    // The update service's limits, counted in the fleet's Redis: one count for every replica.
+    let limits_conn =
+        fleet::connect(&fleet.redis_url, LIMITS_TIMEOUT).context("reading DYN53_REDIS_URL")?;
+    let shared_limits = SharedLimits::new(limits_conn, &fleet.redis_prefix);
+    let front = Front::start(
+        &config,
+        db,
+        local_commits,
+        Some(status),
+        Some(shared_limits),
+    )
+    .await?;
     let miniupdate = front.miniupdate_addr();
     tracing::info!(http = %front.addrs, https = %front.https_addrs, %miniupdate, "dyn53 web listening");
     dyn53_dns::tell_systemd_ready();

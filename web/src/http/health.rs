@@ -1,6 +1,7 @@
 //! `/healthz` (the process answers) and `/readyz` (it can take updates: the database
-//! answers), for load balancers and orchestrators. `/readyz` also says how publishing goes,
-//! without failing for it: updates are accepted while Redis is down.
+//! answers), for load balancers and orchestrators. `/readyz` also says how publishing goes
+//! and where the limits are counted, without failing for either: updates are accepted while
+//! Redis is down.
 
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -32,6 +33,13 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             yes_no(publish.redis_ok.load(Relaxed)),
             publish.published.load(Relaxed),
         ));
+    }
+    if let Some(shared) = state.updater.limits_shared() {
+        body.push_str(if shared {
+            "limits shared in redis\n"
+        } else {
+            "limits per process (redis unreachable)\n"
+        });
     }
     text(StatusCode::OK, body)
 }

@@ -107,12 +107,12 @@ impl Updater {
         names: &[&Fqdn],
         source: IpAddr,
     ) -> Result<(Principal, HashMap<String, HostState>), UpdateError> {
-        if self.auth_failures.is_full(source) {
+        if self.auth_failures.is_full(source).await {
             return Err(UpdateError::BadAuth(AuthFailure::TooManyFailures));
         }
         let result = self.check_credentials(credentials, names).await;
         if let Err(UpdateError::BadAuth(_)) = &result {
-            self.auth_failures.record(source);
+            self.auth_failures.record(source).await;
         }
         result
     }
@@ -210,14 +210,14 @@ impl Updater {
         names: &[&Fqdn],
     ) -> Result<Option<UpdateContext>, UpdateError> {
         let login_key = login.to_lowercase();
-        if self.password_guesses.is_full(login_key.clone()) {
+        if self.password_guesses.is_full(login_key.clone()).await {
             return Err(UpdateError::BadAuth(AuthFailure::TooManyFailures));
         }
         let context = self.db.update_context(login, None, names).await?;
         let user = context.as_ref().map(|c| &c.user);
         let ok = self.verify_password(user, password).await?;
         if !ok {
-            self.password_guesses.record(login_key);
+            self.password_guesses.record(login_key).await;
         }
         Ok(context.filter(|_| ok))
     }

@@ -23,7 +23,8 @@ use crate::db::{AccountId, Db, DbError, HistoryEntry, HostState, KeyAuth, Seen, 
 use crate::domain::{Fqdn, GroupName, NameError, Plan, Protocol};
 use crate::feed::LocalCommits;
 use crate::hashing::{Busy, PasswordHashing};
-use crate::limits::{AbuseLimit, WindowCounter};
+use crate::limits::AbuseLimit;
+use crate::shared_limits::{Counter, SharedLimits};
 pub use auth::{AuthFailure, Credentials, Secret};
 use check_ins::CheckIns;
 use committer::Committer;
@@ -453,32 +454,55 @@ pub struct Updater {
     committer: Committer,
     check_ins: CheckIns,
     /// Accepted updates per host.
-    updates: Arc<WindowCounter<i64>>,
+    updates: Arc<Counter<i64>>,
     /// Wrong credentials per source address.
-    auth_failures: Arc<WindowCounter<IpAddr>>,
+    auth_failures: Arc<Counter<IpAddr>>,
     /// Wrong passwords per login, from any source: a cap on guessing from many addresses.
     /// Keys, which cannot be guessed, still work when it is reached.
-    password_guesses: Arc<WindowCounter<String>>,
+    password_guesses: Arc<Counter<String>>,
+    /// Where the counters are shared by a fleet's replicas, if they are.
+    shared_limits: Option<SharedLimits>,
 }
 
 impl Updater {
-    /// Starts the committer and the check-in writer: call within the Tokio runtime.
+    /// Starts the committer and the check-in writer: call within the Tokio runtime. The
+    /// limits are counted in `shared`'s Redis when given, else in this process.
     pub fn new(
         db: Db,
         feed: Arc<LocalCommits>,
         limits: UpdateLimits,
         hashing: PasswordHashing,
+        shared: Option<SharedLimits>,
     ) -> Updater {
         Updater {
             passwords: Arc::new(VerifiedPasswords::new()),
             hashing,
             committer: Committer::start(db.clone(), feed),
             check_ins: CheckIns::start(db.clone()),
-            updates: Arc::new(WindowCounter::new(limits.updates_per_host)),
-            auth_failures: Arc::new(WindowCounter::new(limits.auth_failures_per_source)),
-            password_guesses: Arc::new(WindowCounter::new(limits.password_guesses_per_login)),
+            updates: Arc::new(Counter::new(
+                limits.updates_per_host,
+                shared.as_ref(),
+                "updates",
+            )),
+            auth_failures: Arc::new(Counter::new(
+                limits.auth_failures_per_source,
+                shared.as_ref(),
+                "auth-failures",
+            )),
+            password_guesses: Arc::new(Counter::new(
+                limits.password_guesses_per_login,
+                shared.as_ref(),
+                "password-guesses",
+            )),
+            shared_limits: shared,
             db,
         }
+    }
+
+    /// `None` when the limits are this process's own; else whether they are shared with
+    /// the fleet right now (`false`: Redis failed, counted here meanwhile).
+    pub fn limits_shared(&self) -> Option<bool> {
+        self.shared_limits.as_ref().map(SharedLimits::is_shared)
     }
 
     pub async fn update(&self, req: UpdateRequest) -> Result<Vec<HostResult>, UpdateError> {
@@ -548,7 +572,7 @@ impl Updater {
                 && !counted.contains(&host.id)
             {
                 counted.push(host.id);
-                if !self.updates.admit(host.id) {
+                if !self.updates.admit(host.id).await {
                     over_limit.push(host.id);
                 }
             }

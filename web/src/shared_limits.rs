@@ -1,0 +1,176 @@
+//! The update service's limits counted in Redis when the control plane is a fleet (`web`),
+//! so that every replica sees one count (two replicas allow the configured rate, not twice
+//! it) and a restarted replica remembers it. Each key's window is a sorted set of event
+//! times, trimmed, counted and added to by one script (atomic, on Redis's own clock, so
+//! replicas' clocks do not matter) and expiring with the window.
+//!
+//! When Redis cannot be reached, counting falls back to the process for a few seconds at a
+//! time, and `/readyz` says so: updates go on, limited per replica, rather than failing.
+
+use std::fmt::Display;
+use std::hash::Hash;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use redis::Script;
+use redis::aio::ConnectionManager;
+
+use crate::limits::{AbuseLimit, WindowCounter};
+
+/// How long counting stays in the process after Redis failed, before Redis is tried again.
+const RETRY_AFTER: Duration = Duration::from_secs(5);
+
+/// Trims the window of KEYS[1] (ARGV[1]: its length in µs), then by ARGV[2]: `full` says
+/// whether it holds ARGV[3] events; `admit` adds one (member ARGV[4]) if it holds fewer and
+/// says whether it did; `record` adds one.
+const WINDOW_SCRIPT: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local window = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local count = redis.call('ZCARD', KEYS[1])
+if ARGV[2] == 'full' then
+  if count >= tonumber(ARGV[3]) then return 1 else return 0 end
+end
+if ARGV[2] == 'admit' and count >= tonumber(ARGV[3]) then return 0 end
+redis.call('ZADD', KEYS[1], now, now .. ':' .. ARGV[4])
+redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000))
+return 1
+";
+
+/// The fleet's Redis, where counters are shared, and whether it is answering.
+#[derive(Clone)]
+pub struct SharedLimits {
+    conn: ConnectionManager,
+    prefix: String,
+    script: Arc<Script>,
+    health: Arc<Health>,
+}
+
+#[derive(Default)]
+struct Health {
+    /// Set while counting is in the process because Redis failed.
+    down_until: Mutex<Option<Instant>>,
+    shared: AtomicBool,
+}
+
+impl SharedLimits {
+    /// Counters under `prefix` (the deployment's Redis prefix) in `conn`'s Redis.
+    pub fn new(conn: ConnectionManager, prefix: &str) -> SharedLimits {
+        SharedLimits {
+            conn,
+            prefix: format!("{prefix}limit:"),
+            script: Arc::new(Script::new(WINDOW_SCRIPT)),
+            health: Arc::new(Health {
+                shared: AtomicBool::new(true),
+                ..Health::default()
+            }),
+        }
+    }
+
+    /// Whether the counts are shared right now (Redis answered last time it was asked).
+    pub fn is_shared(&self) -> bool {
+        self.health.shared.load(Relaxed)
+    }
+
+    fn down(&self) -> bool {
+        let mut down_until = self
+            .health
+            .down_until
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match *down_until {
+            Some(until) if Instant::now() < until => true,
+            Some(_) => {
+                *down_until = None;
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Runs the window script, or says Redis failed (and counting goes local for a while).
+    async fn run(&self, key: &str, limit: AbuseLimit, op: &str) -> Option<bool> {
+        if self.down() {
+            return None;
+        }
+        let mut conn = self.conn.clone();
+        let answer: redis::RedisResult<i64> = self
+            .script
+            .key(format!("{}{key}", self.prefix))
+            .arg(limit.window.as_micros() as u64)
+            .arg(op)
+            .arg(limit.max)
+            .arg(rand::random::<u64>())
+            .invoke_async(&mut conn)
+            .await;
+        match answer {
+            Ok(answer) => {
+                if !self.health.shared.swap(true, Relaxed) {
+                    tracing::info!("Redis answers again: limits are shared by the fleet");
+                }
+                Some(answer == 1)
+            }
+            Err(e) => {
+                *self
+                    .health
+                    .down_until
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now() + RETRY_AFTER);
+                if self.health.shared.swap(false, Relaxed) {
+                    tracing::warn!("Redis failed ({e}): limits are counted per process for now");
+                }
+                None
+            }
+        }
+    }
+}
+
+/// Events per key in a sliding window: in the fleet's Redis when there is one, else (and
+/// while Redis fails) in this process.
+pub struct Counter<K> {
+    local: WindowCounter<K>,
+    shared: Option<(SharedLimits, &'static str)>,
+    limit: AbuseLimit,
+}
+
+impl<K: Hash + Eq + Display> Counter<K> {
+    /// A counter named `name` (its keys' prefix in Redis), shared when `shared` is given.
+    pub fn new(limit: AbuseLimit, shared: Option<&SharedLimits>, name: &'static str) -> Self {
+        Counter {
+            local: WindowCounter::new(limit),
+            shared: shared.map(|s| (s.clone(), name)),
+            limit,
+        }
+    }
+
+    async fn shared(&self, key: &K, op: &str) -> Option<bool> {
+        let (shared, name) = self.shared.as_ref()?;
+        shared.run(&format!("{name}:{key}"), self.limit, op).await
+    }
+
+    /// Whether `key` has had its limit of events in the window.
+    pub async fn is_full(&self, key: K) -> bool {
+        match self.shared(&key, "full").await {
+            Some(full) => full,
+            None => self.local.is_full(key),
+        }
+    }
+
+    /// Counts an event of `key`.
+    pub async fn record(&self, key: K) {
+        if self.shared(&key, "record").await.is_none() {
+            self.local.record(key);
+        }
+    }
+
+    /// Counts an event of `key` if it is within the limit, and says whether it was.
+    pub async fn admit(&self, key: K) -> bool {
+        match self.shared(&key, "admit").await {
+            Some(admitted) => admitted,
+            None => self.local.admit(key),
+        }
+    }
+}
