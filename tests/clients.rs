@@ -398,7 +398,7 @@ impl Ddclient<'_> {
 /// to trust and the address it connects to.
 async fn ddclient_updates_over_https(backend: Backend) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let (server, ca) = start_with_https(backend, dir.path(), &[]).await;
+    let (server, ca) = start_with_https(backend, dir.path()).await;
     server.add_user(EMAIL, PASSWORD);
     add_host(&server, "router.dyn.test");
     let ddclient = Ddclient {
@@ -422,18 +422,23 @@ async fn ddclient_updates_over_https(backend: Backend) {
 
 /// The server with HTTPS on a free port, its certificate from a CA made now (returned,
 /// for the clients to trust).
-async fn start_with_https(backend: Backend, dir: &Path, env: &[(&str, &str)]) -> (Server, TestCa) {
+async fn start_with_https(backend: Backend, dir: &Path) -> (Server, TestCa) {
+    let (ca, env) = https_env(dir);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    (Server::start_with(backend, &env).await, ca)
+}
+
+/// A CA made now, and the server's HTTPS settings with a certificate it signed.
+fn https_env(dir: &Path) -> (TestCa, [(&'static str, String); 3]) {
     let ca = TestCa::new(dir, "test-ca");
     let (cert, key) = (dir.join("tls.crt"), dir.join("tls.key"));
     ca.install_server_cert(&cert, &key);
-    let (cert, key) = (cert.display().to_string(), key.display().to_string());
-    let mut env = env.to_vec();
-    env.extend([
-        ("DYN53_HTTPS_ADDR", "127.0.0.1:0"),
-        ("DYN53_TLS_CERT", cert.as_str()),
-        ("DYN53_TLS_KEY", key.as_str()),
-    ]);
-    (Server::start_with(backend, &env).await, ca)
+    let env = [
+        ("DYN53_HTTPS_ADDR", "127.0.0.1:0".to_owned()),
+        ("DYN53_TLS_CERT", cert.display().to_string()),
+        ("DYN53_TLS_KEY", key.display().to_string()),
+    ];
+    (ca, env)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -495,20 +500,9 @@ async fn inadyn_updates_one_host(backend: Backend) {
 /// `ca-trust-file`; the port speaks nothing but TLS, so its `good` came over TLS.
 async fn inadyn_updates_over_https(backend: Backend) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let ca = TestCa::new(dir.path(), "test-ca");
-    let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
-    ca.install_server_cert(&cert, &key);
-    let (cert, key) = (cert.display().to_string(), key.display().to_string());
-    let (server, checkip) = start_for_inadyn_with(
-        backend,
-        [192, 0, 2, 92],
-        &[
-            ("DYN53_HTTPS_ADDR", "127.0.0.1:0"),
-            ("DYN53_TLS_CERT", &cert),
-            ("DYN53_TLS_KEY", &key),
-        ],
-    )
-    .await;
+    let (ca, env) = https_env(dir.path());
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (server, checkip) = start_for_inadyn_with(backend, [192, 0, 2, 92], &env).await;
     server.add_user(EMAIL, PASSWORD);
     add_host(&server, "office.dyn.test");
     let inadyn = Inadyn {

@@ -9,9 +9,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use support::tenants::PASS;
+use support::tenants::{PASS, setup_with};
 use support::tls::TestCa;
-use support::{Backend, Server, eventually};
+use support::{Backend, eventually};
 
 /// curl against `url` trusting only `ca`: (exit status, body, headers).
 fn curl(ca: &Path, url: &str, extra: &[&str]) -> (i32, String, String) {
@@ -44,7 +44,7 @@ async fn updates_over_https(backend: Backend) {
     let first = TestCa::new(dir.path(), "first-ca");
     let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
     first.install_server_cert(&cert, &key);
-    let server = Server::start_with(
+    let server = setup_with(
         backend,
         &[
             ("DYN53_HTTPS_ADDR", "127.0.0.1:0"),
@@ -53,14 +53,6 @@ async fn updates_over_https(backend: Backend) {
         ],
     )
     .await;
-    server.add_user("alice@example.com", PASS);
-    server.cli_ok(&[
-        "host",
-        "add",
-        "home.dyn.test",
-        "--owner",
-        "alice@example.com",
-    ]);
     let https = server.https.expect("an HTTPS address");
     let base = format!("https://127.0.0.1:{}", https.port());
 
