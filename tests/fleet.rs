@@ -486,3 +486,43 @@ async fn replicas_share_the_abuse_limit() {
     .await
     .expect("limits shared again");
 }
+
+/// A database restored from a backup, which has since moved past the fleet's copy with
+/// other changes: the publisher taking over finds that the copy's last batch is not the
+/// database's batch of that revision, writes a new copy, and the nodes serve the database.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_restored_from_a_backup_gets_a_new_copy() {
+    let redis = Redis::private();
+    let (mut web, key, nodes) = deployment(&redis).await;
+    let nodes: Vec<&Node> = nodes.iter().collect();
+    let database = web.storage.pg_database.clone().expect("PostgreSQL");
+    let backup = format!("{database}_backup");
+    web.terminate();
+    support::psql(&format!("CREATE DATABASE {backup} TEMPLATE {database}"));
+
+    // After the backup: updates, published and served.
+    let mut web = web.replica(&redis).await;
+    for i in 0..3 {
+        let query = format!("hostname=h{i}.dyn.test&myip=198.51.100.{i}");
+        let answer = http::update(web.http, USER, &key, &query).await.body;
+        assert_eq!(answer, format!("good 198.51.100.{i}"));
+    }
+    assert_nodes_match_database(&web, &nodes).await;
+    web.terminate();
+
+    // The restore, then the operator's changes while no publisher runs: the database's
+    // revision passes the copy's, with other batches under the same revisions.
+    support::psql(&format!("DROP DATABASE {database} WITH (FORCE)"));
+    support::psql(&format!("CREATE DATABASE {database} TEMPLATE {backup}"));
+    support::psql(&format!("DROP DATABASE {backup}"));
+    for i in 0..4 {
+        web.run_ok(&["host", "add", &format!("new{i}.dyn.test"), "--owner", USER]);
+    }
+    let web = web.replica(&redis).await;
+    assert_nodes_match_database(&web, &nodes).await;
+    assert!(
+        web.log().contains("restored from a backup?"),
+        "{}",
+        web.log()
+    );
+}

@@ -6,7 +6,8 @@
 //! from memory and everyone else's from the outbox. When Redis is down, updates still
 //! commit; the publisher retries and catches up from the outbox when Redis is back. A Redis
 //! that comes back empty, or holding revisions the outbox no longer has, gets a new copy
-//! written from the database.
+//! written from the database; so does one whose last batch is not the database's batch of
+//! that revision (a database restored from a backup, checked when a publisher takes over).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -154,6 +155,15 @@ impl Publishing {
     async fn current_copy(&mut self) -> anyhow::Result<Meta> {
         let revision = self.db.feed_revision().await?;
         match self.read_meta().await? {
+            Some(meta) if meta.revision <= revision && self.history_differs(&meta).await? => {
+                warn!(
+                    redis = meta.revision,
+                    database = revision,
+                    "the database's batch of the copy's revision is not the one published \
+                     (restored from a backup?): writing a new copy"
+                );
+                self.write_copy().await
+            }
             Some(meta) if meta.revision <= revision => Ok(meta),
             Some(meta) => {
                 warn!(
@@ -168,6 +178,25 @@ impl Publishing {
                 self.write_copy().await
             }
         }
+    }
+
+    /// Whether the batch Redis published last differs from the database's batch of that
+    /// revision: a database restored from a backup that has since moved past the copy with
+    /// other changes. Without both batches (a fresh copy, a pruned outbox) there is nothing
+    /// to tell, and the copy is continued.
+    async fn history_differs(&mut self, meta: &Meta) -> anyhow::Result<bool> {
+        if meta.revision == 0 {
+            return Ok(false);
+        }
+        let logged = self.redis.logged(&meta.epoch, meta.revision).await;
+        let Some(logged) = self.redis_result(logged)? else {
+            return Ok(false);
+        };
+        let ours = self.db.batches_after(meta.revision - 1, 1).await?;
+        Ok(ours
+            .first()
+            .filter(|batch| batch.revision == meta.revision)
+            .is_some_and(|batch| batch.changes != logged.changes))
     }
 
     async fn write_copy(&mut self) -> anyhow::Result<Meta> {

@@ -7,8 +7,11 @@ use rand::distr::{Alphanumeric, SampleString};
 use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, RedisResult, Script, ScriptInvocation};
 
+use redis::streams::StreamRangeReply;
+
+use super::reader::decode_entry;
 use super::{Keys, Meta, read_meta};
-use crate::feed::{Batch, Change, Snapshot};
+use crate::feed::{Batch, Change, Revision, Snapshot};
 
 /// Appends a batch to the log and applies it to the state, only if it is the one after
 /// `meta.revision` in the current epoch. Returns 1 (written), 0 (already there), -1 (no copy,
@@ -75,6 +78,13 @@ impl Publisher {
 
     pub async fn meta(&mut self) -> RedisResult<Option<Meta>> {
         read_meta(&mut self.conn, &self.keys).await
+    }
+
+    /// The batch of `revision` in `epoch`'s log, while the log holds it.
+    pub async fn logged(&mut self, epoch: &str, revision: Revision) -> RedisResult<Option<Batch>> {
+        let id = format!("{revision}-0");
+        let reply: StreamRangeReply = self.conn.xrange(self.keys.log(epoch), &id, &id).await?;
+        reply.ids.first().map(decode_entry).transpose()
     }
 
     /// Publishes `batches` (in revision order) into `epoch`'s copy, in one round trip: each

@@ -251,7 +251,7 @@ fn follows(batches: Vec<Batch>, after: Revision) -> Result<Vec<Batch>, FeedError
     }
 }
 
-fn decode_entry(entry: &StreamId) -> RedisResult<Batch> {
+pub(super) fn decode_entry(entry: &StreamId) -> RedisResult<Batch> {
     let revision = entry
         .id
         .strip_suffix("-0")
