@@ -419,16 +419,31 @@ async fn an_acme_challenge_reaches_every_node() {
     assert_nodes_match_database(&web, &nodes.iter().chain([&late]).collect::<Vec<_>>()).await;
 }
 
-/// The abuse limit is counted in Redis: two replicas allow the configured number of
-/// updates of a host in total, a replica started again remembers them, and while Redis is
+/// The abuse limit and the API rate are counted in Redis: two replicas allow the configured
+/// number of updates of a host (and of API calls) in total, a replica started again remembers them, and while Redis is
 /// down each replica counts for itself (updates go on) and `/readyz` says so.
 #[tokio::test(flavor = "multi_thread")]
 async fn replicas_share_the_abuse_limit() {
     let mut redis = Redis::private();
-    let limit = [("DYN53_ABUSE_LIMIT", "3/600")];
+    let limit = [
+        ("DYN53_ABUSE_LIMIT", "3/600"),
+        ("DYN53_API_RATE_LIMIT", "4/600"),
+    ];
     let mut a = Web::start(&redis, &limit).await;
     let key = a.setup_hosts(USER, 1);
     let b = a.replica_with(&redis, &limit).await;
+    // The REST API's rate too: two calls on each replica, then 429 on either.
+    let api_key = a.run_ok(&["key", "create", "--user", USER, "--scope", "api"]);
+    let api_key = api_key.trim();
+    let mut statuses = Vec::new();
+    for web in [&a, &b, &a, &b, &a, &b] {
+        let (status, _, r) =
+            support::api::call(web.http, "GET", "/api/v1/zones", Some(api_key), None).await;
+        statuses.push((status, r.header("retry-after").is_some()));
+    }
+    let (ok, limited) = ((200, false), (429, true));
+    assert_eq!(statuses, [ok, ok, ok, ok, limited, limited]);
+
     let update = async |web: &Web, last: u8| {
         let query = format!("hostname=h0.dyn.test&myip=192.0.2.{last}");
         http::update(web.http, USER, &key, &query).await.body

@@ -225,30 +225,6 @@ impl MailLimits {
     }
 }
 
-/// Calls each REST API caller (a user's tokens together, or one key) may make
-/// (`DYN53_API_RATE_LIMIT`); beyond that, refused until the window has room.
-pub struct ApiLimits(WindowCounter<ApiCaller>);
-
-/// Whom an API call is counted against: a user (their tokens), or a key by its digest, known
-/// before the database is asked.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum ApiCaller {
-    User(i64),
-    /// The key's digest, as stored.
-    Key(String),
-}
-
-impl ApiLimits {
-    pub fn new(limit: AbuseLimit) -> ApiLimits {
-        ApiLimits(WindowCounter::new(limit))
-    }
-
-    /// Counts a call of `who`; beyond the limit, how long until there is room.
-    pub fn count(&self, who: ApiCaller) -> Result<(), Duration> {
-        self.0.admit_or_wait(who)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,11 +20,11 @@ use crate::db::Db;
 use crate::domain::SecretToken;
 use crate::feed::{LocalCommits, OutboxFeed};
 use crate::hashing::PasswordHashing;
-use crate::limits::{ApiLimits, LoginLimits};
+use crate::limits::LoginLimits;
 use crate::mail::Mailer;
 use crate::private_files::{create_private, private_dir, tighten};
 use crate::publish::{PublishStatus, run_publisher};
-use crate::shared_limits::SharedLimits;
+use crate::shared_limits::{ApiLimits, SharedLimits};
 use crate::state::AppState;
 use crate::tls::ReloadingCert;
 use crate::tokens::TokenKeys;
@@ -164,7 +164,7 @@ impl Front {
             local_commits,
             config.limits,
             hashing.clone(),
-            shared_limits,
+            shared_limits.clone(),
         );
         let miniupdate = match config.miniupdate_addr {
             Some(addr) => {
@@ -198,7 +198,10 @@ impl Front {
             login_limits: Arc::new(LoginLimits::new(config.limits.password_guesses_per_login)),
             mail_limits: Default::default(),
             token_keys: token_keys(config.jwt_secret.as_deref()),
-            api_limits: Arc::new(ApiLimits::new(config.api_rate_limit)),
+            api_limits: Arc::new(ApiLimits::new(
+                config.api_rate_limit,
+                shared_limits.as_ref(),
+            )),
             db,
             updater,
             hashing,

@@ -1,4 +1,5 @@
-//! The update service's limits counted in Redis when the control plane is a fleet (`web`),
+//! The limits counted in Redis when the control plane is a fleet (`web`): the update
+//! service's and the REST API's rate,
 //! so that every replica sees one count (two replicas allow the configured rate, not twice
 //! it) and a restarted replica remembers it. Each key's window is a sorted set of event
 //! times, trimmed, counted and added to by one script (atomic, on Redis's own clock, so
@@ -23,8 +24,8 @@ use crate::limits::{AbuseLimit, WindowCounter};
 const RETRY_AFTER: Duration = Duration::from_secs(5);
 
 /// Trims the window of KEYS[1] (ARGV[1]: its length in µs), then by ARGV[2]: `full` says
-/// whether it holds ARGV[3] events; `admit` adds one (member ARGV[4]) if it holds fewer and
-/// says whether it did; `record` adds one.
+/// whether it holds ARGV[3] events (1 or 0); `admit` adds one (member ARGV[4]) if it holds
+/// fewer (1), else answers minus the milliseconds until there is room; `record` adds one.
 const WINDOW_SCRIPT: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -34,7 +35,11 @@ local count = redis.call('ZCARD', KEYS[1])
 if ARGV[2] == 'full' then
   if count >= tonumber(ARGV[3]) then return 1 else return 0 end
 end
-if ARGV[2] == 'admit' and count >= tonumber(ARGV[3]) then return 0 end
+if ARGV[2] == 'admit' and count >= tonumber(ARGV[3]) then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2]
+  if oldest == nil then return -math.ceil(window / 1000) end
+  return -math.max(1, math.ceil((tonumber(oldest) + window - now) / 1000))
+end
 redis.call('ZADD', KEYS[1], now, now .. ':' .. ARGV[4])
 redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000))
 return 1
@@ -92,7 +97,7 @@ impl SharedLimits {
     }
 
     /// Runs the window script, or says Redis failed (and counting goes local for a while).
-    async fn run(&self, key: &str, limit: AbuseLimit, op: &str) -> Option<bool> {
+    async fn run(&self, key: &str, limit: AbuseLimit, op: &str) -> Option<i64> {
         if self.down() {
             return None;
         }
@@ -111,7 +116,7 @@ impl SharedLimits {
                 if !self.health.shared.swap(true, Relaxed) {
                     tracing::info!("Redis answers again: limits are shared by the fleet");
                 }
-                Some(answer == 1)
+                Some(answer)
             }
             Err(e) => {
                 *self
@@ -146,7 +151,7 @@ impl<K: Hash + Eq + Display> Counter<K> {
         }
     }
 
-    async fn shared(&self, key: &K, op: &str) -> Option<bool> {
+    async fn shared(&self, key: &K, op: &str) -> Option<i64> {
         let (shared, name) = self.shared.as_ref()?;
         shared.run(&format!("{name}:{key}"), self.limit, op).await
     }
@@ -154,7 +159,7 @@ impl<K: Hash + Eq + Display> Counter<K> {
     /// Whether `key` has had its limit of events in the window.
     pub async fn is_full(&self, key: K) -> bool {
         match self.shared(&key, "full").await {
-            Some(full) => full,
+            Some(full) => full == 1,
             None => self.local.is_full(key),
         }
     }
@@ -168,9 +173,49 @@ impl<K: Hash + Eq + Display> Counter<K> {
 
     /// Counts an event of `key` if it is within the limit, and says whether it was.
     pub async fn admit(&self, key: K) -> bool {
+        self.admit_or_wait(key).await.is_ok()
+    }
+
+    /// Like [`Self::admit`]; when there is no room, how long until there is.
+    pub async fn admit_or_wait(&self, key: K) -> Result<(), Duration> {
         match self.shared(&key, "admit").await {
-            Some(admitted) => admitted,
-            None => self.local.admit(key),
+            Some(1) => Ok(()),
+            Some(wait) => Err(Duration::from_millis(wait.unsigned_abs())),
+            None => self.local.admit_or_wait(key),
         }
+    }
+}
+
+/// Calls each REST API caller (a user's tokens together, or one key) may make
+/// (`DYN53_API_RATE_LIMIT`); beyond that, refused until the window has room.
+pub struct ApiLimits(Counter<ApiCaller>);
+
+/// Whom an API call is counted against: a user (their tokens), or a key by its digest, known
+/// before the database is asked.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ApiCaller {
+    User(i64),
+    /// The key's digest, as stored.
+    Key(String),
+}
+
+impl Display for ApiCaller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ApiCaller::User(id) => write!(f, "user:{id}"),
+            ApiCaller::Key(digest) => write!(f, "key:{digest}"),
+        }
+    }
+}
+
+impl ApiLimits {
+    /// Counted in `shared`'s Redis when given (a fleet's replicas), else in the process.
+    pub fn new(limit: AbuseLimit, shared: Option<&SharedLimits>) -> ApiLimits {
+        ApiLimits(Counter::new(limit, shared, "api"))
+    }
+
+    /// Counts a call of `who`; beyond the limit, how long until there is room.
+    pub async fn count(&self, who: ApiCaller) -> Result<(), Duration> {
+        self.0.admit_or_wait(who).await
     }
 }

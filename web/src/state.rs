@@ -7,9 +7,10 @@ use crate::blocked_agents::BlockedAgents;
 use crate::client_ip::TrustedProxies;
 use crate::db::Db;
 use crate::hashing::PasswordHashing;
-use crate::limits::{ApiLimits, LoginLimits, MailLimits};
+use crate::limits::{LoginLimits, MailLimits};
 use crate::mail::Mailer;
 use crate::publish::PublishStatus;
+use crate::shared_limits::ApiLimits;
 use crate::tokens::TokenKeys;
 use crate::update::Updater;
 

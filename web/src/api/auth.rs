@@ -19,7 +19,7 @@ use super::problem::Problem;
 use crate::access::{Access, Refusal};
 use crate::db::{Host, WebUser};
 use crate::domain::{AccountStatus, Email, Fqdn, UpdateKey};
-use crate::limits::{self, ApiLimits};
+use crate::shared_limits::{self as limits, ApiLimits};
 use crate::state::AppState;
 use crate::tokens::TOKEN_SECONDS;
 use crate::update::Credentials;
@@ -29,8 +29,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
 }
 
 /// Counts a call of `who`; refuses it beyond `DYN53_API_RATE_LIMIT`.
-fn count(limits: &ApiLimits, who: limits::ApiCaller) -> Result<(), Problem> {
-    limits.count(who).map_err(|wait| {
+async fn count(limits: &ApiLimits, who: limits::ApiCaller) -> Result<(), Problem> {
+    limits.count(who).await.map_err(|wait| {
         Problem::new(429, "rate_limited", "Too many calls; slow down.")
             .retry_after(wait.as_secs().max(1))
     })
@@ -205,7 +205,7 @@ impl FromRequest for UpdateCaller {
             let state = app_state(&req)?;
             match Bearer::of(&req)? {
                 Bearer::Key(key) => {
-                    count(&state.api_limits, limits::ApiCaller::Key(key.digest()))?;
+                    count(&state.api_limits, limits::ApiCaller::Key(key.digest())).await?;
                     let source = state.trusted_proxies.client_ip(&req);
                     Ok(UpdateCaller::Key(
                         Credentials::api_key(key.secret()),
@@ -249,12 +249,12 @@ impl Bearer {
     async fn caller(self, req: &HttpRequest, state: &AppState) -> Result<ApiCaller, Problem> {
         match self {
             Bearer::Key(key) => {
-                count(&state.api_limits, limits::ApiCaller::Key(key.digest()))?;
+                count(&state.api_limits, limits::ApiCaller::Key(key.digest())).await?;
                 key_caller(req, state, &key).await
             }
             Bearer::Token(jwt) => {
                 let caller = token_caller(req, state, &jwt).await?;
-                count(&state.api_limits, limits::ApiCaller::User(caller.user().id))?;
+                count(&state.api_limits, limits::ApiCaller::User(caller.user().id)).await?;
                 Ok(caller)
             }
         }
