@@ -113,3 +113,7 @@ pub fn connect(url: &str, command_timeout: Duration) -> RedisResult<ConnectionMa
 fn corrupt(what: String) -> redis::RedisError {
     redis::RedisError::from((redis::ErrorKind::Parse, "unreadable feed data", what))
 }
+
+pub(super) fn json_error(e: serde_json::Error) -> redis::RedisError {
+    corrupt(e.to_string())
+}

@@ -10,7 +10,7 @@ use redis::{AsyncCommands, RedisResult, Script, ScriptInvocation};
 use redis::streams::StreamRangeReply;
 
 use super::reader::decode_entry;
-use super::{Keys, Meta, read_meta};
+use super::{Keys, Meta, json_error, read_meta};
 use crate::feed::{Batch, Change, Revision, Snapshot};
 
 /// Appends a batch to the log and applies it to the state, only if it is the one after
@@ -217,8 +217,4 @@ impl Publisher {
         }
         pipe.query_async(&mut self.conn).await
     }
-}
-
-pub(super) fn json_error(e: serde_json::Error) -> redis::RedisError {
-    super::corrupt(e.to_string())
 }

@@ -8,8 +8,7 @@ use redis::aio::ConnectionManager;
 use redis::streams::{StreamId, StreamRangeReply, StreamReadReply};
 use redis::{AsyncCommands, RedisResult};
 
-use super::publish::json_error;
-use super::{BATCH_FIELD, Keys, Meta, corrupt, read_meta};
+use super::{BATCH_FIELD, Keys, Meta, corrupt, json_error, read_meta};
 use crate::feed::{
     Batch, Feed, FeedError, HostRecords, Revision, Snapshot, ZoneData, ZoneSnapshot,
 };
