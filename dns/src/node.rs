@@ -15,7 +15,7 @@ use tracing::{info, warn};
 
 use crate::fleet::{self, Keys, NodeReport, RedisFeed};
 use crate::local_copy::{LocalCopy, Persisted};
-use crate::server::DnsOptions;
+use crate::options::DnsOptions;
 use crate::status::{NodeStatus, serve_status};
 use crate::store::Store;
 

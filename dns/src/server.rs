@@ -5,6 +5,7 @@
 //! installs the tracing subscriber must filter them out, e.g. with [`LOG_DIRECTIVES`] added
 //! to the `EnvFilter`; nothing in this crate logs per query above DEBUG.
 
+use crate::options::DnsOptions;
 use std::future::Future;
 use std::io;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
@@ -16,9 +17,8 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::task::JoinSet;
 use tracing::{debug, info};
 
-use crate::cookies::CookieSecret;
 use crate::handler::Handler;
-use crate::rrl::{RateLimiter, RrlConfig};
+use crate::rrl::RateLimiter;
 use crate::stats::Stats;
 use crate::store::Store;
 use crate::udp::{self, UdpResponder};
@@ -36,27 +36,6 @@ const PORT_ATTEMPTS: usize = 16;
 /// Kernel receive buffer asked for each UDP socket, to ride out bursts (best effort: the
 /// kernel caps it at `net.core.rmem_max`).
 const UDP_RECV_BUFFER: usize = 4 << 20;
-
-/// What a server does beyond answering: rate limiting and DNS cookies.
-#[derive(Clone, Debug)]
-pub struct DnsOptions {
-    /// Response rate limiting of UDP answers (`crate::rrl`); `None`: off.
-    pub rrl: Option<RrlConfig>,
-    /// The secret server cookies are made with; the same on every node of a fleet lets
-    /// clients keep their cookie from one node to another (anycast).
-    pub cookie_secret: CookieSecret,
-}
-
-/// No rate limiting (an embedded or test server; `dyn53 dns` turns it on by default), and
-/// a random cookie secret.
-impl Default for DnsOptions {
-    fn default() -> Self {
-        Self {
-            rrl: None,
-            cookie_secret: CookieSecret::random(),
-        }
-    }
-}
 
 /// The bound sockets of a DNS node, ready for [`serve`].
 #[derive(Debug)]

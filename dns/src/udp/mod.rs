@@ -27,8 +27,8 @@ use std::sync::Arc;
 use tokio::net::UdpSocket;
 
 use crate::handler::Handler;
+use crate::options::DnsOptions;
 use crate::rrl::RateLimiter;
-use crate::server::DnsOptions;
 use crate::stats::Stats;
 use crate::store::Store;
 
