@@ -12,7 +12,8 @@ use crate::state::AppState;
 pub fn routes(cfg: &mut web::ServiceConfig, update_paths: &[String]) {
     cfg.configure(|cfg| crate::http::routes(cfg, update_paths))
         .configure(crate::ui::routes)
-        .configure(crate::api::routes);
+        .configure(crate::api::routes)
+        .configure(crate::admin::routes);
 }
 
 /// Starts serving on already-bound listeners, so callers know their ports before anything

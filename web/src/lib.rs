@@ -3,6 +3,7 @@
 //! embedded DNS node, and the publisher of the fleet feed.
 
 pub mod access;
+pub mod admin;
 pub mod api;
 pub mod app;
 pub mod blocked_agents;

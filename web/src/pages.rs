@@ -13,6 +13,8 @@ use crate::db::WebSession;
 pub struct Nav {
     pub email: Option<String>,
     pub csrf: String,
+    /// The signed-in user is staff: the navigation links the console.
+    pub staff: bool,
 }
 
 impl Nav {
@@ -20,6 +22,7 @@ impl Nav {
         Nav {
             email: Some(session.user.email.to_string()),
             csrf: session.csrf.clone(),
+            staff: session.user.staff,
         }
     }
 
@@ -27,6 +30,7 @@ impl Nav {
         Nav {
             email: None,
             csrf: csrf.to_owned(),
+            staff: false,
         }
     }
 }
@@ -85,10 +89,15 @@ pub struct Message {
 
 /// Any URL no route has: the site's own 404 page (the API answers its own problem).
 pub async fn unknown_url(req: HttpRequest) -> HttpResponse {
+    unknown_url_page(req.path())
+}
+
+/// The site's 404 for `path`: an unknown URL, and every console URL to anyone but staff.
+pub fn unknown_url_page(path: &str) -> HttpResponse {
     let message = Message {
         nav: Nav::anonymous(""),
         title: "Not found".into(),
-        text: format!("There is no page at {}.", req.path()),
+        text: format!("There is no page at {path}."),
         link: Some(("/".into(), "The home page".into())),
     };
     page(StatusCode::NOT_FOUND, &message)

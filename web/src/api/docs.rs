@@ -363,10 +363,7 @@ impl Reference {
             })
             .collect();
         Reference {
-            nav: Nav {
-                email: None,
-                csrf: String::new(),
-            },
+            nav: Nav::anonymous(""),
             title: text(&doc["info"]["title"]),
             description: text(&doc["info"]["description"]),
             tags,

@@ -20,6 +20,8 @@ pub struct WebUser {
     pub plan: Plan,
     pub verified: bool,
     pub account_status: AccountStatus,
+    /// One of the operator's staff: the console is open to them.
+    pub staff: bool,
 }
 
 impl WebUser {
@@ -33,6 +35,8 @@ impl WebUser {
             plan: user.plan,
             verified: user.verified,
             account_status: user.account_status,
+            // The console takes a browser session only.
+            staff: false,
         })
     }
 }
@@ -120,6 +124,7 @@ impl Db {
             verified: u.email_verified_at.is_some(),
             account_status: AccountStatus::parse(&account.status)
                 .unwrap_or(AccountStatus::Suspended),
+            staff: u.staff,
         }))
     }
 

@@ -13,7 +13,7 @@ mod hosts;
 mod keys;
 mod link_form;
 mod profile;
-mod session;
+pub(crate) mod session;
 mod setup_help;
 mod team;
 

@@ -1,0 +1,20 @@
+//! [`Console`]: the operator's staff's view across every account. It is opened only by
+//! `admin::Staff`, the extractor that proved the caller is staff (clippy's
+//! `disallowed-methods` refuses `Db::console` anywhere else), just as `Tenant` is opened only
+//! by `access::Access`. Reads here cross tenants; writes go through `WriteTx` like any other,
+//! and each one is audited with the staff actor.
+
+use super::Db;
+
+/// Queries and changes across every account, for staff only.
+#[derive(Clone)]
+pub struct Console {
+    #[allow(dead_code)] // Used by the console's sections, each in its own file here.
+    db: Db,
+}
+
+impl Db {
+    pub fn console(&self) -> Console {
+        Console { db: self.clone() }
+    }
+}
