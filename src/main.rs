@@ -679,7 +679,7 @@ async fn run_operator_command(db: &dyn53_web::db::Db, command: Command) -> anyho
                 default_ttl: ttl,
                 account,
             };
-            if ops::add_zone(db, new).await? {
+            if ops::add_zone(db, new, "cli").await? {
                 eprintln!("zone {name} created");
             } else {
                 eprintln!("zone {name} exists already; nothing changed");

@@ -13,7 +13,7 @@ use anyhow::Context;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use crate::fleet::{self, Keys, NodeReport, RedisFeed};
+use crate::fleet::{self, Keys, NodeReport, RedisFeed, Reporter};
 use crate::local_copy::{LocalCopy, Persisted};
 use crate::options::DnsOptions;
 use crate::status::{NodeStatus, serve_status};
@@ -107,13 +107,17 @@ pub async fn run_node(
     }
     let conn = fleet::connect(&config.redis_url, Duration::from_secs(2))?;
     let started_ms = fleet::now_ms();
-    let report = NodeReport {
-        id: config.id.clone(),
-        dns: dns_addr.to_string(),
-        started_ms,
-        ..NodeReport::default()
-    };
-    tasks.spawn(report_loop(conn, keys, report, status, stopped(stop_rx)));
+    let reporter = Reporter::new(
+        store.clone(),
+        status.stats.clone(),
+        NodeReport {
+            id: config.id.clone(),
+            dns: dns_addr.to_string(),
+            started_ms,
+            ..NodeReport::default()
+        },
+    );
+    tasks.spawn(report_loop(conn, keys, reporter, status, stopped(stop_rx)));
 
     // Tests and scripts read this line to learn the ports they got.
     info!(node = %config.id, dns = %dns_addr, status = %status_addr, "dyn53 node listening");
@@ -129,7 +133,7 @@ pub async fn run_node(
 async fn report_loop(
     mut conn: redis::aio::ConnectionManager,
     keys: Keys,
-    mut report: NodeReport,
+    mut reporter: Reporter,
     status: Arc<NodeStatus>,
     shutdown: impl Future,
 ) {
@@ -141,15 +145,12 @@ async fn report_loop(
             _ = tick.tick() => {}
             _ = shutdown.as_mut() => return,
         }
-        report.revision = status.store.revision();
-        report.ready = status.store.is_loaded();
-        report.queries = status.stats.snapshot().total;
-        report.heartbeat_ms = fleet::now_ms();
+        let report = reporter.sample();
         let result = async {
             if let Some(meta) = fleet::read_meta(&mut conn, &keys).await? {
                 status.feed_revision.store(meta.revision, Relaxed);
             }
-            fleet::report_node(&mut conn, &keys, &report).await
+            fleet::report_node(&mut conn, &keys, report).await
         }
         .await;
         status.feed_reachable.store(result.is_ok(), Relaxed);

@@ -58,6 +58,16 @@ pub struct ApplyReport {
 #[derive(Default)]
 struct Data {
     zones: HashMap<Key, Zone>,
+    /// The last batch applied and when (ms since the Unix epoch): how fast changes arrive.
+    /// Loading a snapshot leaves it, as a load is no measure of propagation.
+    applied: Option<Applied>,
+}
+
+/// A batch's revision and when this store began serving it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    pub revision: Revision,
+    pub at_ms: u64,
 }
 
 struct Zone {
@@ -350,6 +360,23 @@ impl Store {
         self.read().zones.values().map(|z| z.names.len() + 1).sum()
     }
 
+    /// The last batch applied, if any since start.
+    pub fn last_applied(&self) -> Option<Applied> {
+        self.read().applied
+    }
+
+    /// Every zone served with its SOA serial, by name (without the final dot).
+    pub fn serials(&self) -> Vec<(String, u32)> {
+        let mut serials: Vec<(String, u32)> = self
+            .read()
+            .zones
+            .values()
+            .map(|z| (z.data.name.trim_end_matches('.').to_owned(), z.serial))
+            .collect();
+        serials.sort();
+        serials
+    }
+
     /// A zone's current SOA serial.
     pub fn serial(&self, zone: &str) -> Option<u32> {
         let key = parse_key(zone).ok()?;
@@ -443,6 +470,10 @@ impl Store {
                     zone.finalize(serial);
                 }
             }
+            data.applied = Some(Applied {
+                revision: batch.revision,
+                at_ms: crate::fleet::now_ms(),
+            });
             self.state.send_replace(Some(batch.revision));
         }
         drop(garbage);

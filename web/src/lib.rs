@@ -17,6 +17,7 @@ pub mod http;
 pub mod limits;
 pub mod mail;
 pub mod miniupdate;
+pub mod nodes;
 pub mod ops;
 pub mod pages;
 mod private_files;

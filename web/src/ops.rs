@@ -25,15 +25,16 @@ pub async fn ensure_zones(db: &Db, names: &[Fqdn]) -> anyhow::Result<Vec<Fqdn>> 
             default_ttl: DEFAULT_TTL,
             account: None,
         };
-        if add_zone(db, new).await? {
+        if add_zone(db, new, "cli").await? {
             created.push(name.clone());
         }
     }
     Ok(created)
 }
 
-/// Creates a zone; `Ok(false)` when it exists (nothing is changed).
-pub async fn add_zone(db: &Db, new: NewZone) -> anyhow::Result<bool> {
+/// Creates a zone, audited as `actor`'s (the CLI, or a staff member in the console);
+/// `Ok(false)` when it exists (nothing is changed).
+pub async fn add_zone(db: &Db, new: NewZone, actor: &str) -> anyhow::Result<bool> {
     if !(1..=86_400).contains(&new.default_ttl) {
         bail!("a zone's TTL is 1 to 86400 seconds");
     }
@@ -44,7 +45,7 @@ pub async fn add_zone(db: &Db, new: NewZone) -> anyhow::Result<bool> {
     let mut tx = db.begin_write().await?;
     let created = tx.insert_zone(new).await?.is_some();
     if created {
-        tx.audit(None, "cli", "zone.create", name.as_str()).await?;
+        tx.audit(None, actor, "zone.create", name.as_str()).await?;
     }
     tx.commit().await?;
     Ok(created)

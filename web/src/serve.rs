@@ -22,6 +22,7 @@ use crate::feed::{LocalCommits, OutboxFeed};
 use crate::hashing::PasswordHashing;
 use crate::limits::LoginLimits;
 use crate::mail::Mailer;
+use crate::nodes::Nodes;
 use crate::private_files::{create_private, private_dir, tighten};
 use crate::publish::{PublishStatus, run_publisher};
 use crate::shared_limits::{ApiLimits, SharedLimits};
@@ -128,6 +129,7 @@ impl Front {
         local_commits: Arc<LocalCommits>,
         publish: Option<Arc<PublishStatus>>,
         shared_limits: Option<SharedLimits>,
+        nodes: Nodes,
     ) -> anyhow::Result<Front> {
         let listeners = config
             .http_addrs
@@ -208,6 +210,7 @@ impl Front {
             trusted_proxies: config.trusted_proxies.clone(),
             blocked_agents: config.blocked_agents.clone(),
             publish,
+            nodes,
         };
         let (handle, server) =
             app::start(state, config.update_paths.clone(), listeners, tls_listeners)?;
@@ -276,9 +279,10 @@ pub async fn serve(
         .with_context(|| format!("binding DNS on {dns_addr}"))?
         .with_options(dns_options);
     let dns_addr = dns.local_addr();
+    let nodes = Nodes::embedded(store.clone(), dns.stats(), dns_addr.to_string());
     let dns_task = tokio::spawn(dyn53_dns::serve(store.clone(), dns, stopped(&stop_rx)));
 
-    let front = Front::start(&config, db, local_commits, None, None).await?;
+    let front = Front::start(&config, db, local_commits, None, None, nodes).await?;
     // Tests and scripts read this line to learn the ports they got.
     let miniupdate = front.miniupdate_addr();
     tracing::info!(http = %front.addrs, https = %front.https_addrs, dns = %dns_addr, %miniupdate, "dyn53 listening");
@@ -335,12 +339,18 @@ pub async fn web(
     let limits_conn =
         fleet::connect(&fleet.redis_url, LIMITS_TIMEOUT).context("reading DYN53_REDIS_URL")?;
     let shared_limits = SharedLimits::new(limits_conn, &fleet.redis_prefix);
+    let nodes = Nodes::Fleet {
+        conn: fleet::connect(&fleet.redis_url, Duration::from_secs(2))
+            .context("reading DYN53_REDIS_URL")?,
+        keys: Keys::new(&fleet.redis_prefix),
+    };
     let front = Front::start(
         &config,
         db,
         local_commits,
         Some(status),
         Some(shared_limits),
+        nodes,
     )
     .await?;
     let miniupdate = front.miniupdate_addr();

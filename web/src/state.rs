@@ -9,6 +9,7 @@ use crate::db::Db;
 use crate::hashing::PasswordHashing;
 use crate::limits::{LoginLimits, MailLimits};
 use crate::mail::Mailer;
+use crate::nodes::Nodes;
 use crate::publish::PublishStatus;
 use crate::shared_limits::ApiLimits;
 use crate::tokens::TokenKeys;
@@ -33,4 +34,6 @@ pub struct AppState {
     pub token_keys: TokenKeys,
     /// REST API calls per caller.
     pub api_limits: Arc<ApiLimits>,
+    /// The DNS nodes' reports, for the console.
+    pub nodes: Nodes,
 }

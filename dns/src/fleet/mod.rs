@@ -25,7 +25,7 @@ mod reader;
 
 use std::time::Duration;
 
-pub use nodes::{NodeReport, list_nodes, now_ms, report_node};
+pub use nodes::{NodeReport, Reporter, list_nodes, now_ms, report_node};
 pub use publish::{Published, Publisher};
 pub use reader::RedisFeed;
 use redis::RedisResult;
