@@ -4,8 +4,11 @@
 //! `Staff` opens; its changes go through `WriteTx` like every other surface's, so they reach
 //! DNS the same way, and each is audited with the staff actor.
 
+mod fleet;
 mod home;
+mod registration;
 mod staff;
+mod zones;
 
 use actix_web::web;
 
@@ -13,4 +16,7 @@ pub use staff::{NotStaff, Staff, StaffForm};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(home::routes);
+    cfg.configure(zones::routes);
+    cfg.configure(fleet::routes);
+    cfg.configure(registration::routes);
 }

@@ -293,3 +293,20 @@ pub mod outbox {
     }
     no_relations!();
 }
+
+pub mod service_setting {
+    use sea_orm::entity::prelude::*;
+
+    /// A service-wide setting staff changed; a missing row is the default.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "service_settings")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub name: String,
+        pub value: String,
+        pub reason: Option<String>,
+        pub changed_by: String,
+        pub changed_at: DateTimeUtc,
+    }
+    no_relations!();
+}

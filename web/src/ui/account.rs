@@ -19,7 +19,7 @@ use super::{
     password_matches, with_cookie,
 };
 use crate::db::{DbError, NewUser, NewUserAccount, TokenData, TokenPurpose, WebUser};
-use crate::domain::{AccountStatus, Email, Plan, SecretToken};
+use crate::domain::{AccountStatus, Email, Plan, Registration, SecretToken};
 use crate::mail::Letter;
 use crate::pages::{Message, Nav, page, redirect};
 use crate::state::AppState;
@@ -56,14 +56,42 @@ struct LoginPage {
     error: Option<String>,
 }
 
-async fn signup_form(req: HttpRequest) -> HttpResponse {
+/// The page `/signup` shows instead of its form when staff closed sign-ups.
+fn signup_refused(mode: Registration, csrf: &str, status: StatusCode) -> HttpResponse {
+    let text = match mode {
+        Registration::InvitationOnly => {
+            "Sign-ups are by invitation only just now: ask the owner or an admin of an \
+             account to invite you to their team."
+        }
+        _ => "Sign-ups are closed just now: the service takes no new users.",
+    };
+    let message = Message {
+        nav: Nav::anonymous(csrf),
+        title: "Sign-ups are closed".into(),
+        text: text.into(),
+        link: Some(("/login".into(), "Sign in to an existing account".into())),
+    };
+    page(status, &message)
+}
+
+async fn signup_form(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
     let (csrf, set) = anonymous_csrf(&req);
+    let mode = state.db.registration().await?.mode;
+    if !mode.signup_open() {
+        return Ok(with_cookie(
+            signup_refused(mode, &csrf, StatusCode::OK),
+            set,
+        ));
+    }
     let form = SignupPage {
         nav: Nav::anonymous(&csrf),
         email: String::new(),
         error: None,
     };
-    with_cookie(page(StatusCode::OK, &form), set)
+    Ok(with_cookie(page(StatusCode::OK, &form), set))
 }
 
 async fn signup(
@@ -71,6 +99,12 @@ async fn signup(
     state: web::Data<AppState>,
     form: AnonymousForm,
 ) -> Result<HttpResponse, PageError> {
+    // Read on every sign-up, so that a change in the console holds on every replica at once.
+    let mode = state.db.registration().await?.mode;
+    if !mode.signup_open() {
+        let refused = signup_refused(mode, &form.csrf, StatusCode::FORBIDDEN);
+        return Ok(with_cookie(refused, form.set_cookie.clone()));
+    }
     let typed = form.fields.get("email");
     let again = |error: String, status: StatusCode| {
         let view = SignupPage {
@@ -245,6 +279,12 @@ async fn login(
     state: web::Data<AppState>,
     form: AnonymousForm,
 ) -> Result<HttpResponse, PageError> {
+    // Read on every sign-up, so that a change in the console holds on every replica at once.
+    let mode = state.db.registration().await?.mode;
+    if !mode.signup_open() {
+        let refused = signup_refused(mode, &form.csrf, StatusCode::FORBIDDEN);
+        return Ok(with_cookie(refused, form.set_cookie.clone()));
+    }
     let typed = form.fields.get("email");
     let again = |error: &str, status: StatusCode| {
         let view = LoginPage {

@@ -26,6 +26,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 const INVITE_DAYS: i64 = 7;
 
+/// Staff closed registration: invitations neither go out nor make users (the link keeps
+/// working once it reopens, within its days).
+const CLOSED: &str = "The service takes no new users just now, not even by invitation.";
+
 #[derive(Template)]
 #[template(path = "team.html")]
 struct TeamPage {
@@ -67,6 +71,9 @@ async fn invite(
     let (signed, fields) = (&form.signed, &form.fields);
     let team = signed.access.team_admin().map_err(|r| signed.refused(r))?;
     let refuse = |why: &str| team_page(signed, Some(why.into()), None, StatusCode::BAD_REQUEST);
+    if !state.db.registration().await?.mode.invitations_open() {
+        return team_page(signed, Some(CLOSED.into()), None, StatusCode::FORBIDDEN).await;
+    }
     let Ok(email) = Email::parse(fields.get("email")) else {
         return refuse("That is not an e-mail address.").await;
     };
@@ -124,6 +131,17 @@ async fn join(
     state: web::Data<AppState>,
     form: AnonymousForm,
 ) -> Result<HttpResponse, PageError> {
+    if !state.db.registration().await?.mode.invitations_open() {
+        let sent = form.fields.get("token");
+        let closed = StatusCode::FORBIDDEN;
+        return Ok(link_form::show(
+            &req,
+            LinkKind::Join,
+            sent,
+            Some(CLOSED.into()),
+            closed,
+        ));
+    }
     let (hash, token) = match link_form::accept(&req, &state, LinkKind::Join, &form).await {
         Ok(accepted) => accepted,
         Err(response) => return Ok(response),
