@@ -81,7 +81,11 @@ async fn the_console_lists_nodes_and_shows_a_dead_one_stale() {
                 state == "ready" && cells[1] == revision.to_string() && cells[2] == "0"
             })
         });
-        (all_current && page.body.contains("Recent propagation delay: <strong>")).then_some(page)
+        let done = all_current && page.body.contains("Recent propagation delay: <strong>");
+        if !done {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        done.then_some(page)
     })
     .await;
     let page = listed.expect("every node listed, ready, at the database's revision, lag 0");
@@ -101,6 +105,9 @@ async fn the_console_lists_nodes_and_shows_a_dead_one_stale() {
     let stale = eventually(Duration::from_secs(30), async || {
         let page = staff.get("/admin/fleet").await;
         let (state, _) = node_row(&page.body, "node-b")?;
+        if state != "stale" {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
         (state == "stale").then_some(page)
     })
     .await;

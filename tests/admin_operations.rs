@@ -53,12 +53,20 @@ async fn zones_are_listed_and_added(backend: Backend) {
             listed.body
         );
     }
-    // The embedded node's serial of each zone, as it answers it on the DNS port.
+    // The embedded node's serial of each zone, as it answers it on the DNS port (the node
+    // reports once a second).
     let serial = soa_serial(&server, "dyn.test")
         .await
         .expect("dyn.test served");
+    let shown = eventually(Duration::from_secs(5), async || {
+        let page = staff.get("/admin/zones").await;
+        page.body
+            .contains(&format!("embedded: {serial}"))
+            .then_some(())
+    })
+    .await;
     assert!(
-        listed.body.contains(&format!("embedded: {serial}")),
+        shown.is_some(),
         "serial {serial} not shown: {}",
         listed.body
     );

@@ -58,16 +58,20 @@ struct LoginPage {
 
 /// The page `/signup` shows instead of its form when staff closed sign-ups.
 fn signup_refused(mode: Registration, csrf: &str, status: StatusCode) -> HttpResponse {
-    let text = match mode {
-        Registration::InvitationOnly => {
+    let (title, text) = match mode {
+        Registration::InvitationOnly => (
+            "Sign-ups are by invitation only",
             "Sign-ups are by invitation only just now: ask the owner or an admin of an \
-             account to invite you to their team."
-        }
-        _ => "Sign-ups are closed just now: the service takes no new users.",
+             account to invite you to their team.",
+        ),
+        _ => (
+            "Sign-ups are closed",
+            "Sign-ups are closed just now: the service takes no new users.",
+        ),
     };
     let message = Message {
         nav: Nav::anonymous(csrf),
-        title: "Sign-ups are closed".into(),
+        title: title.into(),
         text: text.into(),
         link: Some(("/login".into(), "Sign in to an existing account".into())),
     };
