@@ -121,19 +121,9 @@ async fn the_console_lists_nodes_and_shows_a_dead_one_stale() {
     // The zones page shows each live node's serial of the zone, as it answers it.
     let zones = staff.get("/admin/zones").await;
     assert!(zones.body.contains("node-a: "), "{}", zones.body);
-    let serial = support::dns::udp(
-        nodes[0].dns,
-        "dyn.test",
-        hickory_server::proto::rr::RecordType::SOA,
-    )
-    .await
-    .answers()
-    .iter()
-    .find_map(|r| match r.data() {
-        hickory_server::proto::rr::RData::SOA(soa) => Some(soa.serial()),
-        _ => None,
-    })
-    .expect("SOA");
+    let serial = support::dns::soa_serial(nodes[0].dns, "dyn.test")
+        .await
+        .expect("SOA");
     assert!(
         zones.body.contains(&format!("node-a: {serial}")),
         "{}",

@@ -77,3 +77,15 @@ pub async fn txt(server: SocketAddr, name: &str) -> Vec<String> {
     texts.sort();
     texts
 }
+
+/// The SOA serial `server` answers for `zone`, if it answers it (NOERROR with an SOA).
+pub async fn soa_serial(server: SocketAddr, zone: &str) -> Option<u32> {
+    let answer = udp(server, zone, RecordType::SOA).await;
+    if answer.metadata.response_code != hickory_server::proto::op::ResponseCode::NoError {
+        return None;
+    }
+    answer.answers.iter().find_map(|r| match &r.data {
+        RData::SOA(soa) => Some(soa.serial),
+        _ => None,
+    })
+}
