@@ -315,7 +315,10 @@ async fn registration_switch(backend: Backend) {
     assert_eq!(users(), count);
     // The operator's CLI is not refused.
     server.add_user("operator-made@example.org", PASS);
-    assert_eq!(users(), (count.parse::<u32>().unwrap() + 1).to_string());
+    assert_eq!(
+        users(),
+        (count.parse::<u32>().expect("a count") + 1).to_string()
+    );
 
     // Invitation only again: the earlier link works (it was not used up).
     set_registration(&mut staff, "invitation", "").await;
