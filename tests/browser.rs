@@ -168,4 +168,38 @@ async fn api_reference(backend: Backend) {
     assert!(text.contains("acme_challenge"), "the schemas' fields");
 }
 
-on_both_backends!(landing, account_journey, api_reference);
+/// The console's operations pages (zones, fleet, registration) as staff see them, with a
+/// zone added and a bad one refused.
+async fn console_operations(backend: Backend) {
+    let server = Server::start(backend).await;
+    server.add_user_with("staff@example.net", "staff's long phrase", &["--staff"]);
+    let base = format!("http://{}", server.http);
+    let mut browser = Browser::start().await;
+    browser.goto(&format!("{base}/login")).await;
+    browser.fill("E-mail address", "staff@example.net").await;
+    browser.fill("Password", "staff's long phrase").await;
+    browser.click_button("Sign in").await;
+
+    browser.goto(&format!("{base}/admin/zones")).await;
+    browser.check_page("admin-zones").await;
+    browser.fill("Zone name", "bad_zone!").await;
+    browser.click_button("Add zone").await;
+    assert!(browser.text().await.contains("is not a zone name"));
+    browser.check_page("admin-zones-error").await;
+    browser.fill("Zone name", "fresh.test").await;
+    browser.click_button("Add zone").await;
+    assert!(browser.text().await.contains("Zone fresh.test added"));
+    browser.check_page("admin-zones-added").await;
+    for (link, name) in [
+        ("Fleet", "admin-fleet"),
+        ("Registration", "admin-registration"),
+    ] {
+        browser.click_link(link).await;
+        browser.check_page(name).await;
+    }
+    browser.click_button("Save").await;
+    assert!(browser.text().await.contains("Registration is now"));
+    browser.check_page("admin-registration-saved").await;
+}
+
+on_both_backends!(landing, account_journey, api_reference, console_operations);
