@@ -99,6 +99,24 @@ async fn the_console_lists_nodes_and_shows_a_dead_one_stale() {
         assert_eq!(cells[6], node.dns.to_string());
     }
 
+    // Queries to one node show as its rate; the others stay at theirs.
+    let busy = eventually(Duration::from_secs(10), async || {
+        for _ in 0..20 {
+            support::dns::udp(
+                nodes[0].dns,
+                "h0.dyn.test",
+                hickory_server::proto::rr::RecordType::A,
+            )
+            .await;
+        }
+        let page = staff.get("/admin/fleet").await;
+        let (_, cells) = node_row(&page.body, "node-a")?;
+        let qps: f64 = cells[4].parse().ok()?;
+        (qps > 0.0).then_some(qps)
+    })
+    .await;
+    assert!(busy.is_some(), "node-a's queries per second rose");
+
     // One node dies: stale within 30 s; the others stay ready; the dead one is still listed.
     let killed = Instant::now();
     nodes[1].kill();

@@ -1158,6 +1158,35 @@ mod tests {
         assert_eq!(store.serial("dyn.example"), Some(13));
     }
 
+    /// What a node reports: each zone's serial, and the last batch applied (a snapshot
+    /// load is no propagation and leaves it).
+    #[test]
+    fn serials_and_the_last_batch_applied_are_reported() {
+        let store = store_with(vec![]);
+        assert_eq!(store.serials(), vec![("dyn.example".to_owned(), 10)]);
+        assert_eq!(store.last_applied(), None, "a load is not a batch");
+        let before = crate::fleet::now_ms();
+        store.apply(&Batch {
+            revision: 11,
+            changes: vec![Change::HostUpsert {
+                zone: "dyn.example".into(),
+                host: host("a.dyn.example", [1, 1, 1, 1]),
+            }],
+        });
+        let applied = store.last_applied().expect("a batch was applied");
+        assert_eq!(applied.revision, 11);
+        assert!(applied.at_ms >= before && applied.at_ms <= crate::fleet::now_ms());
+        assert_eq!(store.serials(), vec![("dyn.example".to_owned(), 11)]);
+        store.load(Snapshot {
+            revision: 12,
+            zones: vec![ZoneSnapshot {
+                zone: zone_data("dyn.example"),
+                hosts: vec![],
+            }],
+        });
+        assert_eq!(store.last_applied(), Some(applied));
+    }
+
     #[test]
     fn long_txt_strings_are_split_and_duplicates_dropped() {
         let long = "x".repeat(600);
