@@ -7,6 +7,7 @@ mod support;
 
 use std::collections::BTreeSet;
 
+use support::browser::Browser;
 use support::http::update;
 use support::tenants::{PASS, setup};
 use support::web::{Visitor, csrf, sign_in};
@@ -492,7 +493,54 @@ async fn view_as_is_read_only(backend: Backend) {
     assert!(!own.body.contains("home.dyn.test"));
 }
 
+/// The section's pages in headless Chromium: each passes the page check (axe-core, phone and
+/// desktop widths), found and reached the way staff would.
+async fn pages_in_a_browser(backend: Backend) {
+    let server = setup(backend).await;
+    server.cli_ok(&[
+        "key",
+        "create",
+        "--user",
+        "alice@example.com",
+        "--name",
+        "router",
+    ]);
+    server.add_user_with(STAFF, PASS, &["--staff"]);
+    let base = format!("http://{}", server.http);
+    let mut browser = Browser::start().await;
+    browser.goto(&format!("{base}/login")).await;
+    browser.fill("E-mail address", STAFF).await;
+    browser.fill("Password", PASS).await;
+    browser.click_button("Sign in").await;
+
+    browser.goto(&format!("{base}/admin/accounts")).await;
+    browser.check_page("admin-accounts").await;
+    browser
+        .fill(
+            "E-mail, login ID, host name or current address",
+            "office.dyn.test",
+        )
+        .await;
+    browser.click_button("Search").await;
+    let alice = account_of(&server, "alice@example.com");
+    browser.click_link(&format!("#{alice}")).await;
+    assert!(browser.text().await.contains("office.dyn.test"));
+    browser.check_page("admin-account").await;
+    browser
+        .click_button("View as this account (read only)")
+        .await;
+    assert_eq!(browser.current_url().await, format!("{base}/hosts"));
+    assert!(browser.text().await.contains("as staff — read only"));
+    browser.check_page("admin-view-as").await;
+    browser.click_button("Stop viewing").await;
+    assert_eq!(
+        browser.current_url().await,
+        format!("{base}/admin/accounts/{alice}")
+    );
+}
+
 on_both_backends!(
+    pages_in_a_browser,
     search_finds_by_each_key,
     pages_walk_every_account_once,
     account_page_shows_no_secrets,
