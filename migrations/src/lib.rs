@@ -8,6 +8,7 @@ mod m0002_legacy_protocols;
 mod m0003_account_manager;
 mod m0004_acme_challenges;
 mod m0005_stored_rules;
+mod m0007_console_accounts;
 mod m0010_service_settings;
 
 pub struct Migrator;
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0003_account_manager::Migration),
             Box::new(m0004_acme_challenges::Migration),
             Box::new(m0005_stored_rules::Migration),
+            Box::new(m0007_console_accounts::Migration),
             Box::new(m0010_service_settings::Migration),
         ]
     }

@@ -33,6 +33,9 @@ pub enum Refusal {
     /// A suspended or blocked account changes nothing.
     #[error("This account may not make changes.")]
     AccountInactive,
+    /// Staff viewing an account's pages as its owner: reads only, whatever the role.
+    #[error("Read only: viewing as staff.")]
+    ViewingAsStaff,
 }
 
 /// An authenticated caller's handle on its account.
@@ -43,6 +46,8 @@ pub struct Access {
     limit: Option<Vec<i64>>,
     /// What the update service takes for this caller.
     credentials: Credentials,
+    /// Staff viewing the account as `user`: no capability is handed out.
+    read_only: bool,
 }
 
 impl Access {
@@ -62,6 +67,17 @@ impl Access {
             user,
             limit,
             credentials,
+            read_only: false,
+        }
+    }
+
+    /// A read-only handle on the account of `owner`, for staff viewing it as its owner
+    /// (`admin::accounts`): it reads what the owner reads and [`Access::may`] refuses every
+    /// change, so no capability exists to make one.
+    pub fn view_as(db: &Db, owner: WebUser, credentials: Credentials) -> Access {
+        Access {
+            read_only: true,
+            ..Access::new(db, owner, None, credentials)
         }
     }
 
@@ -74,9 +90,12 @@ impl Access {
         self.credentials.clone()
     }
 
-    /// Whether the caller may do `action`: the account is active, a host-limited key does
+    /// Whether the caller may do `action`: not staff viewing the account, the account is active, a host-limited key does
     /// nothing but change its hosts, and the role's row of [`Role::may`] allows it.
     pub fn may(&self, action: Action) -> Result<(), Refusal> {
+        if self.read_only {
+            return Err(Refusal::ViewingAsStaff);
+        }
         if self.user.account_status != AccountStatus::Active {
             return Err(Refusal::AccountInactive);
         }

@@ -15,6 +15,8 @@ pub struct Nav {
     pub csrf: String,
     /// The signed-in user is staff: the navigation links the console.
     pub staff: bool,
+    /// Staff viewing an account as staff: its owner's address, for the read-only banner.
+    pub viewing: Option<String>,
 }
 
 impl Nav {
@@ -23,6 +25,10 @@ impl Nav {
             email: Some(session.user.email.to_string()),
             csrf: session.csrf.clone(),
             staff: session.user.staff,
+            viewing: session
+                .viewing
+                .as_ref()
+                .map(|owner| owner.email.to_string()),
         }
     }
 
@@ -31,6 +37,7 @@ impl Nav {
             email: None,
             csrf: csrf.to_owned(),
             staff: false,
+            viewing: None,
         }
     }
 }

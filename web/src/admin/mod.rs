@@ -4,6 +4,7 @@
 //! `Staff` opens; its changes go through `WriteTx` like every other surface's, so they reach
 //! DNS the same way, and each is audited with the staff actor.
 
+mod accounts;
 mod fleet;
 mod home;
 mod registration;
@@ -19,4 +20,5 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(zones::routes);
     cfg.configure(fleet::routes);
     cfg.configure(registration::routes);
+    cfg.configure(accounts::routes);
 }

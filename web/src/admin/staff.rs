@@ -87,7 +87,7 @@ impl FromRequest for StaffForm {
     type Future = Pin<Box<dyn Future<Output = Result<StaffForm, NotStaff>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let submitted = Submitted::from_request(req, payload);
+        let submitted = Submitted::staff_form(req, payload);
         let req = req.clone();
         Box::pin(async move {
             let form = submitted.await.ok().and_then(|s| {

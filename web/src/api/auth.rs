@@ -43,6 +43,8 @@ impl From<Refusal> for Problem {
             Refusal::Role => "role",
             Refusal::KeyLimited => "key_limited",
             Refusal::AccountInactive => "account_inactive",
+            // The API never makes a view-as `Access` (sessions do not reach it).
+            Refusal::ViewingAsStaff => "read_only",
         };
         Problem::forbidden(code, refusal.to_string())
     }

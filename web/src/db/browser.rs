@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
 use super::entity::{account, session, token, update_key, user};
 use super::{AccountId, Db, DbResult, UserAuth, WriteTx};
@@ -46,6 +46,9 @@ impl WebUser {
 pub struct WebSession {
     pub user: WebUser,
     pub csrf: String,
+    /// A staff member viewing an account as staff: that account's owner, whose pages the
+    /// session shows read only.
+    pub viewing: Option<WebUser>,
 }
 
 /// What an e-mailed link is for.
@@ -144,10 +147,16 @@ impl Db {
             csrf: Set(csrf.clone()),
             created_at: Set(now),
             expires_at: Set(now + ttl),
+            viewing_account: Set(None),
         }
         .insert(&self.conn)
         .await?;
-        Ok((secret, WebSession { user, csrf }))
+        let session = WebSession {
+            user,
+            csrf,
+            viewing: None,
+        };
+        Ok((secret, session))
     }
 
     /// The live session whose cookie holds `secret`.
@@ -163,8 +172,32 @@ impl Db {
         let Some(u) = user::Entity::find_by_id(s.user_id).one(&self.conn).await? else {
             return Ok(None);
         };
-        let user = self.web_user(u).await?;
-        Ok(user.map(|user| WebSession { user, csrf: s.csrf }))
+        let Some(user) = self.web_user(u).await? else {
+            return Ok(None);
+        };
+        let viewing = match s.viewing_account {
+            Some(account) if user.staff => self.account_owner(account).await?,
+            _ => None,
+        };
+        Ok(Some(WebSession {
+            user,
+            csrf: s.csrf,
+            viewing,
+        }))
+    }
+
+    /// The owner of `account` (the first, should it have several).
+    async fn account_owner(&self, account: i64) -> DbResult<Option<WebUser>> {
+        let owner = user::Entity::find()
+            .filter(user::Column::AccountId.eq(account))
+            .filter(user::Column::Role.eq(Role::Owner.as_str()))
+            .order_by_asc(user::Column::Id)
+            .one(&self.conn)
+            .await?;
+        match owner {
+            Some(u) => self.web_user(u).await,
+            None => Ok(None),
+        }
     }
 
     pub async fn end_session(&self, secret: &SecretToken) -> DbResult<()> {

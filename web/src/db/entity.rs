@@ -60,6 +60,8 @@ pub mod session {
         pub csrf: String,
         pub created_at: DateTimeUtc,
         pub expires_at: DateTimeUtc,
+        /// The account a staff member views as, read only (`/admin/accounts/{id}`).
+        pub viewing_account: Option<i64>,
     }
     no_relations!();
 }

@@ -351,7 +351,7 @@ impl Tenant {
     }
 }
 
-fn history_line(r: update_history::Model) -> HistoryLine {
+pub(super) fn history_line(r: update_history::Model) -> HistoryLine {
     HistoryLine {
         id: r.id,
         at: r.at,

@@ -38,7 +38,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// The session cookie: HttpOnly, SameSite=Lax, Secure over HTTPS.
-const SESSION_COOKIE: &str = "dyn53_session";
+pub(crate) const SESSION_COOKIE: &str = "dyn53_session";
 /// The CSRF cookie of forms shown before a sign-in (double submit).
 const CSRF_COOKIE: &str = "dyn53_csrf";
 

@@ -186,12 +186,11 @@ async fn signed_in(req: &HttpRequest) -> Result<SignedIn, PageError> {
     if session.user.account_status != AccountStatus::Active {
         return Err(PageError::Inactive(session.user.account_status));
     }
-    let access = Access::new(
-        &state.db,
-        session.user.clone(),
-        None,
-        Credentials::signed_in(&session),
-    );
+    let credentials = Credentials::signed_in(&session);
+    let access = match &session.viewing {
+        Some(owner) => Access::view_as(&state.db, owner.clone(), credentials),
+        None => Access::new(&state.db, session.user.clone(), None, credentials),
+    };
     Ok(SignedIn { session, access })
 }
 
@@ -219,20 +218,40 @@ fn form_body(
     }
 }
 
-impl FromRequest for Submitted {
-    type Error = PageError;
-    type Future = Pin<Box<dyn Future<Output = Result<Submitted, PageError>>>>;
-
-    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+impl Submitted {
+    /// A form with its token checked, also from staff viewing an account as staff: for the
+    /// console's forms only (`admin::StaffForm`), which act as the staff member.
+    pub fn staff_form(
+        req: &HttpRequest,
+        payload: &mut Payload,
+    ) -> impl Future<Output = Result<Submitted, PageError>> + use<> {
         let req = req.clone();
         let fields = form_body(&req, payload);
-        Box::pin(async move {
+        async move {
             let signed = signed_in(&req).await?;
             let fields = fields.await?;
             if !csrf_ok(&signed.session.csrf, fields.get("csrf")) {
                 return Err(PageError::Expired(signed.nav()));
             }
             Ok(Submitted { signed, fields })
+        }
+    }
+}
+
+impl FromRequest for Submitted {
+    type Error = PageError;
+    type Future = Pin<Box<dyn Future<Output = Result<Submitted, PageError>>>>;
+
+    /// Refuses every form of staff viewing an account as staff, whatever it would change
+    /// (profile, sign-out included): the view is read only below the capabilities too.
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let form = Submitted::staff_form(req, payload);
+        Box::pin(async move {
+            let form = form.await?;
+            if form.signed.session.viewing.is_some() {
+                return Err(form.signed.refused(Refusal::ViewingAsStaff));
+            }
+            Ok(form)
         })
     }
 }

@@ -4,9 +4,12 @@
 //! by `access::Access`. Reads here cross tenants; writes go through `WriteTx` like any other,
 //! and each one is audited with the staff actor.
 
+mod accounts;
 mod operations;
 
 use super::Db;
+
+pub use accounts::{AccountChange, AccountDetail, AccountRow, AccountSearch};
 
 /// Queries and changes across every account, for staff only.
 #[derive(Clone)]
