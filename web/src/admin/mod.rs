@@ -4,7 +4,9 @@
 //! `Staff` opens; its changes go through `WriteTx` like every other surface's, so they reach
 //! DNS the same way, and each is audited with the staff actor.
 
+mod audit;
 mod home;
+mod hosts;
 mod staff;
 
 use actix_web::web;
@@ -12,5 +14,7 @@ use actix_web::web;
 pub use staff::{NotStaff, Staff, StaffForm};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.configure(audit::routes);
     cfg.configure(home::routes);
+    cfg.configure(hosts::routes);
 }

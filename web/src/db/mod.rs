@@ -23,7 +23,7 @@ use sea_orm::{DatabaseConnection, DbBackend, DbErr};
 
 pub use browser::{TokenData, TokenPurpose, WebSession, WebUser};
 pub use connect::{OpenError, place};
-pub use console::Console;
+pub use console::{AuditFilter, AuditLine, Console, HostCursor, HostQuery, HostRow};
 pub use hosts::{ACME_LABEL, Host, HostKind, HostState, NewHost};
 pub use lead::Leadership;
 pub use people::{KeyAuth, NewKey, NewUser, NewUserAccount, UserAuth};
