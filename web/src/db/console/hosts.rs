@@ -114,8 +114,8 @@ impl Console {
             select = match (query, &after.agent) {
                 (HostQuery::Agent(_), Some(agent)) => select.filter(
                     Expr::tuple([
-                        Expr::col(host::Column::LastAgent).into(),
-                        Expr::col(host::Column::Name).into(),
+                        Expr::col(host::Column::LastAgent),
+                        Expr::col(host::Column::Name),
                     ])
                     .gt(Expr::tuple([
                         Expr::value(agent.as_str()),
