@@ -9,6 +9,7 @@ mod m0003_account_manager;
 mod m0004_acme_challenges;
 mod m0005_stored_rules;
 mod m0007_console_accounts;
+mod m0008_console_audit;
 mod m0010_service_settings;
 
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0004_acme_challenges::Migration),
             Box::new(m0005_stored_rules::Migration),
             Box::new(m0007_console_accounts::Migration),
+            Box::new(m0008_console_audit::Migration),
             Box::new(m0010_service_settings::Migration),
         ]
     }

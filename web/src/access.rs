@@ -15,8 +15,12 @@ use crate::db::{
     Db, DbError, DbResult, GroupInfo, HistoryLine, Host, HostFilter, KeyInfo, Member, Tenant,
     WebUser, Zone,
 };
-use crate::domain::{AccountStatus, Action, Fqdn, GroupName, KeyScope, Label, Role, UpdateKey};
-use crate::update::Credentials;
+use chrono::Duration;
+
+use crate::domain::{
+    AccountStatus, Action, Email, Fqdn, GroupName, KeyScope, Label, Role, SecretToken, UpdateKey,
+};
+use crate::update::{Client, Credentials, HostEntry, UpdateRequest};
 
 /// Why a capability was not handed out. The message is what the caller is told.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -48,6 +52,9 @@ pub struct Access {
     credentials: Credentials,
     /// Staff viewing the account as `user`: no capability is handed out.
     read_only: bool,
+    /// Who the audit log names for the caller's changes: the user's e-mail, or
+    /// `key:<prefix>` for an API key.
+    actor: String,
 }
 
 impl Access {
@@ -64,6 +71,7 @@ impl Access {
         let tenant = db.tenant(user.account);
         Access {
             tenant,
+            actor: user.email.to_string(),
             user,
             limit,
             credentials,
@@ -79,6 +87,18 @@ impl Access {
             read_only: true,
             ..Access::new(db, owner, None, credentials)
         }
+    }
+
+    /// The same caller acting through its API key `prefix` (the key's visible start): the
+    /// audit log names the key rather than its owner.
+    pub fn by_key(mut self, prefix: &str) -> Access {
+        self.actor = format!("key:{prefix}");
+        self
+    }
+
+    /// Who the audit log names for this caller's changes.
+    pub fn actor(&self) -> &str {
+        &self.actor
     }
 
     pub fn user(&self) -> &WebUser {
@@ -225,9 +245,18 @@ impl AccountView<'_> {
 pub struct HostWriter<'a>(&'a Access);
 
 impl HostWriter<'_> {
-    /// The credentials to give the update service.
-    pub fn credentials(&self) -> Credentials {
-        self.0.credentials()
+    /// A request to the update service for `hosts`, as [`UpdateRequest::new`] makes it,
+    /// with the caller's credentials and their actor: what it changes is audited as
+    /// `host.change` (a person's change, unlike a device's update, which is history).
+    pub fn request(
+        &self,
+        hosts: Vec<HostEntry>,
+        addresses: (Option<Ipv4Addr>, Option<Ipv6Addr>),
+        client: Client,
+    ) -> UpdateRequest {
+        let mut request = UpdateRequest::new(self.0.credentials(), hosts, addresses, client);
+        request.audited = Some(self.0.actor.clone());
+        request
     }
 }
 
@@ -278,7 +307,7 @@ impl HostAdmin<'_> {
         }
         match access
             .tenant
-            .create_host(zone, name.clone(), addresses, &access.user.email)
+            .create_host(zone, name.clone(), addresses, &access.actor)
             .await
         {
             Ok(host) => Ok(host),
@@ -289,7 +318,7 @@ impl HostAdmin<'_> {
 
     /// Deletes the account's host `id`; `false` when it has none such.
     pub async fn delete(&self, id: i64) -> DbResult<bool> {
-        self.0.tenant.delete_host(id, &self.0.user.email).await
+        self.0.tenant.delete_host(id, &self.0.actor).await
     }
 }
 
@@ -299,22 +328,19 @@ pub struct GroupAdmin<'a>(&'a Access);
 impl GroupAdmin<'_> {
     pub async fn create(&self, name: &GroupName, hosts: &[Fqdn]) -> DbResult<()> {
         let access = self.0;
-        access
-            .tenant
-            .create_group(name, hosts, &access.user.email)
-            .await
+        access.tenant.create_group(name, hosts, &access.actor).await
     }
 
     pub async fn save(&self, id: i64, name: &GroupName, hosts: &[Fqdn]) -> DbResult<bool> {
         let access = self.0;
         access
             .tenant
-            .save_group(id, name, hosts, &access.user.email)
+            .save_group(id, name, hosts, &access.actor)
             .await
     }
 
     pub async fn delete(&self, id: i64) -> DbResult<bool> {
-        self.0.tenant.delete_group(id, &self.0.user.email).await
+        self.0.tenant.delete_group(id, &self.0.actor).await
     }
 }
 
@@ -339,14 +365,14 @@ impl KeyAdmin<'_> {
                 hosts,
                 scope,
                 miniupdate,
-                &access.user.email,
+                &access.actor,
             )
             .await
     }
 
     /// Revokes the account's key `id`; `false` when it has no such live key.
     pub async fn revoke(&self, id: i64) -> DbResult<bool> {
-        self.0.tenant.revoke_key(id, &self.0.user.email).await
+        self.0.tenant.revoke_key(id, &self.0.actor).await
     }
 }
 
@@ -361,11 +387,17 @@ impl TeamAdmin<'_> {
         if id == access.user.id {
             return Ok(false);
         }
-        access.tenant.remove_member(id, &access.user.email).await
+        access.tenant.remove_member(id, &access.actor).await
     }
 
     /// The account and inviter an invitation is issued for.
     pub fn inviter(&self) -> &WebUser {
         &self.0.user
+    }
+
+    /// An invitation link's token for `email` to join as `role`, valid for `ttl`; audited.
+    pub async fn invite(&self, email: &Email, role: Role, ttl: Duration) -> DbResult<SecretToken> {
+        let access = self.0;
+        access.tenant.invite(email, role, ttl, &access.actor).await
     }
 }

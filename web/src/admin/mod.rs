@@ -5,8 +5,10 @@
 //! DNS the same way, and each is audited with the staff actor.
 
 mod accounts;
+mod audit;
 mod fleet;
 mod home;
+mod hosts;
 mod registration;
 mod staff;
 mod zones;
@@ -16,9 +18,11 @@ use actix_web::web;
 pub use staff::{NotStaff, Staff, StaffForm};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.configure(audit::routes);
     cfg.configure(home::routes);
     cfg.configure(zones::routes);
     cfg.configure(fleet::routes);
     cfg.configure(registration::routes);
     cfg.configure(accounts::routes);
+    cfg.configure(hosts::routes);
 }

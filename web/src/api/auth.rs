@@ -274,11 +274,14 @@ async fn key_caller(
     key: &UpdateKey,
 ) -> Result<ApiCaller, Problem> {
     let source = state.trusted_proxies.client_ip(req);
+    let prefix = key.visible_prefix().to_owned();
     let credentials = Credentials::api_key(key.secret());
     let (user, key) = state.updater.holder(&credentials, source).await?;
     let user = WebUser::checked(&user).ok_or_else(invalid_token)?;
     let limit = key.and_then(|k| k.hosts);
-    caller(state, user, limit, credentials, source)
+    let mut caller = caller(state, user, limit, credentials, source)?;
+    caller.access = caller.access.by_key(&prefix);
+    Ok(caller)
 }
 
 /// A token's caller: the user it names, while their password is the one it was issued for.

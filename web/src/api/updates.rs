@@ -128,8 +128,7 @@ pub(super) fn settings_request(
     settings: HostSettings,
 ) -> Result<UpdateRequest, Problem> {
     let writer = caller.access.host_writer()?;
-    let mut request = UpdateRequest::new(
-        writer.credentials(),
+    let mut request = writer.request(
         vec![HostEntry::host(Ok(host.name.clone()))],
         (None, None),
         api_client(req, caller.source),

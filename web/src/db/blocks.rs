@@ -14,7 +14,8 @@ use crate::domain::Fqdn;
 
 impl WriteTx {
     /// Blocks `name` for abuse (updates of its host, now or later, answer `abuse`), or lifts
-    /// the block; `false` if it already was so. What the host serves does not change.
+    /// the block; `false` if it already was so. What the host serves does not change. The
+    /// audit line names `actor` and `reason`, which a block also keeps.
     pub async fn set_name_blocked(
         &self,
         name: &Fqdn,
@@ -65,7 +66,11 @@ impl WriteTx {
             } else {
                 "host.unblock"
             };
-            self.audit(account, actor, action, name.as_str()).await?;
+            let detail = match reason {
+                Some(reason) => format!("{name}: {reason}"),
+                None => name.to_string(),
+            };
+            self.audit(account, actor, action, &detail).await?;
         }
         Ok(changed)
     }

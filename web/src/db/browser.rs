@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 
 use super::entity::{account, session, token, update_key, user};
 use super::{AccountId, Db, DbResult, UserAuth, WriteTx};
@@ -215,24 +215,54 @@ impl Db {
         data: TokenData,
         ttl: Duration,
     ) -> DbResult<SecretToken> {
-        let secret = SecretToken::generate();
-        let now = Utc::now();
-        token::ActiveModel {
-            id: NotSet,
-            digest: Set(secret.digest()),
-            purpose: Set(purpose.as_str().into()),
-            user_id: Set(data.user),
-            account_id: Set(data.account.map(|a| a.0)),
-            email: Set(data.email.map(|e| e.to_string())),
-            role: Set(data.role.map(|r| r.as_str().to_owned())),
-            expires_at: Set(now + ttl),
-            used_at: Set(None),
-            created_at: Set(now),
-        }
-        .insert(&self.conn)
-        .await?;
-        Ok(secret)
+        insert_token(&self.conn, purpose, data, ttl).await
     }
+}
+
+impl WriteTx {
+    /// Audits a change user `user` made to themselves, under their account and address.
+    async fn audit_own(&self, user: i64, action: &str, detail: &str) -> DbResult<()> {
+        if let Some(u) = user::Entity::find_by_id(user).one(self.tx()).await? {
+            self.audit(Some(AccountId(u.account_id)), &u.email, action, detail)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// [`Db::issue_token`] within this transaction.
+    pub async fn issue_token(
+        &self,
+        purpose: TokenPurpose,
+        data: TokenData,
+        ttl: Duration,
+    ) -> DbResult<SecretToken> {
+        insert_token(self.tx(), purpose, data, ttl).await
+    }
+}
+
+async fn insert_token(
+    conn: &impl ConnectionTrait,
+    purpose: TokenPurpose,
+    data: TokenData,
+    ttl: Duration,
+) -> DbResult<SecretToken> {
+    let secret = SecretToken::generate();
+    let now = Utc::now();
+    token::ActiveModel {
+        id: NotSet,
+        digest: Set(secret.digest()),
+        purpose: Set(purpose.as_str().into()),
+        user_id: Set(data.user),
+        account_id: Set(data.account.map(|a| a.0)),
+        email: Set(data.email.map(|e| e.to_string())),
+        role: Set(data.role.map(|r| r.as_str().to_owned())),
+        expires_at: Set(now + ttl),
+        used_at: Set(None),
+        created_at: Set(now),
+    }
+    .insert(conn)
+    .await?;
+    Ok(secret)
 }
 
 impl Db {
@@ -294,8 +324,10 @@ impl WriteTx {
         Ok((taken == 1).then(|| token_data(t)))
     }
 
-    /// Sets a user's password and signs every browser of theirs out.
-    pub async fn set_password(&self, user: i64, hash: &PasswordHash) -> DbResult<()> {
+    /// Sets a user's password and signs every browser of theirs out; audited as `action`,
+    /// the user (the only one who can) as its actor.
+    pub async fn set_password(&self, user: i64, hash: &PasswordHash, action: &str) -> DbResult<()> {
+        self.audit_own(user, action, "").await?;
         user::Entity::update_many()
             .col_expr(user::Column::PasswordHash, Expr::value(hash.0.clone()))
             .filter(user::Column::Id.eq(user))
@@ -318,6 +350,8 @@ impl WriteTx {
         if taken {
             return Ok(false);
         }
+        self.audit_own(user, "email.change", &format!("to {email}"))
+            .await?;
         user::Entity::update_many()
             .col_expr(user::Column::Email, Expr::value(email.as_str()))
             .col_expr(user::Column::EmailVerifiedAt, Expr::value(now))
@@ -330,7 +364,8 @@ impl WriteTx {
     /// A new sign-up with the address of a user who never confirmed it: the new password
     /// replaces the earlier one, and nothing made under it (sessions, keys) survives.
     pub async fn replace_unconfirmed(&self, user: i64, hash: &PasswordHash) -> DbResult<()> {
-        self.set_password(user, hash).await?;
+        self.set_password(user, hash, "password.replace_unconfirmed")
+            .await?;
         update_key::Entity::update_many()
             .col_expr(update_key::Column::RevokedAt, Expr::value(Utc::now()))
             .filter(update_key::Column::UserId.eq(user))

@@ -24,7 +24,10 @@ use sea_orm::{DatabaseConnection, DbBackend, DbErr};
 
 pub use browser::{TokenData, TokenPurpose, WebSession, WebUser};
 pub use connect::{OpenError, place};
-pub use console::{AccountChange, AccountDetail, AccountRow, AccountSearch, Console};
+pub use console::{
+    AccountChange, AccountDetail, AccountRow, AccountSearch, AuditFilter, AuditLine, Console,
+    HostCursor, HostQuery, HostRow,
+};
 pub use hosts::{ACME_LABEL, Host, HostKind, HostState, NewHost};
 pub use lead::Leadership;
 pub use people::{KeyAuth, NewKey, NewUser, NewUserAccount, UserAuth};

@@ -12,8 +12,10 @@ use sea_orm::{
 };
 
 use super::entity::{group, group_host, host, update_history, update_key, update_key_host, user};
-use super::{AccountId, Db, DbError, DbResult, Host, NewHost, NewKey, WriteTx, Zone};
-use crate::domain::{Email, Fqdn, GroupName, KeyScope, Role, UpdateKey};
+use super::{
+    AccountId, Db, DbError, DbResult, Host, NewHost, NewKey, TokenData, TokenPurpose, WriteTx, Zone,
+};
+use crate::domain::{Email, Fqdn, GroupName, KeyScope, Role, SecretToken, UpdateKey};
 
 /// An account's data, and only that.
 #[derive(Clone)]
@@ -154,7 +156,7 @@ impl Tenant {
         zone: &Zone,
         name: Fqdn,
         (ipv4, ipv6): (Option<Ipv4Addr>, Option<Ipv6Addr>),
-        actor: &Email,
+        actor: &str,
     ) -> DbResult<Host> {
         let mut tx = self.db.begin_write().await?;
         let new = NewHost {
@@ -171,31 +173,21 @@ impl Tenant {
             .into_iter()
             .next()
             .ok_or_else(|| DbError::Malformed("the host created is unreadable".into()))?;
-        tx.audit(
-            Some(self.account),
-            actor.as_str(),
-            "host.create",
-            host.name.as_str(),
-        )
-        .await?;
+        tx.audit(Some(self.account), actor, "host.create", host.name.as_str())
+            .await?;
         tx.commit().await?;
         Ok(host)
     }
 
     /// Deletes the account's host `id`; `false` when it has none such.
-    pub async fn delete_host(&self, id: i64, actor: &Email) -> DbResult<bool> {
+    pub async fn delete_host(&self, id: i64, actor: &str) -> DbResult<bool> {
         let Some(host) = self.host(id).await? else {
             return Ok(false);
         };
         let mut tx = self.db.begin_write().await?;
         tx.delete_host(self.account, &host).await?;
-        tx.audit(
-            Some(self.account),
-            actor.as_str(),
-            "host.delete",
-            host.name.as_str(),
-        )
-        .await?;
+        tx.audit(Some(self.account), actor, "host.delete", host.name.as_str())
+            .await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -309,7 +301,7 @@ impl Tenant {
         hosts: &[Fqdn],
         scope: KeyScope,
         miniupdate: bool,
-        actor: &Email,
+        actor: &str,
     ) -> DbResult<UpdateKey> {
         let key = UpdateKey::generate();
         let tx = self.db.begin_write().await?;
@@ -320,13 +312,13 @@ impl Tenant {
             scope,
             miniupdate,
         };
-        tx.insert_key(new, &key, actor.as_str()).await?;
+        tx.insert_key(new, &key, actor).await?;
         tx.commit().await?;
         Ok(key)
     }
 
     /// Revokes the account's key `id`; `false` when it has no such live key.
-    pub async fn revoke_key(&self, id: i64, actor: &Email) -> DbResult<bool> {
+    pub async fn revoke_key(&self, id: i64, actor: &str) -> DbResult<bool> {
         let tx = self.db.begin_write().await?;
         let revoked = update_key::Entity::update_many()
             .col_expr(update_key::Column::RevokedAt, Expr::value(Utc::now()))
@@ -338,13 +330,8 @@ impl Tenant {
             .rows_affected
             == 1;
         if revoked {
-            tx.audit(
-                Some(self.account),
-                actor.as_str(),
-                "key.revoke",
-                &id.to_string(),
-            )
-            .await?;
+            tx.audit(Some(self.account), actor, "key.revoke", &id.to_string())
+                .await?;
         }
         tx.commit().await?;
         Ok(revoked)
@@ -437,7 +424,7 @@ impl Tenant {
         &self,
         name: &GroupName,
         hosts: &[Fqdn],
-        actor: &Email,
+        actor: &str,
     ) -> DbResult<()> {
         let taken = group::Entity::find()
             .filter(group::Column::AccountId.eq(self.account.0))
@@ -449,8 +436,7 @@ impl Tenant {
             return Err(DbError::Taken(format!("a group {name} exists already")));
         }
         let tx = self.db.begin_write().await?;
-        tx.upsert_group(self.account, name, hosts, actor.as_str())
-            .await?;
+        tx.upsert_group(self.account, name, hosts, actor).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -462,7 +448,7 @@ impl Tenant {
         id: i64,
         name: &GroupName,
         hosts: &[Fqdn],
-        actor: &Email,
+        actor: &str,
     ) -> DbResult<bool> {
         let groups = group::Entity::find()
             .filter(group::Column::AccountId.eq(self.account.0))
@@ -482,14 +468,13 @@ impl Tenant {
                 .exec(tx.tx())
                 .await?;
         }
-        tx.upsert_group(self.account, name, hosts, actor.as_str())
-            .await?;
+        tx.upsert_group(self.account, name, hosts, actor).await?;
         tx.commit().await?;
         Ok(true)
     }
 
     /// Deletes the account's group `id` (its hosts stay); `false` when it has none such.
-    pub async fn delete_group(&self, id: i64, actor: &Email) -> DbResult<bool> {
+    pub async fn delete_group(&self, id: i64, actor: &str) -> DbResult<bool> {
         let tx = self.db.begin_write().await?;
         let deleted = group::Entity::delete_many()
             .filter(group::Column::Id.eq(id))
@@ -499,13 +484,8 @@ impl Tenant {
             .rows_affected
             == 1;
         if deleted {
-            tx.audit(
-                Some(self.account),
-                actor.as_str(),
-                "group.delete",
-                &id.to_string(),
-            )
-            .await?;
+            tx.audit(Some(self.account), actor, "group.delete", &id.to_string())
+                .await?;
         }
         tx.commit().await?;
         Ok(deleted)
@@ -537,9 +517,32 @@ impl Tenant {
             .collect())
     }
 
+    /// An invitation's token for `email` to join this account as `role`, valid for `ttl`.
+    pub async fn invite(
+        &self,
+        email: &Email,
+        role: Role,
+        ttl: chrono::Duration,
+        actor: &str,
+    ) -> DbResult<SecretToken> {
+        let tx = self.db.begin_write().await?;
+        let data = TokenData {
+            account: Some(self.account),
+            email: Some(email.clone()),
+            role: Some(role),
+            ..TokenData::default()
+        };
+        let token = tx.issue_token(TokenPurpose::Invite, data, ttl).await?;
+        let detail = format!("{email} as {}", role.as_str());
+        tx.audit(Some(self.account), actor, "user.invite", &detail)
+            .await?;
+        tx.commit().await?;
+        Ok(token)
+    }
+
     /// Removes the account's user `id` (never its owner) with their keys and sessions;
     /// `false` when the account has no such user.
-    pub async fn remove_member(&self, id: i64, actor: &Email) -> DbResult<bool> {
+    pub async fn remove_member(&self, id: i64, actor: &str) -> DbResult<bool> {
         let tx = self.db.begin_write().await?;
         let removed = user::Entity::delete_many()
             .filter(user::Column::Id.eq(id))
@@ -550,13 +553,8 @@ impl Tenant {
             .rows_affected
             == 1;
         if removed {
-            tx.audit(
-                Some(self.account),
-                actor.as_str(),
-                "user.remove",
-                &id.to_string(),
-            )
-            .await?;
+            tx.audit(Some(self.account), actor, "user.remove", &id.to_string())
+                .await?;
         }
         tx.commit().await?;
         Ok(removed)

@@ -154,6 +154,7 @@ async fn nic_update(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
         settings,
         existing_families_only: false,
         client,
+        audited: None,
     };
     let entries = request.hosts.len();
     let lines = |results: &[HostResult]| {

@@ -10,9 +10,7 @@ use super::session::{PageError, SignedIn, Submitted};
 use crate::db::Host;
 use crate::domain::{Fqdn, Protocol, parse_ipv4, parse_ipv6};
 use crate::state::AppState;
-use crate::update::{
-    Client, HostEntry, HostResult, HostSettings, UpdateError, UpdateRequest, check_txt,
-};
+use crate::update::{Client, HostEntry, HostResult, HostSettings, UpdateError, check_txt};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/hosts/{id}/addresses", web::post().to(set_addresses))
@@ -51,8 +49,7 @@ async fn set_addresses(
         }
     };
     let host = own_host(signed, &id).await?;
-    let request = UpdateRequest::new(
-        writer.credentials(),
+    let request = writer.request(
         vec![HostEntry::host(Ok(host.name.clone()))],
         (ipv4, ipv6),
         web_client(&req, &state),
@@ -133,8 +130,7 @@ async fn set_settings(
             return host_page(&state, signed, &id, 0, feedback).await;
         }
     };
-    let mut request = UpdateRequest::new(
-        writer.credentials(),
+    let mut request = writer.request(
         vec![HostEntry::host(Ok(host.name.clone()))],
         (None, None),
         web_client(&req, &state),

@@ -144,7 +144,7 @@ async fn reset(
         else {
             return Ok(false);
         };
-        tx.set_password(user, &hash).await?;
+        tx.set_password(user, &hash, "password.reset").await?;
         tx.mark_verified(user, now).await?;
         tx.commit().await?;
         Ok::<_, DbError>(true)
@@ -226,7 +226,7 @@ async fn change_password(
             Err(None) => return Err(PageError::TryLater("hashing a password failed".into())),
         };
     let tx = state.db.begin_write().await?;
-    tx.set_password(user.id, &hash).await?;
+    tx.set_password(user.id, &hash, "password.change").await?;
     tx.commit().await?;
     // Every session ended with the old password, this one too: sign in again.
     Ok(redirect("/login"))

@@ -87,17 +87,8 @@ async fn invite(
         return team_page(signed, Some(TOO_MANY_MAILS.into()), None, refused).await;
     }
     let inviter = team.inviter();
-    let data = TokenData {
-        account: Some(inviter.account),
-        email: Some(email.clone()),
-        role: Some(role),
-        ..TokenData::default()
-    };
     let ttl = Duration::days(INVITE_DAYS);
-    let token = state
-        .db
-        .issue_token(TokenPurpose::Invite, data, ttl)
-        .await?;
+    let token = team.invite(&email, role, ttl).await?;
     let link = format!("{}/join?token={}", state.public_url, token.secret());
     let body = format!(
         "{} invites you to their dyn53 account as {}.\n\nJoin here:\n\n{link}\n\n\

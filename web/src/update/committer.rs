@@ -86,9 +86,15 @@ async fn write(db: &Db, jobs: &[Job]) -> DbResult<(Vec<Vec<HostResult>>, Option<
         .collect();
     let mut answers = Vec::with_capacity(jobs.len());
     let mut history = Vec::new();
+    // (account, actor, host id) of each host a person's change changed.
+    let mut audited = Vec::new();
     for job in jobs {
         let (answer, checked_in) = job.apply(&mut states);
         answers.push(answer);
+        if let Some(actor) = &job.audited {
+            let changed = checked_in.iter().filter(|h| h.changed);
+            audited.extend(changed.map(|h| (job.principal.account, actor, h.host.id)));
+        }
         history.extend(checked_in);
     }
 
@@ -115,6 +121,12 @@ async fn write(db: &Db, jobs: &[Job]) -> DbResult<(Vec<Vec<HostResult>>, Option<
     tx.save_host_states(&changed).await?;
     tx.touch_hosts(&unchanged).await?;
     tx.add_history(&history).await?;
+    for (account, actor, id) in audited {
+        if let Some(host) = hosts.iter().find(|h| h.state.id == id) {
+            tx.audit(Some(account), actor, "host.change", host.name.as_str())
+                .await?;
+        }
+    }
     let keys_used: BTreeMap<i64, &Seen> = jobs
         .iter()
         .filter_map(|job| Some((job.principal.key.as_ref()?.key_id, &job.seen)))

@@ -84,6 +84,10 @@ pub struct UpdateRequest {
     /// Rexx: an address updates only a family the host already has (else `NoHost`).
     pub existing_families_only: bool,
     pub client: Client,
+    /// A person's change (the account manager's, the API's): the actor the audit log names
+    /// for each host it changes (`host.change`). `None` for devices, whose updates are
+    /// history. Set by `access::HostWriter::request`.
+    pub audited: Option<String>,
 }
 
 impl UpdateRequest {
@@ -105,6 +109,7 @@ impl UpdateRequest {
             settings: HostSettings::default(),
             existing_families_only: false,
             client,
+            audited: None,
         }
     }
 }
@@ -336,6 +341,8 @@ struct Job {
     settings: HostSettings,
     existing_families_only: bool,
     seen: Seen,
+    /// The actor of a person's change, audited for each host it changes.
+    audited: Option<String>,
 }
 
 impl Job {
@@ -553,6 +560,7 @@ impl Updater {
             offline,
             settings: req.settings,
             existing_families_only: req.existing_families_only,
+            audited: req.audited,
             seen: Seen {
                 at: Utc::now(),
                 protocol: req.client.protocol,

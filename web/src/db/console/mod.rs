@@ -5,7 +5,12 @@
 //! and each one is audited with the staff actor.
 
 mod accounts;
+mod audit;
+mod hosts;
 mod operations;
+
+pub use audit::{AuditFilter, AuditLine};
+pub use hosts::{HostCursor, HostQuery, HostRow};
 
 use super::Db;
 

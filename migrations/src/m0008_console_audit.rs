@@ -1,0 +1,44 @@
+//! The console's hosts and audit log sections: an index for each search, ordered as its
+//! page is (by name within a zone, a User-Agent or a source address; the audit log newest
+//! first within an actor or an action, or by time), so that a page is an index range
+//! scan of at most one page at a million rows. A host by its current address and the
+//! audit log by account use `m0007`'s `hosts_ipv4`, `hosts_ipv6` and
+//! `audit_log_account_newest`.
+
+use sea_orm_migration::prelude::*;
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+/// (index name, table, columns)
+const INDEXES: [(&str, &str, &[&str]); 6] = [
+    ("hosts_zone_name", "hosts", &["zone_id", "name"]),
+    ("hosts_agent_name", "hosts", &["last_agent", "name"]),
+    ("hosts_source_name", "hosts", &["last_source", "name"]),
+    ("audit_log_actor_newest", "audit_log", &["actor", "id"]),
+    ("audit_log_action_newest", "audit_log", &["action", "id"]),
+    ("audit_log_at", "audit_log", &["at", "id"]),
+];
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for (name, table, cols) in INDEXES {
+            let mut index = Index::create();
+            index.name(name).table(Alias::new(table));
+            for col in cols {
+                index.col(Alias::new(*col));
+            }
+            m.create_index(index).await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for (name, table, _) in INDEXES {
+            m.drop_index(Index::drop().name(name).table(Alias::new(table)).to_owned())
+                .await?;
+        }
+        Ok(())
+    }
+}
