@@ -251,7 +251,7 @@ async fn block_and_unblock(backend: Backend) {
     assert_serves(&server, "office.dyn.test", RecordType::A, &["192.0.2.60"]).await;
     assert_eq!(
         revision(),
-        (before.parse::<i64>().unwrap() + 1).to_string(),
+        (before.parse::<i64>().expect("a count") + 1).to_string(),
         "only the update before the block published"
     );
     let page = staff.get("/admin/hosts?by=name&q=office.dyn.test").await;
@@ -467,7 +467,7 @@ async fn audit_pages(backend: Backend) {
     let total: usize = server
         .sql("SELECT count(*) FROM audit_log")
         .parse()
-        .unwrap();
+        .expect("a count");
     assert!(total > 200, "{total}");
     let mut path = "/admin/audit".to_owned();
     let mut seen = 0;

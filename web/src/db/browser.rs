@@ -4,7 +4,9 @@
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+};
 
 use super::entity::{account, session, token, update_key, user};
 use super::{AccountId, Db, DbResult, UserAuth, WriteTx};
