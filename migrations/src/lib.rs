@@ -29,3 +29,33 @@ impl MigratorTrait for Migrator {
         ]
     }
 }
+
+/// An index: its name, its table and its columns.
+type IndexSpec<'a> = (&'a str, &'a str, &'a [&'a str]);
+
+/// Creates each of `indexes`.
+async fn create_indexes(m: &SchemaManager<'_>, indexes: &[IndexSpec<'_>]) -> Result<(), DbErr> {
+    for (name, table, cols) in indexes {
+        let mut index = Index::create();
+        index.name(*name).table(Alias::new(*table));
+        for col in *cols {
+            index.col(Alias::new(*col));
+        }
+        m.create_index(index).await?;
+    }
+    Ok(())
+}
+
+/// Drops each of `indexes`.
+async fn drop_indexes(m: &SchemaManager<'_>, indexes: &[IndexSpec<'_>]) -> Result<(), DbErr> {
+    for (name, table, _) in indexes {
+        m.drop_index(
+            Index::drop()
+                .name(*name)
+                .table(Alias::new(*table))
+                .to_owned(),
+        )
+        .await?;
+    }
+    Ok(())
+}

@@ -39,22 +39,12 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        for (name, table, cols) in INDEXES {
-            let mut index = Index::create();
-            index.name(name).table(Alias::new(table));
-            for col in cols {
-                index.col(Alias::new(*col));
-            }
-            m.create_index(index).await?;
-        }
+        crate::create_indexes(m, &INDEXES).await?;
         Ok(())
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        for (name, table, _) in INDEXES {
-            m.drop_index(Index::drop().name(name).table(Alias::new(table)).to_owned())
-                .await?;
-        }
+        crate::drop_indexes(m, &INDEXES).await?;
         m.alter_table(
             Table::alter()
                 .table(Sessions::Table)

@@ -23,22 +23,10 @@ const INDEXES: [(&str, &str, &[&str]); 6] = [
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        for (name, table, cols) in INDEXES {
-            let mut index = Index::create();
-            index.name(name).table(Alias::new(table));
-            for col in cols {
-                index.col(Alias::new(*col));
-            }
-            m.create_index(index).await?;
-        }
-        Ok(())
+        crate::create_indexes(m, &INDEXES).await
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        for (name, table, _) in INDEXES {
-            m.drop_index(Index::drop().name(name).table(Alias::new(table)).to_owned())
-                .await?;
-        }
-        Ok(())
+        crate::drop_indexes(m, &INDEXES).await
     }
 }
