@@ -4,12 +4,17 @@
 //! by `access::Access`. Reads here cross tenants; writes go through `WriteTx` like any other,
 //! and each one is audited with the staff actor.
 
+mod abuse;
+mod dashboard;
+
+pub use abuse::BusyHost;
+pub use dashboard::PlanCounts;
+
 use super::Db;
 
 /// Queries and changes across every account, for staff only.
 #[derive(Clone)]
 pub struct Console {
-    #[allow(dead_code)] // Used by the console's sections, each in its own file here.
     db: Db,
 }
 
