@@ -4,6 +4,7 @@
 //! `Staff` opens; its changes go through `WriteTx` like every other surface's, so they reach
 //! DNS the same way, and each is audited with the staff actor.
 
+mod abuse;
 mod home;
 mod staff;
 
@@ -13,4 +14,5 @@ pub use staff::{NotStaff, Staff, StaffForm};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(home::routes);
+    cfg.configure(abuse::routes);
 }

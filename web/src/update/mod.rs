@@ -470,6 +470,7 @@ pub struct Updater {
     shared_limits: Option<SharedLimits>,
     /// Agents and address ranges refused.
     blocklists: Arc<Blocklists>,
+    limits: UpdateLimits,
     /// What was answered, for the console.
     stats: Arc<UpdateStats>,
 }
@@ -491,6 +492,7 @@ impl Updater {
         Updater {
             blocklists,
             stats,
+            limits,
             passwords: Arc::new(VerifiedPasswords::new()),
             hashing,
             committer: Committer::start(db.clone(), feed),
@@ -513,6 +515,10 @@ impl Updater {
             shared_limits: shared,
             db,
         }
+    }
+
+    pub fn limits(&self) -> UpdateLimits {
+        self.limits
     }
 
     /// `None` when the limits are this process's own; else whether they are shared with
