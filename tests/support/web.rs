@@ -16,8 +16,13 @@ pub struct Visitor {
 
 impl Visitor {
     pub fn new(server: &Server) -> Visitor {
+        Visitor::at(server.http)
+    }
+
+    /// A visitor of the server at `addr` (a fleet's `dyn53 web` replica).
+    pub fn at(addr: SocketAddr) -> Visitor {
         Visitor {
-            addr: server.http,
+            addr,
             cookies: HashMap::new(),
             source: None,
         }
