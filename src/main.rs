@@ -15,7 +15,7 @@ use dyn53_web::config::{Config, FleetConfig, Storage};
 use dyn53_web::db::{NewUserAccount, NewZone};
 use ipnet::IpNet;
 
-use dyn53_web::blocked_agents::BlockedAgents;
+use dyn53_web::blocklists::BlockedAgents;
 use dyn53_web::client_ip::TrustedProxies;
 use dyn53_web::domain::{
     AccountStatus, Email, Fqdn, GroupName, KeyScope, Plan, Role, generate_password, parse_ipv4,

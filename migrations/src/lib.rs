@@ -11,6 +11,7 @@ mod m0005_stored_rules;
 mod m0007_console_accounts;
 mod m0008_console_audit;
 mod m0010_service_settings;
+mod m0011_abuse_controls;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0007_console_accounts::Migration),
             Box::new(m0008_console_audit::Migration),
             Box::new(m0010_service_settings::Migration),
+            Box::new(m0011_abuse_controls::Migration),
         ]
     }
 }

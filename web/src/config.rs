@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use crate::blocked_agents::BlockedAgents;
+use crate::blocklists::BlockedAgents;
 use crate::client_ip::TrustedProxies;
 use crate::domain::Fqdn;
 use crate::limits::AbuseLimit;

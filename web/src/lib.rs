@@ -6,7 +6,7 @@ pub mod access;
 pub mod admin;
 pub mod api;
 pub mod app;
-pub mod blocked_agents;
+pub mod blocklists;
 pub mod client_ip;
 pub mod config;
 pub mod db;

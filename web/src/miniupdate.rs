@@ -372,6 +372,7 @@ fn error(e: &UpdateError) -> String {
         UpdateError::AccountInactive => "ERR the account is not active".into(),
         UpdateError::ReadOnly => "ERR this user may not change DNS".into(),
         UpdateError::NotOnPlan => "ERR offline is not on your plan".into(),
+        UpdateError::AddressBlocked(address) => format!("ERR updates to {address} are blocked"),
         UpdateError::Unavailable(_) | UpdateError::Interrupted | UpdateError::Busy(_) => {
             tracing::error!("miniupdate: {e}");
             "ERR server busy; try later".into()

@@ -15,6 +15,7 @@ use dyn53_dns::{DnsOptions, Store};
 use tokio::sync::watch;
 
 use crate::app;
+use crate::blocklists::Blocklists;
 use crate::config::{Config, FleetConfig, Storage};
 use crate::db::Db;
 use crate::domain::SecretToken;
@@ -118,6 +119,10 @@ struct Front {
     https_addrs: String,
     /// Reloads the HTTPS certificate when its files change.
     cert_watch: Option<tokio::task::JoinHandle<()>>,
+    /// Reloads the block lists that every replica shares.
+    blocklists_reload: tokio::task::JoinHandle<()>,
+    /// Its statistics are flushed once more at the stop.
+    updater: Updater,
     miniupdate: Option<(SocketAddr, tokio::task::JoinHandle<()>)>,
 }
 
@@ -161,12 +166,19 @@ impl Front {
             None => (Vec::new(), "off".to_owned(), None),
         };
         let hashing = PasswordHashing::new(config.hash_queue);
+        let blocklists = Arc::new(Blocklists::new(db.clone(), config.blocked_agents.clone()));
+        blocklists
+            .reload()
+            .await
+            .context("reading the block lists")?;
+        let blocklists_reload = tokio::spawn(blocklists.clone().keep_reloading());
         let updater = Updater::new(
             db.clone(),
             local_commits,
             config.limits,
             hashing.clone(),
             shared_limits.clone(),
+            blocklists.clone(),
         );
         let miniupdate = match config.miniupdate_addr {
             Some(addr) => {
@@ -205,10 +217,10 @@ impl Front {
                 shared_limits.as_ref(),
             )),
             db,
-            updater,
+            updater: updater.clone(),
             hashing,
             trusted_proxies: config.trusted_proxies.clone(),
-            blocked_agents: config.blocked_agents.clone(),
+            blocklists,
             publish,
             nodes,
         };
@@ -220,6 +232,8 @@ impl Front {
             addrs: addrs.join(","),
             https_addrs,
             cert_watch,
+            blocklists_reload,
+            updater,
             miniupdate,
         })
     }
@@ -241,6 +255,8 @@ impl Front {
         }
         self.handle.stop(true).await;
         let _ = self.task.await;
+        self.blocklists_reload.abort();
+        self.updater.flush_stats().await;
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::blocked_agents::BlockedAgents;
+use crate::blocklists::Blocklists;
 use crate::client_ip::TrustedProxies;
 use crate::db::Db;
 use crate::hashing::PasswordHashing;
@@ -21,7 +21,8 @@ pub struct AppState {
     /// argon2id for every page and API call that hashes or verifies a password.
     pub hashing: PasswordHashing,
     pub trusted_proxies: TrustedProxies,
-    pub blocked_agents: BlockedAgents,
+    /// The block lists the update service applies; the console reloads them on a change.
+    pub blocklists: Arc<Blocklists>,
     /// `dyn53 web`'s publisher, for `/readyz`.
     pub publish: Option<Arc<PublishStatus>>,
     pub mailer: Mailer,

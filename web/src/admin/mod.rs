@@ -4,6 +4,7 @@
 //! `Staff` opens; its changes go through `WriteTx` like every other surface's, so they reach
 //! DNS the same way, and each is audited with the staff actor.
 
+mod abuse;
 mod accounts;
 mod audit;
 mod fleet;
@@ -25,4 +26,5 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(registration::routes);
     cfg.configure(accounts::routes);
     cfg.configure(hosts::routes);
+    cfg.configure(abuse::routes);
 }

@@ -131,6 +131,10 @@ impl From<UpdateError> for Problem {
             UpdateError::ReadOnly => {
                 Problem::forbidden("read_only", "Your role may not change DNS.")
             }
+            UpdateError::AddressBlocked(address) => Problem::forbidden(
+                "address_blocked",
+                format!("Updates to {address} are blocked: it is in a range the operator refuses."),
+            ),
             UpdateError::NotOnPlan => {
                 Problem::forbidden("not_on_plan", "Offline mode is part of the premium plan.")
             }

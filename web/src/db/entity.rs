@@ -312,3 +312,58 @@ pub mod service_setting {
     }
     no_relations!();
 }
+
+pub mod update_outcome {
+    use sea_orm::entity::prelude::*;
+
+    /// Updates answered in one minute with one result, by one protocol, by every replica.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "update_outcomes")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub minute: DateTimeUtc,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub protocol: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub result: String,
+        pub count: i64,
+    }
+    no_relations!();
+}
+
+pub mod update_client {
+    use sea_orm::entity::prelude::*;
+
+    /// Requests in one minute from one client: a User-Agent (`agent`) or a source address
+    /// refused for wrong credentials (`refused`).
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "update_clients")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub minute: DateTimeUtc,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub kind: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub client: String,
+        pub count: i64,
+    }
+    no_relations!();
+}
+
+pub mod blocklist {
+    use sea_orm::entity::prelude::*;
+
+    /// A User-Agent (`agent`) or an address range (`range`) the operator's staff refuse.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "blocklist")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub kind: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub pattern: String,
+        pub reason: String,
+        pub actor: String,
+        pub created_at: DateTimeUtc,
+    }
+    no_relations!();
+}

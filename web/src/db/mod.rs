@@ -14,6 +14,7 @@ mod hosts;
 mod lead;
 mod people;
 mod settings;
+mod stats;
 mod tenant;
 mod update;
 mod write;
@@ -25,13 +26,14 @@ use sea_orm::{DatabaseConnection, DbBackend, DbErr};
 pub use browser::{TokenData, TokenPurpose, WebSession, WebUser};
 pub use connect::{OpenError, place};
 pub use console::{
-    AccountChange, AccountDetail, AccountRow, AccountSearch, AuditFilter, AuditLine, Console,
-    HostCursor, HostQuery, HostRow,
+    AccountChange, AccountDetail, AccountRow, AccountSearch, AuditFilter, AuditLine, BusyHost,
+    Console, HostCursor, HostQuery, HostRow, PlanCounts,
 };
 pub use hosts::{ACME_LABEL, Host, HostKind, HostState, NewHost};
 pub use lead::Leadership;
 pub use people::{KeyAuth, NewKey, NewUser, NewUserAccount, UserAuth};
 pub use settings::RegistrationSetting;
+pub use stats::{BlockEntry, BlockKind, ClientCount, ClientKind, OutcomeCount};
 pub use tenant::{GroupInfo, HistoryLine, HostFilter, KeyInfo, Member, Tenant};
 pub use update::UpdateContext;
 pub use write::{HistoryEntry, Seen, WriteTx};

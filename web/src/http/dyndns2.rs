@@ -118,7 +118,10 @@ async fn nic_update(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
     let Some(agent) = agent.filter(|a| !a.is_empty()) else {
         return text(StatusCode::OK, "badagent");
     };
-    if state.blocked_agents.blocks(&agent) {
+    if state
+        .updater
+        .refuses_agent(Protocol::Dyndns2, &agent, "badagent")
+    {
         return text(StatusCode::OK, "badagent");
     }
     // DynDNS's host kinds; dyn53 treats them alike, as No-IP and MintDNS do.
@@ -165,6 +168,8 @@ async fn nic_update(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
         Ok(results) => lines(&results),
         // A viewer's request is answered as if none of the names were theirs.
         Err(UpdateError::ReadOnly) => lines(&vec![HostResult::NoHost; entries]),
+        // An address in a blocked range: the hosts are refused as for abuse.
+        Err(UpdateError::AddressBlocked(_)) => lines(&vec![HostResult::Abuse; entries]),
         Err(UpdateError::BadAuth(_) | UpdateError::AccountInactive) => {
             text(StatusCode::UNAUTHORIZED, "badauth")
         }

@@ -75,6 +75,10 @@ async fn areg(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
             error(StatusCode::UNAUTHORIZED, "wrong username or password.")
         }
         Err(UpdateError::NotOnPlan) => error(StatusCode::FORBIDDEN, "not on this plan."),
+        Err(UpdateError::AddressBlocked(_)) => error(
+            StatusCode::FORBIDDEN,
+            "updates to this address are blocked.",
+        ),
         Err(UpdateError::ReadOnly) => error(StatusCode::FORBIDDEN, "this user may not change DNS."),
         Err(
             e @ (UpdateError::Unavailable(_) | UpdateError::Interrupted | UpdateError::Busy(_)),

@@ -82,6 +82,7 @@ async fn dynamic(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
         Err(UpdateError::ReadOnly) => text(StatusCode::FORBIDDEN, "NP_USR"),
         // Rexx has no offline; nothing else needs a plan.
         Err(UpdateError::NotOnPlan) => text(StatusCode::FORBIDDEN, "NP_USR"),
+        Err(UpdateError::AddressBlocked(_)) => text(StatusCode::FORBIDDEN, "NP_USR"),
         Err(
             e @ (UpdateError::Unavailable(_) | UpdateError::Interrupted | UpdateError::Busy(_)),
         ) => try_later(&e, "TRY_LATER"),

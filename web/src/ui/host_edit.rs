@@ -197,6 +197,11 @@ fn outcome(result: Result<Vec<HostResult>, UpdateError>) -> Feedback {
             Some("Offline mode is part of the premium plan."),
             StatusCode::FORBIDDEN,
         ),
+        Err(UpdateError::AddressBlocked(_)) => (
+            None,
+            Some("That address is in a range the operator blocks: no name may point there."),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
         Err(
             e @ (UpdateError::Unavailable(_) | UpdateError::Interrupted | UpdateError::Busy(_)),
         ) => {

@@ -12,6 +12,7 @@ mod auth;
 mod check_ins;
 mod committer;
 mod credentials;
+mod stats;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -19,6 +20,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 
+use crate::blocklists::Blocklists;
 use crate::db::{AccountId, Db, DbError, HistoryEntry, HostState, KeyAuth, Seen, UserAuth};
 use crate::domain::{Fqdn, GroupName, NameError, Plan, Protocol};
 use crate::feed::LocalCommits;
@@ -29,6 +31,7 @@ pub use auth::{AuthFailure, Credentials, Secret};
 use check_ins::CheckIns;
 use committer::Committer;
 use credentials::VerifiedPasswords;
+pub use stats::UpdateStats;
 
 /// Where a request came from, for defaults, history and "last seen".
 #[derive(Clone, Debug)]
@@ -276,6 +279,9 @@ pub enum UpdateError {
     /// The committer stopped before answering: the process is stopping.
     #[error("the update was interrupted")]
     Interrupted,
+    /// The address to set is in a range the operator blocked (someone else's network).
+    #[error("updates to {0} are blocked")]
+    AddressBlocked(IpAddr),
 }
 
 impl From<DbError> for UpdateError {
@@ -469,19 +475,31 @@ pub struct Updater {
     password_guesses: Arc<Counter<String>>,
     /// Where the counters are shared by a fleet's replicas, if they are.
     shared_limits: Option<SharedLimits>,
+    /// Agents and address ranges refused.
+    blocklists: Arc<Blocklists>,
+    limits: UpdateLimits,
+    /// What was answered, for the console.
+    stats: Arc<UpdateStats>,
 }
 
 impl Updater {
-    /// Starts the committer and the check-in writer: call within the Tokio runtime. The
-    /// limits are counted in `shared`'s Redis when given, else in this process.
+    /// Starts the committer, the check-in writer and the statistics' flusher: call within
+    /// the Tokio runtime. The limits are counted in `shared`'s Redis when given, else in this
+    /// process.
     pub fn new(
         db: Db,
         feed: Arc<LocalCommits>,
         limits: UpdateLimits,
         hashing: PasswordHashing,
         shared: Option<SharedLimits>,
+        blocklists: Arc<Blocklists>,
     ) -> Updater {
+        let stats = Arc::new(UpdateStats::default());
+        tokio::spawn(stats.clone().keep_flushing(db.clone()));
         Updater {
+            blocklists,
+            stats,
+            limits,
             passwords: Arc::new(VerifiedPasswords::new()),
             hashing,
             committer: Committer::start(db.clone(), feed),
@@ -506,13 +524,43 @@ impl Updater {
         }
     }
 
+    pub fn limits(&self) -> UpdateLimits {
+        self.limits
+    }
+
     /// `None` when the limits are this process's own; else whether they are shared with
     /// the fleet right now (`false`: Redis failed, counted here meanwhile).
     pub fn limits_shared(&self) -> Option<bool> {
         self.shared_limits.as_ref().map(SharedLimits::is_shared)
     }
 
+    /// Whether `agent` is blocked (an adapter then refuses the request with `answer`, counted
+    /// as such).
+    pub fn refuses_agent(&self, protocol: Protocol, agent: &str, answer: &'static str) -> bool {
+        let refused = self.blocklists.agent_blocked(agent);
+        if refused {
+            self.stats.agent(agent);
+            self.stats.refused(protocol, answer);
+        }
+        refused
+    }
+
+    /// Adds the statistics counted so far to the database's: at a graceful stop.
+    pub async fn flush_stats(&self) {
+        self.stats.flush(&self.db).await;
+    }
+
     pub async fn update(&self, req: UpdateRequest) -> Result<Vec<HostResult>, UpdateError> {
+        let (protocol, source) = (req.client.protocol, req.client.source);
+        if let Some(agent) = &req.client.agent {
+            self.stats.agent(agent);
+        }
+        let result = self.decide(req).await;
+        self.stats.answered(protocol, source, &result);
+        result
+    }
+
+    async fn decide(&self, req: UpdateRequest) -> Result<Vec<HostResult>, UpdateError> {
         let names: Vec<&Fqdn> = req
             .hosts
             .iter()
@@ -551,6 +599,17 @@ impl Updater {
             },
             (ipv4, ipv6, _) => Addresses { ipv4, ipv6 },
         };
+        let wanted = [
+            addresses.ipv4.map(IpAddr::V4),
+            addresses.ipv6.map(IpAddr::V6),
+        ];
+        if let Some(blocked) = wanted
+            .into_iter()
+            .flatten()
+            .find(|a| self.blocklists.address_blocked(*a))
+        {
+            return Err(UpdateError::AddressBlocked(blocked));
+        }
         let mut job = Job {
             principal,
             over_limit: Vec::new(),

@@ -4,17 +4,20 @@
 //! by `access::Access`. Reads here cross tenants; writes go through `WriteTx` like any other,
 //! and each one is audited with the staff actor.
 
+mod abuse;
 mod accounts;
 mod audit;
+mod dashboard;
 mod hosts;
 mod operations;
 
+pub use abuse::BusyHost;
+pub use accounts::{AccountChange, AccountDetail, AccountRow, AccountSearch};
 pub use audit::{AuditFilter, AuditLine};
+pub use dashboard::PlanCounts;
 pub use hosts::{HostCursor, HostQuery, HostRow};
 
 use super::Db;
-
-pub use accounts::{AccountChange, AccountDetail, AccountRow, AccountSearch};
 
 /// Queries and changes across every account, for staff only.
 #[derive(Clone)]
