@@ -8,6 +8,7 @@ mod m0002_legacy_protocols;
 mod m0003_account_manager;
 mod m0004_acme_challenges;
 mod m0005_stored_rules;
+mod m0006_second_factor;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0003_account_manager::Migration),
             Box::new(m0004_acme_challenges::Migration),
             Box::new(m0005_stored_rules::Migration),
+            Box::new(m0006_second_factor::Migration),
         ]
     }
 }

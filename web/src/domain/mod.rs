@@ -6,6 +6,7 @@ mod fqdn;
 mod group_name;
 mod label;
 mod password;
+mod second_factor;
 mod secret_token;
 mod update_key;
 
@@ -18,6 +19,7 @@ pub use password::{
     Argon2Memory, PasswordHash, WeakPassword, check_new_password, generate_password, hash_password,
     verify_password,
 };
+pub use second_factor::{RecoveryCode, TotpSecret};
 pub use secret_token::SecretToken;
 pub use update_key::{UpdateKey, miniupdate_response};
 
