@@ -4,6 +4,7 @@
 
 mod support;
 
+use support::second_factor::enrol;
 use support::web::{Visitor, sign_in};
 use support::{Backend, Server};
 
@@ -49,6 +50,8 @@ async fn only_staff_reach_the_console(backend: Backend) {
         sign_in(&mut staff, "staff@example.net", PASS).await.status,
         303
     );
+    // The console opens behind a second factor only (tests/second_factor.rs).
+    enrol(&mut staff).await;
     let console = staff.get("/admin").await;
     assert_eq!(console.status, 200, "{}", console.body);
     assert!(console.body.contains("Console"), "{}", console.body);

@@ -12,8 +12,9 @@ use serde_json::json;
 use support::api::{Api, problem};
 use support::fleet::{Redis, Web};
 use support::http::{Response, get};
+use support::second_factor::signed_in_with_second_factor;
 use support::tenants::{PASS, setup};
-use support::web::{Visitor, csrf, sign_in};
+use support::web::{Visitor, csrf};
 use support::{Backend, eventually};
 
 const STAFF: &str = "staff@example.net";
@@ -63,9 +64,7 @@ async fn update(http: SocketAddr, pass: &str, query: &str, agent: &str) -> Respo
 }
 
 async fn staff_of(http: SocketAddr) -> Visitor {
-    let mut staff = Visitor::at(http);
-    assert_eq!(sign_in(&mut staff, STAFF, PASS).await.status, 303);
-    staff
+    signed_in_with_second_factor(http, STAFF, PASS).await
 }
 
 /// Posts a block list form from the abuse page.

@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 
 use support::browser::Browser;
 use support::http::update;
+use support::second_factor::{enrol_in_browser, signed_in_with_second_factor};
 use support::tenants::{PASS, setup};
 use support::web::{Visitor, csrf, sign_in};
 use support::{Backend, Server};
@@ -25,7 +26,9 @@ fn account_of(server: &Server, email: &str) -> String {
 /// A signed-in staff member, and the CSRF token of their session.
 async fn staff(server: &Server) -> (Visitor, String) {
     server.add_user_with(STAFF, PASS, &["--staff"]);
-    signed_in(server, STAFF).await
+    let mut v = signed_in_with_second_factor(server.http, STAFF, PASS).await;
+    let token = csrf(&v.get("/hosts").await.body);
+    (v, token)
 }
 
 async fn signed_in(server: &Server, email: &str) -> (Visitor, String) {
@@ -512,6 +515,7 @@ async fn pages_in_a_browser(backend: Backend) {
     browser.fill("E-mail address", STAFF).await;
     browser.fill("Password", PASS).await;
     browser.click_button("Sign in").await;
+    enrol_in_browser(&mut browser, &base, "admin-accounts").await;
 
     browser.goto(&format!("{base}/admin/accounts")).await;
     browser.check_page("admin-accounts").await;

@@ -9,6 +9,7 @@ use hickory_server::proto::rr::RecordType;
 use serde_json::json;
 use support::api::Api;
 use support::http::{get, update};
+use support::second_factor::signed_in_with_second_factor;
 use support::tenants::{PASS, assert_serves, setup};
 use support::web::{Visitor, csrf, sign_in};
 use support::{Backend, Server};
@@ -20,8 +21,7 @@ const ALICE: &str = "alice@example.com";
 async fn console(backend: Backend) -> (Server, Visitor) {
     let server = setup(backend).await;
     server.add_user_with(STAFF, PASS, &["--staff"]);
-    let mut staff = Visitor::new(&server);
-    assert_eq!(sign_in(&mut staff, STAFF, PASS).await.status, 303);
+    let staff = signed_in_with_second_factor(server.http, STAFF, PASS).await;
     (server, staff)
 }
 

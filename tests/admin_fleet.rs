@@ -8,7 +8,8 @@ mod support;
 use std::time::{Duration, Instant};
 
 use support::fleet::{Node, Redis, Web, assert_nodes_match_database};
-use support::web::{Visitor, csrf, sign_in};
+use support::second_factor::signed_in_with_second_factor;
+use support::web::{Visitor, csrf};
 use support::{add_user_with, eventually, http};
 
 const PASS: &str = "correct horse battery staple";
@@ -44,9 +45,7 @@ fn page_revision(page: &str) -> u64 {
 
 async fn staff(web: &Web) -> Visitor {
     add_user_with(&web.storage, STAFF, PASS, &["--staff"]);
-    let mut staff = Visitor::at(web.http);
-    assert_eq!(sign_in(&mut staff, STAFF, PASS).await.status, 303);
-    staff
+    signed_in_with_second_factor(web.http, STAFF, PASS).await
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -7,6 +7,7 @@ mod support;
 
 use std::time::Duration;
 
+use support::second_factor::signed_in_with_second_factor;
 use support::web::{Visitor, csrf, link, mail_where, sign_in};
 use support::{Backend, Server, dns, eventually};
 
@@ -17,9 +18,7 @@ const NEW_PASS: &str = "quiet-Otter-91-lantern";
 
 async fn staff_visitor(server: &Server) -> Visitor {
     server.add_user_with(STAFF, PASS, &["--staff"]);
-    let mut staff = Visitor::new(server);
-    assert_eq!(sign_in(&mut staff, STAFF, PASS).await.status, 303);
-    staff
+    signed_in_with_second_factor(server.http, STAFF, PASS).await
 }
 
 /// The SOA serial `server`'s DNS port answers for `zone`.

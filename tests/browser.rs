@@ -4,6 +4,7 @@
 mod support;
 
 use support::browser::Browser;
+use support::second_factor::enrol_in_browser;
 use support::{Backend, Server};
 
 async fn landing(backend: Backend) {
@@ -179,6 +180,7 @@ async fn console_operations(backend: Backend) {
     browser.fill("E-mail address", "staff@example.net").await;
     browser.fill("Password", "staff's long phrase").await;
     browser.click_button("Sign in").await;
+    enrol_in_browser(&mut browser, &base, "admin").await;
 
     browser.goto(&format!("{base}/admin/zones")).await;
     browser.check_page("admin-zones").await;

@@ -7,6 +7,7 @@ pub mod browser;
 pub mod dns;
 pub mod fleet;
 pub mod http;
+pub mod second_factor;
 pub mod tenants;
 pub mod tls;
 pub mod web;

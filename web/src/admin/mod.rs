@@ -14,7 +14,9 @@ mod registration;
 mod staff;
 mod zones;
 
-use actix_web::web;
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use crate::pages::unknown_url_page;
 
 pub use staff::{NotStaff, Staff, StaffForm};
 
@@ -27,4 +29,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(accounts::routes);
     cfg.configure(hosts::routes);
     cfg.configure(abuse::routes);
+    // Last: any other URL or method under /admin is the site's 404, but only once `Staff`
+    // has been made, so that staff without a second factor are sent to its enrolment even
+    // here, and nobody can tell the console's URLs from unknown ones.
+    cfg.service(web::resource(["/admin", "/admin/{rest:.*}"]).to(unknown_console_url));
+}
+
+async fn unknown_console_url(_staff: Staff, req: HttpRequest) -> HttpResponse {
+    unknown_url_page(req.path())
 }

@@ -1,7 +1,9 @@
 //! [`Staff`] and [`StaffForm`]: what every console handler takes. They are made only from a
 //! live session of a staff user; to anyone else (signed out, a tenant's user, a closed
 //! session) every `/admin` URL is the site's own 404, the same page as an unknown URL, so
-//! the console's existence is not told. A form's CSRF token is checked as on every page.
+//! the console's existence is not told. Staff whose sign-in takes no second factor are sent
+//! to its enrolment from every `/admin` URL: the console opens only behind a second factor.
+//! A form's CSRF token is checked as on every page.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -11,7 +13,7 @@ use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
 
 use crate::db::{Console, WebSession};
-use crate::pages::{Nav, unknown_url_page};
+use crate::pages::{Nav, redirect, unknown_url_page};
 use crate::state::AppState;
 use crate::ui::Fields;
 use crate::ui::session::{SignedIn, Submitted};
@@ -38,33 +40,47 @@ impl Staff {
         format!("staff:{}", self.session.user.email)
     }
 
-    /// The staff member of `signed`, if the session's user is staff.
-    fn of(req: &HttpRequest, signed: SignedIn) -> Option<Staff> {
-        if !signed.session.user.staff {
-            return None;
+    /// The staff member of `signed`, if the session's user is staff with a second factor.
+    fn of(req: &HttpRequest, signed: Option<SignedIn>) -> Result<Staff, NotStaff> {
+        let hidden = || NotStaff::Hidden(req.path().to_owned());
+        let signed = signed.filter(|s| s.session.user.staff).ok_or_else(hidden)?;
+        if !signed.session.user.second_factor {
+            return Err(NotStaff::NoSecondFactor);
         }
-        let state = req.app_data::<web::Data<AppState>>()?;
+        let state = req.app_data::<web::Data<AppState>>().ok_or_else(hidden)?;
         #[allow(clippy::disallowed_methods)]
         let console = state.db.console();
-        Some(Staff {
+        Ok(Staff {
             session: signed.session,
             console,
         })
     }
 }
 
-/// Not staff (or a form without its token): the site's 404 for the URL asked.
+/// Why the console is not open to a request.
 #[derive(Debug, thiserror::Error)]
-#[error("not found")]
-pub struct NotStaff(String);
+pub enum NotStaff {
+    /// Not staff (or a form without its token): the site's 404 for the URL asked.
+    #[error("not found")]
+    Hidden(String),
+    /// Staff whose sign-in takes no second factor yet: to its enrolment, and nowhere else.
+    #[error("staff without a second factor")]
+    NoSecondFactor,
+}
 
 impl ResponseError for NotStaff {
     fn status_code(&self) -> StatusCode {
-        StatusCode::NOT_FOUND
+        match self {
+            NotStaff::Hidden(_) => StatusCode::NOT_FOUND,
+            NotStaff::NoSecondFactor => StatusCode::SEE_OTHER,
+        }
     }
 
     fn error_response(&self) -> HttpResponse {
-        unknown_url_page(&self.0)
+        match self {
+            NotStaff::Hidden(path) => unknown_url_page(path),
+            NotStaff::NoSecondFactor => redirect("/account/second-factor"),
+        }
     }
 }
 
@@ -75,10 +91,7 @@ impl FromRequest for Staff {
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let signed = SignedIn::from_request(req, payload);
         let req = req.clone();
-        Box::pin(async move {
-            let staff = signed.await.ok().and_then(|s| Staff::of(&req, s));
-            staff.ok_or_else(|| NotStaff(req.path().to_owned()))
-        })
+        Box::pin(async move { Staff::of(&req, signed.await.ok()) })
     }
 }
 
@@ -90,14 +103,13 @@ impl FromRequest for StaffForm {
         let submitted = Submitted::staff_form(req, payload);
         let req = req.clone();
         Box::pin(async move {
-            let form = submitted.await.ok().and_then(|s| {
-                let staff = Staff::of(&req, s.signed)?;
-                Some(StaffForm {
-                    staff,
-                    fields: s.fields,
-                })
-            });
-            form.ok_or_else(|| NotStaff(req.path().to_owned()))
+            let Ok(submitted) = submitted.await else {
+                return Err(NotStaff::Hidden(req.path().to_owned()));
+            };
+            Ok(StaffForm {
+                staff: Staff::of(&req, Some(submitted.signed))?,
+                fields: submitted.fields,
+            })
         })
     }
 }

@@ -57,6 +57,10 @@ struct TokenRequest {
     #[schema(example = "alice@example.com")]
     email: String,
     password: String,
+    /// The current code of the user's authenticator app: required when they have a second
+    /// factor.
+    #[schema(example = "123456")]
+    otp: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -77,7 +81,7 @@ struct TokenResponse {
     request_body = TokenRequest,
     responses(
         (status = 200, description = "A token.", body = TokenResponse),
-        (status = 401, description = "Wrong e-mail address or password (`invalid_credentials`).", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Wrong e-mail address or password (`invalid_credentials`); the user has a second factor and `otp` is missing (`otp_required`), or is not the current code or was used already (`invalid_otp`).", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/auth/token")]
@@ -117,6 +121,9 @@ async fn token(
     if !user.verified {
         return Err(unverified());
     }
+    if user.second_factor {
+        second_factor(&state, &user, body.otp.as_deref(), &key, source).await?;
+    }
     let access_token = state
         .token_keys
         .issue(user.id, hash.mark())
@@ -126,6 +133,37 @@ async fn token(
         token_type: "Bearer",
         expires_in: TOKEN_SECONDS,
     }))
+}
+
+/// The current TOTP code of a user with a second factor (a code is taken once; wrong ones
+/// count against the sign-in's limits).
+async fn second_factor(
+    state: &AppState,
+    user: &WebUser,
+    otp: Option<&str>,
+    key: &str,
+    source: IpAddr,
+) -> Result<(), Problem> {
+    let Some(otp) = otp else {
+        return Err(Problem::new(
+            401,
+            "otp_required",
+            "This user signs in with a second factor: send the current code of the \
+             authenticator app as `otp`.",
+        ));
+    };
+    let tx = state.db.begin_write().await?;
+    let taken = tx.take_totp(user.id, otp, chrono::Utc::now(), true).await?;
+    tx.commit().await?;
+    if !taken {
+        state.login_limits.failed(key, source);
+        return Err(Problem::new(
+            401,
+            "invalid_otp",
+            "That is not the current code, or it was used already.",
+        ));
+    }
+    Ok(())
 }
 
 fn unverified() -> Problem {

@@ -24,6 +24,8 @@ pub struct WebUser {
     pub account_status: AccountStatus,
     /// One of the operator's staff: the console is open to them.
     pub staff: bool,
+    /// Signs in with a TOTP code after the password.
+    pub second_factor: bool,
 }
 
 impl WebUser {
@@ -39,6 +41,7 @@ impl WebUser {
             account_status: user.account_status,
             // The console takes a browser session only.
             staff: false,
+            second_factor: false,
         })
     }
 }
@@ -64,6 +67,8 @@ pub enum TokenPurpose {
     Email,
     /// Lets someone join an account with a role.
     Invite,
+    /// A sign-in whose password was right, waiting for its second factor (in a cookie).
+    SignIn,
 }
 
 impl TokenPurpose {
@@ -73,6 +78,7 @@ impl TokenPurpose {
             TokenPurpose::Reset => "reset",
             TokenPurpose::Email => "email",
             TokenPurpose::Invite => "invite",
+            TokenPurpose::SignIn => "sign_in",
         }
     }
 }
@@ -130,6 +136,7 @@ impl Db {
             account_status: AccountStatus::parse(&account.status)
                 .unwrap_or(AccountStatus::Suspended),
             staff: u.staff,
+            second_factor: u.totp_enabled_at.is_some(),
         }))
     }
 

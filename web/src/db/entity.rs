@@ -41,6 +41,26 @@ pub mod user {
         pub created_at: DateTimeUtc,
         /// When the owner of the address confirmed it; sign-ups start without.
         pub email_verified_at: Option<DateTimeUtc>,
+        /// The TOTP secret (base32); pending until `totp_enabled_at` is set.
+        pub totp_secret: Option<String>,
+        pub totp_enabled_at: Option<DateTimeUtc>,
+        /// The last time step a code was taken in: no code is taken twice.
+        pub totp_last_step: Option<i64>,
+    }
+    no_relations!();
+}
+
+pub mod recovery_code {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "recovery_codes")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub user_id: i64,
+        /// SHA-256 of the code, normalised.
+        pub digest: String,
     }
     no_relations!();
 }

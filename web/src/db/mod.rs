@@ -13,6 +13,7 @@ mod feed;
 mod hosts;
 mod lead;
 mod people;
+mod second_factor;
 mod settings;
 mod stats;
 mod tenant;
@@ -32,6 +33,7 @@ pub use console::{
 pub use hosts::{ACME_LABEL, Host, HostKind, HostState, NewHost};
 pub use lead::Leadership;
 pub use people::{KeyAuth, NewKey, NewUser, NewUserAccount, UserAuth};
+pub use second_factor::RECOVERY_CODES;
 pub use settings::RegistrationSetting;
 pub use stats::{BlockEntry, BlockKind, ClientCount, ClientKind, OutcomeCount};
 pub use tenant::{GroupInfo, HistoryLine, HostFilter, KeyInfo, Member, Tenant};

@@ -175,6 +175,9 @@ impl WriteTx {
             staff: Set(new.staff),
             created_at: Set(now),
             email_verified_at: Set(new.verified.then_some(now)),
+            totp_secret: Set(None),
+            totp_enabled_at: Set(None),
+            totp_last_step: Set(None),
         }
         .insert(self.tx())
         .await?

@@ -7,6 +7,7 @@ mod group_name;
 mod label;
 mod password;
 mod registration;
+mod second_factor;
 mod secret_token;
 mod update_key;
 
@@ -20,6 +21,7 @@ pub use password::{
     verify_password,
 };
 pub use registration::Registration;
+pub use second_factor::{RecoveryCode, TotpSecret};
 pub use secret_token::SecretToken;
 pub use update_key::{UpdateKey, miniupdate_response};
 

@@ -13,6 +13,7 @@ use askama::Template;
 use chrono::{Duration, Utc};
 
 use super::link_form::{self, LinkKind};
+use super::second_factor;
 use super::session::{AnonymousForm, PageError, Submitted, inactive_text};
 use super::{
     SESSION_COOKIE, TOO_MANY_MAILS, TokenQuery, anonymous_csrf, chosen_password, cookie,
@@ -31,6 +32,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/verify", web::post().to(verify))
         .route("/login", web::get().to(login_form))
         .route("/login", web::post().to(login))
+        .route("/login/code", web::get().to(second_factor::code_form))
+        .route("/login/code", web::post().to(second_factor::code))
         .route("/logout", web::get().to(logout_form))
         .route("/logout", web::post().to(logout));
 }
@@ -334,9 +337,22 @@ async fn login(
     start_session(&req, &state, user).await
 }
 
+/// Signs the browser in as `user` whose password was right: to the code step when they have
+/// a second factor, else to their hosts.
+async fn start_session(
+    req: &HttpRequest,
+    state: &AppState,
+    user: WebUser,
+) -> Result<HttpResponse, PageError> {
+    if user.second_factor {
+        return second_factor::code_step(req, state, &user).await;
+    }
+    open_session(req, state, user).await
+}
+
 /// Signs the browser in as `user`: to their hosts, with the session's cookie, which lasts as
 /// long as the session.
-async fn start_session(
+pub(super) async fn open_session(
     req: &HttpRequest,
     state: &AppState,
     user: WebUser,

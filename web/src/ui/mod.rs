@@ -13,6 +13,7 @@ mod hosts;
 mod keys;
 mod link_form;
 mod profile;
+mod second_factor;
 pub(crate) mod session;
 mod setup_help;
 mod team;
@@ -33,6 +34,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(host_edit::routes)
         .configure(groups::routes)
         .configure(profile::routes)
+        .configure(second_factor::routes)
         .configure(team::routes)
         .configure(keys::routes);
 }
