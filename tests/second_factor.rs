@@ -73,14 +73,21 @@ async fn signing_in_with_a_second_factor(backend: Backend) {
             .body
             .contains("That is not the code your app shows now")
     );
+    // A browser signed in with the password alone before enrolment...
+    let mut before = Visitor::new(&server);
     assert_eq!(
-        sign_in(&mut Visitor::new(&server), "me@example.com", PASS)
+        sign_in(&mut before, "me@example.com", PASS)
             .await
             .header("location"),
         Some("/hosts")
     );
+    assert_eq!(before.get("/hosts").await.status, 200);
 
     let enrolled = enrol(&mut mine).await;
+    // ...is signed out by it; the enrolling one stays in.
+    let gone = before.get("/hosts").await;
+    assert_eq!(gone.header("location"), Some("/login"), "{}", gone.body);
+    assert_eq!(mine.get("/hosts").await.status, 200);
     let (app, recovery) = (&enrolled.app, &enrolled.recovery_codes);
     assert_eq!(recovery.len(), 10, "{recovery:?}");
     assert_eq!(audited(&server, "second_factor.enable"), "1");

@@ -349,6 +349,16 @@ impl WriteTx {
         Ok(())
     }
 
+    /// Signs every browser of `user` out but the one of session `kept`.
+    pub async fn end_other_sessions(&self, user: i64, kept: &SecretToken) -> DbResult<()> {
+        session::Entity::delete_many()
+            .filter(session::Column::UserId.eq(user))
+            .filter(session::Column::Digest.ne(kept.digest()))
+            .exec(self.tx())
+            .await?;
+        Ok(())
+    }
+
     /// Gives a user a new, confirmed address; `false` when another user has it.
     pub async fn set_email(&self, user: i64, email: &Email, now: DateTime<Utc>) -> DbResult<bool> {
         let taken = user::Entity::find()

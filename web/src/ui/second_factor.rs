@@ -15,7 +15,7 @@ use chrono::{Duration, Utc};
 
 use super::account::open_session;
 use super::session::{AnonymousForm, PageError, SignedIn, Submitted};
-use super::{anonymous_csrf, cookie, password_matches, with_cookie};
+use super::{SESSION_COOKIE, anonymous_csrf, cookie, password_matches, with_cookie};
 use crate::db::{TokenData, TokenPurpose, WebUser};
 use crate::domain::{RecoveryCode, SecretToken};
 use crate::pages::{Nav, page, redirect};
@@ -81,13 +81,27 @@ async fn settings(state: web::Data<AppState>, signed: SignedIn) -> Result<HttpRe
     settings_page(&state, &signed, Vec::new(), None, StatusCode::OK).await
 }
 
-/// The first code from the app switches the pending secret on.
-async fn switch_on(state: web::Data<AppState>, form: Submitted) -> Result<HttpResponse, PageError> {
+/// The first code from the app switches the pending secret on, and signs the user's other
+/// browsers out: those sessions were opened with the password alone.
+async fn switch_on(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: Submitted,
+) -> Result<HttpResponse, PageError> {
     let signed = &form.signed;
+    let this_session = req
+        .cookie(SESSION_COOKIE)
+        .and_then(|c| SecretToken::parse(c.value()));
     let tx = state.db.begin_write().await?;
     let codes = tx
         .enable_totp(signed.access.user(), form.fields.get("code"), Utc::now())
         .await?;
+    if codes.is_some()
+        && let Some(this_session) = &this_session
+    {
+        tx.end_other_sessions(signed.access.user().id, this_session)
+            .await?;
+    }
     tx.commit().await?;
     match codes {
         Some(codes) => settings_page(&state, signed, codes, None, StatusCode::OK).await,
