@@ -335,11 +335,19 @@ enum UserCommand {
 #[derive(Subcommand)]
 enum AccountCommand {
     /// Suspend the account of this user: its users and keys can no longer update.
-    Suspend { email: String },
+    Suspend(AccountStatusArgs),
     /// Block the account of this user for abuse: its updates answer `abuse`.
-    Block { email: String },
+    Block(AccountStatusArgs),
     /// Make the account of this user active again (lifts a suspension or a block).
-    Activate { email: String },
+    Activate(AccountStatusArgs),
+}
+
+#[derive(clap::Args)]
+struct AccountStatusArgs {
+    email: String,
+    /// Why, for the audit log.
+    #[arg(long)]
+    reason: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -741,14 +749,15 @@ async fn run_operator_command(db: &dyn53_web::db::Db, command: Command) -> anyho
             }
         }
         Command::Account(command) => {
-            let (email, status) = match command {
-                AccountCommand::Suspend { email } => (email, AccountStatus::Suspended),
-                AccountCommand::Block { email } => (email, AccountStatus::Blocked),
-                AccountCommand::Activate { email } => (email, AccountStatus::Active),
+            let (args, status) = match command {
+                AccountCommand::Suspend(args) => (args, AccountStatus::Suspended),
+                AccountCommand::Block(args) => (args, AccountStatus::Blocked),
+                AccountCommand::Activate(args) => (args, AccountStatus::Active),
             };
-            let email = Email::parse(&email)?;
+            let email = Email::parse(&args.email)?;
             let state = status.as_str();
-            if ops::set_account_status(db, &email, status).await? {
+            let reason = args.reason.as_deref().unwrap_or("");
+            if ops::set_account_status(db, &email, status, reason).await? {
                 eprintln!("the account of {email} is now {state}");
             } else {
                 eprintln!("the account of {email} was {state} already; nothing changed");

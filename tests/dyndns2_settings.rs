@@ -177,7 +177,13 @@ async fn blocked_hosts_and_accounts_answer_abuse(backend: Backend) {
     .await;
     assert_eq!(r.body, "good 192.0.2.52");
 
-    server.cli_ok(&["account", "activate", ALICE]);
+    server.cli_ok(&[
+        "account",
+        "activate",
+        ALICE,
+        "--reason",
+        "ticket 42: cleaned up",
+    ]);
     let r = update(
         server.http,
         ALICE,
@@ -188,8 +194,14 @@ async fn blocked_hosts_and_accounts_answer_abuse(backend: Backend) {
     assert_eq!(r.body, "good 192.0.2.51");
     // The operator's actions are in the audit log.
     let audited = "SELECT count(*) FROM audit_log WHERE action IN \
-                   ('host.block', 'host.unblock', 'account.blocked', 'account.active')";
+                   ('host.block', 'host.unblock', 'account.block', 'account.reactivate')";
     assert_eq!(server.sql(audited), "4");
+    assert_eq!(
+        server.sql(
+            "SELECT actor || '|' || detail FROM audit_log WHERE action = 'account.reactivate'"
+        ),
+        "cli|ticket 42: cleaned up"
+    );
 }
 
 on_both_backends!(

@@ -84,15 +84,17 @@ pub async fn add_user(
     Ok(created)
 }
 
-/// Sets the status of the account of the user with `email`; `false` if it had it already.
+/// Sets the status of the account of the user with `email`, audited with `reason`; `false`
+/// if it had it already.
 pub async fn set_account_status(
     db: &Db,
     email: &Email,
     status: AccountStatus,
+    reason: &str,
 ) -> anyhow::Result<bool> {
     let account = account_of(db, email).await?;
     let tx = db.begin_write().await?;
-    let changed = tx.set_account_status(account, status).await?;
+    let changed = tx.set_account_status(account, status, reason).await?;
     tx.commit().await?;
     Ok(changed)
 }

@@ -188,23 +188,24 @@ impl WriteTx {
         Ok(Some(user))
     }
 
-    /// Sets an account's status; `false` if it had it already.
+    /// Sets an account's status, audited as the CLI's with `reason`; `false` if it had it
+    /// already.
     pub async fn set_account_status(
         &self,
         account: AccountId,
         status: AccountStatus,
+        reason: &str,
     ) -> DbResult<bool> {
-        let status = status.as_str();
         let changed = account::Entity::update_many()
-            .col_expr(account::Column::Status, Expr::value(status))
+            .col_expr(account::Column::Status, Expr::value(status.as_str()))
             .filter(account::Column::Id.eq(account.0))
-            .filter(account::Column::Status.ne(status))
+            .filter(account::Column::Status.ne(status.as_str()))
             .exec(self.tx())
             .await?
             .rows_affected
             > 0;
         if changed {
-            self.audit(Some(account), "cli", &format!("account.{status}"), "")
+            self.audit(Some(account), "cli", status.audit_action(), reason)
                 .await?;
         }
         Ok(changed)

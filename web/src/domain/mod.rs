@@ -175,6 +175,15 @@ impl AccountStatus {
         }
     }
 
+    /// The audit log's name for a change to this status, made by staff or the CLI.
+    pub fn audit_action(self) -> &'static str {
+        match self {
+            AccountStatus::Active => "account.reactivate",
+            AccountStatus::Suspended => "account.suspend",
+            AccountStatus::Blocked => "account.block",
+        }
+    }
+
     pub fn parse(s: &str) -> Option<AccountStatus> {
         [
             AccountStatus::Active,

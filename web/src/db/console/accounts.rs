@@ -108,9 +108,7 @@ impl AccountChange {
     pub fn action(self) -> &'static str {
         match self {
             AccountChange::Plan(_) => "account.plan",
-            AccountChange::Status(AccountStatus::Active) => "account.reactivate",
-            AccountChange::Status(AccountStatus::Suspended) => "account.suspend",
-            AccountChange::Status(AccountStatus::Blocked) => "account.block",
+            AccountChange::Status(status) => status.audit_action(),
         }
     }
 }
