@@ -178,6 +178,13 @@ impl Browser {
             .unwrap_or_default()
     }
 
+    /// Picks the radio button (or ticks the checkbox) whose `<label>` reads `label`.
+    pub async fn choose(&self, label: &str) {
+        let input = self.find("field", label).await;
+        self.run(&format!("choosing {label:?}"), input.click())
+            .await;
+    }
+
     /// Clicks the button that reads `text`; a form's submit button must load a new page.
     pub async fn click_button(&self, text: &str) {
         let button = self.find("button", text).await;
