@@ -304,6 +304,19 @@ async fn blocked_agents_and_ranges_apply_at_once_and_are_audited(backend: Backen
         )
         .await;
     assert_eq!(problem(refused), (403, "address_blocked".to_owned()));
+    // A host is not created pointing into a range either.
+    let refused = api
+        .send(
+            "POST",
+            "/api/v1/hosts",
+            json!({"name": "fresh.dyn.test", "ipv6": "2001:db8:bad::9"}),
+        )
+        .await;
+    assert_eq!(problem(refused), (403, "address_blocked".to_owned()));
+    assert_eq!(
+        server.sql("SELECT COUNT(*) FROM hosts WHERE name = 'fresh.dyn.test'"),
+        "0"
+    );
     let (status, body, _) = api
         .send(
             "POST",

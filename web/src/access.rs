@@ -9,7 +9,7 @@
 //! [`KeyAdmin`] can revoke keys; one that does not, cannot: there is no check to forget.
 //! The update protocols reach hosts through the update service, which applies the same table.
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::db::{
     Db, DbError, DbResult, GroupInfo, HistoryLine, Host, HostFilter, KeyInfo, Member, Tenant,
@@ -17,6 +17,7 @@ use crate::db::{
 };
 use chrono::Duration;
 
+use crate::blocklists::Blocklists;
 use crate::domain::{
     AccountStatus, Action, Email, Fqdn, GroupName, KeyScope, Label, Role, SecretToken, UpdateKey,
 };
@@ -271,6 +272,8 @@ pub enum CreateHostError {
     PlanLimit(u64),
     #[error("{0} is taken: choose another name.")]
     Taken(Fqdn),
+    #[error("Names may not point to {0}: it is in a range the operator refuses.")]
+    AddressBlocked(IpAddr),
     #[error(transparent)]
     Db(DbError),
 }
@@ -280,14 +283,23 @@ pub struct HostAdmin<'a>(&'a Access);
 
 impl HostAdmin<'_> {
     /// Creates `name` (one label under one of the account's zones, the longest that holds
-    /// it) with `addresses`, within the plan's number of hosts: the rule every surface
-    /// applies.
+    /// it) with `addresses`, none in a blocked range (as an update's), within the plan's
+    /// number of hosts: the rule every surface applies.
     pub async fn create(
         &self,
         name: Fqdn,
         addresses: (Option<Ipv4Addr>, Option<Ipv6Addr>),
+        blocklists: &Blocklists,
     ) -> Result<Host, CreateHostError> {
         let access = self.0;
+        let wanted = [addresses.0.map(IpAddr::V4), addresses.1.map(IpAddr::V6)];
+        if let Some(blocked) = wanted
+            .into_iter()
+            .flatten()
+            .find(|a| blocklists.address_blocked(*a))
+        {
+            return Err(CreateHostError::AddressBlocked(blocked));
+        }
         let zones = access.tenant.zones().await.map_err(CreateHostError::Db)?;
         let zone = zones
             .iter()

@@ -185,12 +185,16 @@ struct NewHost {
     )
 )]
 #[post("/hosts")]
-async fn create(caller: ApiCaller, body: Body<NewHost>) -> Result<HttpResponse, Problem> {
+async fn create(
+    caller: ApiCaller,
+    state: web::Data<AppState>,
+    body: Body<NewHost>,
+) -> Result<HttpResponse, Problem> {
     let hosts = caller.access.host_admin()?;
     let addresses = addresses(body.ipv4.as_deref(), body.ipv6.as_deref())?;
     let name = Fqdn::parse(&body.name)
         .map_err(|e| Problem::invalid("invalid_name", format!("Not a host name: {e}.")))?;
-    match hosts.create(name, addresses).await {
+    match hosts.create(name, addresses, &state.blocklists).await {
         Ok(host) => Ok(HttpResponse::Created()
             .insert_header((header::LOCATION, format!("/api/v1/hosts/{}", host.name)))
             .json(HostView::of(&host))),
@@ -198,6 +202,9 @@ async fn create(caller: ApiCaller, body: Body<NewHost>) -> Result<HttpResponse, 
         Err(e @ CreateHostError::Taken(_)) => Err(Problem::new(409, "name_taken", e.to_string())),
         Err(e @ CreateHostError::PlanLimit(_)) => {
             Err(Problem::forbidden("plan_limit", e.to_string()))
+        }
+        Err(e @ CreateHostError::AddressBlocked(_)) => {
+            Err(Problem::forbidden("address_blocked", e.to_string()))
         }
         Err(e) => Err(Problem::invalid("invalid_name", e.to_string())),
     }

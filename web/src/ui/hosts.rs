@@ -97,7 +97,7 @@ async fn list(signed: SignedIn) -> Result<HttpResponse, PageError> {
 }
 
 /// A label and one of the zones offered, created through the rule every surface shares.
-async fn create(form: Submitted) -> Result<HttpResponse, PageError> {
+async fn create(form: Submitted, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     let (signed, fields) = (&form.signed, &form.fields);
     let hosts = signed.access.host_admin().map_err(|r| signed.refused(r))?;
     let label = fields.get("label");
@@ -120,7 +120,7 @@ async fn create(form: Submitted) -> Result<HttpResponse, PageError> {
     let Ok(name) = Fqdn::parse(&format!("{label}.{}", zone.name)) else {
         return refuse("That name is too long.".into(), StatusCode::BAD_REQUEST).await;
     };
-    match hosts.create(name, (None, None)).await {
+    match hosts.create(name, (None, None), &state.blocklists).await {
         Ok(host) => Ok(redirect(&format!("/hosts/{}", host.state.id))),
         Err(CreateHostError::Db(e)) => Err(e.into()),
         Err(e @ CreateHostError::Taken(_)) => refuse(e.to_string(), StatusCode::CONFLICT).await,
