@@ -175,18 +175,18 @@ impl RateLimiter {
             );
         }
         if self.config.log_only {
-            self.stats.record_rrl(Verdict::Send);
+            self.stats.record_rrl_logged();
             return Verdict::Send;
         }
         self.limited = self.limited.wrapping_add(1);
         let slip = self.config.slip;
-        let verdict = if slip > 0 && self.limited.is_multiple_of(slip) {
+        if slip > 0 && self.limited.is_multiple_of(slip) {
+            self.stats.record_rrl_slipped();
             Verdict::Slip
         } else {
+            self.stats.record_rrl_dropped();
             Verdict::Drop
-        };
-        self.stats.record_rrl(verdict);
-        verdict
+        }
     }
 
     /// Whether `source` is never limited: callers ask first when the key costs work.

@@ -7,8 +7,6 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use hickory_server::proto::op::ResponseCode;
 
-use crate::rrl::Verdict;
-
 /// Live counters of a running server; read them with [`Stats::snapshot`].
 #[derive(Debug, Default)]
 pub struct Stats {
@@ -85,14 +83,19 @@ impl Stats {
         self.truncated.fetch_add(1, Relaxed);
     }
 
-    /// Counts a limited answer: dropped, slipped, or sent anyway (`Send`, log-only mode).
-    pub(crate) fn record_rrl(&self, verdict: Verdict) {
-        let counter = match verdict {
-            Verdict::Drop => &self.rrl_dropped,
-            Verdict::Slip => &self.rrl_slipped,
-            Verdict::Send => &self.rrl_logged,
-        };
-        counter.fetch_add(1, Relaxed);
+    /// Counts an answer the rate limiter dropped.
+    pub(crate) fn record_rrl_dropped(&self) {
+        self.rrl_dropped.fetch_add(1, Relaxed);
+    }
+
+    /// Counts an answer the rate limiter slipped (sent truncated).
+    pub(crate) fn record_rrl_slipped(&self) {
+        self.rrl_slipped.fetch_add(1, Relaxed);
+    }
+
+    /// Counts an answer over the limit sent anyway (log-only mode).
+    pub(crate) fn record_rrl_logged(&self) {
+        self.rrl_logged.fetch_add(1, Relaxed);
     }
 
     pub(crate) fn record_cookie(&self, valid: bool) {

@@ -6,7 +6,7 @@
 //! sign-up, so whoever signed up with someone else's address cannot have the owner confirm it
 //! for them; a new sign-up with an unconfirmed address replaces the earlier password.
 
-use actix_web::cookie::{Cookie, SameSite};
+use actix_web::cookie::Cookie;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
@@ -16,7 +16,7 @@ use super::link_form::{self, LinkKind};
 use super::second_factor;
 use super::session::{AnonymousForm, PageError, Submitted, inactive_text};
 use super::{
-    SESSION_COOKIE, TOO_MANY_MAILS, TokenQuery, anonymous_csrf, chosen_password, cookie,
+    SESSION_COOKIE, TOO_MANY_MAILS, TokenQuery, anonymous_csrf, chosen_password, open_session,
     password_matches, with_cookie,
 };
 use crate::db::{DbError, NewUser, NewUserAccount, TokenData, TokenPurpose, WebUser};
@@ -32,14 +32,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/verify", web::post().to(verify))
         .route("/login", web::get().to(login_form))
         .route("/login", web::post().to(login))
-        .route("/login/code", web::get().to(second_factor::code_form))
-        .route("/login/code", web::post().to(second_factor::code))
         .route("/logout", web::get().to(logout_form))
         .route("/logout", web::post().to(logout));
 }
 
-/// How long a browser stays signed in.
-const SESSION_DAYS: i64 = 14;
 /// How long a verification link works.
 const VERIFY_HOURS: i64 = 48;
 
@@ -348,25 +344,6 @@ async fn start_session(
         return second_factor::code_step(req, state, &user).await;
     }
     open_session(req, state, user).await
-}
-
-/// Signs the browser in as `user`: to their hosts, with the session's cookie, which lasts as
-/// long as the session.
-pub(super) async fn open_session(
-    req: &HttpRequest,
-    state: &AppState,
-    user: WebUser,
-) -> Result<HttpResponse, PageError> {
-    let ttl = Duration::days(SESSION_DAYS);
-    let (secret, _) = state.db.create_session(user, ttl).await?;
-    let mut session = cookie(
-        req,
-        SESSION_COOKIE,
-        secret.secret().to_owned(),
-        SameSite::Lax,
-    );
-    session.set_max_age(actix_web::cookie::time::Duration::days(SESSION_DAYS));
-    Ok(with_cookie(redirect("/hosts"), Some(session)))
 }
 
 /// `GET /logout` (a typed or bookmarked URL): a page with the sign-out button, since a

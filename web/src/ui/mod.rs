@@ -22,10 +22,11 @@ use actix_web::cookie::{Cookie, SameSite};
 use actix_web::{HttpRequest, HttpResponse, web};
 use subtle::ConstantTimeEq;
 
-use crate::db::DbError;
+use crate::db::{DbError, WebUser};
 use crate::domain::{PasswordHash, SecretToken, check_new_password};
 use crate::hashing::{Busy, PasswordHashing};
 use crate::pages::redirect;
+use crate::state::AppState;
 use session::{PageError, SignedIn};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -156,6 +157,28 @@ fn cookie(
         .same_site(same_site)
         .secure(req.connection_info().scheme() == "https")
         .finish()
+}
+
+/// How long a browser stays signed in.
+const SESSION_DAYS: i64 = 14;
+
+/// Signs the browser in as `user`: to their hosts, with the session's cookie, which lasts as
+/// long as the session.
+async fn open_session(
+    req: &HttpRequest,
+    state: &AppState,
+    user: WebUser,
+) -> Result<HttpResponse, PageError> {
+    let ttl = chrono::Duration::days(SESSION_DAYS);
+    let (secret, _) = state.db.create_session(user, ttl).await?;
+    let mut session = cookie(
+        req,
+        SESSION_COOKIE,
+        secret.secret().to_owned(),
+        SameSite::Lax,
+    );
+    session.set_max_age(actix_web::cookie::time::Duration::days(SESSION_DAYS));
+    Ok(with_cookie(redirect("/hosts"), Some(session)))
 }
 
 fn with_cookie(mut response: HttpResponse, cookie: Option<Cookie<'static>>) -> HttpResponse {

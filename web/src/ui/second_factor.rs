@@ -13,9 +13,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use chrono::{Duration, Utc};
 
-use super::account::open_session;
 use super::session::{AnonymousForm, PageError, SignedIn, Submitted};
-use super::{SESSION_COOKIE, anonymous_csrf, cookie, password_matches, with_cookie};
+use super::{SESSION_COOKIE, anonymous_csrf, cookie, open_session, password_matches, with_cookie};
 use crate::db::{TokenData, TokenPurpose, WebUser};
 use crate::domain::{RecoveryCode, SecretToken};
 use crate::pages::{Nav, page, redirect};
@@ -25,7 +24,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/account/second-factor", web::get().to(settings))
         .route("/account/second-factor/on", web::post().to(switch_on))
         .route("/account/second-factor/codes", web::post().to(new_codes))
-        .route("/account/second-factor/off", web::post().to(switch_off));
+        .route("/account/second-factor/off", web::post().to(switch_off))
+        .route("/login/code", web::get().to(code_form))
+        .route("/login/code", web::post().to(code));
 }
 
 /// The cookie holding a sign-in that waits for its code.
