@@ -12,6 +12,7 @@ mod m0007_console_accounts;
 mod m0008_console_audit;
 mod m0010_service_settings;
 mod m0011_abuse_controls;
+mod m0013_audit_speed;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0008_console_audit::Migration),
             Box::new(m0010_service_settings::Migration),
             Box::new(m0011_abuse_controls::Migration),
+            Box::new(m0013_audit_speed::Migration),
         ]
     }
 }
