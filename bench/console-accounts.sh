@@ -52,14 +52,11 @@ INSERT INTO hosts (zone_id, account_id, name, kind, ipv4, ipv6, mx_preference, t
 ANALYZE;
 SQL
 mid=$((N / 2 + 7))
-python3 - "http://127.0.0.1:$port" "$mid" <<'PY'
-import http.cookiejar, re, sys, time, urllib.parse, urllib.request
+PYTHONPATH="$ROOT/bench" python3 - "http://127.0.0.1:$port" "$mid" <<'PY'
+import re, sys
+from console_browser import median, signed_in, timed
 base, mid = sys.argv[1], int(sys.argv[2])
-browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
-login = browser.open(base + "/login").read().decode()
-token = re.search(r'name="csrf" value="([^"]+)"', login).group(1)
-form = {"email": "staff@example.net", "password": "the staff phrase", "csrf": token}
-browser.open(base + "/login", urllib.parse.urlencode(form).encode()).read()
+browser = signed_in(base)
 ip4 = f"10.{mid // 65536}.{mid // 256 % 256}.{mid % 256}"
 ip6 = f"2001:db8::{mid // 65536 + 1}:{mid % 65536:x}"
 pages = ["/admin/accounts", f"/admin/accounts?after={mid}", f"/admin/accounts?q=user{mid}@example.com",
@@ -67,12 +64,7 @@ pages = ["/admin/accounts", f"/admin/accounts?after={mid}", f"/admin/accounts?q=
          f"/admin/accounts?q={ip6}", "/admin/accounts?q=nobody@example.com", f"/admin/accounts/{mid}"]
 browser.open(base + pages[0]).read()  # the pool's first connections
 for page in pages:
-    times = []
-    for _ in range(5):
-        start = time.perf_counter()
-        answer = browser.open(base + page)
-        body = answer.read().decode()
-        times.append((time.perf_counter() - start) * 1000)
-    found = len(re.findall(r'href="/admin/accounts/\d+"', body))
-    print(f"{page:48} {answer.status} accounts listed {found:3}  median {sorted(times)[2]:6.1f} ms  worst {max(times):6.1f} ms")
+    status, body, times = timed(browser, base + page)
+    found = len(re.findall(r'href="/admin/accounts/\d+"', body.decode()))
+    print(f"{page:48} {status} accounts listed {found:3}  median {median(times):6.1f} ms  worst {max(times):6.1f} ms")
 PY

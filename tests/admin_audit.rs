@@ -487,6 +487,131 @@ async fn audit_pages(backend: Backend) {
     assert_eq!(pages, total.div_ceil(100));
 }
 
+/// The detail of each line a console page shows.
+fn audit_details(page: &str) -> Vec<String> {
+    page.split("<tr>\n<td>")
+        .skip(1)
+        .map(|row| {
+            let cell = row.split("<td>").nth(4).unwrap_or("");
+            cell.split("</td>").next().unwrap_or("").to_owned()
+        })
+        .collect()
+}
+
+/// Every line a filtered log shows across its pages, following "Older" (at most 100 a page).
+async fn all_pages(staff: &mut Visitor, first: &str) -> (Vec<String>, usize) {
+    let (mut path, mut seen, mut pages) = (first.to_owned(), Vec::new(), 0);
+    loop {
+        let page = staff.get(&path).await;
+        assert_eq!(page.status, 200, "{path}: {}", page.body);
+        let details = audit_details(&page.body);
+        assert!(details.len() <= 100);
+        seen.extend(details);
+        pages += 1;
+        match next_link(&page.body) {
+            Some(next) => path = next,
+            None => return (seen, pages),
+        }
+    }
+}
+
+/// A time range keeps exactly the lines written from `from` up to `to`, alone or with an
+/// action, across pages and in the CSV export (streamed in chunks of 1,000 lines).
+async fn audit_time_range_pages(backend: Backend) {
+    let (server, mut staff) = console(backend).await;
+    // 2,100 lines a minute apart from 2030-01-01 00:00 UTC, written in time order,
+    // alternately `test.even` and `test.odd`.
+    server.sql("DELETE FROM audit_log RETURNING id");
+    let values: Vec<String> = (0..2100)
+        .map(|i| {
+            format!(
+                "('2030-01-{:02}T{:02}:{:02}:00+00:00', NULL, 'cli', 'test.{}', 'line{i}')",
+                1 + i / 1440,
+                i / 60 % 24,
+                i % 60,
+                if i % 2 == 0 { "even" } else { "odd" }
+            )
+        })
+        .collect();
+    for chunk in values.chunks(500) {
+        server.sql(&format!(
+            "INSERT INTO audit_log (at, account_id, actor, action, detail) VALUES {} RETURNING id",
+            chunk.join(", ")
+        ));
+    }
+    let lines = |range: std::ops::Range<usize>, action: Option<&str>| -> Vec<String> {
+        range
+            .rev()
+            .filter(|i| action.is_none_or(|a| (a == "test.even") == (i % 2 == 0)))
+            .map(|i| format!("line{i}"))
+            .collect()
+    };
+
+    // 01:00 up to 04:30: lines 60..270, three pages; with an action, two.
+    let (seen, pages) = all_pages(
+        &mut staff,
+        "/admin/audit?from=2030-01-01T01%3A00&to=2030-01-01T04%3A30",
+    )
+    .await;
+    assert_eq!((seen.clone(), pages), (lines(60..270, None), 3));
+    let (seen, pages) = all_pages(
+        &mut staff,
+        "/admin/audit?action=test.odd&from=2030-01-01T01%3A00&to=2030-01-01T04%3A30",
+    )
+    .await;
+    assert_eq!((seen.clone(), pages), (lines(60..270, Some("test.odd")), 2));
+    // One bound only; seconds; a day alone is its midnight.
+    let (seen, _) = all_pages(&mut staff, "/admin/audit?from=2030-01-02T10%3A00%3A00").await;
+    assert_eq!(seen, lines(2040..2100, None));
+    let (seen, _) = all_pages(&mut staff, "/admin/audit?to=2030-01-01T00%3A30").await;
+    assert_eq!(seen, lines(0..30, None));
+    let (seen, _) = all_pages(&mut staff, "/admin/audit?action=test.even&to=2030-01-02").await;
+    assert_eq!(seen, lines(0..1440, Some("test.even")));
+    // A bound between two lines, a range with no line, bounds the wrong way round.
+    let (seen, _) = all_pages(
+        &mut staff,
+        "/admin/audit?from=2030-01-01T00%3A10%3A30&to=2030-01-01T00%3A12%3A30",
+    )
+    .await;
+    assert_eq!(seen, lines(11..13, None));
+    for empty in [
+        "/admin/audit?from=2031-01-01",
+        "/admin/audit?to=2029-12-31",
+        "/admin/audit?from=2030-01-01T00%3A10%3A30&to=2030-01-01T00%3A10%3A40",
+        "/admin/audit?from=2030-01-01T02%3A00&to=2030-01-01T01%3A00",
+    ] {
+        assert_eq!(
+            all_pages(&mut staff, empty).await,
+            (Vec::new(), 1),
+            "{empty}"
+        );
+    }
+
+    // CSV: every line kept, across chunks, once, newest first; a range of exactly two
+    // chunks; a range in the middle.
+    let details = |csv: &str| -> Vec<String> {
+        csv.lines()
+            .skip(1)
+            .map(|l| l.rsplit(',').next().unwrap_or("").to_owned())
+            .collect()
+    };
+    let csv = staff.get("/admin/audit.csv").await;
+    assert_eq!(csv.status, 200);
+    assert_eq!(
+        csv.body.lines().next(),
+        Some("id,at,account,actor,action,detail")
+    );
+    assert_eq!(details(&csv.body), lines(0..2100, None));
+    let csv = staff.get("/admin/audit.csv?from=2030-01-01T01%3A40").await;
+    assert_eq!(details(&csv.body), lines(100..2100, None));
+    let csv = staff
+        .get("/admin/audit.csv?action=test.odd&from=2030-01-01T01%3A00&to=2030-01-01T04%3A30")
+        .await;
+    assert_eq!(details(&csv.body), lines(60..270, Some("test.odd")));
+    let csv = staff.get("/admin/audit.csv?from=2031-01-01").await;
+    assert_eq!(csv.body, "id,at,account,actor,action,detail\n");
+}
+
 /// Non-staff get the site's 404 on every URL here.
 async fn only_staff(backend: Backend) {
     let server = setup(backend).await;
@@ -525,5 +650,6 @@ on_both_backends!(
     block_and_unblock,
     audit_of_changes_filters_and_csv,
     audit_pages,
+    audit_time_range_pages,
     only_staff
 );

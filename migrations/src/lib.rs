@@ -13,6 +13,7 @@ mod m0008_console_audit;
 mod m0010_service_settings;
 mod m0011_abuse_controls;
 mod m0012_second_factor;
+mod m0013_audit_speed;
 
 pub struct Migrator;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0010_service_settings::Migration),
             Box::new(m0011_abuse_controls::Migration),
             Box::new(m0012_second_factor::Migration),
+            Box::new(m0013_audit_speed::Migration),
         ]
     }
 }

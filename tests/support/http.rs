@@ -40,19 +40,45 @@ pub async fn raw(addr: SocketAddr, request: &[u8]) -> std::io::Result<Response> 
 }
 
 fn parse(bytes: &[u8]) -> Option<Response> {
-    let text = String::from_utf8_lossy(bytes);
-    let (head, body) = text.split_once("\r\n\r\n")?;
+    let end = bytes.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&bytes[..end]);
     let mut lines = head.split("\r\n");
     let status = lines.next()?.split_whitespace().nth(1)?.parse().ok()?;
-    let headers = lines
+    let headers: Vec<(String, String)> = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect();
+    let body = &bytes[end + 4..];
+    let chunked = headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+    let body = if chunked {
+        dechunked(body)
+    } else {
+        body.to_vec()
+    };
     Some(Response {
         status,
         headers,
-        body: body.to_owned(),
+        body: String::from_utf8_lossy(&body).into_owned(),
     })
+}
+
+/// The content of a chunked body (a streamed answer); what arrived of it if the server
+/// closed the connection before the last chunk.
+fn dechunked(mut body: &[u8]) -> Vec<u8> {
+    let mut content = Vec::new();
+    while let Some(end) = body.windows(2).position(|w| w == b"\r\n") {
+        let size = std::str::from_utf8(&body[..end])
+            .ok()
+            .and_then(|line| usize::from_str_radix(line.split(';').next()?.trim(), 16).ok());
+        let (Some(size @ 1..), Some(rest)) = (size, body.get(end + 2..)) else {
+            break;
+        };
+        content.extend_from_slice(&rest[..size.min(rest.len())]);
+        body = rest.get(size + 2..).unwrap_or_default();
+    }
+    content
 }
 
 /// `GET path` over HTTP/1.1 with `Connection: close`, optional Basic credentials and agent.

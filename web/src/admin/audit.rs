@@ -1,19 +1,28 @@
 //! `/admin/audit`: the audit log, newest first, filtered by actor, account, action and time,
-//! 100 lines to a page; `/admin/audit.csv`: the same lines, all of them, as CSV.
+//! 100 lines to a page; `/admin/audit.csv`: the same lines, all of them, as CSV, streamed:
+//! read 1,000 lines at a time and sent as they are read, so that an export of the whole
+//! log holds a few chunks in memory, never the log.
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use actix_web::body::{BodySize, MessageBody};
 use actix_web::http::{StatusCode, header};
+use actix_web::web::Bytes;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde::Deserialize;
 
 use super::Staff;
-use crate::db::{AuditFilter, AuditLine, DbError};
+use crate::db::{AuditFilter, AuditLine, Console, DbError};
 use crate::pages::{Nav, page, try_later};
 
 const PAGE: u64 = 100;
 /// Lines read at a time for the export.
 const EXPORT_CHUNK: u64 = 1000;
+/// Chunks of the export read ahead of the client (a slow download stops the reads).
+const EXPORT_AHEAD: usize = 2;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin/audit", web::get().to(log))
@@ -144,7 +153,9 @@ async fn log(staff: Staff, filters: web::Query<Filters>) -> HttpResponse {
     page(status, &view)
 }
 
-/// Every line the filters keep, newest first, as CSV.
+/// Every line the filters keep, newest first, as CSV, streamed chunk by chunk. A database
+/// failure on the first chunk answers "try later"; on a later one the download is cut short
+/// (the connection is closed before the body's end), which the browser reports as failed.
 async fn export(staff: Staff, filters: web::Query<Filters>) -> HttpResponse {
     let mut filter = match filters.filter() {
         Ok(filter) => filter,
@@ -154,46 +165,97 @@ async fn export(staff: Staff, filters: web::Query<Filters>) -> HttpResponse {
                 .body(error);
         }
     };
-    match csv_of(&staff, &mut filter).await {
-        Ok(body) => HttpResponse::Ok()
-            .content_type("text/csv; charset=utf-8")
-            .insert_header((
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"audit.csv\"",
-            ))
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .body(body),
-        Err(e) => try_later(&e),
-    }
+    let console = staff.console;
+    let first = match csv_chunk(&console, &mut filter, true).await {
+        Ok(first) => first,
+        Err(e) => return try_later(&e),
+    };
+    let (chunks, body) = tokio::sync::mpsc::channel(EXPORT_AHEAD);
+    tokio::spawn(async move {
+        let (mut chunk, mut more) = first;
+        loop {
+            if !chunk.is_empty() && chunks.send(Ok(chunk)).await.is_err() {
+                return; // the client went away
+            }
+            if !more {
+                return;
+            }
+            match csv_chunk(&console, &mut filter, false).await {
+                Ok(next) => (chunk, more) = next,
+                Err(e) => {
+                    tracing::error!("audit log export: {e}");
+                    let _ = chunks.send(Err(e)).await;
+                    return;
+                }
+            }
+        }
+    });
+    HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            "attachment; filename=\"audit.csv\"",
+        ))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(CsvBody(body))
 }
 
-async fn csv_of(staff: &Staff, filter: &mut AuditFilter) -> Result<Vec<u8>, DbError> {
+/// The CSV of the next chunk of lines `filter` keeps (with the header line if `header`),
+/// `filter.before` moved past them, and whether more may follow.
+async fn csv_chunk(
+    console: &Console,
+    filter: &mut AuditFilter,
+    header: bool,
+) -> Result<(Bytes, bool), DbError> {
+    let lines = console.audit_log(filter, EXPORT_CHUNK).await?;
     let mut out = csv::Writer::from_writer(Vec::new());
     let mut write = |record: [&str; 6]| {
         out.write_record(record.map(neutralised))
             .map_err(|e| DbError::Malformed(format!("writing CSV: {e}")))
     };
-    write(["id", "at", "account", "actor", "action", "detail"])?;
-    loop {
-        let lines = staff.console.audit_log(filter, EXPORT_CHUNK).await?;
-        for line in &lines {
-            let account = line.account.map(|a| a.to_string()).unwrap_or_default();
-            write([
-                &line.id.to_string(),
-                &line.at.to_rfc3339(),
-                &account,
-                &line.actor,
-                &line.action,
-                &line.detail,
-            ])?;
-        }
-        match lines.last() {
-            Some(last) if lines.len() as u64 == EXPORT_CHUNK => filter.before = Some(last.id),
-            _ => break,
-        }
+    if header {
+        write(["id", "at", "account", "actor", "action", "detail"])?;
     }
-    out.into_inner()
-        .map_err(|e| DbError::Malformed(format!("writing CSV: {e}")))
+    for line in &lines {
+        let account = line.account.map(|a| a.to_string()).unwrap_or_default();
+        write([
+            &line.id.to_string(),
+            &line.at.to_rfc3339(),
+            &account,
+            &line.actor,
+            &line.action,
+            &line.detail,
+        ])?;
+    }
+    let more = match lines.last() {
+        Some(last) if lines.len() as u64 == EXPORT_CHUNK => {
+            filter.before = Some(last.id);
+            true
+        }
+        _ => false,
+    };
+    let out = out
+        .into_inner()
+        .map_err(|e| DbError::Malformed(format!("writing CSV: {e}")))?;
+    Ok((Bytes::from(out), more))
+}
+
+/// The export's body: the chunks as the reading task sends them.
+struct CsvBody(tokio::sync::mpsc::Receiver<Result<Bytes, DbError>>);
+
+impl MessageBody for CsvBody {
+    type Error = DbError;
+
+    fn size(&self) -> BodySize {
+        BodySize::Stream
+    }
+
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        self.0.poll_recv(cx)
+    }
 }
 
 /// A cell a spreadsheet would read as a formula (it starts with `=`, `+`, `-`, `@`, a tab
