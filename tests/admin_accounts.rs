@@ -511,10 +511,7 @@ async fn pages_in_a_browser(backend: Backend) {
     server.add_user_with(STAFF, PASS, &["--staff"]);
     let base = format!("http://{}", server.http);
     let mut browser = Browser::start().await;
-    browser.goto(&format!("{base}/login")).await;
-    browser.fill("E-mail address", STAFF).await;
-    browser.fill("Password", PASS).await;
-    browser.click_button("Sign in").await;
+    browser.sign_in(&base, STAFF, PASS).await;
     enrol_in_browser(&mut browser, &base, "admin-accounts").await;
 
     browser.goto(&format!("{base}/admin/accounts")).await;

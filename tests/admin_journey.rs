@@ -42,10 +42,7 @@ async fn staff_journey(backend: Backend) {
     let mut browser = Browser::start().await;
 
     // Without a second factor, the console is only its enrolment.
-    browser.goto(&format!("{base}/login")).await;
-    browser.fill("E-mail address", STAFF).await;
-    browser.fill("Password", STAFF_PASS).await;
-    browser.click_button("Sign in").await;
+    browser.sign_in(&base, STAFF, STAFF_PASS).await;
     browser.goto(&format!("{base}/admin/accounts")).await;
     assert_eq!(
         browser.current_url().await,
@@ -56,10 +53,7 @@ async fn staff_journey(backend: Backend) {
     // Signing in again takes the app's code.
     browser.goto(&format!("{base}/account")).await;
     browser.click_button("Sign out").await;
-    browser.goto(&format!("{base}/login")).await;
-    browser.fill("E-mail address", STAFF).await;
-    browser.fill("Password", STAFF_PASS).await;
-    browser.click_button("Sign in").await;
+    browser.sign_in(&base, STAFF, STAFF_PASS).await;
     assert_eq!(browser.current_url().await, format!("{base}/login/code"));
     browser.check_page("journey-code").await;
     fresh_step().await;

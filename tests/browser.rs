@@ -176,10 +176,9 @@ async fn console_operations(backend: Backend) {
     server.add_user_with("staff@example.net", "staff's long phrase", &["--staff"]);
     let base = format!("http://{}", server.http);
     let mut browser = Browser::start().await;
-    browser.goto(&format!("{base}/login")).await;
-    browser.fill("E-mail address", "staff@example.net").await;
-    browser.fill("Password", "staff's long phrase").await;
-    browser.click_button("Sign in").await;
+    browser
+        .sign_in(&base, "staff@example.net", "staff's long phrase")
+        .await;
     enrol_in_browser(&mut browser, &base, "admin").await;
 
     browser.goto(&format!("{base}/admin/zones")).await;

@@ -178,6 +178,14 @@ impl Browser {
             .unwrap_or_default()
     }
 
+    /// Fills in and sends the sign-in form at `base`, as a person does.
+    pub async fn sign_in(&self, base: &str, email: &str, password: &str) {
+        self.goto(&format!("{base}/login")).await;
+        self.fill("E-mail address", email).await;
+        self.fill("Password", password).await;
+        self.click_button("Sign in").await;
+    }
+
     /// Picks the radio button (or ticks the checkbox) whose `<label>` reads `label`.
     pub async fn choose(&self, label: &str) {
         let input = self.find("field", label).await;
