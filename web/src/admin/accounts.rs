@@ -11,9 +11,9 @@ use serde::Deserialize;
 
 use super::{Staff, StaffForm};
 use crate::db::{AccountChange, AccountDetail, AccountRow, AccountSearch};
-use crate::domain::{AccountStatus, Plan, SecretToken};
+use crate::domain::{AccountStatus, Plan};
 use crate::pages::{Nav, page, redirect, try_later, unknown_url_page};
-use crate::ui::SESSION_COOKIE;
+use crate::ui::session_secret;
 
 /// Accounts on a page of the list.
 const PAGE: u64 = 50;
@@ -155,12 +155,6 @@ async fn change_account(
         Ok(false) => unknown_url_page(req.path()),
         Err(e) => try_later(&e),
     }
-}
-
-/// The session the request came with (a `Staff` proved it live).
-fn session_secret(req: &HttpRequest) -> Option<SecretToken> {
-    req.cookie(SESSION_COOKIE)
-        .and_then(|c| SecretToken::parse(c.value()))
 }
 
 /// Starts viewing account `id` as staff (audited): to its hosts page, read only.

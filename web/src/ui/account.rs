@@ -17,10 +17,10 @@ use super::second_factor;
 use super::session::{AnonymousForm, PageError, Submitted, inactive_text};
 use super::{
     SESSION_COOKIE, TOO_MANY_MAILS, TokenQuery, anonymous_csrf, chosen_password, open_session,
-    password_matches, with_cookie,
+    password_matches, session_secret, with_cookie,
 };
 use crate::db::{DbError, NewUser, NewUserAccount, TokenData, TokenPurpose, WebUser};
-use crate::domain::{AccountStatus, Email, Plan, Registration, SecretToken};
+use crate::domain::{AccountStatus, Email, Plan, Registration};
 use crate::mail::Letter;
 use crate::pages::{Message, Nav, page, redirect};
 use crate::state::AppState;
@@ -364,10 +364,7 @@ async fn logout(
     state: web::Data<AppState>,
     _form: Submitted,
 ) -> Result<HttpResponse, PageError> {
-    if let Some(secret) = req
-        .cookie(SESSION_COOKIE)
-        .and_then(|c| SecretToken::parse(c.value()))
-    {
+    if let Some(secret) = session_secret(&req) {
         state.db.end_session(&secret).await?;
     }
     let mut gone = Cookie::build(SESSION_COOKIE, "").path("/").finish();

@@ -159,6 +159,12 @@ fn cookie(
         .finish()
 }
 
+/// The secret of the session the request's cookie names, if it is well formed.
+pub(crate) fn session_secret(req: &HttpRequest) -> Option<SecretToken> {
+    req.cookie(SESSION_COOKIE)
+        .and_then(|c| SecretToken::parse(c.value()))
+}
+
 /// How long a browser stays signed in.
 const SESSION_DAYS: i64 = 14;
 

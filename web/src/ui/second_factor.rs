@@ -14,7 +14,7 @@ use askama::Template;
 use chrono::{Duration, Utc};
 
 use super::session::{AnonymousForm, PageError, SignedIn, Submitted};
-use super::{SESSION_COOKIE, anonymous_csrf, cookie, open_session, password_matches, with_cookie};
+use super::{anonymous_csrf, cookie, open_session, password_matches, session_secret, with_cookie};
 use crate::db::{TokenData, TokenPurpose, WebUser};
 use crate::domain::{RecoveryCode, SecretToken};
 use crate::pages::{Nav, page, redirect};
@@ -90,9 +90,7 @@ async fn switch_on(
     form: Submitted,
 ) -> Result<HttpResponse, PageError> {
     let signed = &form.signed;
-    let this_session = req
-        .cookie(SESSION_COOKIE)
-        .and_then(|c| SecretToken::parse(c.value()));
+    let this_session = session_secret(&req);
     let tx = state.db.begin_write().await?;
     let codes = tx
         .enable_totp(signed.access.user(), form.fields.get("code"), Utc::now())

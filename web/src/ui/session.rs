@@ -12,10 +12,10 @@ use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
 
-use super::{CSRF_COOKIE, Fields, SESSION_COOKIE, anonymous_csrf, csrf_ok};
+use super::{CSRF_COOKIE, Fields, anonymous_csrf, csrf_ok};
 use crate::access::{Access, Refusal};
 use crate::db::{DbError, WebSession};
-use crate::domain::{AccountStatus, SecretToken};
+use crate::domain::AccountStatus;
 use crate::hashing::Busy;
 use crate::pages::{Message, Nav, page, redirect};
 use crate::state::AppState;
@@ -173,10 +173,7 @@ fn app_state(req: &HttpRequest) -> Result<web::Data<AppState>, PageError> {
 
 async fn signed_in(req: &HttpRequest) -> Result<SignedIn, PageError> {
     let state = app_state(req)?;
-    let secret = req
-        .cookie(SESSION_COOKIE)
-        .and_then(|c| SecretToken::parse(c.value()))
-        .ok_or(PageError::SignIn)?;
+    let secret = super::session_secret(req).ok_or(PageError::SignIn)?;
     let session = state
         .db
         .session(&secret)
