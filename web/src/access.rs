@@ -292,12 +292,7 @@ impl HostAdmin<'_> {
         blocklists: &Blocklists,
     ) -> Result<Host, CreateHostError> {
         let access = self.0;
-        let wanted = [addresses.0.map(IpAddr::V4), addresses.1.map(IpAddr::V6)];
-        if let Some(blocked) = wanted
-            .into_iter()
-            .flatten()
-            .find(|a| blocklists.address_blocked(*a))
-        {
+        if let Some(blocked) = blocklists.blocked_of(addresses.0, addresses.1) {
             return Err(CreateHostError::AddressBlocked(blocked));
         }
         let zones = access.tenant.zones().await.map_err(CreateHostError::Db)?;

@@ -5,7 +5,7 @@
 //! every replica reloads them every few seconds, so a change applies everywhere without a
 //! restart.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -97,7 +97,15 @@ impl Blocklists {
         self.current().agents.blocks(agent)
     }
 
-    pub fn address_blocked(&self, address: IpAddr) -> bool {
+    /// The first of a name's addresses that lies in a blocked range, if any.
+    pub fn blocked_of(&self, ipv4: Option<Ipv4Addr>, ipv6: Option<Ipv6Addr>) -> Option<IpAddr> {
+        [ipv4.map(IpAddr::V4), ipv6.map(IpAddr::V6)]
+            .into_iter()
+            .flatten()
+            .find(|a| self.address_blocked(*a))
+    }
+
+    fn address_blocked(&self, address: IpAddr) -> bool {
         self.current()
             .ranges
             .iter()

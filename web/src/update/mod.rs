@@ -599,15 +599,7 @@ impl Updater {
             },
             (ipv4, ipv6, _) => Addresses { ipv4, ipv6 },
         };
-        let wanted = [
-            addresses.ipv4.map(IpAddr::V4),
-            addresses.ipv6.map(IpAddr::V6),
-        ];
-        if let Some(blocked) = wanted
-            .into_iter()
-            .flatten()
-            .find(|a| self.blocklists.address_blocked(*a))
-        {
+        if let Some(blocked) = self.blocklists.blocked_of(addresses.ipv4, addresses.ipv6) {
             return Err(UpdateError::AddressBlocked(blocked));
         }
         let mut job = Job {
