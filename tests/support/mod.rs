@@ -238,17 +238,16 @@ impl Process {
         }
     }
 
-    /// The addresses `name=a,b` in the ready line.
+    /// The addresses `name=a,b` in the ready line (`"name":"a,b"` when it is JSON).
     pub fn addresses(&self, name: &str) -> Vec<SocketAddr> {
         let line = &self.ready_line;
-        let start = line
-            .find(&format!("{name}="))
-            .expect("address in the listening line")
-            + name.len()
-            + 1;
-        let value: String = line[start..]
+        let (start, tag) = [format!("{name}="), format!("\"{name}\":\"")]
+            .into_iter()
+            .find_map(|tag| line.find(&tag).map(|start| (start, tag)))
+            .expect("address in the listening line");
+        let value: String = line[start + tag.len()..]
             .chars()
-            .take_while(|c| !c.is_whitespace())
+            .take_while(|c| !c.is_whitespace() && *c != '"')
             .collect();
         value
             .split(',')
@@ -333,8 +332,10 @@ impl Server {
                 .await
                 .expect("server starts");
         let http_all = process.addresses("http");
-        let https =
-            (!process.ready_line.contains("https=off")).then(|| process.addresses("https")[0]);
+        let https = ["https=off", r#""https":"off""#]
+            .iter()
+            .all(|off| !process.ready_line.contains(off))
+            .then(|| process.addresses("https")[0]);
         Server {
             http: http_all[0],
             http_all,
