@@ -27,6 +27,11 @@ use dyn53_web::tls::CertFiles;
 use dyn53_web::update::UpdateLimits;
 use dyn53_web::{ops, serve};
 
+/// mimalloc rather than glibc's malloc: the update and DNS answer paths allocate on every
+/// request, and glibc's malloc and free were a fifth of an update's CPU.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "dyn53", version, about = "Multi-tenant dynamic DNS service")]
 struct Cli {
@@ -196,6 +201,7 @@ impl DnsOptionArgs {
 }
 
 /// A prefix (`192.0.2.0/24`) or a single address.
+
 fn parse_net(text: &str) -> Result<IpNet, String> {
     let text = text.trim();
     text.parse::<IpNet>()
