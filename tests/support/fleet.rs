@@ -124,6 +124,8 @@ pub struct Web {
     /// Shared by the replicas of one deployment.
     pub storage: Arc<Storage>,
     pub http: SocketAddr,
+    /// The metrics port, when `DYN53_METRICS_ADDR` was given.
+    pub metrics: Option<SocketAddr>,
     redis_env: Vec<(String, String)>,
     process: Process,
 }
@@ -164,6 +166,7 @@ impl Web {
         .expect("web starts");
         Web {
             http: process.addresses("http")[0],
+            metrics: process.metrics(),
             storage,
             redis_env,
             process,

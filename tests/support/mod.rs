@@ -256,6 +256,11 @@ impl Process {
             .collect()
     }
 
+    /// The metrics port in the ready line, unless it is `off`.
+    pub fn metrics(&self) -> Option<SocketAddr> {
+        (!self.ready_line.contains("metrics=off")).then(|| self.addresses("metrics")[0])
+    }
+
     pub fn log(&self) -> String {
         self.log.lock().expect("log lock").join("\n")
     }
@@ -302,6 +307,8 @@ pub struct Server {
     pub https: Option<SocketAddr>,
     pub dns: SocketAddr,
     pub miniupdate: SocketAddr,
+    /// The metrics port, when `DYN53_METRICS_ADDR` was given.
+    pub metrics: Option<SocketAddr>,
     process: Process,
 }
 
@@ -336,6 +343,7 @@ impl Server {
         let https =
             (!process.ready_line.contains("https=off")).then(|| process.addresses("https")[0]);
         Server {
+            metrics: process.metrics(),
             http: http_all[0],
             http_all,
             https,
