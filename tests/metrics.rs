@@ -1,5 +1,6 @@
 //! Metrics on every process. After a short burst (a dyndns2 update that changes, one that
-//! does not, a wrong password, an API update, a password reset's mail, DNS queries), each
+//! does not, a wrong password, an API update, a password reset's mail, DNS queries, and for
+//! `dyn53 serve` a UDP flood over its rate limit), each
 //! metrics port is scraped and read with a Prometheus text parser: every metric that
 //! ARCHITECTURE.md lists is there, with its labels and plausible values. `dyn53 serve` (both
 //! backends) shows its control plane and its DNS node on one port; in a fleet, `dyn53 web`
@@ -180,7 +181,8 @@ fn assert_control_plane(m: &Metrics, pool_max: f64) {
     assert_eq!(m.value("dyn53_mail_failed_total", &[]), 0.0);
 }
 
-/// Every metric a DNS node shows (`dyn53 dns` adds the feed's), after it answered `HOST`.
+/// Every metric a DNS node shows (`dyn53 dns` adds the feed's), after it answered `HOST`
+/// over TCP.
 fn assert_node(m: &Metrics) {
     assert!(m.value("dyn53_node_revision", &[]) >= 2.0);
     assert_eq!(m.value("dyn53_node_ready", &[]), 1.0);
@@ -193,7 +195,7 @@ fn assert_node(m: &Metrics) {
         m.value("dyn53_dns_responses_total", &[("rcode", rcode)]);
     }
     m.value("dyn53_dns_truncated_total", &[]);
-    m.value("dyn53_dns_tcp_queries_total", &[]);
+    assert!(m.value("dyn53_dns_tcp_queries_total", &[]) >= 1.0);
     for action in ["dropped", "slipped", "logged"] {
         m.value("dyn53_dns_rrl_limited_total", &[("action", action)]);
     }
@@ -216,22 +218,41 @@ async fn assert_ports(metrics: SocketAddr, http: SocketAddr) {
     assert_eq!(http::get(http, "/metrics", None, None).await.status, 404);
 }
 
-/// Waits until `dns` answers `HOST` with the API's address (asking it, so it counts).
+/// Waits until `dns` answers `HOST` with the API's address (asking it over TCP, which is
+/// never rate limited, so that the answers count).
 async fn served(dns: SocketAddr) {
     let expected: Vec<std::net::IpAddr> = vec!["192.0.2.20".parse().expect("address")];
     let answered = eventually(Duration::from_secs(10), async || {
-        (dns::lookup(dns, HOST, RecordType::A).await == expected).then_some(())
+        let answer = dns::tcp(dns, &format!("{HOST}."), RecordType::A).await;
+        (dns::addresses(&answer) == expected).then_some(())
     })
     .await;
     assert!(answered.is_some(), "{dns} does not serve {HOST}'s update");
 }
 
+/// Sends `count` UDP queries for `HOST` at once, and waits for what comes back.
+async fn flood(dns: SocketAddr, count: usize) {
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let query = dns::query_message(&format!("{HOST}."), RecordType::A)
+        .to_vec()
+        .expect("encode");
+    for _ in 0..count {
+        socket.send_to(&query, dns).await.expect("send");
+    }
+    let mut buf = vec![0u8; 65_535];
+    let wait = Duration::from_millis(300);
+    while let Ok(Ok(_)) = tokio::time::timeout(wait, socket.recv_from(&mut buf)).await {}
+}
+
 async fn serve_shows_control_plane_and_node(backend: Backend) {
-    let server = Server::start_with(backend, &[METRICS_PORT]).await;
+    let server = Server::start_with(backend, &[METRICS_PORT, ("DYN53_RRL_RATE", "5")]).await;
     let metrics = server.metrics.expect("a metrics port");
     prepare(&server.storage);
     burst(server.http).await;
     served(server.dns).await;
+    flood(server.dns, 40).await;
 
     let m = control_plane_after_burst(metrics).await;
     let pool_max = if backend == Backend::Postgres {
@@ -241,6 +262,11 @@ async fn serve_shows_control_plane_and_node(backend: Backend) {
     };
     assert_control_plane(&m, pool_max);
     assert_node(&m);
+    // 5 answers a second (and a second's burst): most of the 40 were limited, every second
+    // one slipped (sent truncated), the others dropped.
+    let limited = |action| m.value("dyn53_dns_rrl_limited_total", &[("action", action)]);
+    assert!(limited("slipped") >= 10.0 && limited("dropped") >= 10.0);
+    assert!(m.value("dyn53_dns_truncated_total", &[]) >= limited("slipped"));
     // Without Redis, the fleet's figures are not there.
     assert!(!m.names().iter().any(|n| n.starts_with("dyn53_node_feed")));
     assert_ports(metrics, server.http).await;
