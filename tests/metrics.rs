@@ -273,8 +273,6 @@ async fn serve_shows_control_plane_and_node(backend: Backend) {
     assert!(server.terminate().success());
 }
 
-on_both_backends!(serve_shows_control_plane_and_node);
-
 #[tokio::test(flavor = "multi_thread")]
 async fn web_and_node_show_their_own() {
     let redis = Redis::shared();
@@ -306,3 +304,62 @@ async fn web_and_node_show_their_own() {
     assert_ports(web.metrics.expect("a metrics port"), web.http).await;
     assert!(web.terminate().success(), "{}", web.log());
 }
+
+/// With no room to wait for password hashing and a mail server that is not there, the
+/// refusals (`911`) and the failed mail are counted.
+async fn refusals_and_failures_are_counted(backend: Backend) {
+    let smtp = format!("smtp://127.0.0.1:{}", support::fleet::free_port());
+    let env = [
+        METRICS_PORT,
+        ("DYN53_HASH_QUEUE", "0"),
+        ("DYN53_SMTP_URL", &smtp),
+    ];
+    let server = Server::start_with(backend, &env).await;
+    let metrics = server.metrics.expect("a metrics port");
+    prepare(&server.storage);
+    let guesses: Vec<_> = (0..24)
+        .map(|n| {
+            let http = server.http;
+            tokio::spawn(async move {
+                http::update(
+                    http,
+                    &format!("u{n}"),
+                    "wrong guess!",
+                    "hostname=x.dyn.test",
+                )
+                .await
+            })
+        })
+        .collect();
+    for guess in guesses {
+        let answer = guess.await.expect("the update task").body;
+        assert!(["badauth", "911"].contains(&answer.as_str()), "{answer}");
+    }
+    let mut visitor = Visitor::at(server.http);
+    let form = visitor.get("/forgot").await;
+    let fields = [("email", USER), ("csrf", &csrf(&form.body))];
+    assert_eq!(visitor.post("/forgot", &fields).await.status, 200);
+
+    let m = eventually(Duration::from_secs(10), async || {
+        let m = Metrics::scrape(metrics).await;
+        (m.value("dyn53_mail_failed_total", &[]) >= 1.0).then_some(m)
+    })
+    .await
+    .expect("the failed mail is counted");
+    assert_eq!(m.value("dyn53_mail_sent_total", &[]), 0.0);
+    let busy = m.value("dyn53_password_hash_busy_total", &[]);
+    let try_later = m.value(
+        "dyn53_updates_total",
+        &[("protocol", "dyndns2"), ("result", "911")],
+    );
+    assert!(
+        busy >= 1.0 && try_later >= 1.0,
+        "{busy} busy, {try_later} 911"
+    );
+    assert!(server.terminate().success());
+}
+
+on_both_backends!(
+    serve_shows_control_plane_and_node,
+    refusals_and_failures_are_counted
+);
