@@ -1,10 +1,10 @@
 //! Metrics on every process. After a short burst (a dyndns2 update that changes, one that
 //! does not, a wrong password, an API update, a password reset's mail, DNS queries, and for
-//! `dyn53 serve` a UDP flood over its rate limit), each
-//! metrics port is scraped and read with a Prometheus text parser: every metric that
-//! ARCHITECTURE.md lists is there, with its labels and plausible values. `dyn53 serve` (both
-//! backends) shows its control plane and its DNS node on one port; in a fleet, `dyn53 web`
-//! (PostgreSQL) and a `dyn53 dns` node (through Redis) each show their own.
+//! `dyn53 serve` a UDP flood over its rate limit), each metrics port is scraped and read
+//! with a Prometheus text parser: every metric that ARCHITECTURE.md lists is there, with
+//! its labels and plausible values. `dyn53 serve` (both backends) shows its control plane
+//! and its DNS node on one port; in a fleet, `dyn53 web` (PostgreSQL) and a `dyn53 dns`
+//! node (through Redis) each show their own.
 
 mod support;
 
@@ -276,8 +276,14 @@ async fn serve_shows_control_plane_and_node(backend: Backend) {
 #[tokio::test(flavor = "multi_thread")]
 async fn web_and_node_show_their_own() {
     let redis = Redis::shared();
-    let mut web = Web::start(&redis, &[METRICS_PORT]).await;
+    // Before the control plane has published anything, the node has nothing to serve.
     let node = Node::start(&redis, "metrics").await;
+    let unready = http::get(node.status, "/readyz", None, None).await;
+    assert_eq!(
+        (unready.status, unready.body.as_str()),
+        (503, "no data yet\n")
+    );
+    let mut web = Web::start(&redis, &[METRICS_PORT]).await;
     prepare(&web.storage);
     burst(web.http).await;
     served(node.dns).await;
