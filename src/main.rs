@@ -449,7 +449,10 @@ fn fqdns(names: &[String]) -> anyhow::Result<Vec<Fqdn>> {
     names.iter().map(|n| parse_fqdn(n)).collect()
 }
 
-fn init_logging() {
+/// Logs to stderr, filtered by `RUST_LOG`, as text or, with `DYN53_LOG_FORMAT=json`, one JSON
+/// object per line (with the spans, such as the HTTP request's id, as fields) for a log
+/// collector.
+fn init_logging() -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         // hickory logs every query at INFO; actix logs each malformed client request at ERROR.
         format!(
@@ -458,12 +461,22 @@ fn init_logging() {
         )
         .into()
     });
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(ansi)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match std::env::var("DYN53_LOG_FORMAT").as_deref() {
+        Ok("json") => logs
+            .json()
+            .with_current_span(false)
+            .with_span_list(true)
+            .init(),
+        Ok("text") | Err(std::env::VarError::NotPresent) => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        Ok(other) => anyhow::bail!("DYN53_LOG_FORMAT={other:?}: text or json"),
+        Err(e) => anyhow::bail!("DYN53_LOG_FORMAT: {e}"),
+    }
+    Ok(())
 }
 
 fn main() -> std::process::ExitCode {
@@ -474,7 +487,10 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    init_logging();
+    if let Err(e) = init_logging() {
+        eprintln!("error: {e:#}");
+        return std::process::ExitCode::FAILURE;
+    }
     if let Some(file) = settings {
         tracing::debug!("settings read from {}", file.display());
     }

@@ -7,7 +7,9 @@ mod support;
 use std::time::Duration;
 
 use hickory_server::proto::rr::RecordType;
-use support::fleet::{Burst, Node, Redis, Web, assert_nodes_match_database, assert_nothing_lost};
+use support::fleet::{
+    Burst, Node, PASSWORD, Redis, Web, assert_nodes_match_database, assert_nothing_lost,
+};
 use support::{dns, eventually, http};
 
 const USER: &str = "alice@example.com";
@@ -444,6 +446,22 @@ async fn replicas_share_the_abuse_limit() {
     let (ok, limited) = ((200, false), (429, true));
     assert_eq!(statuses, [ok, ok, ok, ok, limited, limited]);
 
+    // Failed sign-ins too: ten wrong passwords from one source over both replicas, then the
+    // right one is refused on either.
+    let sign_in = async |web: &Web, password: &str| {
+        let body = serde_json::json!({"email": USER, "password": password}).to_string();
+        let path = "/api/v1/auth/token";
+        support::api::call(web.http, "POST", path, None, Some(&body))
+            .await
+            .0
+    };
+    assert_eq!(sign_in(&b, PASSWORD).await, 200);
+    for web in [&a, &b].repeat(5) {
+        assert_eq!(sign_in(web, "wrong password").await, 401);
+    }
+    assert_eq!(sign_in(&a, PASSWORD).await, 429);
+    assert_eq!(sign_in(&b, PASSWORD).await, 429);
+
     let update = async |web: &Web, last: u8| {
         let query = format!("hostname=h0.dyn.test&myip=192.0.2.{last}");
         http::update(web.http, USER, &key, &query).await.body
@@ -476,6 +494,7 @@ async fn replicas_share_the_abuse_limit() {
         "abuse",
         "a new replica knows the count"
     );
+    assert_eq!(sign_in(&c, PASSWORD).await, 429, "and the failed sign-ins");
 
     // Redis gone: counted per replica, which has counted nothing itself.
     redis.stop();

@@ -119,6 +119,9 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// The password of the users `Web::setup_hosts` creates.
+pub const PASSWORD: &str = "fleet-password-1";
+
 /// A running `dyn53 web` on PostgreSQL.
 pub struct Web {
     /// Shared by the replicas of one deployment.
@@ -166,7 +169,7 @@ impl Web {
         .expect("web starts");
         Web {
             http: process.addresses("http")[0],
-            metrics: process.metrics(),
+            metrics: process.optional_address("metrics"),
             storage,
             redis_env,
             process,
@@ -195,9 +198,10 @@ impl Web {
         String::from_utf8(out.stdout).expect("utf-8 output")
     }
 
-    /// Creates `user` with hosts `h0.dyn.test`… at 192.0.2.1 and returns an update key.
+    /// Creates `user` (password [`PASSWORD`]) with hosts `h0.dyn.test`… at 192.0.2.1 and
+    /// returns an update key.
     pub fn setup_hosts(&self, user: &str, count: usize) -> String {
-        super::add_user(&self.storage, user, "not used by these tests");
+        super::add_user(&self.storage, user, PASSWORD);
         let lines: String = (0..count)
             .map(|i| format!("h{i}.dyn.test {user} 192.0.2.1\n"))
             .collect();

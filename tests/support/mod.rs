@@ -238,17 +238,16 @@ impl Process {
         }
     }
 
-    /// The addresses `name=a,b` in the ready line.
+    /// The addresses `name=a,b` in the ready line (`"name":"a,b"` when it is JSON).
     pub fn addresses(&self, name: &str) -> Vec<SocketAddr> {
         let line = &self.ready_line;
-        let start = line
-            .find(&format!("{name}="))
-            .expect("address in the listening line")
-            + name.len()
-            + 1;
-        let value: String = line[start..]
+        let (start, tag) = [format!("{name}="), format!("\"{name}\":\"")]
+            .into_iter()
+            .find_map(|tag| line.find(&tag).map(|start| (start, tag)))
+            .expect("address in the listening line");
+        let value: String = line[start + tag.len()..]
             .chars()
-            .take_while(|c| !c.is_whitespace())
+            .take_while(|c| !c.is_whitespace() && *c != '"')
             .collect();
         value
             .split(',')
@@ -256,9 +255,12 @@ impl Process {
             .collect()
     }
 
-    /// The metrics port in the ready line, unless it is `off`.
-    pub fn metrics(&self) -> Option<SocketAddr> {
-        (!self.ready_line.contains("metrics=off")).then(|| self.addresses("metrics")[0])
+    /// The address `name` in the ready line, unless it is `off`.
+    pub fn optional_address(&self, name: &str) -> Option<SocketAddr> {
+        [format!("{name}=off"), format!("\"{name}\":\"off\"")]
+            .iter()
+            .all(|off| !self.ready_line.contains(off.as_str()))
+            .then(|| self.addresses(name)[0])
     }
 
     pub fn log(&self) -> String {
@@ -340,10 +342,9 @@ impl Server {
                 .await
                 .expect("server starts");
         let http_all = process.addresses("http");
-        let https =
-            (!process.ready_line.contains("https=off")).then(|| process.addresses("https")[0]);
+        let https = process.optional_address("https");
         Server {
-            metrics: process.metrics(),
+            metrics: process.optional_address("metrics"),
             http: http_all[0],
             http_all,
             https,

@@ -28,6 +28,9 @@ pub fn start(
     let mut server = HttpServer::new(move || {
         App::new()
             .wrap(security_headers())
+            .wrap(actix_web::middleware::from_fn(
+                crate::request_id::request_id,
+            ))
             .app_data(state.clone())
             .configure(|cfg| routes(cfg, &update_paths))
             .default_service(web::to(crate::pages::unknown_url))

@@ -22,6 +22,7 @@ pub mod ops;
 pub mod pages;
 mod private_files;
 pub mod publish;
+pub mod request_id;
 pub mod scrape;
 pub mod serve;
 pub mod shared_limits;

@@ -1,10 +1,8 @@
-//! Sliding-window limits, counted per process (with several web replicas each counts its own
-//! share): updates per host (beyond which a host's updates answer `abuse`), wrong credentials
-//! per source (refused unheard for a while), failed sign-ins, REST API calls per caller.
+//! Sliding-window limits counted in this process: `WindowCounter`, which `shared_limits`
+//! falls back to when there is no fleet's Redis (embedded mode) or it fails.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, Hash, RandomState};
-use std::net::IpAddr;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -155,76 +153,6 @@ fn expire(times: &mut VecDeque<Instant>, window: Duration) {
     }
 }
 
-/// Failed sign-ins (pages and API tokens), counted per e-mail (whether or not it exists)
-/// *and* source address together, so that a stranger's guesses lock out the stranger and not
-/// the owner signing in from elsewhere; per source, against one address trying many
-/// e-mails; and per e-mail from all sources, a cap (`DYN53_GUESS_LIMIT`) on guessing
-/// spread over many addresses.
-pub struct LoginLimits {
-    by_email_and_source: WindowCounter<(String, IpAddr)>,
-    by_source: WindowCounter<IpAddr>,
-    by_email: WindowCounter<String>,
-}
-
-impl LoginLimits {
-    pub fn new(per_email: AbuseLimit) -> LoginLimits {
-        let window = Duration::from_secs(15 * 60);
-        LoginLimits {
-            by_email_and_source: WindowCounter::new(AbuseLimit { max: 10, window }),
-            by_source: WindowCounter::new(AbuseLimit { max: 50, window }),
-            by_email: WindowCounter::new(per_email),
-        }
-    }
-
-    pub fn refuses(&self, email: &str, source: IpAddr) -> bool {
-        self.by_email_and_source.is_full((email.to_owned(), source))
-            || self.by_source.is_full(source)
-            || self.by_email.is_full(email.to_owned())
-    }
-
-    pub fn failed(&self, email: &str, source: IpAddr) {
-        self.by_email_and_source.record((email.to_owned(), source));
-        self.by_source.record(source);
-        self.by_email.record(email.to_owned());
-    }
-}
-
-/// Mails the pages send (sign-up, `/forgot`, invitations, e-mail changes), counted per
-/// address (whether or not it has an account: the count tells nothing) and per source, so
-/// that nobody can fill a stranger's mailbox or use the service to send mail in bulk.
-pub struct MailLimits {
-    by_address: WindowCounter<String>,
-    by_source: WindowCounter<IpAddr>,
-}
-
-impl Default for MailLimits {
-    fn default() -> Self {
-        MailLimits {
-            by_address: WindowCounter::new(AbuseLimit {
-                max: 3,
-                window: Duration::from_secs(15 * 60),
-            }),
-            by_source: WindowCounter::new(AbuseLimit {
-                max: 20,
-                window: Duration::from_secs(60 * 60),
-            }),
-        }
-    }
-}
-
-impl MailLimits {
-    /// Counts a mail to `address` asked for by `source`, if both are within their limits.
-    pub fn admit(&self, address: &str, source: IpAddr) -> bool {
-        let address = address.to_lowercase();
-        if self.by_address.is_full(address.clone()) || self.by_source.is_full(source) {
-            return false;
-        }
-        self.by_address.record(address);
-        self.by_source.record(source);
-        true
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,36 +193,6 @@ mod tests {
         counter.record("a");
         assert!(counter.is_full("a"));
         assert!(!counter.is_full("b"));
-    }
-
-    #[test]
-    fn a_strangers_guesses_do_not_lock_the_owner_out() {
-        let limits = LoginLimits::new(AbuseLimit::parse("30/900").expect("limit"));
-        let (stranger, owner) = (
-            "192.0.2.1".parse().unwrap(),
-            "198.51.100.7".parse().unwrap(),
-        );
-        (0..10).for_each(|_| limits.failed("me@example.com", stranger));
-        assert!(limits.refuses("me@example.com", stranger));
-        assert!(!limits.refuses("me@example.com", owner));
-        // Guesses spread over many sources reach the cap on the address itself.
-        for n in 0..30u8 {
-            limits.failed("me@example.com", IpAddr::from([203, 0, 113, n]));
-        }
-        assert!(limits.refuses("me@example.com", owner));
-        assert!(!limits.refuses("you@example.com", owner));
-    }
-
-    #[test]
-    fn mail_is_limited_per_address_and_per_source() {
-        let limits = MailLimits::default();
-        let source: IpAddr = "192.0.2.1".parse().unwrap();
-        assert!((0..3).all(|_| limits.admit("Me@example.com", source)));
-        assert!(!limits.admit("me@example.com", source));
-        let mut others = (0..17).map(|n| format!("u{n}@example.com"));
-        assert!(others.all(|a| limits.admit(&a, source)));
-        assert!(!limits.admit("new@example.com", source));
-        assert!(limits.admit("new@example.com", "192.0.2.2".parse().unwrap()));
     }
 
     /// With 100,000 live keys, a call must not visit them all: sweeps cost O(1) per call,

@@ -23,13 +23,12 @@ use crate::db::Db;
 use crate::domain::SecretToken;
 use crate::feed::{LocalCommits, OutboxFeed};
 use crate::hashing::PasswordHashing;
-use crate::limits::LoginLimits;
 use crate::mail::Mailer;
 use crate::nodes::Nodes;
 use crate::private_files::{create_private, private_dir, tighten};
 use crate::publish::{PublishStatus, run_publisher};
 use crate::scrape::{ControlPlane, OutboxReader};
-use crate::shared_limits::{ApiLimits, SharedLimits};
+use crate::shared_limits::{ApiLimits, LoginLimits, MailLimits, SharedLimits};
 use crate::state::AppState;
 use crate::tls::ReloadingCert;
 use crate::tokens::TokenKeys;
@@ -219,8 +218,11 @@ impl Front {
                 .public_url
                 .clone()
                 .unwrap_or_else(|| format!("http://{}", addrs[0])),
-            login_limits: Arc::new(LoginLimits::new(config.limits.password_guesses_per_login)),
-            mail_limits: Default::default(),
+            login_limits: Arc::new(LoginLimits::new(
+                config.limits.password_guesses_per_login,
+                shared_limits.as_ref(),
+            )),
+            mail_limits: Arc::new(MailLimits::new(shared_limits.as_ref())),
             token_keys: token_keys(config.jwt_secret.as_deref()),
             api_limits: Arc::new(ApiLimits::new(
                 config.api_rate_limit,

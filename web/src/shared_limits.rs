@@ -1,6 +1,6 @@
 //! The limits counted in Redis when the control plane is a fleet (`web`): the update
-//! service's and the REST API's rate,
-//! so that every replica sees one count (two replicas allow the configured rate, not twice
+//! service's, the REST API's rate, failed sign-ins and the mails the pages send, so that
+//! every replica sees one count (two replicas allow the configured rate, not twice
 //! it) and a restarted replica remembers it. Each key's window is a sorted set of event
 //! times, trimmed, counted and added to by one script (atomic, on Redis's own clock, so
 //! replicas' clocks do not matter) and expiring with the window.
@@ -10,6 +10,7 @@
 
 use std::fmt::Display;
 use std::hash::Hash;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Mutex, PoisonError};
@@ -217,5 +218,135 @@ impl ApiLimits {
     /// Counts a call of `who`; beyond the limit, how long until there is room.
     pub async fn count(&self, who: ApiCaller) -> Result<(), Duration> {
         self.0.admit_or_wait(who).await
+    }
+}
+
+/// Failed sign-ins (pages and API tokens), counted per e-mail (whether or not it exists)
+/// *and* source address together, so that a stranger's guesses lock out the stranger and not
+/// the owner signing in from elsewhere; per source, against one address trying many
+/// e-mails; and per e-mail from all sources, a cap (`DYN53_GUESS_LIMIT`) on guessing
+/// spread over many addresses.
+pub struct LoginLimits {
+    by_email_and_source: Counter<String>,
+    by_source: Counter<IpAddr>,
+    by_email: Counter<String>,
+}
+
+impl LoginLimits {
+    /// Counted in `shared`'s Redis when given (a fleet's replicas), else in the process.
+    pub fn new(per_email: AbuseLimit, shared: Option<&SharedLimits>) -> LoginLimits {
+        let window = Duration::from_secs(15 * 60);
+        LoginLimits {
+            by_email_and_source: Counter::new(
+                AbuseLimit { max: 10, window },
+                shared,
+                "login-email-source",
+            ),
+            by_source: Counter::new(AbuseLimit { max: 50, window }, shared, "login-source"),
+            by_email: Counter::new(per_email, shared, "login-email"),
+        }
+    }
+
+    pub async fn refuses(&self, email: &str, source: IpAddr) -> bool {
+        let (pair, by_source, by_email) = tokio::join!(
+            self.by_email_and_source
+                .is_full(format!("{email} {source}")),
+            self.by_source.is_full(source),
+            self.by_email.is_full(email.to_owned()),
+        );
+        pair || by_source || by_email
+    }
+
+    pub async fn failed(&self, email: &str, source: IpAddr) {
+        tokio::join!(
+            self.by_email_and_source.record(format!("{email} {source}")),
+            self.by_source.record(source),
+            self.by_email.record(email.to_owned()),
+        );
+    }
+}
+
+/// Mails the pages send (sign-up, `/forgot`, invitations, e-mail changes), counted per
+/// address (whether or not it has an account: the count tells nothing) and per source, so
+/// that nobody can fill a stranger's mailbox or use the service to send mail in bulk.
+pub struct MailLimits {
+    by_address: Counter<String>,
+    by_source: Counter<IpAddr>,
+}
+
+impl MailLimits {
+    /// Counted in `shared`'s Redis when given (a fleet's replicas), else in the process.
+    pub fn new(shared: Option<&SharedLimits>) -> MailLimits {
+        let limit = |max, minutes: u64| AbuseLimit {
+            max,
+            window: Duration::from_secs(minutes * 60),
+        };
+        MailLimits {
+            by_address: Counter::new(limit(3, 15), shared, "mail-address"),
+            by_source: Counter::new(limit(20, 60), shared, "mail-source"),
+        }
+    }
+
+    /// Counts a mail to `address` asked for by `source`, if both are within their limits.
+    pub async fn admit(&self, address: &str, source: IpAddr) -> bool {
+        let address = address.to_lowercase();
+        let (to_address, from_source) = tokio::join!(
+            self.by_address.is_full(address.clone()),
+            self.by_source.is_full(source),
+        );
+        if to_address || from_source {
+            return false;
+        }
+        tokio::join!(
+            self.by_address.record(address),
+            self.by_source.record(source)
+        );
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_strangers_guesses_do_not_lock_the_owner_out() {
+        let limits = LoginLimits::new(AbuseLimit::parse("30/900").expect("limit"), None);
+        let (stranger, owner) = (
+            "192.0.2.1".parse().unwrap(),
+            "198.51.100.7".parse().unwrap(),
+        );
+        for _ in 0..10 {
+            limits.failed("me@example.com", stranger).await;
+        }
+        assert!(limits.refuses("me@example.com", stranger).await);
+        assert!(!limits.refuses("me@example.com", owner).await);
+        // Guesses spread over many sources reach the cap on the address itself.
+        for n in 0..30u8 {
+            limits
+                .failed("me@example.com", IpAddr::from([203, 0, 113, n]))
+                .await;
+        }
+        assert!(limits.refuses("me@example.com", owner).await);
+        assert!(!limits.refuses("you@example.com", owner).await);
+    }
+
+    #[tokio::test]
+    async fn mail_is_limited_per_address_and_per_source() {
+        let limits = MailLimits::new(None);
+        let source: IpAddr = "192.0.2.1".parse().unwrap();
+        for _ in 0..3 {
+            assert!(limits.admit("Me@example.com", source).await);
+        }
+        assert!(!limits.admit("me@example.com", source).await);
+        for n in 0..17 {
+            assert!(limits.admit(&format!("u{n}@example.com"), source).await);
+        }
+        assert!(!limits.admit("new@example.com", source).await);
+        assert!(
+            limits
+                .admit("new@example.com", "192.0.2.2".parse().unwrap())
+                .await
+        );
     }
 }

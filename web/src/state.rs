@@ -7,11 +7,10 @@ use crate::blocklists::Blocklists;
 use crate::client_ip::TrustedProxies;
 use crate::db::Db;
 use crate::hashing::PasswordHashing;
-use crate::limits::{LoginLimits, MailLimits};
 use crate::mail::Mailer;
 use crate::nodes::Nodes;
 use crate::publish::PublishStatus;
-use crate::shared_limits::ApiLimits;
+use crate::shared_limits::{ApiLimits, LoginLimits, MailLimits};
 use crate::tokens::TokenKeys;
 use crate::update::Updater;
 

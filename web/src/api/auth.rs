@@ -92,7 +92,7 @@ async fn token(
 ) -> Result<HttpResponse, Problem> {
     let source = state.trusted_proxies.client_ip(&req);
     let key = body.email.trim().to_lowercase();
-    if state.login_limits.refuses(&key, source) {
+    if state.login_limits.refuses(&key, source).await {
         return Err(Problem::new(
             429,
             "too_many_attempts",
@@ -111,7 +111,7 @@ async fn token(
         .await
         .map_err(|e| Problem::try_later(&e))?;
     let Some((user, hash)) = found.filter(|_| ok) else {
-        state.login_limits.failed(&key, source);
+        state.login_limits.failed(&key, source).await;
         return Err(Problem::new(
             401,
             "invalid_credentials",
@@ -156,7 +156,7 @@ async fn second_factor(
     let taken = tx.take_totp(user.id, otp, chrono::Utc::now(), true).await?;
     tx.commit().await?;
     if !taken {
-        state.login_limits.failed(key, source);
+        state.login_limits.failed(key, source).await;
         return Err(Problem::new(
             401,
             "invalid_otp",

@@ -125,9 +125,18 @@ impl Db {
 
 /// Users who log in as `login`: by login ID, or by e-mail in any case.
 pub(super) fn login_is(login: &str) -> Condition {
-    let by_email = Email::parse(login).ok().map(|e| e.as_str().to_owned());
+    login_or_email_is(login, login_as_email(login).as_deref())
+}
+
+/// The e-mail address `login` names, if it is one (stored addresses are normalised).
+pub(super) fn login_as_email(login: &str) -> Option<String> {
+    Email::parse(login).ok().map(|e| e.as_str().to_owned())
+}
+
+/// Users whose login ID is `login`, or whose e-mail is `email`.
+pub(super) fn login_or_email_is(login: &str, email: Option<&str>) -> Condition {
     let mut cond = Condition::any().add(user::Column::Login.eq(login));
-    if let Some(email) = by_email {
+    if let Some(email) = email {
         cond = cond.add(user::Column::Email.eq(email));
     }
     cond

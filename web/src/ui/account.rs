@@ -130,7 +130,7 @@ async fn signup(
             Err(None) => return Err(PageError::TryLater("hashing a password failed".into())),
         };
     let source = state.trusted_proxies.client_ip(&req);
-    if !state.mail_limits.admit(email.as_str(), source) {
+    if !state.mail_limits.admit(email.as_str(), source).await {
         return again(TOO_MANY_MAILS.into(), StatusCode::TOO_MANY_REQUESTS);
     }
     let new = NewUser {
@@ -231,7 +231,7 @@ async fn verify(
         .as_ref()
         .map(|(user, _)| user.email.to_string())
         .unwrap_or_default();
-    if state.login_limits.refuses(&key, source) {
+    if state.login_limits.refuses(&key, source).await {
         let why = "Too many failed attempts: wait a quarter of an hour and try again.";
         return again(why, StatusCode::TOO_MANY_REQUESTS);
     }
@@ -239,7 +239,7 @@ async fn verify(
         return again(kind.dead(), StatusCode::BAD_REQUEST);
     };
     if !password_matches(&state.hashing, form.fields.get("password"), Some(stored)).await? {
-        state.login_limits.failed(&key, source);
+        state.login_limits.failed(&key, source).await;
         let why = "That is not the password chosen at sign-up. If you did not sign up, sign up \
                    now with your own password: it replaces the other one.";
         return again(why, StatusCode::UNAUTHORIZED);
@@ -299,7 +299,7 @@ async fn login(
     };
     let source = state.trusted_proxies.client_ip(&req);
     let key = typed.to_lowercase();
-    if state.login_limits.refuses(&key, source) {
+    if state.login_limits.refuses(&key, source).await {
         return again(
             "Too many failed attempts: wait a quarter of an hour and try again.",
             StatusCode::TOO_MANY_REQUESTS,
@@ -313,7 +313,7 @@ async fn login(
     // An unknown address costs the same as a known one.
     let ok = password_matches(&state.hashing, form.fields.get("password"), stored).await?;
     let Some((user, _)) = found.filter(|_| ok) else {
-        state.login_limits.failed(&key, source);
+        state.login_limits.failed(&key, source).await;
         return again(
             "Wrong e-mail address or password.",
             StatusCode::UNAUTHORIZED,

@@ -66,7 +66,7 @@ async fn forgot_form(req: HttpRequest) -> HttpResponse {
 async fn forgot(req: HttpRequest, state: web::Data<AppState>, form: AnonymousForm) -> HttpResponse {
     if let Ok(email) = Email::parse(form.fields.get("email")) {
         let source = state.trusted_proxies.client_ip(&req);
-        if !state.mail_limits.admit(email.as_str(), source) {
+        if !state.mail_limits.admit(email.as_str(), source).await {
             let view = ForgotPage {
                 nav: Nav::anonymous(&form.csrf),
                 error: Some(TOO_MANY_MAILS.into()),
@@ -246,7 +246,7 @@ async fn change_email(
         return refuse("Your current password is not that.", StatusCode::FORBIDDEN);
     }
     let source = state.trusted_proxies.client_ip(&req);
-    if !state.mail_limits.admit(email.as_str(), source) {
+    if !state.mail_limits.admit(email.as_str(), source).await {
         return refuse(TOO_MANY_MAILS, StatusCode::TOO_MANY_REQUESTS);
     }
     let data = TokenData {

@@ -148,7 +148,7 @@ async fn switch_off(
         user.email.to_string(),
         state.trusted_proxies.client_ip(&req),
     );
-    if state.login_limits.refuses(&key, source) {
+    if state.login_limits.refuses(&key, source).await {
         return refuse(TOO_MANY, StatusCode::TOO_MANY_REQUESTS).await;
     }
     let proof = form.fields.get("proof");
@@ -159,7 +159,7 @@ async fn switch_off(
         proven = stored.is_some() && password_matches(&state.hashing, proof, stored).await?;
     }
     if !proven {
-        state.login_limits.failed(&key, source);
+        state.login_limits.failed(&key, source).await;
         let why = "That is neither your password nor your app's current code.";
         return refuse(why, StatusCode::FORBIDDEN).await;
     }
@@ -238,7 +238,7 @@ pub(super) async fn code(
         user.email.to_string(),
         state.trusted_proxies.client_ip(&req),
     );
-    if state.login_limits.refuses(&key, source) {
+    if state.login_limits.refuses(&key, source).await {
         return again(TOO_MANY, StatusCode::TOO_MANY_REQUESTS);
     }
     let now = Utc::now();
@@ -251,7 +251,7 @@ pub(super) async fn code(
             .await?
             .is_some();
     if !taken {
-        state.login_limits.failed(&key, source);
+        state.login_limits.failed(&key, source).await;
         return again(
             "That code is not right, or it was used already: enter the code your app shows \
              now, or one of your unused recovery codes.",

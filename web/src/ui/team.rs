@@ -82,7 +82,7 @@ async fn invite(
         _ => return refuse("Choose admin, editor or viewer.").await,
     };
     let source = state.trusted_proxies.client_ip(&req);
-    if !state.mail_limits.admit(email.as_str(), source) {
+    if !state.mail_limits.admit(email.as_str(), source).await {
         let refused = StatusCode::TOO_MANY_REQUESTS;
         return team_page(signed, Some(TOO_MANY_MAILS.into()), None, refused).await;
     }
