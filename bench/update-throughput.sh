@@ -126,6 +126,8 @@ with open(path, "w") as f:
         m = (n + 1) % 131072  # as update-throughput.lua's `imported`: 198.18.0.0/15, repeating
         f.write(f"h{n}.{zone} {email} 198.{18 + (m >> 16)}.{(m >> 8) & 255}.{m & 255}\n")
 EOF
+    # Operator commands open an existing database only: the services' own start would make it.
+    "$BIN" migrate 2>/dev/null
     "$BIN" zone add "$ZONE" >/dev/null
     printf '%s\n' "$PASSWORD" | "$BIN" user add "$EMAIL" --password-stdin >/dev/null
     local started=$SECONDS

@@ -290,6 +290,10 @@ struct ControlArgs {
     /// beyond them, each protocol's "try later" answer at once.
     #[arg(long, env = "DYN53_HASH_QUEUE", default_value_t = dyn53_web::hashing::DEFAULT_QUEUE)]
     hash_queue: usize,
+    /// Address of the metrics port (`/metrics`, `/healthz`, `/readyz`); unset: none. Keep it
+    /// off the public network, like a node's status port.
+    #[arg(long, env = "DYN53_METRICS_ADDR")]
+    metrics_addr: Option<SocketAddr>,
 }
 
 #[derive(Subcommand)]
@@ -523,14 +527,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
             let config = control_config(storage, args.control)?;
+            record_metrics_if(config.metrics_addr);
             let dns_options = args.dns_options.into_options();
             serve::serve(config, args.dns_addr, dns_options, shutdown_signal()).await
         }
         Command::Web(args) => {
             let config = control_config(storage, args.control)?;
+            record_metrics_if(config.metrics_addr);
             serve::web(config, fleet_config(args.publish), shutdown_signal()).await
         }
         Command::Dns(args) => {
+            record_metrics_if(args.status_addr);
             let config = NodeConfig {
                 dns_options: args.dns_options.into_options(),
                 id: args.node_id.unwrap_or_else(host_name),
@@ -569,6 +576,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
                 .map_err(|e| anyhow!("{e:#} (in {})", storage.place()))
         }
+    }
+}
+
+/// Metrics are recorded only when a port serves them; the recorder is installed before the
+/// services start, which register their metrics as they start.
+fn record_metrics_if(port: Option<SocketAddr>) {
+    if port.is_some() {
+        dyn53_dns::exporter::install();
     }
 }
 
@@ -612,6 +627,7 @@ fn control_config(storage: Storage, args: ControlArgs) -> anyhow::Result<Config>
         },
         api_rate_limit: args.api_rate_limit,
         hash_queue: args.hash_queue,
+        metrics_addr: args.metrics_addr,
     })
 }
 

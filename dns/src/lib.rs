@@ -5,13 +5,14 @@
 //! - [`follow()`]: keeps a store in step with a [`feed::Feed`].
 //! - [`fleet`]: the feed through Redis (publishing, reading, node reports).
 //! - [`run_node()`]: a fleet node (`dyn53 dns`): local copy ([`local_copy`]), Redis feed,
-//!   DNS, status port ([`status`]) and reports.
+//!   DNS, status port ([`exporter`], with the node's metrics from [`status`]) and reports.
 //! - [`server::bind`] / [`server::serve`]: UDP and TCP on one port, hickory-server with our
 //!   own request handler (authoritative only, EDNS(0), truncation, counters in [`Stats`]),
 //!   with response rate limiting ([`RrlConfig`]) and DNS cookies ([`CookieSecret`]) as
 //!   [`DnsOptions`] say.
 
 mod cookies;
+pub mod exporter;
 pub mod feed;
 #[cfg(test)]
 mod fixtures;

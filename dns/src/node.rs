@@ -6,17 +6,18 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use anyhow::Context;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
+use crate::exporter::serve_status;
 use crate::fleet::{self, Keys, NodeReport, RedisFeed, Reporter};
 use crate::local_copy::{LocalCopy, Persisted};
 use crate::options::DnsOptions;
-use crate::status::{NodeStatus, serve_status};
+use crate::status::{NodeStatus, Serving};
 use crate::store::Store;
 
 const REPORT_EVERY: Duration = Duration::from_secs(1);
@@ -62,16 +63,10 @@ pub async fn run_node(
         .with_context(|| format!("binding DNS on {}", config.dns_addr))?
         .with_options(config.dns_options.clone());
     let dns_addr = dns.local_addr();
-    let status = Arc::new(NodeStatus {
-        store: store.clone(),
-        stats: dns.stats(),
-        feed_revision: AtomicU64::new(0),
-        feed_reachable: AtomicBool::new(false),
-    });
+    let status = Arc::new(NodeStatus::new(Serving::new(store.clone(), dns.stats())));
     let status_listener = match config.status_addr {
         Some(addr) => Some(
-            tokio::net::TcpListener::bind(addr)
-                .await
+            std::net::TcpListener::bind(addr)
                 .with_context(|| format!("binding the status port on {addr}"))?,
         ),
         None => None,
@@ -99,17 +94,18 @@ pub async fn run_node(
         }
     });
     if let Some(listener) = status_listener {
-        tasks.spawn(serve_status(
-            listener,
-            status.clone(),
-            stopped(stop_rx.clone()),
-        ));
+        let served = serve_status(listener, vec![status.clone()], stopped(stop_rx.clone()));
+        tasks.spawn(async move {
+            if let Err(error) = served.await {
+                warn!(%error, "the status port failed");
+            }
+        });
     }
     let conn = fleet::connect(&config.redis_url, Duration::from_secs(2))?;
     let started_ms = fleet::now_ms();
     let reporter = Reporter::new(
         store.clone(),
-        status.stats.clone(),
+        status.serving.stats.clone(),
         NodeReport {
             id: config.id.clone(),
             dns: dns_addr.to_string(),

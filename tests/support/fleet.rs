@@ -127,6 +127,8 @@ pub struct Web {
     /// Shared by the replicas of one deployment.
     pub storage: Arc<Storage>,
     pub http: SocketAddr,
+    /// The metrics port, when `DYN53_METRICS_ADDR` was given.
+    pub metrics: Option<SocketAddr>,
     redis_env: Vec<(String, String)>,
     process: Process,
 }
@@ -167,6 +169,7 @@ impl Web {
         .expect("web starts");
         Web {
             http: process.addresses("http")[0],
+            metrics: process.optional_address("metrics"),
             storage,
             redis_env,
             process,

@@ -255,6 +255,14 @@ impl Process {
             .collect()
     }
 
+    /// The address `name` in the ready line, unless it is `off`.
+    pub fn optional_address(&self, name: &str) -> Option<SocketAddr> {
+        [format!("{name}=off"), format!("\"{name}\":\"off\"")]
+            .iter()
+            .all(|off| !self.ready_line.contains(off.as_str()))
+            .then(|| self.addresses(name)[0])
+    }
+
     pub fn log(&self) -> String {
         self.log.lock().expect("log lock").join("\n")
     }
@@ -301,6 +309,8 @@ pub struct Server {
     pub https: Option<SocketAddr>,
     pub dns: SocketAddr,
     pub miniupdate: SocketAddr,
+    /// The metrics port, when `DYN53_METRICS_ADDR` was given.
+    pub metrics: Option<SocketAddr>,
     process: Process,
 }
 
@@ -332,11 +342,9 @@ impl Server {
                 .await
                 .expect("server starts");
         let http_all = process.addresses("http");
-        let https = ["https=off", r#""https":"off""#]
-            .iter()
-            .all(|off| !process.ready_line.contains(off))
-            .then(|| process.addresses("https")[0]);
+        let https = process.optional_address("https");
         Server {
+            metrics: process.optional_address("metrics"),
             http: http_all[0],
             http_all,
             https,

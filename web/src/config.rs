@@ -48,6 +48,9 @@ pub struct Config {
     pub api_rate_limit: AbuseLimit,
     /// Callers that may wait for a password-hashing run; beyond them, "try later".
     pub hash_queue: usize,
+    /// The metrics port (`/metrics`, `/healthz`, `/readyz`); `None`: none. Never the
+    /// update port: metrics are for the operator's scraper, not the public.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 impl Storage {

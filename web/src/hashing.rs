@@ -6,11 +6,14 @@
 //! (one per core: more only make each slower), each in one of as many buffers kept for the
 //! process's life, so the memory is `runs × 19 MiB` whatever the load. Beyond the runs, a
 //! short queue waits; a caller beyond the queue gets [`Busy`] at once, which each surface
-//! turns into its protocol's "try later" answer (`911`, 503, the pages' "try again").
+//! turns into its protocol's "try later" answer (`911`, 503, the pages' "try again"). Those
+//! refusals are counted (`dyn53_password_hash_busy_total`); the callers waiting and the runs
+//! going on are read from the semaphores at scrape time ([`PasswordHashing::queue`]).
 
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use metrics::{Counter, counter, describe_counter};
 use tokio::sync::Semaphore;
 
 use crate::domain::{Argon2Memory, PasswordHash, hash_password, verify_password};
@@ -25,6 +28,19 @@ pub struct PasswordHashing {
     runs: Arc<Semaphore>,
     /// The buffers of the runs that are not going on.
     idle_memory: Arc<Mutex<Vec<Argon2Memory>>>,
+    /// The sizes the semaphores were made with.
+    max_runs: usize,
+    max_admitted: usize,
+    busy: Counter,
+}
+
+/// The hashing service's load at one moment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HashingQueue {
+    /// Runs going on.
+    pub running: usize,
+    /// Callers waiting for a run.
+    pub waiting: usize,
 }
 
 /// Every run is taken and the queue is full: try again shortly.
@@ -41,10 +57,27 @@ impl PasswordHashing {
 
     pub fn with_runs(runs: usize, queue: usize) -> PasswordHashing {
         let runs = runs.max(1);
+        describe_counter!(
+            "dyn53_password_hash_busy_total",
+            "Password checks refused at once because every run was taken and the queue full."
+        );
         PasswordHashing {
             admitted: Arc::new(Semaphore::new(runs + queue)),
             runs: Arc::new(Semaphore::new(runs)),
             idle_memory: Arc::new(Mutex::new(Vec::new())),
+            max_runs: runs,
+            max_admitted: runs + queue,
+            busy: counter!("dyn53_password_hash_busy_total"),
+        }
+    }
+
+    /// The runs going on and the callers waiting, now.
+    pub fn queue(&self) -> HashingQueue {
+        let admitted = self.max_admitted - self.admitted.available_permits();
+        let running = self.max_runs - self.runs.available_permits();
+        HashingQueue {
+            running,
+            waiting: admitted.saturating_sub(running),
         }
     }
 
@@ -74,11 +107,10 @@ impl PasswordHashing {
         &self,
         work: impl FnOnce(&mut Argon2Memory) -> T + Send + 'static,
     ) -> Result<T, Busy> {
-        let admitted = self
-            .admitted
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| Busy)?;
+        let admitted = self.admitted.clone().try_acquire_owned().map_err(|_| {
+            self.busy.increment(1);
+            Busy
+        })?;
         let run = self.runs.clone().acquire_owned().await.map_err(|_| Busy)?;
         let idle = self.idle_memory.clone();
         tokio::task::spawn_blocking(move || {
@@ -141,5 +173,10 @@ mod tests {
         assert!(answered >= 5, "{answered} answered");
         assert!(busy > 0, "nobody was refused");
         assert!(hashing.buffers() <= 2, "{} buffers", hashing.buffers());
+        let idle = HashingQueue {
+            running: 0,
+            waiting: 0,
+        };
+        assert_eq!(hashing.queue(), idle);
     }
 }

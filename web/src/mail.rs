@@ -7,12 +7,15 @@
 //! Pages do not wait for mail: [`Mailer::post`] queues what to send (and, for `/forgot`,
 //! the lookup that decides whether there is anything to send), and a background task sends
 //! it. An answer then takes the same time whether or not the address has an account, and a
-//! mail server that refuses or is down costs the page nothing (it is logged).
+//! mail server that refuses or is down costs the page nothing (it is logged, and counted:
+//! `dyn53_mail_sent_total`, `dyn53_mail_failed_total`, which also counts mails dropped from
+//! a full queue).
 
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use metrics::{Counter, counter, describe_counter};
 use tokio::sync::{Semaphore, mpsc};
 
 use lettre::message::header::{ContentTransferEncoding, ContentType};
@@ -25,6 +28,31 @@ use crate::private_files::{private_dir, tighten, write_private};
 #[derive(Clone)]
 pub struct Mailer {
     queue: mpsc::Sender<Composing>,
+    outcomes: Outcomes,
+}
+
+/// What became of the mails.
+#[derive(Clone)]
+struct Outcomes {
+    sent: Counter,
+    failed: Counter,
+}
+
+impl Outcomes {
+    fn new() -> Outcomes {
+        describe_counter!(
+            "dyn53_mail_sent_total",
+            "Mails handed to the mail server (or written)."
+        );
+        describe_counter!(
+            "dyn53_mail_failed_total",
+            "Mails not sent: refused, unreachable server, or dropped from a full queue."
+        );
+        Outcomes {
+            sent: counter!("dyn53_mail_sent_total"),
+            failed: counter!("dyn53_mail_failed_total"),
+        }
+    }
 }
 
 /// A message to send.
@@ -70,14 +98,16 @@ impl Mailer {
     pub fn new(smtp_url: Option<&str>, mail_dir: PathBuf, from: &str) -> anyhow::Result<Mailer> {
         let sender = Sender::new(smtp_url, mail_dir, from)?;
         let (queue, waiting) = mpsc::channel(QUEUE);
-        tokio::spawn(send_all(sender, waiting));
-        Ok(Mailer { queue })
+        let outcomes = Outcomes::new();
+        tokio::spawn(send_all(sender, waiting, outcomes.clone()));
+        Ok(Mailer { queue, outcomes })
     }
 
     /// Queues a letter, composed in the background by `compose` (which may read the
     /// database); never waits.
     pub fn post(&self, compose: impl Future<Output = Option<Letter>> + Send + 'static) {
         if self.queue.try_send(Box::pin(compose)).is_err() {
+            self.outcomes.failed.increment(1);
             tracing::warn!("the mail queue is full: a mail was dropped");
         }
     }
@@ -89,18 +119,22 @@ impl Mailer {
 }
 
 /// The background sender: a few mails at once, each failure logged.
-async fn send_all(sender: Sender, mut waiting: mpsc::Receiver<Composing>) {
+async fn send_all(sender: Sender, mut waiting: mpsc::Receiver<Composing>, outcomes: Outcomes) {
     let sending = Arc::new(Semaphore::new(SENDING));
     while let Some(compose) = waiting.recv().await {
         let Ok(permit) = sending.clone().acquire_owned().await else {
             return;
         };
-        let sender = sender.clone();
+        let (sender, outcomes) = (sender.clone(), outcomes.clone());
         tokio::spawn(async move {
-            if let Some(letter) = compose.await
-                && let Err(e) = sender.send(&letter).await
-            {
-                tracing::warn!("mail to {} not sent: {e}", letter.to);
+            if let Some(letter) = compose.await {
+                match sender.send(&letter).await {
+                    Ok(()) => outcomes.sent.increment(1),
+                    Err(e) => {
+                        outcomes.failed.increment(1);
+                        tracing::warn!("mail to {} not sent: {e}", letter.to);
+                    }
+                }
             }
             drop(permit);
         });

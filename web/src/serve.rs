@@ -9,8 +9,10 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use dyn53_dns::exporter::{Source, serve_status};
 use dyn53_dns::feed::Revision;
 use dyn53_dns::fleet::{self, Keys, Publisher};
+use dyn53_dns::status::Serving;
 use dyn53_dns::{DnsOptions, Store};
 use tokio::sync::watch;
 
@@ -25,6 +27,7 @@ use crate::mail::Mailer;
 use crate::nodes::Nodes;
 use crate::private_files::{create_private, private_dir, tighten};
 use crate::publish::{PublishStatus, run_publisher};
+use crate::scrape::{ControlPlane, OutboxReader};
 use crate::shared_limits::{ApiLimits, LoginLimits, MailLimits, SharedLimits};
 use crate::state::AppState;
 use crate::tls::ReloadingCert;
@@ -123,6 +126,8 @@ struct Front {
     /// Its statistics are flushed once more at the stop.
     updater: Updater,
     miniupdate: Option<(SocketAddr, tokio::task::JoinHandle<()>)>,
+    /// What the control plane shows on the metrics port.
+    metrics: Arc<ControlPlane>,
 }
 
 impl Front {
@@ -131,7 +136,7 @@ impl Front {
         config: &Config,
         db: Db,
         local_commits: Arc<LocalCommits>,
-        publish: Option<Arc<PublishStatus>>,
+        outbox: OutboxReader,
         shared_limits: Option<SharedLimits>,
         nodes: Nodes,
     ) -> anyhow::Result<Front> {
@@ -165,6 +170,11 @@ impl Front {
             None => (Vec::new(), "off".to_owned(), None),
         };
         let hashing = PasswordHashing::new(config.hash_queue);
+        let publish = match &outbox {
+            OutboxReader::Publisher(status) => Some(status.clone()),
+            OutboxReader::Node(_) => None,
+        };
+        let metrics = Arc::new(ControlPlane::new(db.clone(), hashing.clone(), outbox));
         let blocklists = Arc::new(Blocklists::new(db.clone(), config.blocked_agents.clone()));
         blocklists
             .reload()
@@ -237,6 +247,7 @@ impl Front {
             blocklists_reload,
             updater,
             miniupdate,
+            metrics,
         })
     }
 
@@ -262,6 +273,38 @@ impl Front {
     }
 }
 
+/// The metrics port (`DYN53_METRICS_ADDR`), when configured: bound before anything starts,
+/// so that a taken port fails the start.
+fn bind_metrics(config: &Config) -> anyhow::Result<Option<TcpListener>> {
+    config
+        .metrics_addr
+        .map(|addr| {
+            TcpListener::bind(addr).with_context(|| format!("binding the metrics port on {addr}"))
+        })
+        .transpose()
+}
+
+/// Serves `sources` on the metrics port until `stop` says so; the address bound, or `off`.
+fn serve_metrics(
+    listener: Option<TcpListener>,
+    sources: Vec<Arc<dyn Source>>,
+    stop: &watch::Receiver<bool>,
+) -> (String, Option<tokio::task::JoinHandle<()>>) {
+    let Some(listener) = listener else {
+        return ("off".to_owned(), None);
+    };
+    let addr = listener
+        .local_addr()
+        .map_or_else(|_| "?".to_owned(), |a| a.to_string());
+    let served = serve_status(listener, sources, stopped(stop));
+    let task = tokio::spawn(async move {
+        if let Err(e) = served.await {
+            tracing::warn!("the metrics port failed: {e}");
+        }
+    });
+    (addr, Some(task))
+}
+
 /// The API's token key: the configured secret, or one drawn now.
 fn token_keys(secret: Option<&str>) -> TokenKeys {
     match secret {
@@ -281,6 +324,7 @@ pub async fn serve(
     dns_options: DnsOptions,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    let metrics_listener = bind_metrics(&config)?;
     let db = open_control_plane(&config).await?;
     let (stop, stop_rx) = watch::channel(false);
 
@@ -298,12 +342,19 @@ pub async fn serve(
         .with_options(dns_options);
     let dns_addr = dns.local_addr();
     let nodes = Nodes::embedded(store.clone(), dns.stats(), dns_addr.to_string());
+    let node = Arc::new(Serving::new(store.clone(), dns.stats()));
     let dns_task = tokio::spawn(dyn53_dns::serve(store.clone(), dns, stopped(&stop_rx)));
 
-    let front = Front::start(&config, db, local_commits, None, None, nodes).await?;
+    let outbox = OutboxReader::Node(store.clone());
+    let front = Front::start(&config, db, local_commits, outbox, None, nodes).await?;
+    let (metrics, metrics_task) = serve_metrics(
+        metrics_listener,
+        vec![front.metrics.clone(), node],
+        &stop_rx,
+    );
     // Tests and scripts read this line to learn the ports they got.
     let miniupdate = front.miniupdate_addr();
-    tracing::info!(http = %front.addrs, https = %front.https_addrs, dns = %dns_addr, %miniupdate, "dyn53 listening");
+    tracing::info!(http = %front.addrs, https = %front.https_addrs, dns = %dns_addr, %miniupdate, %metrics, "dyn53 listening");
     dyn53_dns::tell_systemd_ready();
 
     shutdown.await;
@@ -312,6 +363,9 @@ pub async fn serve(
     let _ = stop.send(true);
     let _ = dns_task.await;
     let _ = follower.await;
+    if let Some(task) = metrics_task {
+        let _ = task.await;
+    }
     Ok(())
 }
 
@@ -335,6 +389,7 @@ pub async fn web(
     fleet: FleetConfig,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    let metrics_listener = bind_metrics(&config)?;
     let db = open_control_plane(&config).await?;
     let redis = fleet_publisher(&fleet)?;
     let (stop, stop_rx) = watch::channel(false);
@@ -366,13 +421,15 @@ pub async fn web(
         &config,
         db,
         local_commits,
-        Some(status),
+        OutboxReader::Publisher(status),
         Some(shared_limits),
         nodes,
     )
     .await?;
+    let (metrics, metrics_task) =
+        serve_metrics(metrics_listener, vec![front.metrics.clone()], &stop_rx);
     let miniupdate = front.miniupdate_addr();
-    tracing::info!(http = %front.addrs, https = %front.https_addrs, %miniupdate, "dyn53 web listening");
+    tracing::info!(http = %front.addrs, https = %front.https_addrs, %miniupdate, %metrics, "dyn53 web listening");
     dyn53_dns::tell_systemd_ready();
 
     shutdown.await;
@@ -380,5 +437,8 @@ pub async fn web(
     front.stop().await;
     let _ = stop.send(true);
     let _ = publisher.await;
+    if let Some(task) = metrics_task {
+        let _ = task.await;
+    }
     Ok(())
 }

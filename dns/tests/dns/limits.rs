@@ -2,10 +2,10 @@
 //! (127.0.0.1 and 127.0.1.1 are different /24 prefixes of the loopback network).
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::time::Duration;
 
-use dyn53_dns::status::NodeStatus;
+use dyn53_dns::exporter::{self, Source};
+use dyn53_dns::status::Serving;
 use dyn53_dns::{CookieSecret, DnsOptions, RrlConfig};
 use hickory_server::proto::op::{Message, ResponseCode};
 use hickory_server::proto::rr::RecordType;
@@ -130,13 +130,11 @@ async fn a_flood_from_one_source_is_limited_while_another_source_is_answered() {
     assert_eq!(mx.len(), 1);
 
     // The counters are on the status port.
-    let status = NodeStatus {
-        store: server.store.clone(),
-        stats: server.stats.clone(),
-        feed_revision: AtomicU64::new(0),
-        feed_reachable: AtomicBool::new(true),
-    };
-    let metrics = status.metrics();
+    let metrics = exporter::install();
+    Serving::new(server.store.clone(), server.stats.clone())
+        .collect()
+        .await;
+    let metrics = metrics.render();
     assert!(
         metrics.contains(&format!(
             "dyn53_dns_rrl_limited_total{{action=\"slipped\"}} {slipped}"

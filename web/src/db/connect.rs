@@ -52,6 +52,31 @@ impl Db {
         db.migrate().await.map_err(|e| failed("migrate", e))?;
         Ok(db)
     }
+
+    /// How the connection pool is used now.
+    pub fn pool_use(&self) -> PoolUse {
+        fn of<DB: sqlx::Database>(pool: &sqlx::Pool<DB>) -> PoolUse {
+            let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX);
+            PoolUse {
+                in_use: pool.size().saturating_sub(idle),
+                idle,
+                max: pool.options().get_max_connections(),
+            }
+        }
+        if self.is_postgres() {
+            of(self.conn.get_postgres_connection_pool())
+        } else {
+            of(self.conn.get_sqlite_connection_pool())
+        }
+    }
+}
+
+/// Connections of the pool: taken by a query or transaction, open and waiting, and at most.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolUse {
+    pub in_use: u32,
+    pub idle: u32,
+    pub max: u32,
 }
 
 async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {

@@ -25,7 +25,7 @@ use dyn53_migrations::MigratorTrait;
 use sea_orm::{DatabaseConnection, DbBackend, DbErr};
 
 pub use browser::{TokenData, TokenPurpose, WebSession, WebUser};
-pub use connect::{OpenError, place};
+pub use connect::{OpenError, PoolUse, place};
 pub use console::{
     AccountChange, AccountDetail, AccountRow, AccountSearch, AuditFilter, AuditLine, BusyHost,
     Console, HostCursor, HostQuery, HostRow, PlanCounts,

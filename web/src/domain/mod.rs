@@ -196,7 +196,7 @@ impl AccountStatus {
 }
 
 /// The update protocol a request came through, recorded in history.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Protocol {
     Dyndns2,
     /// miniDNS's `areg.php`.
@@ -213,6 +213,16 @@ pub enum Protocol {
 }
 
 impl Protocol {
+    pub const ALL: [Protocol; 7] = [
+        Protocol::Dyndns2,
+        Protocol::Minidns,
+        Protocol::Miniupdate,
+        Protocol::Rexx,
+        Protocol::Web,
+        Protocol::Api,
+        Protocol::Cli,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Protocol::Dyndns2 => "dyndns2",

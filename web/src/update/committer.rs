@@ -3,12 +3,14 @@
 //! flush): one transaction per update would cap updates at one per flush. One committer
 //! task takes every changing update waiting, writes them in one transaction under one
 //! revision, and answers each only after that commit; while it commits, the next batch
-//! gathers. A lone update still commits at once.
+//! gathers. A lone update still commits at once. How many updates each transaction took is
+//! `dyn53_update_commit_batch_size`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use dyn53_dns::feed::Batch;
+use metrics::{Histogram, describe_histogram, histogram};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{HostResult, Job, UpdateError};
@@ -30,7 +32,12 @@ pub(super) struct Committer {
 impl Committer {
     pub(super) fn start(db: Db, feed: Arc<LocalCommits>) -> Committer {
         let (queue, jobs) = mpsc::channel(QUEUE);
-        tokio::spawn(run(db, feed, jobs));
+        describe_histogram!(
+            "dyn53_update_commit_batch_size",
+            "Changing updates written in one transaction."
+        );
+        let batch_sizes = histogram!("dyn53_update_commit_batch_size");
+        tokio::spawn(run(db, feed, jobs, batch_sizes));
         Committer { queue }
     }
 
@@ -49,9 +56,11 @@ async fn run(
     db: Db,
     feed: Arc<LocalCommits>,
     mut queue: mpsc::Receiver<(Job, oneshot::Sender<Answer>)>,
+    batch_sizes: Histogram,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        batch_sizes.record(batch.len() as f64);
         let (jobs, replies): (Vec<Job>, Vec<_>) = batch.drain(..).unzip();
         match write(&db, &jobs).await {
             Ok((answers, committed)) => {

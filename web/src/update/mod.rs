@@ -494,7 +494,7 @@ impl Updater {
         shared: Option<SharedLimits>,
         blocklists: Arc<Blocklists>,
     ) -> Updater {
-        let stats = Arc::new(UpdateStats::default());
+        let stats = Arc::new(UpdateStats::new());
         tokio::spawn(stats.clone().keep_flushing(db.clone()));
         Updater {
             blocklists,
@@ -555,8 +555,10 @@ impl Updater {
         if let Some(agent) = &req.client.agent {
             self.stats.agent(agent);
         }
+        let started = std::time::Instant::now();
         let result = self.decide(req).await;
-        self.stats.answered(protocol, source, &result);
+        self.stats
+            .answered(protocol, source, &result, started.elapsed());
         result
     }
 

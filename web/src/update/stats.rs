@@ -3,6 +3,11 @@
 //! so that no update waits for a query and every replica's counts add up. Distinct clients
 //! kept between two flushes are capped: under a flood of made-up User-Agents or sources the
 //! rest are counted under [`OTHERS`].
+//!
+//! The same answers are counted for Prometheus (`dyn53_updates_total`) with the request's
+//! time (`dyn53_update_duration_seconds`), through handles registered once per protocol and
+//! result: an update takes no lock and builds no label for them (an atomic add, and a
+//! sample pushed onto the histogram's lock-free bucket, folded in at the next scrape).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -10,6 +15,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use metrics::{Counter, Histogram, counter, describe_counter, describe_histogram, histogram};
 
 use super::{HostResult, UpdateError};
 use crate::db::{ClientCount, ClientKind, Db, OutcomeCount};
@@ -31,9 +37,63 @@ struct Pending {
     clients: HashMap<(i64, ClientKind, String), i64>,
 }
 
-#[derive(Default)]
 pub struct UpdateStats {
     pending: Mutex<Pending>,
+    meters: Meters,
+}
+
+/// Every word [`result_names`] and the adapters' refusals ([`UpdateStats::refused`]) answer.
+const RESULTS: [&str; 9] = [
+    "good", "nochg", "notfqdn", "nohost", "abuse", "badauth", "!donator", "911", "badagent",
+];
+
+/// The Prometheus side: a counter per protocol and result, a latency histogram per protocol,
+/// all registered at start (so that a scrape shows them at zero).
+struct Meters {
+    answers: HashMap<(Protocol, &'static str), Counter>,
+    durations: HashMap<Protocol, Histogram>,
+}
+
+impl Meters {
+    fn new() -> Meters {
+        describe_counter!(
+            "dyn53_updates_total",
+            "Hosts answered by the update service, by protocol and result (one per host named)."
+        );
+        describe_histogram!(
+            "dyn53_update_duration_seconds",
+            metrics::Unit::Seconds,
+            "Time the update service took to answer a request, by protocol."
+        );
+        // The CLI's changes run in its own process, which has no metrics port.
+        let served = || Protocol::ALL.into_iter().filter(|p| *p != Protocol::Cli);
+        let answers = served()
+            .flat_map(|p| RESULTS.map(|r| (p, r)))
+            .map(|(p, r)| {
+                let counter =
+                    counter!("dyn53_updates_total", "protocol" => p.as_str(), "result" => r);
+                ((p, r), counter)
+            })
+            .collect();
+        let durations = served()
+            .map(|p| {
+                let histogram =
+                    histogram!("dyn53_update_duration_seconds", "protocol" => p.as_str());
+                (p, histogram)
+            })
+            .collect();
+        Meters { answers, durations }
+    }
+
+    fn answered(&self, protocol: Protocol, result: &'static str) {
+        match self.answers.get(&(protocol, result)) {
+            Some(counter) => counter.increment(1),
+            None => {
+                counter!("dyn53_updates_total", "protocol" => protocol.as_str(), "result" => result)
+                    .increment(1)
+            }
+        }
+    }
 }
 
 fn minute_now() -> i64 {
@@ -64,22 +124,34 @@ fn result_names(result: &Result<Vec<HostResult>, UpdateError>) -> Vec<&'static s
 }
 
 impl UpdateStats {
+    pub(super) fn new() -> UpdateStats {
+        UpdateStats {
+            pending: Mutex::default(),
+            meters: Meters::new(),
+        }
+    }
+
     fn pending(&self) -> std::sync::MutexGuard<'_, Pending> {
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Counts `result` of one request by `protocol`, and its source if it was refused for
-    /// wrong credentials.
+    /// Counts `result` of one request by `protocol`, which took `took`, and its source if
+    /// it was refused for wrong credentials.
     pub fn answered(
         &self,
         protocol: Protocol,
         source: IpAddr,
         result: &Result<Vec<HostResult>, UpdateError>,
+        took: Duration,
     ) {
+        if let Some(histogram) = self.meters.durations.get(&protocol) {
+            histogram.record(took);
+        }
         let minute = minute_now();
         let names = result_names(result);
         let mut pending = self.pending();
         for name in names {
+            self.meters.answered(protocol, name);
             *pending
                 .outcomes
                 .entry((minute, protocol.as_str(), name))
@@ -92,6 +164,7 @@ impl UpdateStats {
 
     /// Counts a request refused before the service, as `answer` (e.g. `badagent`).
     pub fn refused(&self, protocol: Protocol, answer: &'static str) {
+        self.meters.answered(protocol, answer);
         let minute = minute_now();
         *self
             .pending()
