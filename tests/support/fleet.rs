@@ -127,6 +127,8 @@ pub struct Web {
     /// Shared by the replicas of one deployment.
     pub storage: Arc<Storage>,
     pub http: SocketAddr,
+    /// The RFC 2136 listener, when `DYN53_DNS_UPDATE_ADDR` was given.
+    pub dns_update: Option<SocketAddr>,
     redis_env: Vec<(String, String)>,
     process: Process,
 }
@@ -167,6 +169,7 @@ impl Web {
         .expect("web starts");
         Web {
             http: process.addresses("http")[0],
+            dns_update: process.listening("dns_update"),
             storage,
             redis_env,
             process,

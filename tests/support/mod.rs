@@ -181,6 +181,8 @@ pub async fn serve_in(data_dir: &Path) -> Process {
         ("DYN53_HTTP_ADDR".to_owned(), "127.0.0.1:0".to_owned()),
         ("DYN53_DNS_ADDR".to_owned(), "127.0.0.1:0".to_owned()),
         ("DYN53_MINIUPDATE_ADDR".to_owned(), "127.0.0.1:0".to_owned()),
+        // README's RFC 2136 section has `serve` started with it.
+        ("DYN53_DNS_UPDATE_ADDR".to_owned(), "127.0.0.1:0".to_owned()),
     ];
     tokio::task::spawn_blocking(move || Process::spawn(&["serve"], env, "dyn53 listening"))
         .await
@@ -255,6 +257,14 @@ impl Process {
             .collect()
     }
 
+    /// The address `name=` in the ready line, unless it says `off`.
+    pub fn listening(&self, name: &str) -> Option<SocketAddr> {
+        [format!("{name}=off"), format!("\"{name}\":\"off\"")]
+            .iter()
+            .all(|off| !self.ready_line.contains(off.as_str()))
+            .then(|| self.addresses(name)[0])
+    }
+
     pub fn log(&self) -> String {
         self.log.lock().expect("log lock").join("\n")
     }
@@ -301,6 +311,8 @@ pub struct Server {
     pub https: Option<SocketAddr>,
     pub dns: SocketAddr,
     pub miniupdate: SocketAddr,
+    /// The RFC 2136 listener, when `DYN53_DNS_UPDATE_ADDR` was given.
+    pub dns_update: Option<SocketAddr>,
     process: Process,
 }
 
@@ -332,16 +344,14 @@ impl Server {
                 .await
                 .expect("server starts");
         let http_all = process.addresses("http");
-        let https = ["https=off", r#""https":"off""#]
-            .iter()
-            .all(|off| !process.ready_line.contains(off))
-            .then(|| process.addresses("https")[0]);
+        let https = process.listening("https");
         Server {
             http: http_all[0],
             http_all,
             https,
             dns: process.addresses("dns")[0],
             miniupdate: process.addresses("miniupdate")[0],
+            dns_update: process.listening("dns_update"),
             storage,
             process,
         }

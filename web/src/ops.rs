@@ -261,15 +261,17 @@ pub async fn add_group(
     Ok(())
 }
 
-/// Creates an update key and returns it: the only time its secret exists outside the client.
+/// Creates an update key and returns it with its id: the only time its secret exists
+/// outside the client.
 pub async fn create_key(
     db: &Db,
     user: &Email,
     name: &str,
     hosts: &[Fqdn],
     scope: KeyScope,
-    miniupdate: bool,
-) -> anyhow::Result<UpdateKey> {
+    // The protocols that keep another form of the key: (miniupdate, RFC 2136).
+    (miniupdate, tsig): (bool, bool),
+) -> anyhow::Result<(UpdateKey, i64)> {
     let key = UpdateKey::generate();
     let tx = db.begin_write().await?;
     let new = NewKey {
@@ -278,8 +280,9 @@ pub async fn create_key(
         hosts,
         scope,
         miniupdate,
+        tsig,
     };
-    tx.insert_key(new, &key, "cli").await?;
+    let id = tx.insert_key(new, &key, "cli").await?;
     tx.commit().await?;
-    Ok(key)
+    Ok((key, id))
 }

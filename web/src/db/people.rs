@@ -1,5 +1,7 @@
 //! Accounts, users, update keys and groups: who may update what.
 
+use base64::Engine;
+use base64::prelude::BASE64_STANDARD;
 use chrono::Utc;
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::sea_query::Expr;
@@ -43,6 +45,8 @@ pub struct NewKey<'a> {
     pub scope: KeyScope,
     /// Also usable for miniupdate (its MD5 form is kept too).
     pub miniupdate: bool,
+    /// For RFC 2136 updates: its TSIG secret is kept too.
+    pub tsig: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -103,6 +107,18 @@ impl Db {
             .into_iter()
             .filter_map(|k| Some((k.digest, k.miniupdate_md5?)))
             .collect())
+    }
+
+    /// The live key `id` made for RFC 2136: its digest, visible prefix and TSIG secret.
+    pub async fn tsig_key(&self, id: i64) -> DbResult<Option<(String, String, Vec<u8>)>> {
+        let key = update_key::Entity::find_by_id(id)
+            .filter(update_key::Column::RevokedAt.is_null())
+            .one(&self.conn)
+            .await?;
+        Ok(key.and_then(|k| {
+            let secret = BASE64_STANDARD.decode(k.tsig_secret?).ok()?;
+            Some((k.digest, k.prefix, secret))
+        }))
     }
 
     async fn user_logging_in(&self, login: &str) -> DbResult<Option<i64>> {
@@ -230,8 +246,8 @@ impl WriteTx {
     }
 
     /// Creates an update key, limited to `new.hosts` when any: for good, even once they
-    /// are deleted. The audit log names `actor`.
-    pub async fn insert_key(&self, new: NewKey<'_>, key: &UpdateKey, actor: &str) -> DbResult<()> {
+    /// are deleted. The audit log names `actor`. Returns the key's id.
+    pub async fn insert_key(&self, new: NewKey<'_>, key: &UpdateKey, actor: &str) -> DbResult<i64> {
         let owner = user::Entity::find()
             .filter(user::Column::Email.eq(new.owner.as_str()))
             .one(self.tx())
@@ -249,6 +265,7 @@ impl WriteTx {
             scope: Set(new.scope.as_str().into()),
             miniupdate: Set(new.miniupdate),
             miniupdate_md5: Set(new.miniupdate.then(|| key.md5_hex())),
+            tsig_secret: Set(new.tsig.then(|| BASE64_STANDARD.encode(key.tsig_secret()))),
             last_used_at: Set(None),
             last_used_from: Set(None),
             revoked_at: Set(None),
@@ -268,7 +285,8 @@ impl WriteTx {
             .await?;
         }
         self.audit(Some(account), actor, "key.create", key.visible_prefix())
-            .await
+            .await?;
+        Ok(row.id)
     }
 
     /// Creates a group of the account's hosts, or replaces the members of an existing one.

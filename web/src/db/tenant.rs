@@ -311,6 +311,7 @@ impl Tenant {
             hosts,
             scope,
             miniupdate,
+            tsig: false,
         };
         tx.insert_key(new, &key, actor).await?;
         tx.commit().await?;
