@@ -3,7 +3,7 @@
 //! `_acme-challenge` TXT values and changes addresses, read back from the DNS port; a
 //! wrong key, another tenant's host, a host beyond the key's limit, a name outside the
 //! zone and an unsupported type are refused with their codes, and change nothing; a
-//! signature an hour old is `BADTIME`. `dyn53 web` serves the same listener for its fleet.
+//! signature an hour old is `BADTIME`; wrong MACs count against the source. `dyn53 web` serves the same listener for its fleet.
 
 mod support;
 
@@ -350,10 +350,33 @@ async fn clocks_too_far_apart(backend: Backend) {
     assert_txt(&server, CHALLENGE, &["in-time"]).await;
 }
 
+/// Wrong MACs count as wrong credentials from their source: past the limit, even the right
+/// key is refused unheard.
+async fn wrong_macs_are_counted(backend: Backend) {
+    let server = setup_with(
+        backend,
+        &[
+            ("DYN53_DNS_UPDATE_ADDR", "127.0.0.1:0"),
+            ("DYN53_AUTH_FAILURE_LIMIT", "2/600"),
+        ],
+    )
+    .await;
+    let key = tsig_key(&server, "alice@example.com", &[]);
+    let (name, _) = key.rsplit_once(':').expect("name:secret");
+    let guess = format!("{name}:{}", BASE64_STANDARD.encode([7u8; 32]));
+    let add = format!("zone dyn.test\nupdate add {CHALLENGE}. 60 TXT \"token\"");
+    for _ in 0..2 {
+        refused(&server, Some(&guess), &add, "NOTAUTH(BADSIG)").await;
+    }
+    refused(&server, Some(&key), &add, "REFUSED").await;
+    assert_nxdomain(&server, CHALLENGE).await;
+}
+
 on_both_backends!(
     acme_challenge_and_addresses,
     refusals_change_nothing,
-    clocks_too_far_apart
+    clocks_too_far_apart,
+    wrong_macs_are_counted
 );
 
 /// `dyn53 web` serves updates too; its DNS nodes serve what they changed.

@@ -11,8 +11,9 @@
 //! The secret is a one-way function of the update key, so it gives away nothing else.
 //!
 //! Answers: an unsigned request is `REFUSED`; an unknown key or another algorithm
-//! `NOTAUTH`/`BADKEY`, a wrong MAC `NOTAUTH`/`BADSIG` (both unsigned); a time beyond the
-//! request's fudge `NOTAUTH`/`BADTIME` (signed). Then `update.rs` decides, and the answer
+//! `NOTAUTH`/`BADKEY`, a wrong MAC `NOTAUTH`/`BADSIG` (both unsigned, and counted as wrong
+//! credentials from the source: past `DYN53_AUTH_FAILURE_LIMIT` it is `REFUSED` unheard);
+//! a time beyond the request's fudge `NOTAUTH`/`BADTIME` (signed). Then `update.rs` decides, and the answer
 //! is signed. Other opcodes are `NOTIMP`; nothing but UPDATE is served here.
 
 mod tsig;
@@ -30,8 +31,8 @@ use tokio::sync::Semaphore;
 
 use crate::access::Access;
 use crate::db::{Db, WebUser};
-use crate::update::{TsigKey, UpdateError, Updater};
-use tsig::{Request, Signature};
+use crate::update::{TsigCheck, UpdateError, Updater};
+use tsig::Request;
 
 /// Messages handled at once; more wait (UDP) or are not read yet (TCP).
 const IN_FLIGHT: usize = 64;
@@ -181,13 +182,24 @@ impl Rfc2136 {
             return unsigned(response, ResponseCode::Refused);
         };
         response.metadata.response_code = ResponseCode::NotAuth;
-        let key = match self.key(signature).await {
-            Ok(Some(key)) => key,
-            Ok(None) => return signature.refuse(response, TsigError::BadKey).ok(),
-            Err(()) => return unsigned(response, ResponseCode::ServFail),
+        // Another algorithm is a key we do not have.
+        let check = match signature.is_hmac_sha256() {
+            true => {
+                let name = signature.key_name.to_ascii();
+                let (covered, mac) = (signature.covered(), &signature.tsig.mac);
+                self.updater.check_tsig(&name, covered, mac, source).await
+            }
+            false => Ok(TsigCheck::UnknownKey),
         };
-        let Some(credentials) = key.verify(signature.covered(), &signature.tsig.mac) else {
-            return signature.refuse(response, TsigError::BadSig).ok();
+        let (key, credentials) = match check {
+            Ok(TsigCheck::Verified(key, credentials)) => (key, credentials),
+            Ok(TsigCheck::UnknownKey) => return signature.refuse(response, TsigError::BadKey).ok(),
+            Ok(TsigCheck::WrongMac) => return signature.refuse(response, TsigError::BadSig).ok(),
+            Err(UpdateError::BadAuth(_)) => return unsigned(response, ResponseCode::Refused),
+            Err(e) => {
+                tracing::warn!("DNS update key lookup: {e}");
+                return unsigned(response, ResponseCode::ServFail);
+            }
         };
         if !signature.in_time(tsig::now()) {
             return signature
@@ -215,17 +227,5 @@ impl Rfc2136 {
             None => ResponseCode::Refused,
         };
         signature.sign(response, &key, None).ok()
-    }
-
-    /// The TSIG key the request names, if it is one of ours and HMAC-SHA256; `Err` when
-    /// the database cannot say.
-    async fn key(&self, signature: &Signature) -> Result<Option<TsigKey>, ()> {
-        if !signature.is_hmac_sha256() {
-            return Ok(None);
-        }
-        self.updater
-            .tsig_key(&signature.key_name.to_ascii())
-            .await
-            .map_err(|e| tracing::warn!("DNS update key lookup: {e}"))
     }
 }

@@ -104,7 +104,7 @@ impl TsigKey {
 
     /// The credentials of the update key, if `mac` is the MAC of `data` (compared in
     /// constant time; a truncated MAC is refused).
-    pub fn verify(&self, data: &[u8], mac: &[u8]) -> Option<Credentials> {
+    fn verify(&self, data: &[u8], mac: &[u8]) -> Option<Credentials> {
         let mut hmac = self.hmac();
         hmac.update(data);
         hmac.verify_slice(mac).ok()?;
@@ -113,6 +113,16 @@ impl TsigKey {
             secret: Secret::Tsig(TsigProof(self.digest.clone())),
         })
     }
+}
+
+/// What a message's TSIG came to.
+pub enum TsigCheck {
+    /// The MAC is the key's: the key, to sign the answer with, and its credentials.
+    Verified(TsigKey, Credentials),
+    /// No live TSIG key of that name (`BADKEY`).
+    UnknownKey,
+    /// The key's, but not its MAC (`BADSIG`).
+    WrongMac,
 }
 
 /// Made only by [`Credentials::signed_in`] (a live session) and [`Credentials::token_user`]
@@ -146,21 +156,41 @@ pub enum AuthFailure {
 }
 
 impl Updater {
-    /// The live TSIG key named `name` (as `domain::tsig_key_name` makes them); `None` for
-    /// any other name.
-    pub async fn tsig_key(&self, name: &str) -> Result<Option<TsigKey>, UpdateError> {
-        let Some(id) = tsig_key_id(name) else {
-            return Ok(None);
+    /// Checks a message's TSIG: the key `name` (as `domain::tsig_key_name` makes them) and
+    /// its `mac` over `covered`. An unknown key or a wrong MAC counts as wrong credentials
+    /// from `source`, which is refused unheard once it had too many (`Err(BadAuth)`).
+    pub async fn check_tsig(
+        &self,
+        name: &str,
+        covered: &[u8],
+        mac: &[u8],
+        source: IpAddr,
+    ) -> Result<TsigCheck, UpdateError> {
+        if self.auth_failures.is_full(source).await {
+            return Err(UpdateError::BadAuth(AuthFailure::TooManyFailures));
+        }
+        let key = match tsig_key_id(name) {
+            Some(id) => self.db.tsig_key(id).await?,
+            None => None,
         };
-        Ok(self
-            .db
-            .tsig_key(id)
-            .await?
-            .map(|(digest, prefix, secret)| TsigKey {
-                digest,
-                prefix,
-                secret,
-            }))
+        let check = match key {
+            None => TsigCheck::UnknownKey,
+            Some((digest, prefix, secret)) => {
+                let key = TsigKey {
+                    digest,
+                    prefix,
+                    secret,
+                };
+                match key.verify(covered, mac) {
+                    Some(credentials) => TsigCheck::Verified(key, credentials),
+                    None => TsigCheck::WrongMac,
+                }
+            }
+        };
+        if !matches!(check, TsigCheck::Verified(..)) {
+            self.auth_failures.record(source).await;
+        }
+        Ok(check)
     }
 
     /// Checks the credentials; the same query reads the hosts named in the account. A

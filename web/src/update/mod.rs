@@ -27,7 +27,7 @@ use crate::feed::LocalCommits;
 use crate::hashing::{Busy, PasswordHashing};
 use crate::limits::AbuseLimit;
 use crate::shared_limits::{Counter, SharedLimits};
-pub use auth::{AuthFailure, Credentials, Secret, TsigKey, TsigProof};
+pub use auth::{AuthFailure, Credentials, Secret, TsigCheck, TsigKey, TsigProof};
 use check_ins::CheckIns;
 use committer::Committer;
 use credentials::VerifiedPasswords;
