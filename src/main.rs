@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use dyn53_dns::fleet;
 use dyn53_dns::{CookieSecret, DnsOptions, NodeConfig, RrlConfig};
 use dyn53_web::config::{Config, FleetConfig, Storage};
-use dyn53_web::db::{NewUserAccount, NewZone};
+use dyn53_web::db::{KeyProtocols, NewUserAccount, NewZone};
 use ipnet::IpNet;
 
 use dyn53_web::blocklists::BlockedAgents;
@@ -853,8 +853,9 @@ async fn run_operator_command(db: &dyn53_web::db::Db, command: Command) -> anyho
                 bail!("a key needs a name");
             }
             let user = Email::parse(&user)?;
-            let uses = (miniupdate, tsig);
-            let (key, id) = ops::create_key(db, &user, &name, &fqdns(&hosts)?, scope, uses).await?;
+            let also_for = KeyProtocols { miniupdate, tsig };
+            let hosts = fqdns(&hosts)?;
+            let (key, id) = ops::create_key(db, &user, &name, &hosts, scope, also_for).await?;
             eprintln!(
                 "key {} created; its secret is shown only now",
                 key.visible_prefix()

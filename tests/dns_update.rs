@@ -3,7 +3,8 @@
 //! `_acme-challenge` TXT values and changes addresses, read back from the DNS port; a
 //! wrong key, another tenant's host, a host beyond the key's limit, a name outside the
 //! zone and an unsupported type are refused with their codes, and change nothing; a
-//! signature an hour old is `BADTIME`; wrong MACs count against the source. `dyn53 web` serves the same listener for its fleet.
+//! signature an hour old is `BADTIME`; wrong MACs count against the source. A key made
+//! through the REST API works the same and stops with its revocation. `dyn53 web` serves the same listener for its fleet.
 
 mod support;
 
@@ -21,7 +22,9 @@ use hickory_server::proto::rr::rdata::tsig::{TSIG, TsigAlgorithm, TsigError, mak
 use hickory_server::proto::rr::{Name, RData, Record, RecordType};
 use hickory_server::proto::serialize::binary::BinEncoder;
 use hmac::{Hmac, Mac};
+use serde_json::json;
 use sha2::Sha256;
+use support::api::{Api, SECRET};
 use support::fleet::{Node, Redis, Web};
 use support::tenants::{assert_nxdomain, assert_serves, assert_txt, setup_with};
 use support::{Backend, Server, dns, eventually};
@@ -372,8 +375,52 @@ async fn wrong_macs_are_counted(backend: Backend) {
     assert_nxdomain(&server, CHALLENGE).await;
 }
 
+/// A TSIG key made through the REST API works at once, is audited under its update key,
+/// and stops working when that key is revoked.
+async fn keys_from_the_api(backend: Backend) {
+    let server = setup_with(
+        backend,
+        &[
+            ("DYN53_DNS_UPDATE_ADDR", "127.0.0.1:0"),
+            ("DYN53_JWT_SECRET", SECRET),
+        ],
+    )
+    .await;
+    let alice = Api::user(&server, "alice@example.com").await;
+    let new_key = json!({"name": "certbot", "tsig": true, "hosts": ["home.dyn.test"]});
+    let (status, created, _) = alice.send("POST", "/api/v1/keys", new_key).await;
+    assert_eq!(status, 201, "{created}");
+    let key = created["tsig_key"].as_str().expect("a TSIG key").to_owned();
+    let id = created["key"]["id"].as_i64().expect("an id");
+    let name = format!("dyn53-key-{id}");
+    assert!(key.starts_with(&format!("hmac-sha256:{name}:")), "{key}");
+    assert_eq!(created["key"]["tsig_name"], json!(name));
+    let (_, plain, _) = alice
+        .send("POST", "/api/v1/keys", json!({"name": "router"}))
+        .await;
+    assert_eq!(
+        (&plain["tsig_key"], &plain["key"]["tsig_name"]),
+        (&json!(null), &json!(null))
+    );
+
+    let add = format!("zone dyn.test\nupdate add {CHALLENGE}. 60 TXT \"from-api\"");
+    accepted(&server, &key, Transport::Udp, &add).await;
+    assert_txt(&server, CHALLENGE, &["from-api"]).await;
+    let prefix = created["key"]["prefix"].as_str().expect("a prefix");
+    let audited = server.sql(&format!(
+        "SELECT count(*) FROM audit_log WHERE action = 'host.change' AND actor = 'key:{prefix}'"
+    ));
+    assert_eq!(audited.trim(), "1", "{audited}");
+
+    assert_eq!(alice.delete(&format!("/api/v1/keys/{id}")).await.0, 204);
+    let remove = format!("zone dyn.test\nupdate delete {CHALLENGE}. TXT");
+    refused(&server, Some(&key), &remove, "NOTAUTH(BADKEY)").await;
+    assert_txt(&server, CHALLENGE, &["from-api"]).await;
+}
+
 on_both_backends!(
     acme_challenge_and_addresses,
+    keys_from_the_api,
     refusals_change_nothing,
     clocks_too_far_apart,
     wrong_macs_are_counted

@@ -6,7 +6,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use anyhow::{Context, bail};
 
-use crate::db::{AccountId, Db, NewHost, NewKey, NewUser, NewUserAccount, NewZone};
+use crate::db::{AccountId, Db, KeyProtocols, NewHost, NewKey, NewUser, NewUserAccount, NewZone};
 use crate::domain::{
     AccountStatus, Email, Fqdn, GroupName, KeyScope, UpdateKey, parse_ipv4, parse_ipv6,
 };
@@ -269,8 +269,7 @@ pub async fn create_key(
     name: &str,
     hosts: &[Fqdn],
     scope: KeyScope,
-    // The protocols that keep another form of the key: (miniupdate, RFC 2136).
-    (miniupdate, tsig): (bool, bool),
+    also_for: KeyProtocols,
 ) -> anyhow::Result<(UpdateKey, i64)> {
     let key = UpdateKey::generate();
     let tx = db.begin_write().await?;
@@ -279,8 +278,7 @@ pub async fn create_key(
         name,
         hosts,
         scope,
-        miniupdate,
-        tsig,
+        also_for,
     };
     let id = tx.insert_key(new, &key, "cli").await?;
     tx.commit().await?;

@@ -43,9 +43,15 @@ pub struct NewKey<'a> {
     /// The hosts it is limited to; empty: every host of the owner's account.
     pub hosts: &'a [Fqdn],
     pub scope: KeyScope,
-    /// Also usable for miniupdate (its MD5 form is kept too).
+    pub also_for: KeyProtocols,
+}
+
+/// The protocols a key is also made for, each keeping another form of it on the server.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct KeyProtocols {
+    /// miniupdate: its MD5 is kept.
     pub miniupdate: bool,
-    /// For RFC 2136 updates: its TSIG secret is kept too.
+    /// RFC 2136 with TSIG: its TSIG secret is kept.
     pub tsig: bool,
 }
 
@@ -263,9 +269,12 @@ impl WriteTx {
             prefix: Set(key.visible_prefix().into()),
             digest: Set(key.digest()),
             scope: Set(new.scope.as_str().into()),
-            miniupdate: Set(new.miniupdate),
-            miniupdate_md5: Set(new.miniupdate.then(|| key.md5_hex())),
-            tsig_secret: Set(new.tsig.then(|| BASE64_STANDARD.encode(key.tsig_secret()))),
+            miniupdate: Set(new.also_for.miniupdate),
+            miniupdate_md5: Set(new.also_for.miniupdate.then(|| key.md5_hex())),
+            tsig_secret: Set(new
+                .also_for
+                .tsig
+                .then(|| BASE64_STANDARD.encode(key.tsig_secret()))),
             last_used_at: Set(None),
             last_used_from: Set(None),
             revoked_at: Set(None),
