@@ -141,6 +141,15 @@ async fn acme_challenge_and_addresses(backend: Backend) {
     )
     .await;
     assert_nxdomain(&server, CHALLENGE).await;
+    // Only while the challenge name is unused; then no more.
+    let first = format!(
+        "zone dyn.test\n\
+         prereq nxdomain {CHALLENGE}.\n\
+         update add {CHALLENGE}. 60 TXT \"token-three\""
+    );
+    accepted(&server, &key, Transport::Udp, &first).await;
+    assert_txt(&server, CHALLENGE, &["token-three"]).await;
+    refused(&server, Some(&key), &first, "YXDOMAIN").await;
 
     // An address changed under a prerequisite, in one message: delete, then add.
     let change = "zone dyn.test\n\
