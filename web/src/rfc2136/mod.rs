@@ -13,8 +13,9 @@
 //! Answers: an unsigned request is `REFUSED`; an unknown key or another algorithm
 //! `NOTAUTH`/`BADKEY`, a wrong MAC `NOTAUTH`/`BADSIG` (both unsigned, and counted as wrong
 //! credentials from the source: past `DYN53_AUTH_FAILURE_LIMIT` it is `REFUSED` unheard);
-//! a time beyond the request's fudge `NOTAUTH`/`BADTIME` (signed). Then `update.rs` decides, and the answer
-//! is signed. Other opcodes are `NOTIMP`; nothing but UPDATE is served here.
+//! a time beyond the request's fudge `NOTAUTH`/`BADTIME` (signed). Then `update.rs`
+//! decides, and the answer is signed. Other opcodes are `NOTIMP`; nothing but UPDATE is
+//! served here.
 
 mod tsig;
 mod update;
@@ -31,8 +32,8 @@ use tokio::sync::Semaphore;
 
 use crate::access::Access;
 use crate::db::{Db, WebUser};
-use crate::update::{TsigCheck, UpdateError, Updater};
-use tsig::Request;
+use crate::update::{Credentials, TsigCheck, TsigKey, UpdateError, Updater};
+use tsig::{Request, Signature};
 
 /// Messages handled at once; more wait (UDP) or are not read yet (TCP).
 const IN_FLIGHT: usize = 64;
@@ -181,51 +182,81 @@ impl Rfc2136 {
         let Some(signature) = &request.signature else {
             return unsigned(response, ResponseCode::Refused);
         };
-        response.metadata.response_code = ResponseCode::NotAuth;
-        // Another algorithm is a key we do not have.
-        let check = match signature.is_hmac_sha256() {
-            true => {
-                let name = signature.key_name.to_ascii();
-                let (covered, mac) = (signature.covered(), &signature.tsig.mac);
-                self.updater.check_tsig(&name, covered, mac, source).await
+        let (key, credentials) = match self.verify(signature, source).await {
+            Ok(verified) => verified,
+            Err(Unverified::Tsig(error)) => {
+                response.metadata.response_code = ResponseCode::NotAuth;
+                return signature.refuse(response, error).ok();
             }
-            false => Ok(TsigCheck::UnknownKey),
-        };
-        let (key, credentials) = match check {
-            Ok(TsigCheck::Verified(key, credentials)) => (key, credentials),
-            Ok(TsigCheck::UnknownKey) => return signature.refuse(response, TsigError::BadKey).ok(),
-            Ok(TsigCheck::WrongMac) => return signature.refuse(response, TsigError::BadSig).ok(),
-            Err(UpdateError::BadAuth(_)) => return unsigned(response, ResponseCode::Refused),
-            Err(e) => {
-                tracing::warn!("DNS update key lookup: {e}");
-                return unsigned(response, ResponseCode::ServFail);
-            }
+            Err(Unverified::Refused(code)) => return unsigned(response, code),
         };
         if !signature.in_time(tsig::now()) {
+            response.metadata.response_code = ResponseCode::NotAuth;
             return signature
                 .sign(response, &key, Some(TsigError::BadTime))
                 .ok();
         }
-        let (user, key_auth) = match self.updater.holder(&credentials, source).await {
-            Ok(holder) => holder,
-            Err(e) => {
-                tracing::debug!(%source, "DNS update refused: {e}");
-                response.metadata.response_code = match e {
-                    UpdateError::BadAuth(_) => ResponseCode::NotAuth,
-                    UpdateError::Unavailable(_) | UpdateError::Busy(_) => ResponseCode::ServFail,
-                    _ => ResponseCode::Refused,
-                };
-                return signature.sign(response, &key, None).ok();
-            }
-        };
-        response.metadata.response_code = match WebUser::checked(&user) {
-            Some(user) => {
-                let limit = key_auth.and_then(|k| k.hosts);
-                let access = Access::new(&self.db, user, limit, credentials).by_key(&key.prefix);
-                update::apply(message, &access, &self.updater, source).await
-            }
-            None => ResponseCode::Refused,
+        response.metadata.response_code = match self.access(credentials, &key, source).await {
+            Ok(access) => update::apply(message, &access, &self.updater, source).await,
+            Err(code) => code,
         };
         signature.sign(response, &key, None).ok()
     }
+
+    /// The request's key and its credentials, once its MAC verified. Another algorithm is
+    /// a key we do not have.
+    async fn verify(
+        &self,
+        signature: &Signature,
+        source: IpAddr,
+    ) -> Result<(TsigKey, Credentials), Unverified> {
+        if !signature.is_hmac_sha256() {
+            return Err(Unverified::Tsig(TsigError::BadKey));
+        }
+        let name = signature.key_name.to_ascii();
+        let (covered, mac) = (signature.covered(), &signature.tsig.mac);
+        match self.updater.check_tsig(&name, covered, mac, source).await {
+            Ok(TsigCheck::Verified(key, credentials)) => Ok((key, credentials)),
+            Ok(TsigCheck::UnknownKey) => Err(Unverified::Tsig(TsigError::BadKey)),
+            Ok(TsigCheck::WrongMac) => Err(Unverified::Tsig(TsigError::BadSig)),
+            Err(UpdateError::BadAuth(_)) => Err(Unverified::Refused(ResponseCode::Refused)),
+            Err(e) => {
+                tracing::warn!("DNS update key lookup: {e}");
+                Err(Unverified::Refused(ResponseCode::ServFail))
+            }
+        }
+    }
+
+    /// The caller's [`Access`], as the API makes it for a key: its owner, its host limit,
+    /// audited under its prefix; else the code that refuses it.
+    async fn access(
+        &self,
+        credentials: Credentials,
+        key: &TsigKey,
+        source: IpAddr,
+    ) -> Result<Access, ResponseCode> {
+        let (user, key_auth) = self
+            .updater
+            .holder(&credentials, source)
+            .await
+            .map_err(|e| {
+                tracing::debug!(%source, "DNS update refused: {e}");
+                match e {
+                    UpdateError::BadAuth(_) => ResponseCode::NotAuth,
+                    UpdateError::Unavailable(_) | UpdateError::Busy(_) => ResponseCode::ServFail,
+                    _ => ResponseCode::Refused,
+                }
+            })?;
+        let user = WebUser::checked(&user).ok_or(ResponseCode::Refused)?;
+        let limit = key_auth.and_then(|k| k.hosts);
+        Ok(Access::new(&self.db, user, limit, credentials).by_key(&key.prefix))
+    }
+}
+
+/// Why a signed request goes no further than its signature.
+enum Unverified {
+    /// Answered `NOTAUTH` with this TSIG error, unsigned.
+    Tsig(TsigError),
+    /// Answered with this code, unsigned: refused unheard, or the database failed.
+    Refused(ResponseCode),
 }
