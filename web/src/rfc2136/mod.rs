@@ -17,7 +17,7 @@
 //! decides, and the answer is signed. Other opcodes are `NOTIMP`; nothing but UPDATE is
 //! served here.
 
-mod tsig;
+pub mod tsig;
 mod update;
 
 use std::net::{IpAddr, SocketAddr};
