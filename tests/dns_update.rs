@@ -201,6 +201,45 @@ async fn acme_challenge_and_addresses(backend: Backend) {
     // The history names the protocol.
     let history = server.sql("SELECT count(*) FROM update_history WHERE protocol = 'rfc2136'");
     assert_ne!(history.trim(), "0", "{history}");
+
+    // Without a `zone` line, nsupdate finds it with a signed SOA query first, as certbot's
+    // RFC 2136 plugin does at the zone's apex.
+    accepted(
+        &server,
+        &key,
+        Transport::Tcp,
+        "update add home.dyn.test. 60 TXT \"no-zone-line\"",
+    )
+    .await;
+    assert_txt(&server, "home.dyn.test", &["no-zone-line"]).await;
+    let apex = dig_soa(listener(&server), &key, "dyn.test").await;
+    assert!(
+        apex.contains("status: NOERROR") && apex.contains("flags: qr aa;"),
+        "{apex}"
+    );
+    assert!(apex.contains("ANSWER: 1, AUTHORITY: 0"), "{apex}");
+    let elsewhere = dig_soa(listener(&server), &key, "example.com").await;
+    assert!(elsewhere.contains("status: REFUSED"), "{elsewhere}");
+}
+
+/// What `dig -y KEY` prints for the SOA of `name` asked of the listener at `addr`.
+async fn dig_soa(addr: SocketAddr, key: &str, name: &str) -> String {
+    let args = [
+        "-y".to_owned(),
+        key.to_owned(),
+        format!("@{}", addr.ip()),
+        "-p".to_owned(),
+        addr.port().to_string(),
+        name.to_owned(),
+        "SOA".to_owned(),
+        "+norec".to_owned(),
+    ];
+    tokio::task::spawn_blocking(move || {
+        let out = Command::new("dig").args(&args).output().expect("dig runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    })
+    .await
+    .expect("joined")
 }
 
 async fn refusals_change_nothing(backend: Backend) {

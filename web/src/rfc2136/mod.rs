@@ -14,9 +14,10 @@
 //! `NOTAUTH`/`BADKEY`, a wrong MAC `NOTAUTH`/`BADSIG` (both unsigned, and counted as wrong
 //! credentials from the source: past `DYN53_AUTH_FAILURE_LIMIT` it is `REFUSED` unheard);
 //! a time beyond the request's fudge `NOTAUTH`/`BADTIME` (signed). Then `update.rs`
-//! decides, and the answer is signed. Other opcodes are `NOTIMP`; nothing but UPDATE is
-//! served here.
+//! decides, and the answer is signed. A signed SOA query is answered too (`soa.rs`: how
+//! clients find the zone of a name); anything else is `NOTIMP`.
 
+mod soa;
 pub mod tsig;
 mod update;
 
@@ -176,7 +177,9 @@ impl Rfc2136 {
             response.metadata.response_code = code;
             response.to_vec().ok()
         };
-        if message.metadata.op_code != OpCode::Update {
+        let is_update = message.metadata.op_code == OpCode::Update;
+        let is_soa_query = message.metadata.op_code == OpCode::Query && soa::is_soa_query(message);
+        if !is_update && !is_soa_query {
             return unsigned(response, ResponseCode::NotImp);
         }
         let Some(signature) = &request.signature else {
@@ -196,10 +199,12 @@ impl Rfc2136 {
                 .sign(response, &key, Some(TsigError::BadTime))
                 .ok();
         }
-        response.metadata.response_code = match self.access(credentials, &key, source).await {
-            Ok(access) => update::apply(message, &access, &self.updater, source).await,
+        let code = match self.access(credentials, &key, source).await {
+            Ok(access) if is_update => update::apply(message, &access, &self.updater, source).await,
+            Ok(access) => soa::answer(message, &access, &self.db, &mut response).await,
             Err(code) => code,
         };
+        response.metadata.response_code = code;
         signature.sign(response, &key, None).ok()
     }
 
