@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use dyn53_dns::fleet;
 use dyn53_dns::{CookieSecret, DnsOptions, NodeConfig, RrlConfig};
 use dyn53_web::config::{Config, FleetConfig, Storage};
-use dyn53_web::db::{NewUserAccount, NewZone};
+use dyn53_web::db::{KeyProtocols, NewUserAccount, NewZone};
 use ipnet::IpNet;
 
 use dyn53_web::blocklists::BlockedAgents;
@@ -252,6 +252,10 @@ struct ControlArgs {
     /// The miniupdate TCP protocol's address; `off` to not serve it.
     #[arg(long, env = "DYN53_MINIUPDATE_ADDR", default_value = "127.0.0.1:9120")]
     miniupdate_addr: String,
+    /// The RFC 2136 dynamic update listener's address (UDP and TCP), for updates signed
+    /// with a TSIG key (`dyn53 key create --tsig`); `off` (the default) to not serve it.
+    #[arg(long, env = "DYN53_DNS_UPDATE_ADDR", default_value = "off")]
+    dns_update_addr: String,
     /// Zones to create at start when missing, comma-separated.
     #[arg(
         long,
@@ -425,6 +429,11 @@ enum KeyCommand {
         /// kept on the server as well.
         #[arg(long)]
         miniupdate: bool,
+        /// For RFC 2136 dynamic updates (nsupdate, ACME clients' RFC 2136 plugins): print
+        /// the TSIG key instead, as `hmac-sha256:NAME:SECRET` (nsupdate's `-y`), whose
+        /// secret is kept on the server as well.
+        #[arg(long)]
+        tsig: bool,
         /// `update` (the update protocols only) or `api` (also the REST API).
         #[arg(long, default_value = "update", value_parser = ["update", "api"])]
         scope: String,
@@ -615,6 +624,8 @@ fn control_config(storage: Storage, args: ControlArgs) -> anyhow::Result<Config>
         https_addrs: args.https_addr,
         miniupdate_addr: optional_addr(&args.miniupdate_addr)
             .context("DYN53_MINIUPDATE_ADDR is an address like 127.0.0.1:9120, or off")?,
+        dns_update_addr: optional_addr(&args.dns_update_addr)
+            .context("DYN53_DNS_UPDATE_ADDR is an address like 127.0.0.1:5354, or off")?,
         zones: fqdns(&args.zones)?,
         trusted_proxies: TrustedProxies::parse(&args.trusted_proxies)
             .map_err(anyhow::Error::msg)?,
@@ -856,6 +867,7 @@ async fn run_operator_command(db: &dyn53_web::db::Db, command: Command) -> anyho
             name,
             hosts,
             miniupdate,
+            tsig,
             scope,
         }) => {
             let scope = KeyScope::parse(&scope).context("unknown scope")?;
@@ -863,12 +875,18 @@ async fn run_operator_command(db: &dyn53_web::db::Db, command: Command) -> anyho
                 bail!("a key needs a name");
             }
             let user = Email::parse(&user)?;
-            let key = ops::create_key(db, &user, &name, &fqdns(&hosts)?, scope, miniupdate).await?;
+            let also_for = KeyProtocols { miniupdate, tsig };
+            let hosts = fqdns(&hosts)?;
+            let (key, id) = ops::create_key(db, &user, &name, &hosts, scope, also_for).await?;
             eprintln!(
                 "key {} created; its secret is shown only now",
                 key.visible_prefix()
             );
-            println!("{}", key.secret());
+            if tsig {
+                println!("{}", key.tsig_argument(id));
+            } else {
+                println!("{}", key.secret());
+            }
         }
     }
     Ok(())

@@ -178,6 +178,33 @@ async fn journey(backend: Backend) {
     );
     assert!(!keys.body.contains(&key));
     assert!(!keys.body.contains(">never<"), "{}", keys.body);
+    // A key for RFC 2136 too: its TSIG key is shown once beside it, its name in the list.
+    let r = v
+        .post(
+            "/keys",
+            &[
+                ("name", "certbot"),
+                ("tsig", "1"),
+                ("csrf", &csrf(&keys.body)),
+            ],
+        )
+        .await;
+    let start = r
+        .body
+        .find("value=\"hmac-sha256:")
+        .expect("the TSIG key, shown")
+        + 7;
+    let tsig = r.body[start..].split('"').next().expect("the TSIG key");
+    let name = tsig.split(':').nth(1).expect("its name");
+    assert!(name.starts_with("dyn53-key-"), "{tsig}");
+    let keys = v.get("/keys").await;
+    assert!(
+        keys.body
+            .contains(&format!("certbot (update, TSIG <code>{name}</code>)")),
+        "{}",
+        keys.body
+    );
+    assert!(!keys.body.contains(tsig));
 
     // Security headers on pages; the session cookie is HttpOnly and SameSite.
     for (name, value) in [

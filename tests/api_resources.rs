@@ -5,12 +5,11 @@
 
 mod support;
 
-use hickory_server::proto::op::ResponseCode;
 use hickory_server::proto::rr::RecordType;
 use serde_json::{Value, json};
 use support::api::{Api, SECRET};
-use support::tenants::{PASS, assert_serves, setup_with};
-use support::{Backend, Server, dns, eventually};
+use support::tenants::{PASS, assert_nxdomain, assert_serves, assert_txt, setup_with};
+use support::{Backend, Server};
 
 async fn start(backend: Backend) -> Server {
     setup_with(backend, &[("DYN53_JWT_SECRET", SECRET)]).await
@@ -23,30 +22,6 @@ fn names(list: &Value) -> Vec<String> {
         .iter()
         .filter_map(|h| h["name"].as_str().map(str::to_owned))
         .collect()
-}
-
-/// Waits until `name` answers exactly these TXT values (sorted).
-async fn assert_txt(server: &Server, name: &str, expected: &[&str]) {
-    let got = eventually(std::time::Duration::from_secs(3), async || {
-        let got = dns::txt(server.dns, name).await;
-        (got == expected).then_some(())
-    })
-    .await;
-    assert!(
-        got.is_some(),
-        "{name} TXT should be {expected:?}, is {:?}",
-        dns::txt(server.dns, name).await
-    );
-}
-
-/// Waits until `name` does not exist in DNS.
-async fn assert_nxdomain(server: &Server, name: &str) {
-    let gone = eventually(std::time::Duration::from_secs(3), async || {
-        let answer = dns::udp(server.dns, name, RecordType::TXT).await;
-        (answer.metadata.response_code == ResponseCode::NXDomain).then_some(())
-    })
-    .await;
-    assert!(gone.is_some(), "{name} should be NXDOMAIN");
 }
 
 /// Every page of `path` (which has a query string), following `next_cursor`.

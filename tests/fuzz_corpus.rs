@@ -36,6 +36,11 @@ fn dyndns2_query_corpus() {
 }
 
 #[test]
+fn dns_update_message_corpus() {
+    replay("dns_update_message", entries::dns_update_message);
+}
+
+#[test]
 fn miniupdate_line_corpus() {
     replay("miniupdate_line", entries::miniupdate_line);
 }

@@ -151,6 +151,7 @@ async fn the_readme_runs_as_written() {
     let http = server.addresses("http")[0];
     let dns = server.addresses("dns")[0];
     let miniupdate = server.addresses("miniupdate")[0];
+    let dns_update = server.addresses("dns_update")[0];
 
     let database = format!("dyn53_readme_{}", std::process::id());
     let mut cleanup = Cleanup {
@@ -166,6 +167,10 @@ async fn the_readme_runs_as_written() {
         (
             "/dev/tcp/127.0.0.1/9120".to_owned(),
             format!("/dev/tcp/127.0.0.1/{}", miniupdate.port()),
+        ),
+        (
+            "server 127.0.0.1 5354".to_owned(),
+            format!("server 127.0.0.1 {}", dns_update.port()),
         ),
         (
             "127.0.0.1:8081".to_owned(),

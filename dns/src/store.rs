@@ -503,7 +503,7 @@ impl Store {
 }
 
 /// SOA serials are 32-bit; revisions beyond that wrap (RFC 1982 arithmetic copes).
-fn serial_of(revision: Revision) -> u32 {
+pub fn serial_of(revision: Revision) -> u32 {
     revision as u32
 }
 

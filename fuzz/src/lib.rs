@@ -12,7 +12,9 @@ use dyn53_dns::feed::{HostRecords, Mx, Snapshot, ZoneData, ZoneSnapshot};
 use dyn53_dns::{DnsOptions, MAX_UDP_PAYLOAD, RrlConfig, Store, UdpResponder};
 use dyn53_web::http::dyndns2;
 use dyn53_web::miniupdate::Command;
-use hickory_server::proto::op::{Message, MessageType};
+use dyn53_web::rfc2136::tsig::Request;
+use hickory_server::proto::op::{Message, MessageType, OpCode};
+use hickory_server::proto::rr::rdata::tsig::TsigError;
 
 /// Where every fuzzed datagram comes from: one source, so the rate limiter soon limits it
 /// and its slip and drop paths are fuzzed too.
@@ -60,6 +62,25 @@ pub fn dyndns2_query(data: &[u8]) {
     let query = dyndns2::Query::parse(&String::from_utf8_lossy(data));
     let _ = query.entries("device.dyn.example");
     let _ = query.wanted();
+}
+
+/// Arbitrary bytes as an RFC 2136 message, as far as no key is needed: decoded, and when
+/// signed, the bytes its MAC covers (the message's own header onwards) and the unsigned
+/// `BADSIG` refusal, which must decode.
+pub fn dns_update_message(data: &[u8]) {
+    let Ok(request) = Request::parse(data) else {
+        return;
+    };
+    let Some(signature) = &request.signature else {
+        return;
+    };
+    assert!(signature.covered().len() >= 12, "the header is covered");
+    let response = Message::response(request.message.metadata.id, OpCode::Update);
+    if let Ok(out) = signature.refuse(response, TsigError::BadSig)
+        && let Err(error) = Message::from_vec(&out)
+    {
+        panic!("our refusal does not decode ({error}): {out:02x?}");
+    }
 }
 
 /// Arbitrary bytes as one miniupdate command line, as a session reads it.

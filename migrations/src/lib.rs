@@ -14,6 +14,7 @@ mod m0010_service_settings;
 mod m0011_abuse_controls;
 mod m0012_second_factor;
 mod m0013_audit_speed;
+mod m0014_tsig_keys;
 
 pub struct Migrator;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0011_abuse_controls::Migration),
             Box::new(m0012_second_factor::Migration),
             Box::new(m0013_audit_speed::Migration),
+            Box::new(m0014_tsig_keys::Migration),
         ]
     }
 }

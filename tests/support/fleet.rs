@@ -129,6 +129,8 @@ pub struct Web {
     pub http: SocketAddr,
     /// The metrics port, when `DYN53_METRICS_ADDR` was given.
     pub metrics: Option<SocketAddr>,
+    /// The RFC 2136 listener, when `DYN53_DNS_UPDATE_ADDR` was given.
+    pub dns_update: Option<SocketAddr>,
     redis_env: Vec<(String, String)>,
     process: Process,
 }
@@ -170,6 +172,7 @@ impl Web {
         Web {
             http: process.addresses("http")[0],
             metrics: process.optional_address("metrics"),
+            dns_update: process.optional_address("dns_update"),
             storage,
             redis_env,
             process,

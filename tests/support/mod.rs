@@ -181,6 +181,8 @@ pub async fn serve_in(data_dir: &Path) -> Process {
         ("DYN53_HTTP_ADDR".to_owned(), "127.0.0.1:0".to_owned()),
         ("DYN53_DNS_ADDR".to_owned(), "127.0.0.1:0".to_owned()),
         ("DYN53_MINIUPDATE_ADDR".to_owned(), "127.0.0.1:0".to_owned()),
+        // README's RFC 2136 section has `serve` started with it.
+        ("DYN53_DNS_UPDATE_ADDR".to_owned(), "127.0.0.1:0".to_owned()),
     ];
     tokio::task::spawn_blocking(move || Process::spawn(&["serve"], env, "dyn53 listening"))
         .await
@@ -311,6 +313,8 @@ pub struct Server {
     pub miniupdate: SocketAddr,
     /// The metrics port, when `DYN53_METRICS_ADDR` was given.
     pub metrics: Option<SocketAddr>,
+    /// The RFC 2136 listener, when `DYN53_DNS_UPDATE_ADDR` was given.
+    pub dns_update: Option<SocketAddr>,
     process: Process,
 }
 
@@ -350,6 +354,7 @@ impl Server {
             https,
             dns: process.addresses("dns")[0],
             miniupdate: process.addresses("miniupdate")[0],
+            dns_update: process.optional_address("dns_update"),
             storage,
             process,
         }

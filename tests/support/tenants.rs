@@ -3,6 +3,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use hickory_server::proto::op::ResponseCode;
 use hickory_server::proto::rr::RecordType;
 
 use super::{Backend, Server, dns, eventually};
@@ -67,4 +68,28 @@ pub async fn assert_serves(server: &Server, name: &str, rtype: RecordType, expec
         "{name} {rtype} should serve {expected:?}, serves {:?}",
         dns::lookup(server.dns, name, rtype).await
     );
+}
+
+/// Waits until `name` answers exactly these TXT values (sorted).
+pub async fn assert_txt(server: &Server, name: &str, expected: &[&str]) {
+    let got = eventually(Duration::from_secs(3), async || {
+        let got = dns::txt(server.dns, name).await;
+        (got == expected).then_some(())
+    })
+    .await;
+    assert!(
+        got.is_some(),
+        "{name} TXT should be {expected:?}, is {:?}",
+        dns::txt(server.dns, name).await
+    );
+}
+
+/// Waits until `name` does not exist in DNS.
+pub async fn assert_nxdomain(server: &Server, name: &str) {
+    let gone = eventually(Duration::from_secs(3), async || {
+        let answer = dns::udp(server.dns, name, RecordType::TXT).await;
+        (answer.metadata.response_code == ResponseCode::NXDomain).then_some(())
+    })
+    .await;
+    assert!(gone.is_some(), "{name} should be NXDOMAIN");
 }

@@ -12,8 +12,8 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::db::{
-    Db, DbError, DbResult, GroupInfo, HistoryLine, Host, HostFilter, KeyInfo, Member, Tenant,
-    WebUser, Zone,
+    Db, DbError, DbResult, GroupInfo, HistoryLine, Host, HostFilter, KeyInfo, KeyProtocols, Member,
+    Tenant, WebUser, Zone,
 };
 use chrono::Duration;
 
@@ -355,14 +355,14 @@ impl GroupAdmin<'_> {
 pub struct KeyAdmin<'a>(&'a Access);
 
 impl KeyAdmin<'_> {
-    /// A new key of the caller's, limited to `hosts` when any.
+    /// A new key of the caller's, limited to `hosts` when any, and its id.
     pub async fn create(
         &self,
         name: &str,
         hosts: &[Fqdn],
         scope: KeyScope,
-        miniupdate: bool,
-    ) -> DbResult<UpdateKey> {
+        also_for: KeyProtocols,
+    ) -> DbResult<(UpdateKey, i64)> {
         let access = self.0;
         access
             .tenant
@@ -371,7 +371,7 @@ impl KeyAdmin<'_> {
                 name,
                 hosts,
                 scope,
-                miniupdate,
+                also_for,
                 &access.actor,
             )
             .await

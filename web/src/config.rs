@@ -29,6 +29,8 @@ pub struct Config {
     pub tls: Option<CertFiles>,
     /// The miniupdate TCP protocol's address; `None`: not served.
     pub miniupdate_addr: Option<SocketAddr>,
+    /// The RFC 2136 update listener's address (UDP and TCP); `None`: not served.
+    pub dns_update_addr: Option<SocketAddr>,
     /// Zones created at start when missing.
     pub zones: Vec<Fqdn>,
     pub trusted_proxies: TrustedProxies,

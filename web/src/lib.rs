@@ -23,6 +23,7 @@ pub mod pages;
 mod private_files;
 pub mod publish;
 pub mod request_id;
+pub mod rfc2136;
 pub mod scrape;
 pub mod serve;
 pub mod shared_limits;

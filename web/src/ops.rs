@@ -6,7 +6,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use anyhow::{Context, bail};
 
-use crate::db::{AccountId, Db, NewHost, NewKey, NewUser, NewUserAccount, NewZone};
+use crate::db::{AccountId, Db, KeyProtocols, NewHost, NewKey, NewUser, NewUserAccount, NewZone};
 use crate::domain::{
     AccountStatus, Email, Fqdn, GroupName, KeyScope, UpdateKey, parse_ipv4, parse_ipv6,
 };
@@ -261,15 +261,16 @@ pub async fn add_group(
     Ok(())
 }
 
-/// Creates an update key and returns it: the only time its secret exists outside the client.
+/// Creates an update key and returns it with its id: the only time its secret exists
+/// outside the client.
 pub async fn create_key(
     db: &Db,
     user: &Email,
     name: &str,
     hosts: &[Fqdn],
     scope: KeyScope,
-    miniupdate: bool,
-) -> anyhow::Result<UpdateKey> {
+    also_for: KeyProtocols,
+) -> anyhow::Result<(UpdateKey, i64)> {
     let key = UpdateKey::generate();
     let tx = db.begin_write().await?;
     let new = NewKey {
@@ -277,9 +278,9 @@ pub async fn create_key(
         name,
         hosts,
         scope,
-        miniupdate,
+        also_for,
     };
-    tx.insert_key(new, &key, "cli").await?;
+    let id = tx.insert_key(new, &key, "cli").await?;
     tx.commit().await?;
-    Ok(key)
+    Ok((key, id))
 }

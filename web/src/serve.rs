@@ -33,7 +33,7 @@ use crate::state::AppState;
 use crate::tls::ReloadingCert;
 use crate::tokens::TokenKeys;
 use crate::update::Updater;
-use crate::{miniupdate, ops};
+use crate::{miniupdate, ops, rfc2136};
 
 /// Whether opening the configured database may create it.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -128,6 +128,8 @@ struct Front {
     miniupdate: Option<(SocketAddr, tokio::task::JoinHandle<()>)>,
     /// What the control plane shows on the metrics port.
     metrics: Arc<ControlPlane>,
+    /// RFC 2136 updates, UDP and TCP on one address.
+    dns_update: Option<(SocketAddr, tokio::task::JoinHandle<()>)>,
 }
 
 impl Front {
@@ -200,6 +202,17 @@ impl Front {
             }
             None => None,
         };
+        let dns_update = match config.dns_update_addr {
+            Some(addr) => {
+                let (udp, tcp) = rfc2136::bind(addr)
+                    .await
+                    .with_context(|| format!("binding DNS updates on {addr}"))?;
+                let addr = udp.local_addr()?;
+                let task = tokio::spawn(rfc2136::serve(udp, tcp, db.clone(), updater.clone()));
+                Some((addr, task))
+            }
+            None => None,
+        };
         if config.smtp_url.is_none() {
             // Mail goes to files there, with live links in them.
             private_dir(&config.storage.data_dir).with_context(|| {
@@ -248,19 +261,24 @@ impl Front {
             updater,
             miniupdate,
             metrics,
+            dns_update,
         })
     }
 
     /// The miniupdate address, or `off`.
     fn miniupdate_addr(&self) -> String {
-        self.miniupdate
-            .as_ref()
-            .map_or("off".into(), |(addr, _)| addr.to_string())
+        listening(&self.miniupdate)
     }
 
-    /// Finishes the HTTP requests in progress, then stops; closes miniupdate sessions.
+    /// The RFC 2136 update address, or `off`.
+    fn dns_update_addr(&self) -> String {
+        listening(&self.dns_update)
+    }
+
+    /// Finishes the HTTP requests in progress, then stops; closes miniupdate sessions and
+    /// DNS update connections.
     async fn stop(self) {
-        if let Some((_, task)) = self.miniupdate {
+        for (_, task) in self.miniupdate.into_iter().chain(self.dns_update) {
             task.abort();
         }
         if let Some(task) = self.cert_watch {
@@ -303,6 +321,13 @@ fn serve_metrics(
         }
     });
     (addr, Some(task))
+}
+
+/// A listener's address, or `off`.
+fn listening<T>(listener: &Option<(SocketAddr, T)>) -> String {
+    listener
+        .as_ref()
+        .map_or("off".into(), |(addr, _)| addr.to_string())
 }
 
 /// The API's token key: the configured secret, or one drawn now.
@@ -353,8 +378,8 @@ pub async fn serve(
         &stop_rx,
     );
     // Tests and scripts read this line to learn the ports they got.
-    let miniupdate = front.miniupdate_addr();
-    tracing::info!(http = %front.addrs, https = %front.https_addrs, dns = %dns_addr, %miniupdate, %metrics, "dyn53 listening");
+    let (miniupdate, dns_update) = (front.miniupdate_addr(), front.dns_update_addr());
+    tracing::info!(http = %front.addrs, https = %front.https_addrs, dns = %dns_addr, %miniupdate, %dns_update, %metrics, "dyn53 listening");
     dyn53_dns::tell_systemd_ready();
 
     shutdown.await;
@@ -428,8 +453,8 @@ pub async fn web(
     .await?;
     let (metrics, metrics_task) =
         serve_metrics(metrics_listener, vec![front.metrics.clone()], &stop_rx);
-    let miniupdate = front.miniupdate_addr();
-    tracing::info!(http = %front.addrs, https = %front.https_addrs, %miniupdate, %metrics, "dyn53 web listening");
+    let (miniupdate, dns_update) = (front.miniupdate_addr(), front.dns_update_addr());
+    tracing::info!(http = %front.addrs, https = %front.https_addrs, %miniupdate, %dns_update, %metrics, "dyn53 web listening");
     dyn53_dns::tell_systemd_ready();
 
     shutdown.await;

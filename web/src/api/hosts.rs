@@ -315,7 +315,7 @@ impl HostChanges {
             txt: self.txt.clone(),
             alias,
             offline_addresses,
-            txt_edit: None,
+            ..HostSettings::default()
         })
     }
 }

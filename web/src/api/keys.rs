@@ -11,7 +11,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use super::auth::ApiCaller;
 use super::hosts::own_hosts;
 use super::problem::{NotFound, Problem, Unprocessable};
-use crate::db::{DbError, KeyInfo};
+use crate::db::{DbError, KeyInfo, KeyProtocols};
 use crate::domain::KeyScope;
 
 pub fn routes(cfg: &mut ServiceConfig) {
@@ -31,6 +31,9 @@ struct KeyView {
     scope: String,
     /// Also logs in over miniDNS's TCP protocol.
     miniupdate: bool,
+    /// Made for RFC 2136 updates too: the name of its TSIG key.
+    #[schema(example = "dyn53-key-7")]
+    tsig_name: Option<String>,
     /// Limited to `hosts`: then empty means none is left, and the key can do nothing.
     limited: bool,
     /// The hosts it is limited to; empty when not `limited`.
@@ -49,6 +52,7 @@ impl KeyView {
             owner: key.owner,
             scope: key.scope,
             miniupdate: key.miniupdate,
+            tsig_name: key.tsig_name,
             limited: key.limited,
             hosts: key.hosts,
             last_used_at: key.last_used_at,
@@ -85,12 +89,17 @@ struct NewKey {
     hosts: Option<Vec<String>>,
     /// Also for miniDNS's TCP protocol (the service then keeps the key's MD5).
     miniupdate: Option<bool>,
+    /// Also for RFC 2136 updates signed with TSIG (the service then keeps the TSIG secret).
+    tsig: Option<bool>,
 }
 
 /// A new key, with its secret: shown this once.
 #[derive(Serialize, ToSchema)]
 struct CreatedKey {
     secret: String,
+    /// For a key made for RFC 2136: its TSIG key as nsupdate's `-y` takes it.
+    #[schema(example = "hmac-sha256:dyn53-key-7:c2VjcmV0")]
+    tsig_key: Option<String>,
     key: KeyView,
 }
 
@@ -120,9 +129,12 @@ async fn create(caller: ApiCaller, body: Body<NewKey>) -> Result<HttpResponse, P
             .ok_or_else(|| Problem::invalid("invalid_scope", "The scope is `update` or `api`."))?,
     };
     let hosts = own_hosts(&caller.access, body.hosts.as_deref().unwrap_or_default()).await?;
-    let miniupdate = body.miniupdate.unwrap_or(false);
-    let key = match keys.create(name, &hosts, scope, miniupdate).await {
-        Ok(key) => key,
+    let also_for = KeyProtocols {
+        miniupdate: body.miniupdate.unwrap_or(false),
+        tsig: body.tsig.unwrap_or(false),
+    };
+    let (key, id) = match keys.create(name, &hosts, scope, also_for).await {
+        Ok(created) => created,
         Err(DbError::Missing(why)) => return Err(Problem::invalid("unknown_host", why)),
         Err(e) => return Err(e.into()),
     };
@@ -132,10 +144,11 @@ async fn create(caller: ApiCaller, body: Body<NewKey>) -> Result<HttpResponse, P
         .keys()
         .await?
         .into_iter()
-        .find(|k| k.prefix == key.visible_prefix())
+        .find(|k| k.id == id)
         .ok_or_else(|| Problem::try_later(&"the new key is not listed"))?;
     Ok(HttpResponse::Created().json(CreatedKey {
         secret: key.secret().to_owned(),
+        tsig_key: also_for.tsig.then(|| key.tsig_argument(id)),
         key: KeyView::of(info),
     }))
 }

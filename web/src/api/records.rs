@@ -13,7 +13,7 @@ use super::problem::{NotFound, Problem, Unprocessable};
 use super::updates::{apply, settings_request};
 use crate::db::{ACME_LABEL, Host};
 use crate::state::AppState;
-use crate::update::{HostSettings, MAX_TXT, TxtAt, TxtEdit, check_txt};
+use crate::update::{HostSettings, MAX_TXT, TxtAt, TxtChange, TxtEdit, check_txt};
 use dyn53_dns::feed::HostRecords;
 
 pub fn routes(cfg: &mut ServiceConfig) {
@@ -155,8 +155,7 @@ async fn add(
     }
     let edit = TxtEdit {
         at,
-        value: body.value.clone(),
-        add: true,
+        change: TxtChange::Add(body.value.clone()),
     };
     let changed = edit_txt(&req, &caller, &state, &host, edit).await?;
     let view = RecordView {
@@ -222,8 +221,7 @@ async fn remove(
     }
     let edit = TxtEdit {
         at,
-        value: record.value,
-        add: false,
+        change: TxtChange::Remove(record.value),
     };
     edit_txt(&req, &caller, &state, &host, edit).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -237,7 +235,7 @@ async fn edit_txt(
     edit: TxtEdit,
 ) -> Result<bool, Problem> {
     let settings = HostSettings {
-        txt_edit: Some(edit),
+        txt_edits: vec![edit],
         ..HostSettings::default()
     };
     apply(state, settings_request(req, caller, host, settings)?, host).await

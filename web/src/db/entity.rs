@@ -224,6 +224,8 @@ pub mod update_key {
         pub miniupdate: bool,
         /// For miniupdate keys: the MD5 hex of the secret, which its challenge needs.
         pub miniupdate_md5: Option<String>,
+        /// For keys made for RFC 2136: the TSIG secret, base64.
+        pub tsig_secret: Option<String>,
         pub last_used_at: Option<DateTimeUtc>,
         pub last_used_from: Option<String>,
         pub revoked_at: Option<DateTimeUtc>,

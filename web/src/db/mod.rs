@@ -32,7 +32,7 @@ pub use console::{
 };
 pub use hosts::{ACME_LABEL, Host, HostKind, HostState, NewHost};
 pub use lead::Leadership;
-pub use people::{KeyAuth, NewKey, NewUser, NewUserAccount, UserAuth};
+pub use people::{KeyAuth, KeyProtocols, NewKey, NewUser, NewUserAccount, UserAuth};
 pub use second_factor::RECOVERY_CODES;
 pub use settings::RegistrationSetting;
 pub use stats::{BlockEntry, BlockKind, ClientCount, ClientKind, OutcomeCount};

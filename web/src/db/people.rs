@@ -1,5 +1,7 @@
 //! Accounts, users, update keys and groups: who may update what.
 
+use base64::Engine;
+use base64::prelude::BASE64_STANDARD;
 use chrono::Utc;
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::sea_query::Expr;
@@ -41,8 +43,16 @@ pub struct NewKey<'a> {
     /// The hosts it is limited to; empty: every host of the owner's account.
     pub hosts: &'a [Fqdn],
     pub scope: KeyScope,
-    /// Also usable for miniupdate (its MD5 form is kept too).
+    pub also_for: KeyProtocols,
+}
+
+/// The protocols a key is also made for, each keeping another form of it on the server.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct KeyProtocols {
+    /// miniupdate: its MD5 is kept.
     pub miniupdate: bool,
+    /// RFC 2136 with TSIG: its TSIG secret is kept.
+    pub tsig: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -103,6 +113,18 @@ impl Db {
             .into_iter()
             .filter_map(|k| Some((k.digest, k.miniupdate_md5?)))
             .collect())
+    }
+
+    /// The live key `id` made for RFC 2136: its digest, visible prefix and TSIG secret.
+    pub async fn tsig_key(&self, id: i64) -> DbResult<Option<(String, String, Vec<u8>)>> {
+        let key = update_key::Entity::find_by_id(id)
+            .filter(update_key::Column::RevokedAt.is_null())
+            .one(&self.conn)
+            .await?;
+        Ok(key.and_then(|k| {
+            let secret = BASE64_STANDARD.decode(k.tsig_secret?).ok()?;
+            Some((k.digest, k.prefix, secret))
+        }))
     }
 
     async fn user_logging_in(&self, login: &str) -> DbResult<Option<i64>> {
@@ -239,8 +261,8 @@ impl WriteTx {
     }
 
     /// Creates an update key, limited to `new.hosts` when any: for good, even once they
-    /// are deleted. The audit log names `actor`.
-    pub async fn insert_key(&self, new: NewKey<'_>, key: &UpdateKey, actor: &str) -> DbResult<()> {
+    /// are deleted. The audit log names `actor`. Returns the key's id.
+    pub async fn insert_key(&self, new: NewKey<'_>, key: &UpdateKey, actor: &str) -> DbResult<i64> {
         let owner = user::Entity::find()
             .filter(user::Column::Email.eq(new.owner.as_str()))
             .one(self.tx())
@@ -256,8 +278,12 @@ impl WriteTx {
             prefix: Set(key.visible_prefix().into()),
             digest: Set(key.digest()),
             scope: Set(new.scope.as_str().into()),
-            miniupdate: Set(new.miniupdate),
-            miniupdate_md5: Set(new.miniupdate.then(|| key.md5_hex())),
+            miniupdate: Set(new.also_for.miniupdate),
+            miniupdate_md5: Set(new.also_for.miniupdate.then(|| key.md5_hex())),
+            tsig_secret: Set(new
+                .also_for
+                .tsig
+                .then(|| BASE64_STANDARD.encode(key.tsig_secret()))),
             last_used_at: Set(None),
             last_used_from: Set(None),
             revoked_at: Set(None),
@@ -277,7 +303,8 @@ impl WriteTx {
             .await?;
         }
         self.audit(Some(account), actor, "key.create", key.visible_prefix())
-            .await
+            .await?;
+        Ok(row.id)
     }
 
     /// Creates a group of the account's hosts, or replaces the members of an existing one.

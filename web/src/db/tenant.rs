@@ -13,9 +13,12 @@ use sea_orm::{
 
 use super::entity::{group, group_host, host, update_history, update_key, update_key_host, user};
 use super::{
-    AccountId, Db, DbError, DbResult, Host, NewHost, NewKey, TokenData, TokenPurpose, WriteTx, Zone,
+    AccountId, Db, DbError, DbResult, Host, KeyProtocols, NewHost, NewKey, TokenData, TokenPurpose,
+    WriteTx, Zone,
 };
-use crate::domain::{Email, Fqdn, GroupName, KeyScope, Role, SecretToken, UpdateKey};
+use crate::domain::{
+    Email, Fqdn, GroupName, KeyScope, Role, SecretToken, UpdateKey, tsig_key_name,
+};
 
 /// An account's data, and only that.
 #[derive(Clone)]
@@ -46,6 +49,8 @@ pub struct KeyInfo {
     pub owner: String,
     pub scope: String,
     pub miniupdate: bool,
+    /// Made for RFC 2136 too: the name of its TSIG key.
+    pub tsig_name: Option<String>,
     /// Limited to `hosts`: then empty means none is left, and the key can do nothing.
     pub limited: bool,
     /// The hosts it is limited to, sorted; empty when not `limited`.
@@ -285,6 +290,7 @@ impl Tenant {
                 prefix: k.prefix,
                 scope: k.scope,
                 miniupdate: k.miniupdate,
+                tsig_name: k.tsig_secret.map(|_| tsig_key_name(k.id)),
                 last_used_at: k.last_used_at,
                 last_used_from: k.last_used_from,
                 created_at: k.created_at,
@@ -293,16 +299,16 @@ impl Tenant {
     }
 
     /// Creates a key for the user `owner` (of this account), limited to `hosts` (this
-    /// account's) when any; the audit log names `actor`.
+    /// account's) when any; the audit log names `actor`. The key and its id.
     pub async fn create_key(
         &self,
         owner: &Email,
         name: &str,
         hosts: &[Fqdn],
         scope: KeyScope,
-        miniupdate: bool,
+        also_for: KeyProtocols,
         actor: &str,
-    ) -> DbResult<UpdateKey> {
+    ) -> DbResult<(UpdateKey, i64)> {
         let key = UpdateKey::generate();
         let tx = self.db.begin_write().await?;
         let new = NewKey {
@@ -310,11 +316,11 @@ impl Tenant {
             name,
             hosts,
             scope,
-            miniupdate,
+            also_for,
         };
-        tx.insert_key(new, &key, actor).await?;
+        let id = tx.insert_key(new, &key, actor).await?;
         tx.commit().await?;
-        Ok(key)
+        Ok((key, id))
     }
 
     /// Revokes the account's key `id`; `false` when it has no such live key.

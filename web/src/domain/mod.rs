@@ -23,7 +23,7 @@ pub use password::{
 pub use registration::Registration;
 pub use second_factor::{RecoveryCode, TotpSecret};
 pub use secret_token::SecretToken;
-pub use update_key::{UpdateKey, miniupdate_response};
+pub use update_key::{UpdateKey, miniupdate_response, tsig_key_id, tsig_key_name};
 
 /// Lowercase hex.
 fn hex(bytes: &[u8]) -> String {
@@ -210,6 +210,8 @@ pub enum Protocol {
     /// The REST API.
     Api,
     Cli,
+    /// RFC 2136 dynamic updates signed with TSIG.
+    Rfc2136,
 }
 
 impl Protocol {
@@ -232,6 +234,7 @@ impl Protocol {
             Protocol::Web => "web",
             Protocol::Api => "api",
             Protocol::Cli => "cli",
+            Protocol::Rfc2136 => "rfc2136",
         }
     }
 }

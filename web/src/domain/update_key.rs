@@ -1,6 +1,8 @@
 //! Update keys: random secrets that a device uses instead of the account password.
 //! Only a SHA-256 digest is stored; the secret is shown once, when it is created.
 
+use base64::Engine;
+use base64::prelude::BASE64_STANDARD;
 use md5::Md5;
 use sha2::{Digest, Sha256};
 
@@ -43,11 +45,46 @@ impl UpdateKey {
         hex(&Md5::digest(self.0.as_bytes()))
     }
 
+    /// The TSIG secret (HMAC-SHA256, RFC 8945) of a key made for RFC 2136 updates: a
+    /// one-way function of the key, so the stored secret does not give the key itself away.
+    pub fn tsig_secret(&self) -> [u8; 32] {
+        Sha256::new()
+            .chain_update(b"dyn53 TSIG\0")
+            .chain_update(self.0.as_bytes())
+            .finalize()
+            .into()
+    }
+
+    /// The TSIG key made from this key, whose id is `id`, as nsupdate's `-y` takes it:
+    /// `hmac-sha256:NAME:SECRET` (base64).
+    pub fn tsig_argument(&self, id: i64) -> String {
+        let secret = BASE64_STANDARD.encode(self.tsig_secret());
+        format!("hmac-sha256:{}:{secret}", tsig_key_name(id))
+    }
+
     /// The part shown in listings, e.g. `dyn53_Ab12Cd`.
     pub fn visible_prefix(&self) -> &str {
         &self.0[..VISIBLE]
     }
 }
+
+/// The name of the TSIG key made from update key `id`: `dyn53-key-<id>`.
+pub fn tsig_key_name(id: i64) -> String {
+    format!("{TSIG_NAME_PREFIX}{id}")
+}
+
+/// The update key a TSIG key name stands for (names are case-insensitive, a final dot
+/// allowed); `None` for a name [`tsig_key_name`] did not make.
+pub fn tsig_key_id(name: &str) -> Option<i64> {
+    let name = name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();
+    let id = name.strip_prefix(TSIG_NAME_PREFIX)?;
+    id.bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| id.parse().ok())
+        .flatten()
+}
+
+const TSIG_NAME_PREFIX: &str = "dyn53-key-";
 
 /// miniupdate's expected answer to `challenge`: the MD5 hex of the key's MD5 hex followed
 /// by the challenge.
@@ -86,6 +123,17 @@ mod tests {
             miniupdate_response(inner, "0123456789abcdef0123456789abcdef"),
             "848b4c0f455377fdfcc23483a4c45e34"
         );
+    }
+
+    #[test]
+    fn tsig_names_round_trip() {
+        assert_eq!(tsig_key_id(&tsig_key_name(42)), Some(42));
+        assert_eq!(tsig_key_id("DYN53-KEY-7."), Some(7));
+        assert_eq!(tsig_key_id("dyn53-key-+7"), None);
+        assert_eq!(tsig_key_id("other"), None);
+        let key = UpdateKey::generate();
+        assert_ne!(key.tsig_secret(), UpdateKey::generate().tsig_secret());
+        assert_ne!(hex(&key.tsig_secret()), key.digest());
     }
 
     #[test]

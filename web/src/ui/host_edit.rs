@@ -98,7 +98,7 @@ fn settings(form: &Fields, host: &Host) -> Result<HostSettings, String> {
         txt: Some(txt),
         alias: Some(alias),
         offline_addresses: Some((offline_ipv4, offline_ipv6)),
-        txt_edit: None,
+        ..HostSettings::default()
     })
 }
 

@@ -1,5 +1,6 @@
 //! `/keys`: update keys (the secret devices use instead of the password): create one,
-//! shown once, limited to some hosts or usable for miniupdate; list them with their last
+//! shown once, limited to some hosts or usable for miniupdate or RFC 2136 (TSIG); list
+//! them with their last
 //! use; revoke one. Only the owner and admins manage keys; others see the list.
 
 use actix_web::http::StatusCode;
@@ -8,7 +9,7 @@ use askama::Template;
 
 use super::removed;
 use super::session::{PageError, SignedIn, Submitted};
-use crate::db::{DbError, KeyInfo};
+use crate::db::{DbError, KeyInfo, KeyProtocols};
 use crate::domain::{Action, Fqdn, KeyScope};
 use crate::pages::{Nav, page};
 
@@ -27,13 +28,19 @@ struct KeysPage {
     /// Whether the user may create and revoke keys.
     manages: bool,
     /// A key just created: its secret, shown this once.
-    created: Option<String>,
+    created: Option<Created>,
     error: Option<String>,
+}
+
+/// A new key's secret and, for RFC 2136, its TSIG key as nsupdate's `-y` takes it.
+struct Created {
+    secret: String,
+    tsig: Option<String>,
 }
 
 async fn keys_page(
     signed: &SignedIn,
-    created: Option<String>,
+    created: Option<Created>,
     error: Option<String>,
     status: StatusCode,
 ) -> Result<HttpResponse, PageError> {
@@ -60,7 +67,10 @@ async fn create(form: Submitted) -> Result<HttpResponse, PageError> {
     let (signed, fields) = (&form.signed, &form.fields);
     let keys = signed.access.key_admin().map_err(|r| signed.refused(r))?;
     let name = fields.get("name");
-    let miniupdate = !fields.get("miniupdate").is_empty();
+    let also_for = KeyProtocols {
+        miniupdate: !fields.get("miniupdate").is_empty(),
+        tsig: !fields.get("tsig").is_empty(),
+    };
     let scope = KeyScope::parse(fields.get("scope")).unwrap_or(KeyScope::Update);
     let refuse = |why: &str| keys_page(signed, None, Some(why.into()), StatusCode::BAD_REQUEST);
     if name.is_empty() || name.chars().count() > 64 {
@@ -73,10 +83,13 @@ async fn create(form: Submitted) -> Result<HttpResponse, PageError> {
     else {
         return refuse("Choose hosts from the list.").await;
     };
-    match keys.create(name, &hosts, scope, miniupdate).await {
-        Ok(key) => {
-            let secret = key.secret().to_owned();
-            keys_page(signed, Some(secret), None, StatusCode::OK).await
+    match keys.create(name, &hosts, scope, also_for).await {
+        Ok((key, id)) => {
+            let created = Created {
+                secret: key.secret().to_owned(),
+                tsig: also_for.tsig.then(|| key.tsig_argument(id)),
+            };
+            keys_page(signed, Some(created), None, StatusCode::OK).await
         }
         Err(DbError::Missing(_)) => refuse("Choose hosts from the list.").await,
         Err(e) => Err(e.into()),

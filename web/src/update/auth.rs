@@ -4,11 +4,15 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 use super::{Principal, UpdateError, Updater};
 use crate::db::{HostState, UpdateContext, UserAuth, WebSession, WebUser};
-use crate::domain::{AccountStatus, Action, Fqdn, KeyScope, UpdateKey, miniupdate_response};
+use crate::domain::{
+    AccountStatus, Action, Fqdn, KeyScope, UpdateKey, miniupdate_response, tsig_key_id,
+};
 
 /// A login (e-mail or login ID; a per-host key may log in as its host) and a secret.
 #[derive(Clone, Debug)]
@@ -66,6 +70,59 @@ pub enum Secret {
     /// An update key with the API scope, alone (`Authorization: Bearer`); the login is not
     /// used.
     ApiKey(String),
+    /// The update key of a TSIG key whose MAC verified ([`TsigKey::verify`]).
+    Tsig(TsigProof),
+}
+
+/// Made only by [`TsigKey::verify`]: the digest of the update key a TSIG key was made from,
+/// once a message's MAC under that key verified.
+#[derive(Clone)]
+pub struct TsigProof(String);
+
+/// A TSIG key (RFC 8945, HMAC-SHA256) made from an update key (`dyn53 key create --tsig`):
+/// what an RFC 2136 message is verified and its answer signed with.
+pub struct TsigKey {
+    /// The update key's digest: the key the update service then checks.
+    digest: String,
+    /// The update key's visible prefix, naming it in the audit log.
+    pub prefix: String,
+    secret: Vec<u8>,
+}
+
+impl TsigKey {
+    fn hmac(&self) -> Hmac<Sha256> {
+        // HMAC takes a key of any length.
+        Hmac::new_from_slice(&self.secret).unwrap_or_else(|_| unreachable!())
+    }
+
+    /// The HMAC-SHA256 of `data` under this key.
+    pub fn mac(&self, data: &[u8]) -> Vec<u8> {
+        let mut hmac = self.hmac();
+        hmac.update(data);
+        hmac.finalize().into_bytes().to_vec()
+    }
+
+    /// The credentials of the update key, if `mac` is the MAC of `data` (compared in
+    /// constant time; a truncated MAC is refused).
+    fn verify(&self, data: &[u8], mac: &[u8]) -> Option<Credentials> {
+        let mut hmac = self.hmac();
+        hmac.update(data);
+        hmac.verify_slice(mac).ok()?;
+        Some(Credentials {
+            login: String::new(),
+            secret: Secret::Tsig(TsigProof(self.digest.clone())),
+        })
+    }
+}
+
+/// What a message's TSIG came to.
+pub enum TsigCheck {
+    /// The MAC is the key's: the key, to sign the answer with, and its credentials.
+    Verified(TsigKey, Credentials),
+    /// No live TSIG key of that name (`BADKEY`).
+    UnknownKey,
+    /// The key's, but not its MAC (`BADSIG`).
+    WrongMac,
 }
 
 /// Made only by [`Credentials::signed_in`] (a live session) and [`Credentials::token_user`]
@@ -81,6 +138,7 @@ impl std::fmt::Debug for Secret {
             Secret::Md5Response { .. } => "Md5Response(…)",
             Secret::SignedIn(_) => "SignedIn",
             Secret::ApiKey(_) => "ApiKey(…)",
+            Secret::Tsig(_) => "Tsig(…)",
         })
     }
 }
@@ -98,6 +156,43 @@ pub enum AuthFailure {
 }
 
 impl Updater {
+    /// Checks a message's TSIG: the key `name` (as `domain::tsig_key_name` makes them) and
+    /// its `mac` over `covered`. An unknown key or a wrong MAC counts as wrong credentials
+    /// from `source`, which is refused unheard once it had too many (`Err(BadAuth)`).
+    pub async fn check_tsig(
+        &self,
+        name: &str,
+        covered: &[u8],
+        mac: &[u8],
+        source: IpAddr,
+    ) -> Result<TsigCheck, UpdateError> {
+        if self.auth_failures.is_full(source).await {
+            return Err(UpdateError::BadAuth(AuthFailure::TooManyFailures));
+        }
+        let key = match tsig_key_id(name) {
+            Some(id) => self.db.tsig_key(id).await?,
+            None => None,
+        };
+        let check = match key {
+            None => TsigCheck::UnknownKey,
+            Some((digest, prefix, secret)) => {
+                let key = TsigKey {
+                    digest,
+                    prefix,
+                    secret,
+                };
+                match key.verify(covered, mac) {
+                    Some(credentials) => TsigCheck::Verified(key, credentials),
+                    None => TsigCheck::WrongMac,
+                }
+            }
+        };
+        if !matches!(check, TsigCheck::Verified(..)) {
+            self.auth_failures.record(source).await;
+        }
+        Ok(check)
+    }
+
     /// Checks the credentials; the same query reads the hosts named in the account. A
     /// source that keeps guessing is refused unheard for a while: no database query, no
     /// argon2id, and no answer that a right guess would change.
@@ -146,6 +241,7 @@ impl Updater {
                     .filter(|c| c.key.as_ref().is_some_and(|k| k.scope == KeyScope::Api)),
                 None => None,
             },
+            Secret::Tsig(TsigProof(digest)) => self.db.update_context_by_key(digest, names).await?,
         };
         let Some(context) = context else {
             return Err(UpdateError::BadAuth(self.why_refused(credentials).await?));

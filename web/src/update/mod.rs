@@ -27,7 +27,7 @@ use crate::feed::LocalCommits;
 use crate::hashing::{Busy, PasswordHashing};
 use crate::limits::AbuseLimit;
 use crate::shared_limits::{Counter, SharedLimits};
-pub use auth::{AuthFailure, Credentials, Secret};
+pub use auth::{AuthFailure, Credentials, Secret, TsigCheck, TsigKey, TsigProof};
 use check_ins::CheckIns;
 use committer::Committer;
 use credentials::VerifiedPasswords;
@@ -131,8 +131,10 @@ pub struct HostSettings {
     pub alias: Option<Option<Fqdn>>,
     /// What the host serves while offline.
     pub offline_addresses: Option<(Option<Ipv4Addr>, Option<Ipv6Addr>)>,
-    /// One TXT value added or removed, after `txt` is set.
-    pub txt_edit: Option<TxtEdit>,
+    /// Address families whose address is removed (RFC 2136's deletes): (IPv4, IPv6).
+    pub remove_addresses: (bool, bool),
+    /// TXT values added or removed, in order, after `txt` is set.
+    pub txt_edits: Vec<TxtEdit>,
 }
 
 /// TXT values a name may have, and the longest one (one DNS character-string).
@@ -162,25 +164,36 @@ pub enum TxtAt {
     AcmeChallenge,
 }
 
-/// One TXT value to add or remove. Applied to the locked row, so two certificate clients
+/// A change to a name's TXT values. Applied to the locked row, so two certificate clients
 /// adding values at once both keep theirs; a name already at [`MAX_TXT`] takes no more.
 #[derive(Clone, Debug)]
 pub struct TxtEdit {
     pub at: TxtAt,
-    pub value: String,
-    pub add: bool,
+    pub change: TxtChange,
+}
+
+#[derive(Clone, Debug)]
+pub enum TxtChange {
+    Add(String),
+    Remove(String),
+    /// Every value goes.
+    Clear,
 }
 
 impl TxtEdit {
-    fn apply(&self, host: &mut HostState) {
+    pub fn apply(&self, host: &mut HostState) {
         let values = match self.at {
             TxtAt::Host => &mut host.txt,
             TxtAt::AcmeChallenge => &mut host.acme_txt,
         };
-        if !self.add {
-            values.retain(|v| *v != self.value);
-        } else if !values.contains(&self.value) && values.len() < MAX_TXT {
-            values.push(self.value.clone());
+        match &self.change {
+            TxtChange::Add(value) => {
+                if !values.contains(value) && values.len() < MAX_TXT {
+                    values.push(value.clone());
+                }
+            }
+            TxtChange::Remove(value) => values.retain(|v| v != value),
+            TxtChange::Clear => values.clear(),
         }
     }
 }
@@ -228,7 +241,13 @@ impl HostSettings {
         if let Some((ipv4, ipv6)) = self.offline_addresses {
             (host.offline_ipv4, host.offline_ipv6) = (ipv4, ipv6);
         }
-        if let Some(edit) = &self.txt_edit {
+        if self.remove_addresses.0 {
+            host.ipv4 = None;
+        }
+        if self.remove_addresses.1 {
+            host.ipv6 = None;
+        }
+        for edit in &self.txt_edits {
             edit.apply(host);
         }
     }
