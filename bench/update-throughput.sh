@@ -142,7 +142,7 @@ EOF
     local cmd=serve
     [ "$BACKEND" = postgres ] && cmd=$PG_CMD
     # The production abuse window (10 minutes) with a budget no load generator reaches.
-    MALLOC_MMAP_THRESHOLD_=4194304 DYN53_ABUSE_LIMIT=1000000/600 DYN53_API_RATE_LIMIT=1000000/1 \
+    DYN53_ABUSE_LIMIT=1000000/600 DYN53_API_RATE_LIMIT=1000000/1 \
         DYN53_REDIS_URL=$REDIS DYN53_REDIS_PREFIX=$PREFIX \
         DYN53_HTTP_ADDR=127.0.0.1:0 DYN53_DNS_ADDR=127.0.0.1:0 DYN53_MINIUPDATE_ADDR=off DYN53_RRL_EXEMPT=127.0.0.0/8 \
         DYN53_ZONES=$ZONE RUST_LOG=info,hickory_server=warn,sqlx=warn,actix_web=warn \

@@ -201,7 +201,6 @@ impl DnsOptionArgs {
 }
 
 /// A prefix (`192.0.2.0/24`) or a single address.
-
 fn parse_net(text: &str) -> Result<IpNet, String> {
     let text = text.trim();
     text.parse::<IpNet>()
