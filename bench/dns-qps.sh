@@ -235,6 +235,7 @@ EOF
     (
         export DYN53_DATA_DIR=$dir/dyn53 RUST_LOG=warn
         unset DYN53_DATABASE_URL
+        "$BIN" migrate >/dev/null 2>&1
         "$BIN" zone add "$ZONE" >/dev/null
         printf 'bench-password-1\n' | "$BIN" user add "$EMAIL" --password-stdin >/dev/null
         local t0=$SECONDS
