@@ -240,18 +240,24 @@ impl Process {
         }
     }
 
-    /// The addresses `name=a,b` in the ready line (`"name":"a,b"` when it is JSON).
-    pub fn addresses(&self, name: &str) -> Vec<SocketAddr> {
+    /// The value of `name` in the ready line: `name=value`, or `"name":"value"` when it is
+    /// JSON.
+    fn ready_value(&self, name: &str) -> &str {
         let line = &self.ready_line;
         let (start, tag) = [format!("{name}="), format!("\"{name}\":\"")]
             .into_iter()
             .find_map(|tag| line.find(&tag).map(|start| (start, tag)))
             .expect("address in the listening line");
-        let value: String = line[start + tag.len()..]
-            .chars()
-            .take_while(|c| !c.is_whitespace() && *c != '"')
-            .collect();
-        value
+        let value = &line[start + tag.len()..];
+        let end = value
+            .find(|c: char| c.is_whitespace() || c == '"')
+            .unwrap_or(value.len());
+        &value[..end]
+    }
+
+    /// The addresses `name=a,b` in the ready line.
+    pub fn addresses(&self, name: &str) -> Vec<SocketAddr> {
+        self.ready_value(name)
             .split(',')
             .map(|a| a.parse().expect("socket address"))
             .collect()
@@ -259,10 +265,7 @@ impl Process {
 
     /// The address `name` in the ready line, unless it is `off`.
     pub fn optional_address(&self, name: &str) -> Option<SocketAddr> {
-        [format!("{name}=off"), format!("\"{name}\":\"off\"")]
-            .iter()
-            .all(|off| !self.ready_line.contains(off.as_str()))
-            .then(|| self.addresses(name)[0])
+        (self.ready_value(name) != "off").then(|| self.addresses(name)[0])
     }
 
     pub fn log(&self) -> String {
