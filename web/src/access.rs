@@ -19,7 +19,8 @@ use chrono::Duration;
 
 use crate::blocklists::Blocklists;
 use crate::domain::{
-    AccountStatus, Action, Email, Fqdn, GroupName, KeyScope, Label, Role, SecretToken, UpdateKey,
+    AccountStatus, Action, Email, Fqdn, GroupName, Ipv6Prefix, KeyScope, Label, Role, SecretToken,
+    UpdateKey,
 };
 use crate::update::{Client, Credentials, HostEntry, UpdateRequest};
 
@@ -239,6 +240,10 @@ impl AccountView<'_> {
 
     pub async fn host_count(&self) -> DbResult<u64> {
         self.0.tenant.host_count().await
+    }
+
+    pub async fn ipv6_prefix(&self) -> DbResult<Option<Ipv6Prefix>> {
+        self.0.tenant.ipv6_prefix().await
     }
 }
 
