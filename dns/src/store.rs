@@ -206,10 +206,12 @@ pub(crate) enum Plain<'a> {
     A(u32, Ipv4Addr),
     /// The host's one AAAA record.
     Aaaa(u32, Ipv6Addr),
-    /// NXDOMAIN, or NODATA (NOERROR), with the zone's SOA for the authority section.
+    /// NXDOMAIN, or NODATA (NOERROR), with the zone's SOA for the authority section: the
+    /// record (owner, TTL) and its data.
     Negative {
         rcode: ResponseCode,
         soa: &'a Record,
+        soa_data: &'a SOA,
         /// The zone's labels: its key is the query name's key without the labels below.
         zone_labels: usize,
     },
@@ -520,9 +522,14 @@ impl Store {
     ) -> Option<R> {
         let data = self.read();
         let zone = data.find_zone(key)?;
+        // Always an SOA (`Zone::finalize`); were it not, the general path would answer.
+        let RData::SOA(soa_data) = &zone.neg_soa.data else {
+            return None;
+        };
         let negative = |rcode| Plain::Negative {
             rcode,
             soa: &zone.neg_soa,
+            soa_data,
             zone_labels: zone.labels,
         };
         let plain = match zone.find(key) {

@@ -14,7 +14,7 @@
 //! queries. Whatever this module does not recognise goes the general way.
 
 use hickory_server::proto::op::ResponseCode;
-use hickory_server::proto::rr::{Name, Record, RecordType, rdata::SOA};
+use hickory_server::proto::rr::{Name, RecordType, rdata::SOA};
 
 use crate::cookies::ANSWER_LEN;
 use crate::names::NameKey;
@@ -197,7 +197,11 @@ pub(crate) fn write_answer(
             record_head(out, RecordType::AAAA, *ttl);
             rdata(out, |out| out.extend_from_slice(&address.octets()));
         }
-        Some(Plain::Negative { soa: record, .. }) => write_soa(out, &mut names, record),
+        Some(Plain::Negative { soa, soa_data, .. }) => {
+            names.write_name(out, &soa.name);
+            record_head_raw(out, TYPE_SOA, soa.ttl);
+            rdata(out, |out| write_soa_data(out, &mut names, soa_data));
+        }
         None => {}
     }
     if let Some(edns) = edns {
@@ -225,17 +229,7 @@ pub(crate) struct AnswerHeader {
     pub(crate) truncated: bool,
 }
 
-fn write_soa(out: &mut Vec<u8>, names: &mut Candidates, record: &Record) {
-    let hickory_server::proto::rr::RData::SOA(soa) = &record.data else {
-        // The store's negative answers always carry its SOA record.
-        unreachable!("a zone's SOA record")
-    };
-    names.write_name(out, &record.name);
-    record_head_raw(out, TYPE_SOA, record.ttl);
-    rdata(out, |out| soa_data(out, names, soa));
-}
-
-fn soa_data(out: &mut Vec<u8>, names: &mut Candidates, soa: &SOA) {
+fn write_soa_data(out: &mut Vec<u8>, names: &mut Candidates, soa: &SOA) {
     names.write_name(out, &soa.mname);
     names.write_name(out, &soa.rname);
     out.extend_from_slice(&soa.serial.to_be_bytes());
