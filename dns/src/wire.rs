@@ -187,19 +187,17 @@ pub(crate) fn write_answer(
     }
     let owner = &request[HEADER_LEN..query.question_end - 5];
     match plain {
-        Some(Plain::A(ttl, address)) => {
-            names.write(out, labels_of(owner));
-            record_head(out, RecordType::A, *ttl);
-            rdata(out, |out| out.extend_from_slice(&address.octets()));
+        Some(&Plain::A(ttl, v4)) => {
+            let address = (RecordType::A, ttl, &v4.octets()[..]);
+            write_address(out, &mut names, owner, address);
         }
-        Some(Plain::Aaaa(ttl, address)) => {
-            names.write(out, labels_of(owner));
-            record_head(out, RecordType::AAAA, *ttl);
-            rdata(out, |out| out.extend_from_slice(&address.octets()));
+        Some(&Plain::Aaaa(ttl, v6)) => {
+            let address = (RecordType::AAAA, ttl, &v6.octets()[..]);
+            write_address(out, &mut names, owner, address);
         }
         Some(Plain::Negative { soa, soa_data, .. }) => {
             names.write_name(out, &soa.name);
-            record_head_raw(out, TYPE_SOA, soa.ttl);
+            record_head(out, TYPE_SOA, soa.ttl);
             rdata(out, |out| write_soa_data(out, &mut names, soa_data));
         }
         None => {}
@@ -239,12 +237,20 @@ fn write_soa_data(out: &mut Vec<u8>, names: &mut Candidates, soa: &SOA) {
     out.extend_from_slice(&soa.minimum.to_be_bytes());
 }
 
-fn record_head(out: &mut Vec<u8>, rtype: RecordType, ttl: u32) {
-    record_head_raw(out, rtype.into(), ttl);
+/// An address record (type, TTL, address) owned by the question's name, `owner`.
+fn write_address(
+    out: &mut Vec<u8>,
+    names: &mut Candidates,
+    owner: &[u8],
+    (rtype, ttl, octets): (RecordType, u32, &[u8]),
+) {
+    names.write(out, labels_of(owner));
+    record_head(out, rtype.into(), ttl);
+    rdata(out, |out| out.extend_from_slice(octets));
 }
 
 /// Type, class IN and TTL of a record whose owner name was just written.
-fn record_head_raw(out: &mut Vec<u8>, rtype: u16, ttl: u32) {
+fn record_head(out: &mut Vec<u8>, rtype: u16, ttl: u32) {
     out.extend_from_slice(&rtype.to_be_bytes());
     out.extend_from_slice(&CLASS_IN.to_be_bytes());
     out.extend_from_slice(&ttl.to_be_bytes());
