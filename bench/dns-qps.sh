@@ -37,6 +37,7 @@
 # Usage:   bench/dns-qps.sh
 # Env:     SIZES="100000 1000000" DURATION=15 UPDATES=200 SERVER_CPU=1 LOAD_CPU=0
 #          DYN53_RUNS="rrl off charged" KEEP=1 (keep temp dir) DYN53_BIN=… (another build)
+#          MIMALLOC_PURGE_DELAY=0 (the deploy bundle's; another value for a comparison)
 # Needs:   dnsperf, nsd, dig (bind9-dnsutils), taskset, python3, cargo.
 #          Debian: apt-get install -y dnsperf nsd bind9-dnsutils
 set -euo pipefail
@@ -169,7 +170,8 @@ start_dyn53() {
         charged) rrl=(DYN53_RRL_RATE=1000000) ;;
         *) die "unknown dyn53 run $run" ;;
     esac
-    env "${rrl[@]}" DYN53_DATA_DIR="$WORK/$size/dyn53" \
+    # MIMALLOC_PURGE_DELAY as the deploy bundle sets it (src/main.rs), unless given.
+    env "${rrl[@]}" MIMALLOC_PURGE_DELAY="${MIMALLOC_PURGE_DELAY:-0}" DYN53_DATA_DIR="$WORK/$size/dyn53" \
         DYN53_HTTP_ADDR=127.0.0.1:0 DYN53_DNS_ADDR=127.0.0.1:0 DYN53_MINIUPDATE_ADDR=127.0.0.1:0 \
         DYN53_ZONES=$ZONE DYN53_ABUSE_LIMIT=1000000/1 \
         RUST_LOG='info,hickory_server=warn,hickory_net=warn,sqlx=warn,actix_web=warn' \

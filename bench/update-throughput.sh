@@ -29,6 +29,7 @@
 # Env:     SIZES="10000 100000 1000000" BACKENDS="sqlite postgres" DURATION=15 CONNECTIONS=64
 #          THREADS=2 PHASES="nochg-key nochg-password nochg-api change-key change-password change-api"
 #          SAMPLE=200 KEEP=1 (keep the temp dir)
+#          MIMALLOC_PURGE_DELAY=0 (the deploy bundle's; another value for a comparison)
 #          PG=postgres://postgres@127.0.0.1:5432 (a role that may CREATE DATABASE)
 #          PG_PARAMS=sslmode=disable (appended to the server's database URL)
 #          PG_CMD=web|serve (the command on PostgreSQL), REDIS=redis://127.0.0.1:6379
@@ -141,8 +142,9 @@ EOF
 
     local cmd=serve
     [ "$BACKEND" = postgres ] && cmd=$PG_CMD
-    # The production abuse window (10 minutes) with a budget no load generator reaches.
-    DYN53_ABUSE_LIMIT=1000000/600 DYN53_API_RATE_LIMIT=1000000/1 \
+    # The production abuse window (10 minutes) with a budget no load generator reaches;
+    # MIMALLOC_PURGE_DELAY as the deploy bundle sets it (src/main.rs), unless given.
+    MIMALLOC_PURGE_DELAY=${MIMALLOC_PURGE_DELAY:-0} DYN53_ABUSE_LIMIT=1000000/600 DYN53_API_RATE_LIMIT=1000000/1 \
         DYN53_REDIS_URL=$REDIS DYN53_REDIS_PREFIX=$PREFIX \
         DYN53_HTTP_ADDR=127.0.0.1:0 DYN53_DNS_ADDR=127.0.0.1:0 DYN53_MINIUPDATE_ADDR=off DYN53_RRL_EXEMPT=127.0.0.0/8 \
         DYN53_ZONES=$ZONE RUST_LOG=info,hickory_server=warn,sqlx=warn,actix_web=warn \
@@ -155,7 +157,7 @@ EOF
     URL=http://$(sed -E 's/.*http=([0-9.:]+).*/\1/' <<<"$line")
     if [ "$cmd" = web ]; then
         local node_dir=$WORK/node-$hosts
-        DYN53_DATA_DIR=$node_dir DYN53_REDIS_URL=$REDIS DYN53_REDIS_PREFIX=$PREFIX \
+        MIMALLOC_PURGE_DELAY=${MIMALLOC_PURGE_DELAY:-0} DYN53_DATA_DIR=$node_dir DYN53_REDIS_URL=$REDIS DYN53_REDIS_PREFIX=$PREFIX \
             DYN53_DNS_ADDR=127.0.0.1:0 DYN53_NODE_ID=bench-$$ DYN53_RRL_EXEMPT=127.0.0.0/8 \
             RUST_LOG=info "$BIN" dns >/dev/null 2>"$node_dir.log" &
         PIDS+=($!)

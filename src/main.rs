@@ -27,8 +27,13 @@ use dyn53_web::tls::CertFiles;
 use dyn53_web::update::UpdateLimits;
 use dyn53_web::{ops, serve};
 
-/// mimalloc rather than glibc's malloc: the update and DNS answer paths allocate on every
-/// request, and glibc's malloc and free were a fifth of an update's CPU.
+/// mimalloc rather than glibc's malloc: the update path allocates on every request, and
+/// glibc's malloc and free were a fifth of an update's CPU. Built without transparent huge
+/// pages (root Cargo.toml); the deploy bundle sets `MIMALLOC_PURGE_DELAY=0`: with mimalloc
+/// 3's default (a second), what loading a snapshot freed stayed resident, as pending purges
+/// only run when the heap is busy and a DNS node's answer loop does not allocate
+/// (bench/README.md, "mimalloc's memory"). Options cannot be set from here: mimalloc reads
+/// them before `main`, and setting them later takes `unsafe`.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -26,6 +26,8 @@ const CLIENT_LEN: usize = 8;
 /// RFC 9018's server cookie: version, reserved, timestamp, hash.
 const SERVER_LEN: usize = 16;
 const VERSION: u8 = 1;
+/// The COOKIE option of an answer: the client's cookie and ours.
+pub(crate) const ANSWER_LEN: usize = CLIENT_LEN + SERVER_LEN;
 
 /// The secret server cookies are made with: random per process, or the same on every node
 /// of a fleet (`DYN53_COOKIE_SECRET`, 32 hex digits).
@@ -82,12 +84,18 @@ impl CookieSecret {
         options: &[(EdnsCode, EdnsOption)],
         client_ip: IpAddr,
     ) -> Result<Option<Cookie>, Malformed> {
-        let Some(data) = options.iter().find_map(|(_, option)| match option {
-            EdnsOption::Unknown(10, data) => Some(data),
-            _ => None,
-        }) else {
-            return Ok(None);
-        };
+        options
+            .iter()
+            .find_map(|(_, option)| match option {
+                EdnsOption::Unknown(10, data) => Some(data),
+                _ => None,
+            })
+            .map(|data| self.check_data(data, client_ip))
+            .transpose()
+    }
+
+    /// Checks the data of a COOKIE option sent from `client_ip`.
+    pub(crate) fn check_data(&self, data: &[u8], client_ip: IpAddr) -> Result<Cookie, Malformed> {
         // A client cookie alone, or with a server cookie of 8 to 32 bytes.
         if !(data.len() == CLIENT_LEN || (16..=40).contains(&data.len())) {
             return Err(Malformed);
@@ -97,15 +105,23 @@ impl CookieSecret {
         // Another server's cookie, or ours from before a change of secret, is no error: the
         // client simply learns a new one.
         let valid = server.len() == SERVER_LEN && self.verify(&client, server, client_ip, now());
-        Ok(Some(Cookie { client, valid }))
+        Ok(Cookie { client, valid })
     }
 
     /// The COOKIE option of our answer: the client's cookie and a fresh server cookie.
     pub(crate) fn answer(&self, cookie: &Cookie, client_ip: IpAddr) -> EdnsOption {
-        let mut data = Vec::with_capacity(CLIENT_LEN + SERVER_LEN);
-        data.extend_from_slice(&cookie.client);
-        data.extend_from_slice(&self.server_cookie(&cookie.client, client_ip, now()));
-        EdnsOption::Unknown(u16::from(EdnsCode::Cookie), data)
+        EdnsOption::Unknown(
+            u16::from(EdnsCode::Cookie),
+            self.answer_data(cookie, client_ip).to_vec(),
+        )
+    }
+
+    /// [`CookieSecret::answer`]'s option data.
+    pub(crate) fn answer_data(&self, cookie: &Cookie, client_ip: IpAddr) -> [u8; ANSWER_LEN] {
+        let mut data = [0; ANSWER_LEN];
+        data[..CLIENT_LEN].copy_from_slice(&cookie.client);
+        data[CLIENT_LEN..].copy_from_slice(&self.server_cookie(&cookie.client, client_ip, now()));
+        data
     }
 
     fn server_cookie(&self, client: &[u8; 8], ip: IpAddr, time: u32) -> [u8; SERVER_LEN] {

@@ -28,7 +28,8 @@ use crate::cookies::{CookieSecret, Malformed};
 use crate::names::NameKey;
 use crate::rrl::{Class, RateLimiter, Verdict};
 use crate::stats::Stats;
-use crate::store::{Answer, Store};
+use crate::store::{Answer, Plain, Store};
+use crate::wire::{AnswerEdns, AnswerHeader, PlainQuery, write_answer};
 
 /// The largest UDP answer we send and the size we advertise in our OPT record (the DNS
 /// flag day 2020 value: avoids IP fragmentation).
@@ -237,6 +238,20 @@ impl Handler {
         out: &mut Vec<u8>,
         mut limiter: Option<&mut RateLimiter>,
     ) -> bool {
+        if let Some(sent) = self.answer_plain(packet, src, out, limiter.as_deref_mut()) {
+            return sent;
+        }
+        self.answer_general(packet, src, out, limiter)
+    }
+
+    /// [`Handler::answer_udp`] through hickory's message types, for any query.
+    pub(crate) fn answer_general(
+        &self,
+        packet: &[u8],
+        src: SocketAddr,
+        out: &mut Vec<u8>,
+        mut limiter: Option<&mut RateLimiter>,
+    ) -> bool {
         out.clear();
         let request = match Request::from_bytes(packet.to_vec(), src, Protocol::Udp) {
             Ok(request) => request,
@@ -284,6 +299,89 @@ impl Handler {
                 emit_header(&request.metadata, ResponseCode::ServFail, out)
             }
         }
+    }
+
+    /// [`Handler::answer_udp`] for the commonest queries, on their wire bytes
+    /// (`crate::wire`): the same answer, counted and rate limited alike, without decoding
+    /// the query into a message or building records. `None` when the query or its answer
+    /// is not one of those: then nothing has been counted, charged or sent.
+    pub(crate) fn answer_plain(
+        &self,
+        packet: &[u8],
+        src: SocketAddr,
+        out: &mut Vec<u8>,
+        limiter: Option<&mut RateLimiter>,
+    ) -> Option<bool> {
+        let query = PlainQuery::parse(packet)?;
+        let client_ip = src.ip().to_canonical();
+        let cookie = match query.edns.and_then(|edns| edns.cookie) {
+            // A malformed option (FORMERR) is the general path's business.
+            Some(data) => Some(self.cookies.check_data(data, client_ip).ok()?),
+            None => None,
+        };
+        let max_size = query.edns.map_or(MIN_UDP_PAYLOAD, |edns| {
+            edns.max_payload.clamp(MIN_UDP_PAYLOAD, MAX_UDP_PAYLOAD)
+        });
+        let edns = query.edns.map(|edns| AnswerEdns {
+            max_payload: max_size,
+            dnssec_ok: edns.dnssec_ok,
+            cookie: cookie.map(|cookie| self.cookies.answer_data(&cookie, client_ip)),
+        });
+        let (rcode, class, zone_key) = self.store.plain(&query.key, query.qtype, |plain| {
+            let (rcode, class, zone_key) = match &plain {
+                Plain::A(..) | Plain::Aaaa(..) => (ResponseCode::NoError, Class::Positive, 0),
+                Plain::Negative {
+                    rcode, zone_labels, ..
+                } => (
+                    *rcode,
+                    Class::Negative,
+                    query.key.labels().saturating_sub(*zone_labels),
+                ),
+            };
+            let header = AnswerHeader {
+                rcode,
+                truncated: false,
+            };
+            write_answer(&query, Some(&plain), header, edns.as_ref(), out);
+            (rcode, class, zone_key)
+        })?;
+        if out.len() > usize::from(max_size) {
+            // Too long for the client: the general path leaves parts out or truncates.
+            return None;
+        }
+        if let Some(cookie) = &cookie {
+            self.stats.record_cookie(cookie.valid);
+        }
+        let mut truncated = false;
+        if let Some(limiter) = limiter
+            && !cookie.is_some_and(|cookie| cookie.valid)
+            && !limiter.exempts(src.ip())
+        {
+            // As `rate_limit`: positive answers by the query name, negative ones by the zone
+            // (the query name's key without the labels below the zone).
+            let name = match class {
+                Class::Positive => query.key.full(),
+                _ => query.key.suffix(zone_key),
+            };
+            match limiter.check(src.ip(), class, name) {
+                Verdict::Send => {}
+                Verdict::Slip => {
+                    truncated = true;
+                    let header = AnswerHeader {
+                        rcode,
+                        truncated: true,
+                    };
+                    write_answer(&query, None, header, edns.as_ref(), out);
+                }
+                Verdict::Drop => return Some(false),
+            }
+        }
+        if truncated {
+            self.stats.record_truncated();
+        }
+        self.stats
+            .record(rcode, truncated || class == Class::Negative, false);
+        Some(true)
     }
 
     /// What to answer: an error code, or a lookup result.

@@ -30,6 +30,7 @@ mod stats;
 pub mod status;
 pub mod store;
 mod udp;
+mod wire;
 
 pub use cookies::CookieSecret;
 pub use follow::follow;

@@ -107,6 +107,48 @@ impl NameKey {
         Some(key)
     }
 
+    /// The key of the uncompressed name at the start of `wire` (a question's name, in any
+    /// case) and the name's length there, root byte included. `None` where [`NameKey::new`]
+    /// would refuse the name, and for a compression pointer or a name cut short: such
+    /// queries take the general path.
+    pub(crate) fn from_wire(wire: &[u8]) -> Option<(Self, usize)> {
+        let mut key = Self {
+            buf: [0; MAX_KEY],
+            len: 0,
+            starts: [0; MAX_LABELS],
+            labels: 0,
+        };
+        let mut pos = 0usize;
+        loop {
+            let len = usize::from(*wire.get(pos)?);
+            if len == 0 {
+                key.len = pos as u8;
+                return Some((key, pos + 1));
+            }
+            let end = pos + 1 + len;
+            if end > MAX_KEY - 1 || len > 63 || key.labels as usize >= MAX_LABELS {
+                return None;
+            }
+            key.starts[key.labels as usize] = pos as u8;
+            key.labels += 1;
+            key.buf[pos] = len as u8;
+            for (dst, &b) in key.buf[pos + 1..end]
+                .iter_mut()
+                .zip(wire.get(pos + 1..end)?)
+            {
+                *dst = b.to_ascii_lowercase();
+            }
+            pos = end;
+        }
+    }
+
+    /// Where each label starts, from the first: in the key, and so in the name's wire form.
+    pub(crate) fn label_starts(&self) -> impl Iterator<Item = usize> + '_ {
+        self.starts[..self.labels as usize]
+            .iter()
+            .map(|&s| usize::from(s))
+    }
+
     pub(crate) fn full(&self) -> &[u8] {
         &self.buf[..self.len as usize]
     }

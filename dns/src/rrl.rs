@@ -117,6 +117,20 @@ impl RateLimiter {
         }
     }
 
+    /// A copy of this table in its present state, counting into `stats`: two paths fed
+    /// the same answers must come to the same verdicts.
+    #[cfg(test)]
+    pub(crate) fn twin(&self, stats: Arc<Stats>) -> Self {
+        Self {
+            config: self.config.clone(),
+            buckets: self.buckets.clone(),
+            keys: self.keys,
+            epoch: self.epoch,
+            limited: self.limited,
+            stats,
+        }
+    }
+
     /// Charges one answer of `class` to `source`; `name` is the lowercase wire form of the
     /// name the class is keyed by (empty for errors).
     pub(crate) fn check(&mut self, source: IpAddr, class: Class, name: &[u8]) -> Verdict {

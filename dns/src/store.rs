@@ -200,6 +200,23 @@ impl Picker {
     }
 }
 
+/// An answer the wire path writes without building records: the commonest by far.
+pub(crate) enum Plain<'a> {
+    /// The host's one A record (TTL, address), owned by the name asked.
+    A(u32, Ipv4Addr),
+    /// The host's one AAAA record.
+    Aaaa(u32, Ipv6Addr),
+    /// NXDOMAIN, or NODATA (NOERROR), with the zone's SOA for the authority section: the
+    /// record (owner, TTL) and its data.
+    Negative {
+        rcode: ResponseCode,
+        soa: &'a Record,
+        soa_data: &'a SOA,
+        /// The zone's labels: its key is the query name's key without the labels below.
+        zone_labels: usize,
+    },
+}
+
 /// The result of a lookup inside our zones.
 pub struct Answer {
     rcode: ResponseCode,
@@ -490,6 +507,43 @@ impl Store {
         let mut answer = data.answer(zone, &key, qname, qtype, all_rrsets);
         answer.additional = data.additional(answer.answers());
         Some(answer)
+    }
+
+    /// [`Store::lookup`] for the wire path (`crate::wire`): `write` gets the answer when it
+    /// is a plain one (see [`Plain`]), under the read lock, and its result is returned.
+    /// `None` (nothing written) outside our zones and for every other answer: the apex, an
+    /// alias, a host with more than its inline addresses; and for `ANY`, which the caller
+    /// must not ask.
+    pub(crate) fn plain<R>(
+        &self,
+        key: &NameKey,
+        qtype: RecordType,
+        write: impl FnOnce(Plain<'_>) -> R,
+    ) -> Option<R> {
+        let data = self.read();
+        let zone = data.find_zone(key)?;
+        // Always an SOA (`Zone::finalize`); were it not, the general path would answer.
+        let RData::SOA(soa_data) = &zone.neg_soa.data else {
+            return None;
+        };
+        let negative = |rcode| Plain::Negative {
+            rcode,
+            soa: &zone.neg_soa,
+            soa_data,
+            zone_labels: zone.labels,
+        };
+        let plain = match zone.find(key) {
+            Found::Apex => return None,
+            Found::NxDomain => negative(ResponseCode::NXDomain),
+            Found::NoData => negative(ResponseCode::NoError),
+            Found::Host(host) if host.extra.is_some() || qtype == RecordType::ANY => return None,
+            Found::Host(host) => match qtype {
+                RecordType::A if host.flags & INLINE_A != 0 => Plain::A(host.ttl, host.v4),
+                RecordType::AAAA if host.flags & INLINE_AAAA != 0 => Plain::Aaaa(host.ttl, host.v6),
+                _ => negative(ResponseCode::NoError),
+            },
+        };
+        Some(write(plain))
     }
 
     fn read(&self) -> RwLockReadGuard<'_, Data> {
