@@ -23,8 +23,8 @@ use crate::domain::{
 /// An account's data, and only that.
 #[derive(Clone)]
 pub struct Tenant {
-    db: Db,
-    account: AccountId,
+    pub(super) db: Db,
+    pub(super) account: AccountId,
 }
 
 /// One line of a host's history.
