@@ -12,7 +12,7 @@ use support::api::Api;
 use support::hooks::{Received, Receiver};
 use support::http::update;
 use support::tenants::{PASS, setup_with};
-use support::web::mails;
+use support::web::{Visitor, csrf, mails, sign_in};
 use support::{Backend, Server, break_database, eventually};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -178,6 +178,22 @@ async fn webhooks_are_signed_retried_and_sent_once(backend: Backend) {
     assert_eq!(received.len(), 2, "{received:?}");
     let log = deliveries(&alice, &created).await;
     assert_eq!(log.len(), 2, "{log:?}");
+
+    // The account manager's delivery log shows both, and the failed attempt.
+    let mut v = Visitor::new(&server);
+    sign_in(&mut v, "alice@example.com", PASS).await;
+    let page = v.get("/notifications").await;
+    assert_eq!(page.status, 200);
+    for event in [&first, &second] {
+        assert!(page.body.contains(&event.event_id), "{}", page.body);
+    }
+    assert!(
+        page.body.contains("failed: could not connect"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("HTTP 204"), "{}", page.body);
+    assert!(!page.body.contains(secret), "the secret is shown once only");
 }
 
 /// A time `days` ago as an SQL expression of the server's backend (SQLite keeps RFC 3339
@@ -356,6 +372,64 @@ async fn subscriptions_are_the_accounts_own_and_checked(backend: Backend) {
     }
     let (_, list, _) = alice.get("/api/v1/notifications").await;
     assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+
+    // The same rules on the page: bob neither sees nor removes alice's subscription.
+    let mut page_bob = Visitor::new(&server);
+    sign_in(&mut page_bob, "bob@example.com", PASS).await;
+    let page = page_bob.get("/notifications").await;
+    assert!(page.body.contains("No subscriptions yet."), "{}", page.body);
+    let csrf_bob = csrf(&page.body);
+    let removing = page_bob
+        .post(
+            &format!("/notifications/{id}/delete"),
+            &[("csrf", &csrf_bob)],
+        )
+        .await;
+    assert_eq!(removing.status, 404);
+    let refused = page_bob
+        .post(
+            "/notifications",
+            &[
+                ("csrf", &csrf_bob),
+                ("channel", "webhook"),
+                ("url", "http://hooks.example.com/"),
+                ("events", "address.changed"),
+                ("stale_days", "7"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 400);
+    assert!(
+        refused.body.contains("starts with https://"),
+        "{}",
+        refused.body
+    );
+    let made = page_bob
+        .post(
+            "/notifications",
+            &[
+                ("csrf", &csrf_bob),
+                ("channel", "webhook"),
+                ("url", "https://hooks.example.net/bob"),
+                ("host", "bob.dyn.test"),
+                ("events", "address.changed"),
+                ("events", "host.abuse_blocked"),
+                ("stale_days", "7"),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, 200, "{}", made.body);
+    assert!(
+        made.body.contains("whsec_"),
+        "the secret, once: {}",
+        made.body
+    );
+    let (_, list, _) = bob.get("/api/v1/notifications").await;
+    assert_eq!(
+        list[0]["events"],
+        json!(["address.changed", "host.abuse_blocked"])
+    );
+    assert_eq!(list[0]["host"], "bob.dyn.test");
 
     // Removing it is the owner's; then it is gone.
     assert_eq!(alice.delete(&path).await.0, 204);
