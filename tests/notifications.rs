@@ -1,7 +1,8 @@
 //! Notifications end to end: webhooks to a local HTTPS receiver, signed and delivered once
 //! per event, retried across the receiver's outage with every attempt in the delivery log;
 //! nothing for an update that did not commit; a stale host told once per episode, by
-//! e-mail; subscriptions invisible to another account; bad input refused.
+//! e-mail; a host over the abuse limit, a login past its wrong passwords' cap and a staff
+//! block each told once; subscriptions invisible to another account; bad input refused.
 
 mod support;
 
@@ -439,7 +440,104 @@ async fn subscriptions_are_the_accounts_own_and_checked(backend: Backend) {
     );
 }
 
+async fn refusals_and_blocks_are_told_once(backend: Backend) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let receiver = Receiver::start(dir.path());
+    let ca = receiver.ca_file.display().to_string();
+    let server = setup_with(
+        backend,
+        &[
+            ("DYN53_NOTIFY_ALLOW_PRIVATE", "true"),
+            ("DYN53_NOTIFY_CA_FILE", &ca),
+            ("DYN53_ABUSE_LIMIT", "2/600"),
+            ("DYN53_GUESS_LIMIT", "3/600"),
+        ],
+    )
+    .await;
+    let alice = Api::user(&server, "alice@example.com").await;
+    let created = subscribe(
+        &alice,
+        json!({"url": receiver.url(), "events": ["host.abuse_blocked", "credentials.failing"]}),
+    )
+    .await;
+    let secret = created["secret"].as_str().expect("a secret");
+
+    // Over the abuse limit: refused twice, told once.
+    let answers: Vec<String> = update_home_to(
+        &server,
+        &["203.0.113.1", "203.0.113.2", "203.0.113.3", "203.0.113.4"],
+    )
+    .await;
+    assert_eq!(
+        answers,
+        ["good 203.0.113.1", "good 203.0.113.2", "abuse", "abuse"]
+    );
+    // Wrong passwords past the login's cap: told once.
+    for _ in 0..5 {
+        let wrong = update(
+            server.http,
+            "alice@example.com",
+            "wrong",
+            "hostname=office.dyn.test",
+        )
+        .await;
+        assert_eq!(wrong.body, "badauth");
+    }
+    // Staff block a host: told.
+    server.cli_ok(&["host", "block", "office.dyn.test", "--reason", "phishing"]);
+
+    let all = eventually(WAIT, async || {
+        let received = receiver.received();
+        let staff = received
+            .iter()
+            .any(|r| r.json()["data"]["reason"] == "staff");
+        let credentials = received.iter().any(|r| r.event == "credentials.failing");
+        let abuse = received
+            .iter()
+            .any(|r| r.json()["data"]["reason"] == "abuse_limit");
+        (staff && credentials && abuse).then_some(received)
+    })
+    .await
+    .unwrap_or_else(|| panic!("not all told: {:?}", receiver.received()));
+    assert!(all.iter().all(|r| r.signed_with(secret)));
+    let count = |f: &dyn Fn(&Received) -> bool| all.iter().filter(|r| f(r)).count();
+    assert_eq!(
+        count(&|r| r.json()["data"]["reason"] == "abuse_limit"),
+        1,
+        "{all:?}"
+    );
+    assert_eq!(count(&|r| r.event == "credentials.failing"), 1, "{all:?}");
+    let staff: Vec<&Received> = all
+        .iter()
+        .filter(|r| r.json()["data"]["reason"] == "staff")
+        .collect();
+    assert_eq!(staff.len(), 1);
+    assert_eq!(staff[0].json()["host"], "office.dyn.test");
+    assert_eq!(staff[0].json()["data"]["detail"], "phishing");
+    let abuse = all
+        .iter()
+        .find(|r| r.json()["data"]["reason"] == "abuse_limit")
+        .expect("abuse");
+    assert_eq!(abuse.json()["host"], "home.dyn.test");
+    assert_eq!(all.len(), 3, "{all:?}");
+}
+
+/// Updates home.dyn.test to each address in turn: the answers.
+async fn update_home_to(server: &Server, addresses: &[&str]) -> Vec<String> {
+    let mut answers = Vec::new();
+    for address in addresses {
+        let query = format!("hostname=home.dyn.test&myip={address}");
+        answers.push(
+            update(server.http, "alice@example.com", PASS, &query)
+                .await
+                .body,
+        );
+    }
+    answers
+}
+
 on_both_backends!(
+    refusals_and_blocks_are_told_once,
     webhooks_are_signed_retried_and_sent_once,
     a_stale_host_is_told_once_per_episode,
     subscriptions_are_the_accounts_own_and_checked,

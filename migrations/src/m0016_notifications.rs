@@ -45,6 +45,7 @@ enum NotificationDeliveries {
     EventId,
     Event,
     Payload,
+    DedupeKey,
     State,
     Attempts,
     NextAttemptAt,
@@ -144,6 +145,7 @@ impl MigrationTrait for Migration {
                 .col(string_len_uniq(D::EventId, 40))
                 .col(string_len(D::Event, 32))
                 .col(text(D::Payload))
+                .col(string_len_null(D::DedupeKey, 320))
                 .col(string_len(D::State, 16))
                 .col(integer(D::Attempts))
                 .col(timestamp_with_time_zone(D::NextAttemptAt))
@@ -187,7 +189,19 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        create_indexes(m, &INDEXES).await
+        create_indexes(m, &INDEXES).await?;
+        // One delivery per subscription and key: repeats of a once-per-window event
+        // (from any replica) insert nothing. Keys are NULL otherwise, and NULLs differ.
+        m.create_index(
+            Index::create()
+                .name("notification_deliveries_dedupe")
+                .table(D::Table)
+                .col(D::SubscriptionId)
+                .col(D::DedupeKey)
+                .unique()
+                .to_owned(),
+        )
+        .await
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {

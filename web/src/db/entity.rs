@@ -431,6 +431,9 @@ pub mod notification_delivery {
         pub event: String,
         /// The JSON body, as signed and sent.
         pub payload: String,
+        /// Set for events told once per window: a second one with the same key is not
+        /// queued.
+        pub dedupe_key: Option<String>,
         /// `pending`, `delivered` or `failed`.
         pub state: String,
         pub attempts: i32,

@@ -29,6 +29,9 @@ pub struct Event {
     pub host: Option<(i64, String)>,
     /// The event's own fields.
     pub data: Value,
+    /// For an event told at most once per window: the same key (the thing and the window)
+    /// queues nothing for a subscription that has it already.
+    pub dedupe: Option<String>,
 }
 
 /// A subscription as its account sees it (never a webhook's secret).
@@ -276,21 +279,24 @@ impl WriteTx {
             "host": event.host.as_ref().map(|(_, name)| name),
             "data": event.data,
         });
-        notification_delivery::ActiveModel {
+        let row = notification_delivery::ActiveModel {
             id: NotSet,
             subscription_id: Set(subscription),
             account_id: Set(event.account.0),
             event_id: Set(event_id),
             event: Set(event.kind.as_str().into()),
             payload: Set(payload.to_string()),
+            dedupe_key: Set(event.dedupe.clone()),
             state: Set(DeliveryState::Pending.as_str().into()),
             attempts: Set(0),
             next_attempt_at: Set(now),
             created_at: Set(now),
             finished_at: Set(None),
-        }
-        .insert(self.tx())
-        .await?;
+        };
+        notification_delivery::Entity::insert(row)
+            .on_conflict_do_nothing()
+            .exec_without_returning(self.tx())
+            .await?;
         Ok(())
     }
 }
@@ -460,6 +466,7 @@ impl Db {
                         "ipv4": h.ipv4,
                         "ipv6": h.ipv6,
                     }),
+                    dedupe: None,
                 };
                 tx.enqueue_for(s.id, &event, now).await?;
                 queued += 1;

@@ -468,6 +468,7 @@ fn address_changed(host: &Host, before: &HostState) -> Event {
         account: host.state.account,
         host: Some((host.state.id, host.name.to_string())),
         data: serde_json::json!({ "old": addresses(before), "new": addresses(&host.state) }),
+        dedupe: None,
     }
 }
 

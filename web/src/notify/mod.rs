@@ -11,6 +11,7 @@
 //! `scan_interval`. A failed attempt is logged and retried with exponential backoff and
 //! jitter, up to `retry_max` apart, until the event is `max_age` old: then it is failed.
 
+mod events;
 mod input;
 mod webhook;
 
@@ -26,6 +27,7 @@ use tracing::{info, warn};
 use crate::db::{Attempt, Db, DueDelivery, Duty, Outcome};
 use crate::domain::EventKind;
 use crate::mail::{Letter, Mailer};
+pub use events::{credentials_failing, over_abuse_limit};
 pub use input::{DEFAULT_STALE_DAYS, InputError, SubscriptionInput};
 pub use webhook::{EVENT_HEADER, EVENT_ID_HEADER, SIGNATURE_HEADER, Webhooks, signature};
 
