@@ -10,6 +10,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::auth::ApiCaller;
 use super::body::Body;
+use super::hosts::whole_number;
 use super::page_size;
 use super::problem::{NotFound, Problem, Unprocessable};
 use crate::access::SubscribeError;
@@ -92,8 +93,8 @@ struct NewSubscription {
     #[schema(example = json!(["address.changed", "host.stale"]))]
     events: Vec<String>,
     /// Days without an update after which a host is stale (1 to 365; default 7).
-    #[schema(minimum = 1, maximum = 365, example = 7)]
-    stale_days: Option<u32>,
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 365, example = 7)]
+    stale_days: Option<serde_json::Number>,
 }
 
 /// A new subscription, with a webhook's signing secret: shown this once.
@@ -122,12 +123,17 @@ async fn create(
     body: Body<NewSubscription>,
 ) -> Result<HttpResponse, Problem> {
     let admin = caller.access.notification_admin()?;
+    // Not a whole number of days: 0, which the rules refuse as out of range.
+    let stale_days = body
+        .stale_days
+        .as_ref()
+        .map(|d| whole_number(d).unwrap_or(0));
     let input = SubscriptionInput {
         host: body.host.as_deref(),
         email: body.email.as_deref(),
         url: body.url.as_deref(),
         events: body.events.iter().map(String::as_str).collect(),
-        stale_days: body.stale_days,
+        stale_days,
     };
     let request = match input.check(&caller.access, state.private_webhooks).await {
         Ok(request) => request,
@@ -157,13 +163,13 @@ async fn create(
 #[utoipa::path(
     operation_id = "delete_notification",
     tag = "notifications",
-    params(("id" = i64, Path, description = "The subscription's id.")),
+    params(("subscription" = String, Path, description = "The subscription's id.")),
     responses(
         (status = 204, description = "Removed."),
         (status = 404, response = NotFound),
     )
 )]
-#[delete("/notifications/{id}")]
+#[delete("/notifications/{subscription}")]
 async fn remove(caller: ApiCaller, id: web::Path<String>) -> Result<HttpResponse, Problem> {
     let admin = caller.access.notification_admin()?;
     let id: i64 = id.parse().map_err(|_| not_found())?;
@@ -242,13 +248,13 @@ impl AttemptView {
 #[utoipa::path(
     operation_id = "list_notification_deliveries",
     tag = "notifications",
-    params(("id" = i64, Path, description = "The subscription's id."), DeliveriesQuery),
+    params(("subscription" = String, Path, description = "The subscription's id."), DeliveriesQuery),
     responses(
         (status = 200, description = "The deliveries, newest first.", body = Vec<DeliveryView>),
         (status = 404, response = NotFound),
     )
 )]
-#[get("/notifications/{id}/deliveries")]
+#[get("/notifications/{subscription}/deliveries")]
 async fn deliveries(
     caller: ApiCaller,
     id: web::Path<String>,
