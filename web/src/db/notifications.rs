@@ -83,6 +83,8 @@ impl DeliveryState {
 pub struct Delivery {
     pub id: i64,
     pub subscription_id: i64,
+    /// Where it goes: the subscription's address or URL.
+    pub target: String,
     pub event_id: String,
     pub event: String,
     pub state: String,
@@ -214,6 +216,18 @@ impl Tenant {
             query = query.filter(notification_delivery::Column::SubscriptionId.eq(id));
         }
         let rows = query.all(&self.db.conn).await?;
+        let targets: HashMap<i64, String> = notification_subscription::Entity::find()
+            .select_only()
+            .columns([
+                notification_subscription::Column::Id,
+                notification_subscription::Column::Target,
+            ])
+            .filter(notification_subscription::Column::AccountId.eq(self.account.0))
+            .into_tuple::<(i64, String)>()
+            .all(&self.db.conn)
+            .await?
+            .into_iter()
+            .collect();
         let mut attempts: HashMap<i64, Vec<Attempt>> = HashMap::new();
         let ids: Vec<i64> = rows.iter().map(|d| d.id).collect();
         for a in notification_attempt::Entity::find()
@@ -233,6 +247,7 @@ impl Tenant {
             .into_iter()
             .map(|d| Delivery {
                 attempts: attempts.remove(&d.id).unwrap_or_default(),
+                target: targets.get(&d.subscription_id).cloned().unwrap_or_default(),
                 id: d.id,
                 subscription_id: d.subscription_id,
                 event_id: d.event_id,
@@ -393,6 +408,35 @@ impl Db {
             .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Forgets deliveries finished (delivered or failed) before `before`, with their
+    /// attempts: the delivery log keeps what is recent. How many went.
+    pub async fn prune_deliveries(&self, before: DateTime<Utc>) -> DbResult<u64> {
+        let finished = notification_delivery::Entity::find()
+            .select_only()
+            .column(notification_delivery::Column::Id)
+            .filter(notification_delivery::Column::State.ne(DeliveryState::Pending.as_str()))
+            .filter(notification_delivery::Column::FinishedAt.lt(before))
+            .limit(1000)
+            .into_tuple::<i64>()
+            .all(&self.conn)
+            .await?;
+        if finished.is_empty() {
+            return Ok(0);
+        }
+        let tx = self.begin_write().await?;
+        notification_attempt::Entity::delete_many()
+            .filter(notification_attempt::Column::DeliveryId.is_in(finished.iter().copied()))
+            .exec(tx.tx())
+            .await?;
+        let gone = notification_delivery::Entity::delete_many()
+            .filter(notification_delivery::Column::Id.is_in(finished))
+            .exec(tx.tx())
+            .await?
+            .rows_affected;
+        tx.commit().await?;
+        Ok(gone)
     }
 
     /// Queues `host.stale` for each host that has gone without an update for its

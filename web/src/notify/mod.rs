@@ -8,7 +8,7 @@
 //! would let replicas share the work, but SQLite has no such thing and one sender keeps up
 //! easily (deliveries run concurrently); the lock dies with its session, so another
 //! replica takes over at once. The sender also looks for stale hosts every
-//! `scan_interval`. A failed attempt is logged and retried with exponential backoff and
+//! `scan_interval`, and then forgets deliveries finished more than 30 days ago. A failed attempt is logged and retried with exponential backoff and
 //! jitter, up to `retry_max` apart, until the event is `max_age` old: then it is failed.
 
 mod events;
@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use metrics::{counter, describe_counter};
 use rand::Rng;
 use tokio::task::JoinSet;
 use tracing::{info, warn};
@@ -65,6 +66,8 @@ const POLL: Duration = Duration::from_secs(1);
 const STANDBY_RETRY: Duration = Duration::from_secs(5);
 /// Deliveries tried at once.
 const AT_ONCE: u64 = 16;
+/// How long the delivery log keeps a finished delivery.
+const KEEP_LOG: chrono::Duration = chrono::Duration::days(30);
 
 struct Sender {
     db: Db,
@@ -75,6 +78,15 @@ struct Sender {
 
 /// Sends notifications while this replica holds the lock; never returns.
 pub async fn run(db: Db, mailer: Mailer, webhooks: Webhooks, settings: NotifySettings) {
+    describe_counter!(
+        "dyn53_notifications_total",
+        "Notification attempts by channel and outcome: delivered, retried later, or failed for good."
+    );
+    for channel in ["email", "webhook"] {
+        for outcome in ["delivered", "retried", "failed"] {
+            count(channel, outcome, 0);
+        }
+    }
     let sender = Arc::new(Sender {
         db,
         mailer,
@@ -108,6 +120,9 @@ impl Sender {
                     Ok(0) => {}
                     Ok(n) => info!("{n} stale hosts to notify"),
                     Err(e) => warn!("looking for stale hosts: {e}"),
+                }
+                if let Err(e) = self.db.prune_deliveries(Utc::now() - KEEP_LOG).await {
+                    warn!("pruning the delivery log: {e}");
                 }
                 scanned = Some(Instant::now());
             }
@@ -168,6 +183,18 @@ impl Sender {
                 }
             }
         };
+        let counted = match outcome {
+            Outcome::Delivered => "delivered",
+            Outcome::Retry(_) => "retried",
+            Outcome::GiveUp => "failed",
+        };
+        // The label from our own words, whatever the row holds.
+        let channel = if delivery.channel == "email" {
+            "email"
+        } else {
+            "webhook"
+        };
+        count(channel, counted, 1);
         if let Some(error) = &error {
             // The event id and kind, never the target's secret or the body.
             warn!(
@@ -201,6 +228,11 @@ impl Sender {
         let jittered = doubled.mul_f64(rand::rng().random_range(0.5..=1.0));
         chrono::Duration::from_std(jittered).unwrap_or(chrono::Duration::MAX)
     }
+}
+
+/// Adds `n` to the attempts of `channel` that came to `outcome`.
+fn count(channel: &'static str, outcome: &'static str, n: u64) {
+    counter!("dyn53_notifications_total", "channel" => channel, "outcome" => outcome).increment(n);
 }
 
 /// The e-mail of a delivery: what happened in a line, then the event as JSON.
