@@ -3,7 +3,7 @@
 //! itself (an update that does not commit enqueues nothing), each attempt at a delivery,
 //! and the stale episodes already told.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::ActiveValue::{NotSet, Set};
@@ -265,54 +265,89 @@ impl WriteTx {
     /// Queues `event` for each subscription of its account that wants it (for its host,
     /// or for every host), in this transaction: it is sent if and only if this commits.
     pub async fn enqueue(&self, event: &Event) -> DbResult<()> {
+        let wanted = self.subscribers(std::slice::from_ref(event)).await?;
+        self.insert_deliveries(std::slice::from_ref(event), &wanted)
+            .await
+    }
+
+    /// (subscription, index in `events`) for each subscription that wants each event: one
+    /// query for them all.
+    pub(super) async fn subscribers(&self, events: &[Event]) -> DbResult<Vec<(i64, usize)>> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let accounts: BTreeSet<i64> = events.iter().map(|e| e.account.0).collect();
         let subscriptions = notification_subscription::Entity::find()
-            .filter(notification_subscription::Column::AccountId.eq(event.account.0))
+            .filter(notification_subscription::Column::AccountId.is_in(accounts))
+            .order_by_asc(notification_subscription::Column::Id)
             .all(self.tx())
             .await?;
-        let host_id = event.host.as_ref().map(|(id, _)| *id);
+        let mut wanted = Vec::new();
+        for (i, event) in events.iter().enumerate() {
+            let host_id = event.host.as_ref().map(|(id, _)| *id);
+            wanted.extend(
+                subscriptions
+                    .iter()
+                    .filter(|s| {
+                        s.account_id == event.account.0
+                            && Events::from_stored(&s.events).contains(event.kind)
+                            && s.host_id.is_none_or(|id| Some(id) == host_id)
+                    })
+                    .map(|s| (s.id, i)),
+            );
+        }
+        Ok(wanted)
+    }
+
+    /// Inserts a pending delivery of `events[i]` for each (subscription, i) of `wanted`, 500
+    /// rows to a statement; one whose dedupe key the subscription has already is skipped.
+    pub(super) async fn insert_deliveries(
+        &self,
+        events: &[Event],
+        wanted: &[(i64, usize)],
+    ) -> DbResult<()> {
         let now = Utc::now();
-        for s in subscriptions.into_iter().filter(|s| {
-            Events::from_stored(&s.events).contains(event.kind)
-                && s.host_id.is_none_or(|id| Some(id) == host_id)
-        }) {
-            self.enqueue_for(s.id, event, now).await?;
+        let rows: Vec<_> = wanted
+            .iter()
+            .map(|(subscription, i)| delivery_row(*subscription, &events[*i], now))
+            .collect();
+        for chunk in rows.chunks(500) {
+            notification_delivery::Entity::insert_many(chunk.iter().cloned())
+                .on_conflict_do_nothing()
+                .exec_without_returning(self.tx())
+                .await?;
         }
         Ok(())
     }
+}
 
-    async fn enqueue_for(
-        &self,
-        subscription: i64,
-        event: &Event,
-        now: DateTime<Utc>,
-    ) -> DbResult<()> {
-        let event_id = format!("evt_{:032x}", rand::random::<u128>());
-        let payload = json!({
-            "id": event_id,
-            "type": event.kind.as_str(),
-            "created_at": now,
-            "host": event.host.as_ref().map(|(_, name)| name),
-            "data": event.data,
-        });
-        let row = notification_delivery::ActiveModel {
-            id: NotSet,
-            subscription_id: Set(subscription),
-            account_id: Set(event.account.0),
-            event_id: Set(event_id),
-            event: Set(event.kind.as_str().into()),
-            payload: Set(payload.to_string()),
-            dedupe_key: Set(event.dedupe.clone()),
-            state: Set(DeliveryState::Pending.as_str().into()),
-            attempts: Set(0),
-            next_attempt_at: Set(now),
-            created_at: Set(now),
-            finished_at: Set(None),
-        };
-        notification_delivery::Entity::insert(row)
-            .on_conflict_do_nothing()
-            .exec_without_returning(self.tx())
-            .await?;
-        Ok(())
+/// A pending delivery of `event` to `subscription`, under a new event id.
+fn delivery_row(
+    subscription: i64,
+    event: &Event,
+    now: DateTime<Utc>,
+) -> notification_delivery::ActiveModel {
+    let event_id = format!("evt_{:032x}", rand::random::<u128>());
+    let payload = json!({
+        "id": event_id,
+        "type": event.kind.as_str(),
+        "created_at": now,
+        "host": event.host.as_ref().map(|(_, name)| name),
+        "data": event.data,
+    });
+    notification_delivery::ActiveModel {
+        id: NotSet,
+        subscription_id: Set(subscription),
+        account_id: Set(event.account.0),
+        event_id: Set(event_id),
+        event: Set(event.kind.as_str().into()),
+        payload: Set(payload.to_string()),
+        dedupe_key: Set(event.dedupe.clone()),
+        state: Set(DeliveryState::Pending.as_str().into()),
+        attempts: Set(0),
+        next_attempt_at: Set(now),
+        created_at: Set(now),
+        finished_at: Set(None),
     }
 }
 
@@ -512,7 +547,8 @@ impl Db {
                     }),
                     dedupe: None,
                 };
-                tx.enqueue_for(s.id, &event, now).await?;
+                tx.insert_deliveries(std::slice::from_ref(&event), &[(s.id, 0)])
+                    .await?;
                 queued += 1;
             }
         }

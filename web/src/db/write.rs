@@ -421,6 +421,10 @@ impl WriteTx {
 
     /// Commits; returns the changes as published, under their revision, if there were any.
     pub async fn commit(mut self) -> DbResult<Option<Batch>> {
+        // Who hears of the address changes is read before the revision's lock is taken;
+        // only their insert, which needs the revision, comes after it.
+        let mut address_changes = std::mem::take(&mut self.address_changes);
+        let subscribers = self.subscribers(&address_changes).await?;
         let revision = if self.changes.is_empty() {
             None
         } else {
@@ -446,9 +450,12 @@ impl WriteTx {
             }
             .insert(&self.tx)
             .await?;
-            for mut event in std::mem::take(&mut self.address_changes) {
-                event.data["revision"] = value.into();
-                self.enqueue(&event).await?;
+            if !subscribers.is_empty() {
+                for event in &mut address_changes {
+                    event.data["revision"] = value.into();
+                }
+                self.insert_deliveries(&address_changes, &subscribers)
+                    .await?;
             }
             Some(value as Revision)
         };
