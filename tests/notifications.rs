@@ -2,7 +2,8 @@
 //! per event, retried across the receiver's outage with every attempt in the delivery log;
 //! nothing for an update that did not commit; a stale host told once per episode, by
 //! e-mail; a host over the abuse limit, a login past its wrong passwords' cap and a staff
-//! block each told once; subscriptions invisible to another account; bad input refused.
+//! block each told once; subscriptions invisible to another account; bad input refused;
+//! two `web` replicas sending each event once, the standby taking over when the sender dies.
 
 mod support;
 
@@ -10,6 +11,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::api::Api;
+use support::fleet::{PASSWORD, Redis, Web};
 use support::hooks::{Received, Receiver};
 use support::http::update;
 use support::tenants::{PASS, setup_with};
@@ -542,3 +544,67 @@ on_both_backends!(
     a_stale_host_is_told_once_per_episode,
     subscriptions_are_the_accounts_own_and_checked,
 );
+
+/// Two `dyn53 web` replicas on one PostgreSQL database: events from both are sent once
+/// each, by the one replica holding the lock; when it dies, the other sends.
+#[tokio::test(flavor = "multi_thread")]
+async fn one_replica_sends_and_another_takes_over() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let receiver = Receiver::start(dir.path());
+    let ca = receiver.ca_file.display().to_string();
+    let env = [
+        ("DYN53_NOTIFY_ALLOW_PRIVATE", "true"),
+        ("DYN53_NOTIFY_CA_FILE", ca.as_str()),
+    ];
+    let redis = Redis::shared();
+    let mut first = Web::start(&redis, &env).await;
+    let key = first.setup_hosts("fleet@example.com", 2);
+    let second = first.replica_with(&redis, &env).await;
+    let login = json!({"email": "fleet@example.com", "password": PASSWORD}).to_string();
+    let (_, token, _) =
+        support::api::call(first.http, "POST", "/api/v1/auth/token", None, Some(&login)).await;
+    let api = Api {
+        addr: first.http,
+        bearer: token["access_token"].as_str().expect("a token").to_owned(),
+    };
+    let created = subscribe(
+        &api,
+        json!({"url": receiver.url(), "events": ["address.changed"]}),
+    )
+    .await;
+
+    for i in 1..=6 {
+        let web = if i % 2 == 0 { &first } else { &second };
+        let query = format!("hostname=h0.dyn.test&myip=203.0.113.{i}");
+        let answer = update(web.http, "fleet@example.com", &key, &query).await;
+        assert_eq!(answer.body, format!("good 203.0.113.{i}"));
+    }
+    received_change(&receiver, "203.0.113.6").await;
+    for i in 1..=5 {
+        received_change(&receiver, &format!("203.0.113.{i}")).await;
+    }
+    // Logged as delivered (a sender killed between a request and its log sends it again,
+    // under the same event id: at least once).
+    eventually(WAIT, async || {
+        let log = deliveries(&api, &created).await;
+        log.iter().all(|d| d["state"] == "delivered").then_some(())
+    })
+    .await
+    .expect("all logged as delivered");
+    // The leader dies; the standby takes the lock and sends what comes next.
+    first.kill();
+    let answer = update(
+        second.http,
+        "fleet@example.com",
+        &key,
+        "hostname=h1.dyn.test&myip=203.0.113.7",
+    )
+    .await;
+    assert_eq!(answer.body, "good 203.0.113.7");
+    received_change(&receiver, "203.0.113.7").await;
+    let received = receiver.received();
+    let mut ids: Vec<&str> = received.iter().map(|r| r.event_id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!((received.len(), ids.len()), (7, 7), "{received:?}");
+}
