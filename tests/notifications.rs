@@ -434,6 +434,37 @@ async fn subscriptions_are_the_accounts_own_and_checked(backend: Backend) {
     );
     assert_eq!(list[0]["host"], "bob.dyn.test");
 
+    // A member's e-mail subscription goes with the member.
+    server.add_user_with(
+        "carol@example.com",
+        PASS,
+        &["--member-of", "alice@example.com", "--role", "viewer"],
+    );
+    subscribe(
+        &alice,
+        json!({"email": "carol@example.com", "events": ["host.stale"]}),
+    )
+    .await;
+    let (_, users, _) = alice.get("/api/v1/account/users").await;
+    let carol = users
+        .as_array()
+        .and_then(|u| u.iter().find(|u| u["email"] == "carol@example.com"))
+        .map(|u| u["id"].clone())
+        .expect("carol listed");
+    assert_eq!(
+        alice
+            .delete(&format!("/api/v1/account/users/{carol}"))
+            .await
+            .0,
+        204
+    );
+    let (_, list, _) = alice.get("/api/v1/notifications").await;
+    assert!(
+        list.as_array()
+            .is_some_and(|l| l.iter().all(|s| s["target"] != "carol@example.com")),
+        "{list}"
+    );
+
     // Removing it is the owner's; then it is gone.
     assert_eq!(alice.delete(&path).await.0, 204);
     assert_eq!(

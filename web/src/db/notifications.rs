@@ -321,6 +321,38 @@ impl WriteTx {
     }
 }
 
+impl WriteTx {
+    /// E-mail subscriptions follow their person: to `to` when the user at `from` changes
+    /// address, gone (`None`) when the user leaves the account.
+    pub(super) async fn readdress_subscriptions(
+        &self,
+        account: i64,
+        from: &str,
+        to: Option<&str>,
+    ) -> DbResult<()> {
+        let theirs = Condition::all()
+            .add(notification_subscription::Column::AccountId.eq(account))
+            .add(notification_subscription::Column::Channel.eq("email"))
+            .add(notification_subscription::Column::Target.eq(from));
+        match to {
+            Some(to) => {
+                notification_subscription::Entity::update_many()
+                    .col_expr(notification_subscription::Column::Target, Expr::value(to))
+                    .filter(theirs)
+                    .exec(self.tx())
+                    .await?;
+            }
+            None => {
+                notification_subscription::Entity::delete_many()
+                    .filter(theirs)
+                    .exec(self.tx())
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A pending delivery of `event` to `subscription`, under a new event id.
 fn delivery_row(
     subscription: i64,
