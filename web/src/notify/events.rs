@@ -4,6 +4,9 @@
 //! does not wait for it. Each is told at most once per window of its limit (per host, per
 //! login), whichever replica sees it: the window is in the delivery's dedupe key.
 
+use std::collections::HashSet;
+use std::sync::{LazyLock, Mutex, PoisonError};
+
 use chrono::Utc;
 use serde_json::json;
 
@@ -11,8 +14,24 @@ use crate::db::{AccountId, Db, Event};
 use crate::domain::EventKind;
 use crate::limits::AbuseLimit;
 
-/// Queues `event` in the background; a failure is logged (the event is lost with it).
+/// Dedupe keys this process queued lately: a client looping over its limit costs one
+/// queue write per window, not one per request. Forgotten wholesale when it grows large
+/// (the database's unique key still holds).
+static QUEUED: LazyLock<Mutex<HashSet<String>>> = LazyLock::new(Mutex::default);
+const QUEUED_MAX: usize = 10_000;
+
+/// Queues `event` in the background, unless this process queued its dedupe key already; a
+/// failure is logged (the event is lost with it).
 fn queue_soon(db: &Db, event: Event) {
+    if let Some(key) = &event.dedupe {
+        let mut queued = QUEUED.lock().unwrap_or_else(PoisonError::into_inner);
+        if queued.len() >= QUEUED_MAX {
+            queued.clear();
+        }
+        if !queued.insert(key.clone()) {
+            return;
+        }
+    }
     let db = db.clone();
     tokio::spawn(async move {
         let queued = async {
