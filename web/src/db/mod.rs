@@ -34,7 +34,7 @@ pub use console::{
 pub use hosts::{ACME_LABEL, Host, HostKind, HostState, NewHost};
 pub use lead::{Duty, Leadership};
 pub use notifications::{
-    Attempt, Delivery, DeliveryState, DueDelivery, Event, NewSubscription, Outcome, Subscription,
+    Attempt, Delivery, DueDelivery, Event, NewSubscription, Outcome, Subscription,
 };
 pub use people::{KeyAuth, KeyProtocols, NewKey, NewUser, NewUserAccount, UserAuth};
 pub use second_factor::RECOVERY_CODES;

@@ -61,7 +61,7 @@ pub struct NewSubscription {
 
 /// Where a delivery stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DeliveryState {
+enum DeliveryState {
     Pending,
     Delivered,
     /// Given up: too old to try again.
@@ -69,7 +69,7 @@ pub enum DeliveryState {
 }
 
 impl DeliveryState {
-    pub fn as_str(self) -> &'static str {
+    fn as_str(self) -> &'static str {
         match self {
             DeliveryState::Pending => "pending",
             DeliveryState::Delivered => "delivered",

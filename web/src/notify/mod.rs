@@ -30,7 +30,7 @@ use crate::domain::EventKind;
 use crate::mail::{Letter, Mailer};
 pub use events::{credentials_failing, over_abuse_limit};
 pub use input::{DEFAULT_STALE_DAYS, InputError, SubscriptionInput};
-pub use webhook::{EVENT_HEADER, EVENT_ID_HEADER, SIGNATURE_HEADER, Webhooks, signature};
+pub use webhook::Webhooks;
 
 /// The operator's settings (`DYN53_NOTIFY_*`).
 #[derive(Clone, Debug)]
@@ -46,19 +46,6 @@ pub struct NotifySettings {
     pub allow_private: bool,
     /// Certificates (PEM) trusted for webhooks besides the public roots.
     pub ca_file: Option<PathBuf>,
-}
-
-impl Default for NotifySettings {
-    fn default() -> NotifySettings {
-        NotifySettings {
-            retry_min: Duration::from_secs(30),
-            retry_max: Duration::from_secs(3600),
-            max_age: Duration::from_secs(86_400),
-            scan_interval: Duration::from_secs(300),
-            allow_private: false,
-            ca_file: None,
-        }
-    }
 }
 
 /// How often the queue is read while leading, and how often a standby tries to lead.

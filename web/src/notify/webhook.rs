@@ -23,10 +23,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The signature header: `t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<body>">`.
-pub const SIGNATURE_HEADER: &str = "X-Dyn53-Signature";
+const SIGNATURE_HEADER: &str = "X-Dyn53-Signature";
 /// The event's id, the same on every attempt: receivers de-duplicate by it.
-pub const EVENT_ID_HEADER: &str = "X-Dyn53-Event-Id";
-pub const EVENT_HEADER: &str = "X-Dyn53-Event";
+const EVENT_ID_HEADER: &str = "X-Dyn53-Event-Id";
+const EVENT_HEADER: &str = "X-Dyn53-Event";
 
 pub struct Webhooks {
     client: reqwest::Client,
@@ -119,7 +119,7 @@ impl Webhooks {
 
 /// `t=<now>,v1=<hex HMAC-SHA256(secret, "<now>.<body>")>`: the time is signed too, so a
 /// receiver can refuse an old request replayed.
-pub fn signature(secret: &str, now: i64, body: &str) -> String {
+fn signature(secret: &str, now: i64, body: &str) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
     mac.update(format!("{now}.{body}").as_bytes());
     let digest: String = mac
