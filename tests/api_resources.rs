@@ -502,7 +502,7 @@ async fn groups_keys_account(backend: Backend) {
     assert_eq!(
         account,
         json!({"plan": "free", "status": "active", "host_limit": 5, "host_count": 2,
-               "email": "alice@example.com", "role": "owner"})
+               "email": "alice@example.com", "role": "owner", "ipv6_prefix": null})
     );
     let (_, users, _) = alice.get("/api/v1/account/users").await;
     let emails: Vec<&str> = users

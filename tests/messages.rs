@@ -233,7 +233,7 @@ async fn the_protocols_and_the_api_say_what_is_wrong(backend: Backend) {
         detail("/api/v1/hosts/home.dyn.test", r#"{"tll": 60}"#).await,
         "The body is not valid: `tll`: unknown field `tll`, expected one of `ipv4`, `ipv6`, \
          `offline`, `ttl`, `wildcard`, `mx`, `backmx`, `alias`, `txt`, `offline_ipv4`, \
-         `offline_ipv6`"
+         `offline_ipv6`, `ipv6_interface_id`"
     );
 
     // The pages: a form without its token, an unknown page, a typed /logout.

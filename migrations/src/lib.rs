@@ -15,6 +15,7 @@ mod m0011_abuse_controls;
 mod m0012_second_factor;
 mod m0013_audit_speed;
 mod m0014_tsig_keys;
+mod m0015_ipv6_prefixes;
 mod m0016_notifications;
 
 pub struct Migrator;
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0012_second_factor::Migration),
             Box::new(m0013_audit_speed::Migration),
             Box::new(m0014_tsig_keys::Migration),
+            Box::new(m0015_ipv6_prefixes::Migration),
             Box::new(m0016_notifications::Migration),
         ]
     }

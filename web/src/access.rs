@@ -19,8 +19,8 @@ use chrono::Duration;
 
 use crate::blocklists::Blocklists;
 use crate::domain::{
-    AccountStatus, Action, Channel, Email, Events, Fqdn, GroupName, KeyScope, Label, Role,
-    SecretToken, UpdateKey, webhook_secret,
+    AccountStatus, Action, Channel, Email, Events, Fqdn, GroupName, Ipv6Prefix, KeyScope, Label,
+    Role, SecretToken, UpdateKey, webhook_secret,
 };
 use crate::update::{Client, Credentials, HostEntry, UpdateRequest};
 
@@ -245,6 +245,10 @@ impl AccountView<'_> {
 
     pub async fn host_count(&self) -> DbResult<u64> {
         self.0.tenant.host_count().await
+    }
+
+    pub async fn ipv6_prefix(&self) -> DbResult<Option<Ipv6Prefix>> {
+        self.0.tenant.ipv6_prefix().await
     }
 
     /// The account's notification subscriptions.

@@ -29,6 +29,10 @@ struct AccountView {
     email: String,
     /// The caller's role: `owner`, `admin`, `editor` or `viewer`.
     role: &'static str,
+    /// The IPv6 prefix the account's router last sent (`ipv6_prefix` of an update, dyndns2's
+    /// `ip6lanprefix`): hosts with an `ipv6_interface_id` have this prefix, then their own bits.
+    #[schema(example = "2001:db8:1200::/56")]
+    ipv6_prefix: Option<String>,
 }
 
 /// The caller's account.
@@ -41,7 +45,9 @@ struct AccountView {
 )]
 #[get("/account")]
 async fn account(caller: ApiCaller) -> Result<HttpResponse, Problem> {
-    let host_count = caller.access.account()?.host_count().await?;
+    let account = caller.access.account()?;
+    let host_count = account.host_count().await?;
+    let ipv6_prefix = account.ipv6_prefix().await?.map(|p| p.to_string());
     let user = caller.user();
     Ok(HttpResponse::Ok().json(AccountView {
         plan: user.plan.as_str(),
@@ -50,6 +56,7 @@ async fn account(caller: ApiCaller) -> Result<HttpResponse, Problem> {
         host_count,
         email: user.email.to_string(),
         role: user.role.as_str(),
+        ipv6_prefix,
     }))
 }
 

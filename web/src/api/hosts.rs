@@ -18,7 +18,7 @@ use super::updates::{addresses, apply, settings_request};
 use super::{Cursor, nullable, page_size};
 use crate::access::{Access, CreateHostError};
 use crate::db::{Host, HostFilter};
-use crate::domain::Fqdn;
+use crate::domain::{Fqdn, InterfaceId};
 use crate::state::AppState;
 use crate::update::{HostSettings, check_txt};
 
@@ -40,6 +40,9 @@ pub(super) struct HostView {
     ipv4: Option<Ipv4Addr>,
     #[schema(value_type = Option<String>, format = Ipv6)]
     ipv6: Option<Ipv6Addr>,
+    /// Set when `ipv6` follows the account's IPv6 prefix: the address's bits after the
+    /// prefix, like `::1:2:3:4`.
+    ipv6_interface_id: Option<String>,
     /// The TTL served, in seconds.
     ttl: u32,
     /// The owner's TTL; `null`: the zone's default.
@@ -77,6 +80,7 @@ impl HostView {
             zone: host.zone.name.to_string(),
             ipv4: state.ipv4,
             ipv6: state.ipv6,
+            ipv6_interface_id: state.ipv6_interface_id.map(|id| id.to_string()),
             ttl: host.zone.ttl_for(state.ttl),
             ttl_override: state.ttl,
             offline: state.offline,
@@ -256,6 +260,11 @@ struct HostChanges {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>, format = Ipv6)]
     offline_ipv6: Option<Option<String>>,
+    /// Make `ipv6` follow the account's IPv6 prefix, ending in these bits (`::1:2:3:4`; the
+    /// last 64 bits not all zero); `null`: keep the address it has and stop following.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, example = "::1:2:3:4")]
+    ipv6_interface_id: Option<Option<String>>,
 }
 
 impl HostChanges {
@@ -307,7 +316,15 @@ impl HostChanges {
                 ))
             }
         };
+        let ipv6_interface_id = match &self.ipv6_interface_id {
+            Some(Some(id)) => Some(Some(InterfaceId::parse(id).map_err(|e| {
+                Problem::invalid("invalid_interface_id", format!("ipv6_interface_id: {e}."))
+            })?)),
+            Some(None) => Some(None),
+            None => None,
+        };
         Ok(HostSettings {
+            ipv6_interface_id,
             wildcard: self.wildcard,
             mx: name(&self.mx, "invalid_mx", "mail exchanger")?,
             backmx: self.backmx,

@@ -14,7 +14,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use super::auth::{ApiCaller, UpdateCaller};
 use super::problem::{NotFound, Problem, Unprocessable};
 use crate::db::Host;
-use crate::domain::{Fqdn, Protocol, parse_ipv4, parse_ipv6};
+use crate::domain::{Fqdn, Ipv6Prefix, Protocol, parse_ipv4, parse_ipv6};
 use crate::state::AppState;
 use crate::update::{Addresses, Client, HostEntry, HostResult, HostSettings, UpdateRequest};
 
@@ -30,6 +30,10 @@ struct UpdateBody {
     ipv4: Option<String>,
     #[schema(format = Ipv6)]
     ipv6: Option<String>,
+    /// The router's IPv6 prefix (`/64` or shorter): every host of the account with an
+    /// `ipv6_interface_id` moves into it, with this update.
+    #[schema(example = "2001:db8:1200::/56")]
+    ipv6_prefix: Option<String>,
     /// Take the host offline (premium plan); `false` or absent brings it online.
     offline: Option<bool>,
 }
@@ -82,6 +86,12 @@ async fn update(
         api_client(&req, caller.source()),
     );
     request.offline = body.offline;
+    request.ipv6_prefix = body
+        .ipv6_prefix
+        .as_deref()
+        .map(Ipv6Prefix::parse)
+        .transpose()
+        .map_err(|e| Problem::invalid("invalid_ipv6_prefix", format!("ipv6_prefix: {e}.")))?;
     let (changed, now) = run(&state, request, &fqdn).await?;
     Ok(HttpResponse::Ok().json(UpdateResult {
         result: if changed { "good" } else { "nochg" },

@@ -20,6 +20,8 @@ pub mod account {
         pub plan: String,
         pub status: String,
         pub created_at: DateTimeUtc,
+        /// The IPv6 prefix the account's router last sent, which derived hosts follow.
+        pub ipv6_prefix: Option<String>,
     }
     no_relations!();
 }
@@ -168,6 +170,8 @@ pub mod host {
         pub blocked: bool,
         pub offline_ipv4: Option<String>,
         pub offline_ipv6: Option<String>,
+        /// The address's last bits when it follows the account's `ipv6_prefix`.
+        pub ipv6_interface_id: Option<String>,
         pub last_agent: Option<String>,
         pub last_source: Option<String>,
         pub last_protocol: Option<String>,

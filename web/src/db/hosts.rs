@@ -7,9 +7,9 @@ use dyn53_dns::feed::{Change, HostRecords, Mx};
 use sea_orm::ActiveValue::Set;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter};
 
-use super::entity::{group, group_host, host, zone};
+use super::entity::{account, group, group_host, host, zone};
 use super::{AccountId, Db, DbError, DbResult, WriteTx, Zone};
-use crate::domain::{Fqdn, GroupName};
+use crate::domain::{Fqdn, GroupName, InterfaceId, Ipv6Prefix};
 
 /// What a host name is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,6 +77,9 @@ pub struct HostState {
     /// Served instead of the addresses while offline; none: no address then.
     pub offline_ipv4: Option<Ipv4Addr>,
     pub offline_ipv6: Option<Ipv6Addr>,
+    /// Set when the host's IPv6 address follows its account's prefix: `ipv6` is then that
+    /// prefix followed by these bits.
+    pub ipv6_interface_id: Option<InterfaceId>,
 }
 
 impl HostState {
@@ -107,6 +110,10 @@ impl HostState {
             alias: stored_name(&m.alias).filter(|_| HostKind::parse(&m.kind) == HostKind::Alias),
             offline_ipv4: address(&m.offline_ipv4),
             offline_ipv6: address(&m.offline_ipv6),
+            ipv6_interface_id: m
+                .ipv6_interface_id
+                .as_deref()
+                .and_then(|id| InterfaceId::parse(id).ok()),
         }
     }
 }
@@ -242,6 +249,11 @@ fn stored_name(stored: &Option<String>) -> Option<Fqdn> {
     stored.as_deref().and_then(|v| Fqdn::parse(v).ok())
 }
 
+/// A stored prefix, absent when it no longer parses.
+fn stored_prefix(stored: &Option<String>) -> Option<Ipv6Prefix> {
+    stored.as_deref().and_then(|v| Ipv6Prefix::parse(v).ok())
+}
+
 /// A stored address, absent when it no longer parses (see [`Host::from_model`]).
 pub(super) fn address<A: std::str::FromStr>(stored: &Option<String>) -> Option<A> {
     stored.as_deref().and_then(|v| v.parse().ok())
@@ -268,6 +280,7 @@ impl NewHost {
             blocked: Set(false),
             offline_ipv4: Set(None),
             offline_ipv6: Set(None),
+            ipv6_interface_id: Set(None),
             last_agent: Set(None),
             last_source: Set(None),
             last_protocol: Set(None),
@@ -355,6 +368,30 @@ impl Db {
             .collect())
     }
 
+    /// The IPv6 prefix `account` keeps (the last its router sent), if any.
+    pub async fn account_ipv6_prefix(&self, account: AccountId) -> DbResult<Option<Ipv6Prefix>> {
+        let row = account::Entity::find_by_id(account.0)
+            .one(&self.conn)
+            .await?;
+        Ok(row.and_then(|a| stored_prefix(&a.ipv6_prefix)))
+    }
+
+    /// The IPv6 prefix `account` keeps, and its hosts that follow it, by name.
+    pub async fn prefix_followers(
+        &self,
+        account: AccountId,
+    ) -> DbResult<(Option<Ipv6Prefix>, Vec<(Fqdn, HostState)>)> {
+        let followers = host::Entity::find()
+            .filter(host::Column::AccountId.eq(account.0))
+            .filter(host::Column::Ipv6InterfaceId.is_not_null())
+            .all(&self.conn)
+            .await?;
+        Ok((
+            self.account_ipv6_prefix(account).await?,
+            followers.into_iter().filter_map(named_state).collect(),
+        ))
+    }
+
     /// The account that holds `name`, if any: for operator commands only (it crosses tenants).
     pub async fn owner_of_host(&self, name: &Fqdn) -> DbResult<Option<AccountId>> {
         let row = host::Entity::find()
@@ -362,6 +399,25 @@ impl Db {
             .one(&self.conn)
             .await?;
         Ok(row.map(|h| AccountId(h.account_id)))
+    }
+}
+
+impl WriteTx {
+    /// Keeps `prefix` as the one `account`'s following hosts are made from.
+    pub async fn set_account_ipv6_prefix(
+        &mut self,
+        account: AccountId,
+        prefix: Ipv6Prefix,
+    ) -> DbResult<()> {
+        account::Entity::update_many()
+            .col_expr(
+                account::Column::Ipv6Prefix,
+                sea_orm::sea_query::Expr::value(prefix.to_string()),
+            )
+            .filter(account::Column::Id.eq(account.0))
+            .exec(self.tx())
+            .await?;
+        Ok(())
     }
 }
 

@@ -189,6 +189,7 @@ impl WriteTx {
                     plan: Set(plan.as_str().into()),
                     status: Set(AccountStatus::Active.as_str().into()),
                     created_at: Set(now),
+                    ipv6_prefix: Set(None),
                 }
                 .insert(self.tx())
                 .await?;

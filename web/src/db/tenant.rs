@@ -17,7 +17,7 @@ use super::{
     WriteTx, Zone,
 };
 use crate::domain::{
-    Email, Fqdn, GroupName, KeyScope, Role, SecretToken, UpdateKey, tsig_key_name,
+    Email, Fqdn, GroupName, Ipv6Prefix, KeyScope, Role, SecretToken, UpdateKey, tsig_key_name,
 };
 
 /// An account's data, and only that.
@@ -145,6 +145,11 @@ impl Tenant {
             .into_iter()
             .filter(|z| z.account.is_none_or(|a| a == self.account))
             .collect())
+    }
+
+    /// The IPv6 prefix the account's following hosts are made from, if it has one.
+    pub async fn ipv6_prefix(&self) -> DbResult<Option<Ipv6Prefix>> {
+        self.db.account_ipv6_prefix(self.account).await
     }
 
     pub async fn host_count(&self) -> DbResult<u64> {

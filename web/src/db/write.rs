@@ -139,6 +139,7 @@ impl WriteTx {
                 state.alias.as_ref().map(Fqdn::to_string).into(),
                 state.offline_ipv4.map(|a| a.to_string()).into(),
                 state.offline_ipv6.map(|a| a.to_string()).into(),
+                state.ipv6_interface_id.map(|id| id.to_string()).into(),
             ];
             row.extend(seen_values(seen));
             row
@@ -157,6 +158,7 @@ impl WriteTx {
             host::Column::Alias,
             host::Column::OfflineIpv4,
             host::Column::OfflineIpv6,
+            host::Column::Ipv6InterfaceId,
         ];
         self.update_hosts(&[&columns[..], &SEEN_COLUMNS].concat(), rows, false)
             .await?;

@@ -4,6 +4,7 @@ mod addr;
 mod email;
 mod fqdn;
 mod group_name;
+mod ipv6_prefix;
 mod label;
 mod notification;
 mod password;
@@ -16,6 +17,7 @@ pub use addr::{AddrError, parse_ip, parse_ipv4, parse_ipv6};
 pub use email::{Email, EmailError};
 pub use fqdn::{Fqdn, NameError};
 pub use group_name::{GroupName, GroupNameError};
+pub use ipv6_prefix::{InterfaceId, InterfaceIdError, Ipv6Given, Ipv6Prefix, PrefixError};
 pub use label::{Label, LabelError};
 pub use notification::{
     Channel, EventKind, Events, EventsError, WebhookUrl, WebhookUrlError, is_public,

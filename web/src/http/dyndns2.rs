@@ -8,7 +8,7 @@ use actix_web::http::{Method, StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::{basic_auth, text, try_later};
-use crate::domain::{Fqdn, Protocol, parse_ip, parse_ipv6};
+use crate::domain::{Fqdn, Ipv6Given, Ipv6Prefix, Protocol, parse_ip};
 use crate::state::AppState;
 use crate::update::{
     Addresses, Client, Credentials, HostEntry, HostResult, HostSettings, UpdateError, UpdateRequest,
@@ -36,6 +36,8 @@ pub struct Query {
     hostname: Option<String>,
     myip: Option<String>,
     myipv6: Option<String>,
+    /// The router's LAN prefix (a Fritz!Box's `<ip6lanprefix>`), for hosts that follow it.
+    ip6lanprefix: Option<String>,
     username: Option<String>,
     password: Option<String>,
     system: Option<String>,
@@ -55,6 +57,7 @@ impl Query {
                 "hostname" => &mut q.hostname,
                 "myip" => &mut q.myip,
                 "myipv6" => &mut q.myipv6,
+                "ip6lanprefix" => &mut q.ip6lanprefix,
                 "username" | "user" => &mut q.username,
                 "password" | "pass" => &mut q.password,
                 "system" => &mut q.system,
@@ -151,6 +154,7 @@ async fn nic_update(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
         hosts,
         ipv4: asked.ipv4,
         ipv6: asked.ipv6,
+        ipv6_prefix: asked.ipv6_prefix,
         preserve_ipv4: asked.preserve_ipv4,
         preserve_ipv6: asked.preserve_ipv6,
         offline,
@@ -207,6 +211,7 @@ fn with_addresses(word: &str, a: &Addresses) -> String {
 struct Asked {
     ipv4: Option<Ipv4Addr>,
     ipv6: Option<Ipv6Addr>,
+    ipv6_prefix: Option<Ipv6Prefix>,
     preserve_ipv4: bool,
     preserve_ipv6: bool,
 }
@@ -214,8 +219,9 @@ struct Asked {
 /// `myip` holds IPv4, IPv6, or both comma-separated (either order); `myipv6` overrides the
 /// IPv6 part. The keyword `preserve` keeps a family as it is: in `myip` it stands for IPv4
 /// unless an IPv4 address came first, in `myipv6` for IPv6. Empty means absent, in
-/// `myip` also one side of the comma. Anything
-/// malformed rejects the request, saying why.
+/// `myip` also one side of the comma. The router's prefix, for the hosts that follow it,
+/// comes as `ip6lanprefix`, or as `myipv6` written as a prefix (`2001:db8:1:200::/56`, see
+/// [`Ipv6Given`]). Anything malformed rejects the request, saying why.
 fn addresses(query: &Query) -> Result<Asked, String> {
     let bad = |name: &str, value: &str| {
         format!(
@@ -259,9 +265,25 @@ fn addresses(query: &Query) -> Result<Asked, String> {
         if v6.eq_ignore_ascii_case(PRESERVE) {
             (asked.ipv6, asked.preserve_ipv6) = (None, true);
         } else {
-            (asked.ipv6, asked.preserve_ipv6) =
-                (Some(parse_ipv6(v6).map_err(|_| bad("myipv6", v6))?), false);
+            match Ipv6Given::parse(v6).map_err(|_| bad("myipv6", v6))? {
+                Ipv6Given::Address(address) => {
+                    (asked.ipv6, asked.preserve_ipv6) = (Some(address), false);
+                }
+                Ipv6Given::Prefix(prefix) => asked.ipv6_prefix = Some(prefix),
+            }
         }
+    }
+    if let Some(lan) = query
+        .ip6lanprefix
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        let prefix = Ipv6Prefix::parse(lan).map_err(|e| format!("bad ip6lanprefix: {e}"))?;
+        if asked.ipv6_prefix.is_some_and(|p| p != prefix) {
+            return Err("bad ip6lanprefix: myipv6 names another prefix".into());
+        }
+        asked.ipv6_prefix = Some(prefix);
     }
     Ok(asked)
 }
@@ -364,6 +386,35 @@ mod tests {
         assert_eq!(addresses(&q("192.0.2.1,preserve", "")).unwrap(), keep_v6);
         assert_eq!(addresses(&q("192.0.2.1", "preserve")).unwrap(), keep_v6);
         assert!(addresses(&q("preserve,preserve,preserve", "")).is_err());
+    }
+
+    #[test]
+    fn a_prefix_comes_as_ip6lanprefix_or_as_myipv6() {
+        let prefix = Some(Ipv6Prefix::parse("2001:db8:1:200::/56").unwrap());
+        let mut fritz = q("192.0.2.1,2001:db8::1", "");
+        fritz.ip6lanprefix = Some("2001:db8:1:200::/56".into());
+        let asked = addresses(&fritz).unwrap();
+        assert_eq!(asked.ipv6_prefix, prefix);
+        assert_eq!(asked.ipv6, Some("2001:db8::1".parse().unwrap()));
+        let asked = addresses(&q("192.0.2.1", "2001:db8:1:200::/56")).unwrap();
+        assert_eq!((asked.ipv6, asked.ipv6_prefix), (None, prefix));
+        // An address with a length stays an address, as before.
+        assert_eq!(
+            addresses(&q("", "2001:db8::1/64")).unwrap(),
+            set(None, Some("2001:db8::1"))
+        );
+    }
+
+    #[test]
+    fn a_bad_or_second_prefix_is_refused() {
+        for bad in ["2001:db8::/80", "x", "192.0.2.0/24"] {
+            let mut query = q("", "");
+            query.ip6lanprefix = Some(bad.into());
+            assert!(addresses(&query).is_err(), "{bad}");
+        }
+        let mut two = q("", "2001:db8:1::/56");
+        two.ip6lanprefix = Some("2001:db8:2::/56".into());
+        assert!(addresses(&two).is_err());
     }
 
     #[test]

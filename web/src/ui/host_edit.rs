@@ -8,7 +8,7 @@ use super::Fields;
 use super::hosts::{Feedback, host_page};
 use super::session::{PageError, SignedIn, Submitted};
 use crate::db::Host;
-use crate::domain::{Fqdn, Protocol, parse_ipv4, parse_ipv6};
+use crate::domain::{Fqdn, InterfaceId, Protocol, parse_ipv4, parse_ipv6};
 use crate::state::AppState;
 use crate::update::{Client, HostEntry, HostResult, HostSettings, UpdateError, check_txt};
 
@@ -90,6 +90,8 @@ fn settings(form: &Fields, host: &Host) -> Result<HostSettings, String> {
         .map_err(|_| "The offline IPv4 address is not an IPv4 address.".to_owned())?;
     let offline_ipv6 = optional(form.get("offline_ipv6"), parse_ipv6)
         .map_err(|_| "The offline IPv6 address is not an IPv6 address.".to_owned())?;
+    let ipv6_interface_id = optional(form.get("ipv6_interface_id"), InterfaceId::parse)
+        .map_err(|e| format!("The interface identifier: {e}."))?;
     Ok(HostSettings {
         wildcard: Some(!form.get("wildcard").is_empty()),
         mx: Some(mx),
@@ -98,6 +100,7 @@ fn settings(form: &Fields, host: &Host) -> Result<HostSettings, String> {
         txt: Some(txt),
         alias: Some(alias),
         offline_addresses: Some((offline_ipv4, offline_ipv6)),
+        ipv6_interface_id: Some(ipv6_interface_id),
         ..HostSettings::default()
     })
 }

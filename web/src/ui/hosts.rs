@@ -11,7 +11,7 @@ use super::session::{PageError, SignedIn, Submitted};
 use super::{removed, setup_help};
 use crate::access::CreateHostError;
 use crate::db::{HistoryLine, Host};
-use crate::domain::{Action, Fqdn, Label, Plan};
+use crate::domain::{Action, Fqdn, Ipv6Prefix, Label, Plan};
 use crate::pages::{Nav, page, redirect};
 use crate::state::AppState;
 
@@ -144,10 +144,13 @@ struct SettingsView {
     offline_ipv4: String,
     offline_ipv6: String,
     premium: bool,
+    ipv6_interface_id: String,
+    /// The account's IPv6 prefix, or what to do to have one.
+    ipv6_prefix: String,
 }
 
 impl SettingsView {
-    fn of(host: &Host, premium: bool) -> SettingsView {
+    fn of(host: &Host, premium: bool, prefix: Option<Ipv6Prefix>) -> SettingsView {
         let state = &host.state;
         let text = |v: Option<String>| v.unwrap_or_default();
         SettingsView {
@@ -165,6 +168,11 @@ impl SettingsView {
             offline_ipv4: text(state.offline_ipv4.map(|a| a.to_string())),
             offline_ipv6: text(state.offline_ipv6.map(|a| a.to_string())),
             premium,
+            ipv6_interface_id: text(state.ipv6_interface_id.map(|id| id.to_string())),
+            ipv6_prefix: prefix.map_or_else(
+                || "none yet: your router sends it with its update".to_owned(),
+                |p| p.to_string(),
+            ),
         }
     }
 }
@@ -238,6 +246,10 @@ pub(super) async fn host_page(
     let more = history.len() as u64 > HISTORY_PAGE;
     let history: Vec<HistoryLine> = history.into_iter().take(HISTORY_PAGE as usize).collect();
     let (timeline, lanes) = timeline(&history);
+    let prefix = match access.account() {
+        Ok(account) => account.ipv6_prefix().await?,
+        Err(_) => None,
+    };
     let view = HostPage {
         nav: signed.nav(),
         ipv4: feedback
@@ -246,7 +258,7 @@ pub(super) async fn host_page(
         ipv6: feedback
             .ipv6
             .unwrap_or_else(|| host.state.ipv6.map(|a| a.to_string()).unwrap_or_default()),
-        settings: SettingsView::of(&host, access.user().plan == Plan::Premium),
+        settings: SettingsView::of(&host, access.user().plan == Plan::Premium, prefix),
         setup: setup_help::client_setup(host.name.as_str(), &state.public_url),
         host: Row::of(&host),
         history,

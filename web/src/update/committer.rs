@@ -86,7 +86,7 @@ async fn write(db: &Db, jobs: &[Job]) -> DbResult<(Vec<Vec<HostResult>>, Option<
     let mut tx = db.begin_write().await?;
     let wanted: Vec<_> = jobs
         .iter()
-        .flat_map(|job| job.names().map(|name| (job.principal.account, name)))
+        .flat_map(|job| job.written().map(|name| (job.principal.account, name)))
         .collect();
     let mut hosts = tx.lock_hosts(&wanted).await?;
     let mut states: HashMap<String, HostState> = hosts
@@ -142,6 +142,12 @@ async fn write(db: &Db, jobs: &[Job]) -> DbResult<(Vec<Vec<HostResult>>, Option<
         .collect();
     for (key_id, seen) in keys_used {
         tx.mark_key_used(key_id, seen).await?;
+    }
+    for job in jobs {
+        if let Some(prefix) = job.prefix.keep {
+            tx.set_account_ipv6_prefix(job.principal.account, prefix)
+                .await?;
+        }
     }
     Ok((answers, tx.commit().await?))
 }

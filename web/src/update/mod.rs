@@ -22,7 +22,7 @@ use chrono::Utc;
 
 use crate::blocklists::Blocklists;
 use crate::db::{AccountId, Db, DbError, HistoryEntry, HostState, KeyAuth, Seen, UserAuth};
-use crate::domain::{Fqdn, GroupName, NameError, Plan, Protocol};
+use crate::domain::{Fqdn, GroupName, InterfaceId, Ipv6Prefix, NameError, Plan, Protocol};
 use crate::feed::LocalCommits;
 use crate::hashing::{Busy, PasswordHashing};
 use crate::limits::AbuseLimit;
@@ -78,6 +78,9 @@ pub struct UpdateRequest {
     /// its family.
     pub ipv4: Option<Ipv4Addr>,
     pub ipv6: Option<Ipv6Addr>,
+    /// The router's IPv6 prefix: every host of the account that follows it moves with it,
+    /// in the same revision, and the account keeps it for hosts made to follow it later.
+    pub ipv6_prefix: Option<Ipv6Prefix>,
     /// Families to leave as they are, and to report as they are.
     pub preserve_ipv4: bool,
     pub preserve_ipv6: bool,
@@ -107,6 +110,7 @@ impl UpdateRequest {
             hosts,
             ipv4,
             ipv6,
+            ipv6_prefix: None,
             preserve_ipv4: false,
             preserve_ipv6: false,
             offline: None,
@@ -136,6 +140,9 @@ pub struct HostSettings {
     pub remove_addresses: (bool, bool),
     /// TXT values added or removed, in order, after `txt` is set.
     pub txt_edits: Vec<TxtEdit>,
+    /// `Some(id)`: the host's IPv6 address follows the account's prefix, ending in `id`;
+    /// `Some(None)`: it no longer does, and keeps the address it has.
+    pub ipv6_interface_id: Option<Option<InterfaceId>>,
 }
 
 /// TXT values a name may have, and the longest one (one DNS character-string).
@@ -250,6 +257,9 @@ impl HostSettings {
         }
         for edit in &self.txt_edits {
             edit.apply(host);
+        }
+        if let Some(id) = self.ipv6_interface_id {
+            host.ipv6_interface_id = id;
         }
     }
 }
@@ -369,6 +379,21 @@ struct Job {
     seen: Seen,
     /// The actor of a person's change, audited for each host it changes.
     audited: Option<String>,
+    prefix: PrefixPlan,
+}
+
+/// What an update does with IPv6 prefixes.
+#[derive(Default)]
+struct PrefixPlan {
+    /// What following hosts' addresses are made of: the prefix the request sent, else the
+    /// account's when the request makes a host follow it.
+    prefix: Option<Ipv6Prefix>,
+    /// Whether the request sent `prefix`: its hosts then report their IPv6 address.
+    sent: bool,
+    /// The account's hosts that follow the prefix sent and are not named: they move too.
+    followers: Vec<Fqdn>,
+    /// The account's prefix from now on, when the request sent a new one.
+    keep: Option<Ipv6Prefix>,
 }
 
 impl Job {
@@ -379,6 +404,11 @@ impl Job {
             Target::Group(names) => names.as_slice(),
             Target::Answer(_) => &[],
         })
+    }
+
+    /// Every host the request may change: those it names, and those following its prefix.
+    fn written(&self) -> impl Iterator<Item = &Fqdn> {
+        self.names().chain(&self.prefix.followers)
     }
 
     /// Applies the request to `hosts` (by name; at least the hosts it names, as they are
@@ -403,7 +433,53 @@ impl Job {
                 }
             });
         }
+        // A prefix moves the hosts that follow it only with an update that was taken; the
+        // update then changed DNS, and says `good` for its hosts.
+        if results
+            .iter()
+            .any(|r| matches!(r, HostResult::Changed(_) | HostResult::Unchanged(_)))
+        {
+            let before = history.len();
+            for name in &self.prefix.followers {
+                self.move_follower(name, hosts, &mut history);
+            }
+            if history.len() > before {
+                for result in &mut results {
+                    if let HostResult::Unchanged(now) = result {
+                        *result = HostResult::Changed(*now);
+                    }
+                }
+            }
+        }
         (results, history)
+    }
+
+    /// A host the request does not name follows the prefix it sent: in its history only
+    /// when it moved.
+    fn move_follower(
+        &self,
+        name: &Fqdn,
+        hosts: &mut HashMap<String, HostState>,
+        history: &mut Vec<HistoryEntry>,
+    ) {
+        let Some(host) = hosts
+            .get_mut(name.as_str())
+            .filter(|h| self.principal.may_update(h) && !h.blocked)
+        else {
+            return;
+        };
+        let (Some(prefix), Some(id)) = (self.prefix.prefix, host.ipv6_interface_id) else {
+            return;
+        };
+        let address = Some(prefix.address_for(id));
+        if host.ipv6 != address {
+            host.ipv6 = address;
+            history.push(HistoryEntry {
+                host: host.clone(),
+                seen: self.seen.clone(),
+                changed: true,
+            });
+        }
     }
 
     fn apply_one(
@@ -427,13 +503,25 @@ impl Job {
             return HostResult::Abuse;
         }
         let before = host.clone();
+        // A host following the prefix takes no IPv6 address of its own: a router's update
+        // carries the router's address besides the prefix.
+        let follows = self
+            .settings
+            .ipv6_interface_id
+            .unwrap_or(host.ipv6_interface_id)
+            .is_some();
         if !self.offline {
             // The families are independent: a family the request does not name is kept.
             host.ipv4 = self.addresses.ipv4.or(host.ipv4);
-            host.ipv6 = self.addresses.ipv6.or(host.ipv6);
+            if !follows {
+                host.ipv6 = self.addresses.ipv6.or(host.ipv6);
+            }
         }
         host.offline = self.offline;
         self.settings.apply(host);
+        if let (Some(id), Some(prefix)) = (host.ipv6_interface_id, self.prefix.prefix) {
+            host.ipv6 = Some(prefix.address_for(id));
+        }
         let changed = *host != before;
         history.push(HistoryEntry {
             host: host.clone(),
@@ -452,10 +540,13 @@ impl Job {
                     .addresses
                     .ipv4
                     .or(host.ipv4.filter(|_| self.preserve.0)),
-                ipv6: self
-                    .addresses
-                    .ipv6
-                    .or(host.ipv6.filter(|_| self.preserve.1)),
+                ipv6: if follows && (self.addresses.ipv6.is_some() || self.prefix.sent) {
+                    host.ipv6
+                } else {
+                    self.addresses
+                        .ipv6
+                        .or(host.ipv6.filter(|_| self.preserve.1))
+                },
             }
         };
         if changed {
@@ -607,7 +698,7 @@ impl Updater {
         }
         let preserve = (req.preserve_ipv4, req.preserve_ipv6);
         let addresses = match (req.ipv4, req.ipv6, req.client.source) {
-            _ if preserve != (false, false) => Addresses {
+            _ if preserve != (false, false) || req.ipv6_prefix.is_some() => Addresses {
                 ipv4: req.ipv4,
                 ipv6: req.ipv6,
             },
@@ -624,7 +715,12 @@ impl Updater {
         if let Some(blocked) = self.blocklists.blocked_of(addresses.ipv4, addresses.ipv6) {
             return Err(UpdateError::AddressBlocked(blocked));
         }
+        let makes_follow = matches!(req.settings.ipv6_interface_id, Some(Some(_)));
+        let prefix = self
+            .plan_prefix(req.ipv6_prefix, makes_follow, &mut principal, &mut hosts)
+            .await?;
         let mut job = Job {
+            prefix,
             principal,
             over_limit: Vec::new(),
             targets,
@@ -670,7 +766,7 @@ impl Updater {
         }
 
         let (results, history) = job.apply(&mut hosts);
-        if history.iter().any(|h| h.changed) {
+        if history.iter().any(|h| h.changed) || job.prefix.keep.is_some() {
             // Decided again under lock: another update may have come first.
             return self.committer.commit(job).await;
         }
@@ -749,6 +845,49 @@ impl Updater {
             hosts.insert(name.to_string(), state);
         }
         Ok(targets)
+    }
+
+    /// The prefix the request's hosts follow, and the account's other hosts that follow
+    /// the prefix it sent (a host-limited key moves those in its limit, and leaves the
+    /// account's prefix as it is).
+    async fn plan_prefix(
+        &self,
+        sent: Option<Ipv6Prefix>,
+        makes_follow: bool,
+        principal: &mut Principal,
+        hosts: &mut HashMap<String, HostState>,
+    ) -> Result<PrefixPlan, UpdateError> {
+        let Some(prefix) = sent else {
+            return Ok(PrefixPlan {
+                prefix: match makes_follow {
+                    true => self.db.account_ipv6_prefix(principal.account).await?,
+                    false => None,
+                },
+                ..PrefixPlan::default()
+            });
+        };
+        let (kept, following) = self.db.prefix_followers(principal.account).await?;
+        let limited = match principal.key.as_mut().filter(|k| k.hosts.is_some()) {
+            Some(key) => {
+                key.hosts = Some(self.db.key_host_ids(key.key_id).await?);
+                true
+            }
+            None => false,
+        };
+        let mut followers = Vec::new();
+        for (name, state) in following {
+            // A host already here is one the request names: it follows as one.
+            if principal.may_update(&state) && !hosts.contains_key(name.as_str()) {
+                hosts.insert(name.to_string(), state);
+                followers.push(name);
+            }
+        }
+        Ok(PrefixPlan {
+            prefix: Some(prefix),
+            sent: true,
+            followers,
+            keep: (kept != Some(prefix) && !limited && !principal.blocked).then_some(prefix),
+        })
     }
 
     /// Whether `credentials` may update (MintDNS's user check): `Ok` or why not.
