@@ -6,6 +6,7 @@ mod settings;
 use std::io::{BufReader, Read};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
 use clap::{Args, Parser, Subcommand};
@@ -22,6 +23,7 @@ use dyn53_web::domain::{
     parse_ipv6,
 };
 use dyn53_web::limits::AbuseLimit;
+use dyn53_web::notify::NotifySettings;
 use dyn53_web::serve::Opening;
 use dyn53_web::tls::CertFiles;
 use dyn53_web::update::UpdateLimits;
@@ -302,6 +304,27 @@ struct ControlArgs {
     /// off the public network, like a node's status port.
     #[arg(long, env = "DYN53_METRICS_ADDR")]
     metrics_addr: Option<SocketAddr>,
+    /// Seconds before a failed notification is tried again; each retry waits twice as
+    /// long, up to DYN53_NOTIFY_RETRY_MAX.
+    #[arg(long, env = "DYN53_NOTIFY_RETRY_MIN", default_value_t = 30)]
+    notify_retry_min: u64,
+    /// The longest wait between two tries of a notification, in seconds.
+    #[arg(long, env = "DYN53_NOTIFY_RETRY_MAX", default_value_t = 3600)]
+    notify_retry_max: u64,
+    /// Seconds after its event that a notification not yet delivered is given up.
+    #[arg(long, env = "DYN53_NOTIFY_MAX_AGE", default_value_t = 86_400)]
+    notify_max_age: u64,
+    /// Seconds between two looks for stale hosts.
+    #[arg(long, env = "DYN53_NOTIFY_SCAN_INTERVAL", default_value_t = 300)]
+    notify_scan_interval: u64,
+    /// Let webhooks go to private, loopback and link-local addresses (a self-hosted
+    /// receiver on the same network); refused by default.
+    #[arg(long, env = "DYN53_NOTIFY_ALLOW_PRIVATE")]
+    notify_allow_private: bool,
+    /// A PEM file of certificates that webhooks' TLS trusts besides the public roots (a
+    /// private CA).
+    #[arg(long, env = "DYN53_NOTIFY_CA_FILE")]
+    notify_ca_file: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -643,6 +666,14 @@ fn control_config(storage: Storage, args: ControlArgs) -> anyhow::Result<Config>
         api_rate_limit: args.api_rate_limit,
         hash_queue: args.hash_queue,
         metrics_addr: args.metrics_addr,
+        notify: NotifySettings {
+            retry_min: Duration::from_secs(args.notify_retry_min.max(1)),
+            retry_max: Duration::from_secs(args.notify_retry_max.max(args.notify_retry_min)),
+            max_age: Duration::from_secs(args.notify_max_age),
+            scan_interval: Duration::from_secs(args.notify_scan_interval.max(1)),
+            allow_private: args.notify_allow_private,
+            ca_file: args.notify_ca_file,
+        },
     })
 }
 

@@ -1,5 +1,5 @@
 //! The access model, end to end on both backends: every change action of the pages and of
-//! the REST API tried by an owner, an admin, an editor, a viewer, a suspended account's owner
+//! the REST API (notification subscriptions included) tried by an owner, an admin, an editor, a viewer, a suspended account's owner
 //! and a host-limited key, each allowed or refused exactly as the table below says, and
 //! nothing changed when refused.
 
@@ -35,9 +35,11 @@ enum Act {
     RemoveUser,
     /// Pages only: the API has no invitations.
     Invite,
+    /// A webhook subscription to notifications.
+    Subscribe,
 }
 
-const ACTS: [Act; 9] = [
+const ACTS: [Act; 10] = [
     Act::CreateHost,
     Act::ChangeHost,
     Act::DeleteHost,
@@ -47,6 +49,7 @@ const ACTS: [Act; 9] = [
     Act::RevokeKey,
     Act::RemoveUser,
     Act::Invite,
+    Act::Subscribe,
 ];
 
 /// The table, written out here on its own so that a change to the server's shows.
@@ -95,6 +98,9 @@ impl Targets {
     }
     fn invited(&self) -> String {
         format!("{}-invited@example.com", self.prefix)
+    }
+    fn webhook(&self) -> String {
+        format!("https://hooks.example.com/{}", self.prefix)
     }
 }
 
@@ -155,6 +161,11 @@ fn done(server: &Server, t: &Targets, act: Act) -> bool {
             name("email", t.invited()) + " AND purpose = 'invite'",
             true,
         ),
+        Act::Subscribe => (
+            "notification_subscriptions",
+            name("target", t.webhook()),
+            true,
+        ),
     };
     let count = server.sql(&format!("SELECT count(*) FROM {table} WHERE {condition}"));
     (count != "0") == there
@@ -166,7 +177,8 @@ fn snapshot(server: &Server) -> String {
         "SELECT (SELECT count(*) FROM hosts) || ',' || (SELECT coalesce(sum(ttl), 0) FROM hosts) \
          || ',' || (SELECT count(*) FROM groups) || ',' || (SELECT count(*) FROM update_keys \
          WHERE revoked_at IS NULL) || ',' || (SELECT count(*) FROM users) || ',' || \
-         (SELECT count(*) FROM tokens WHERE purpose = 'invite')",
+         (SELECT count(*) FROM tokens WHERE purpose = 'invite') || ',' || \
+         (SELECT count(*) FROM notification_subscriptions)",
     )
 }
 
@@ -216,6 +228,15 @@ async fn page_act(server: &Server, v: &mut Visitor, token: &str, t: &Targets, ac
             "/team/invite".into(),
             vec![("email", t.invited()), ("role", "viewer".into())],
         ),
+        Act::Subscribe => (
+            "/notifications".into(),
+            vec![
+                ("channel", "webhook".into()),
+                ("url", t.webhook()),
+                ("events", "address.changed".into()),
+                ("stale_days", "7".into()),
+            ],
+        ),
     };
     let mut fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
     fields.push(("csrf", token));
@@ -258,6 +279,10 @@ async fn api_act(server: &Server, api: &Api, t: &Targets, act: Act) -> Option<u1
             api.delete(&format!("/api/v1/account/users/{id}")).await
         }
         Act::Invite => return None,
+        Act::Subscribe => {
+            let body = json!({"url": t.webhook(), "events": ["address.changed"]});
+            api.send("POST", "/api/v1/notifications", body).await
+        }
     };
     Some(status)
 }

@@ -54,8 +54,8 @@ async fn call(
     (status, value)
 }
 
-/// The server with alice's data (hosts home.dyn.test and office.dyn.test, group cameras)
-/// and a token of hers.
+/// The server with alice's data (hosts home.dyn.test and office.dyn.test, group cameras,
+/// notification subscription 1) and a token of hers.
 async fn start(backend: Backend) -> (Server, String) {
     let server = setup_with(
         backend,
@@ -77,6 +77,20 @@ async fn start(backend: Backend) -> (Server, String) {
     )
     .await;
     assert_eq!(status, 201, "{body}");
+    let subscription = json!({"email": "alice@example.com", "events": ["host.stale"]});
+    let (status, body) = call(
+        server.http,
+        "POST",
+        "/api/v1/notifications",
+        Some(&token),
+        Some(&subscription),
+    )
+    .await;
+    assert_eq!(
+        (status, &body["subscription"]["id"]),
+        (201, &json!(1)),
+        "{body}"
+    );
     (server, token)
 }
 
@@ -93,6 +107,7 @@ fn path_value(parameter: &str) -> &'static str {
     match parameter {
         "fqdn" => "home.dyn.test",
         "name" => "cameras",
+        "subscription" => "1",
         "id" => "999999",
         other => panic!("no value for the path parameter {{{other}}}: add one to path_value"),
     }

@@ -129,6 +129,12 @@ async fn account_journey(backend: Backend) {
         browser.click_link(link).await;
         browser.check_page(name).await;
     }
+    browser.click_link("Notifications").await;
+    browser.check_page("notifications").await;
+    browser.click_button("Subscribe").await;
+    let text = browser.text().await;
+    assert!(text.contains("email: pat@example.com"), "{text}");
+    browser.check_page("notifications-subscribed").await;
     browser.goto(&format!("{base}/hosts/999999")).await;
     assert!(browser.text().await.contains("Not found"));
     browser.check_page("not-found").await;

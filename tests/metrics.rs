@@ -179,6 +179,15 @@ fn assert_control_plane(m: &Metrics, pool_max: f64) {
 
     assert!(m.value("dyn53_mail_sent_total", &[]) >= 1.0);
     assert_eq!(m.value("dyn53_mail_failed_total", &[]), 0.0);
+    // Present from the start, at zero: nothing subscribed.
+    let notifications = |channel, outcome| {
+        m.value(
+            "dyn53_notifications_total",
+            &[("channel", channel), ("outcome", outcome)],
+        )
+    };
+    assert_eq!(notifications("webhook", "delivered"), 0.0);
+    assert_eq!(notifications("email", "failed"), 0.0);
 }
 
 /// Every metric a DNS node shows (`dyn53 dns` adds the feed's), after it answered `HOST`

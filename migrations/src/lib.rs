@@ -16,6 +16,7 @@ mod m0012_second_factor;
 mod m0013_audit_speed;
 mod m0014_tsig_keys;
 mod m0015_ipv6_prefixes;
+mod m0016_notifications;
 
 pub struct Migrator;
 
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0013_audit_speed::Migration),
             Box::new(m0014_tsig_keys::Migration),
             Box::new(m0015_ipv6_prefixes::Migration),
+            Box::new(m0016_notifications::Migration),
         ]
     }
 }

@@ -6,6 +6,7 @@ pub mod api;
 pub mod browser;
 pub mod dns;
 pub mod fleet;
+pub mod hooks;
 pub mod http;
 pub mod second_factor;
 pub mod tenants;

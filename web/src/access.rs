@@ -12,15 +12,15 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::db::{
-    Db, DbError, DbResult, GroupInfo, HistoryLine, Host, HostFilter, KeyInfo, KeyProtocols, Member,
-    Tenant, WebUser, Zone,
+    Db, DbError, DbResult, Delivery, GroupInfo, HistoryLine, Host, HostFilter, KeyInfo,
+    KeyProtocols, Member, NewSubscription, Subscription, Tenant, WebUser, Zone,
 };
 use chrono::Duration;
 
 use crate::blocklists::Blocklists;
 use crate::domain::{
-    AccountStatus, Action, Email, Fqdn, GroupName, Ipv6Prefix, KeyScope, Label, Role, SecretToken,
-    UpdateKey,
+    AccountStatus, Action, Channel, Email, Events, Fqdn, GroupName, Ipv6Prefix, KeyScope, Label,
+    Role, SecretToken, UpdateKey, webhook_secret,
 };
 use crate::update::{Client, Credentials, HostEntry, UpdateRequest};
 
@@ -220,6 +220,11 @@ impl Access {
     pub fn team_admin(&self) -> Result<TeamAdmin<'_>, Refusal> {
         self.may(Action::ManageTeam).map(|()| TeamAdmin(self))
     }
+
+    pub fn notification_admin(&self) -> Result<NotificationAdmin<'_>, Refusal> {
+        self.may(Action::ManageNotifications)
+            .map(|()| NotificationAdmin(self))
+    }
 }
 
 /// Reads of the whole account.
@@ -244,6 +249,21 @@ impl AccountView<'_> {
 
     pub async fn ipv6_prefix(&self) -> DbResult<Option<Ipv6Prefix>> {
         self.0.tenant.ipv6_prefix().await
+    }
+
+    /// The account's notification subscriptions.
+    pub async fn subscriptions(&self) -> DbResult<Vec<Subscription>> {
+        self.0.tenant.subscriptions().await
+    }
+
+    /// The delivery log: the newest `limit` notifications (of `subscription` only, if
+    /// given) with their attempts.
+    pub async fn deliveries(
+        &self,
+        subscription: Option<i64>,
+        limit: u64,
+    ) -> DbResult<Vec<Delivery>> {
+        self.0.tenant.deliveries(subscription, limit).await
     }
 }
 
@@ -385,6 +405,67 @@ impl KeyAdmin<'_> {
     /// Revokes the account's key `id`; `false` when it has no such live key.
     pub async fn revoke(&self, id: i64) -> DbResult<bool> {
         self.0.tenant.revoke_key(id, &self.0.actor).await
+    }
+}
+
+/// Subscriptions an account may have: each is a queue of deliveries to fill.
+pub const MAX_SUBSCRIPTIONS: usize = 20;
+
+/// Why a subscription could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum SubscribeError {
+    #[error("Notifications by e-mail go to an address of one of this account's users.")]
+    NotAMember,
+    #[error("An account has at most {MAX_SUBSCRIPTIONS} subscriptions.")]
+    TooMany,
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// What a new subscription is for.
+pub struct SubscriptionRequest {
+    /// One of the caller's hosts; `None`: every host of the account.
+    pub host: Option<Host>,
+    pub channel: Channel,
+    pub events: Events,
+    pub stale_days: u32,
+}
+
+/// Subscribing the account to notifications, and removing subscriptions.
+pub struct NotificationAdmin<'a>(&'a Access);
+
+impl NotificationAdmin<'_> {
+    /// Subscribes the account: the new subscription's id and, for a webhook, the secret
+    /// that signs its requests (shown this once by the caller).
+    pub async fn subscribe(
+        &self,
+        request: SubscriptionRequest,
+    ) -> Result<(i64, Option<String>), SubscribeError> {
+        let tenant = &self.0.tenant;
+        if let Channel::Email(email) = &request.channel {
+            let members = tenant.members().await?;
+            if !members.iter().any(|m| m.email == email.as_str()) {
+                return Err(SubscribeError::NotAMember);
+            }
+        }
+        if tenant.subscriptions().await?.len() >= MAX_SUBSCRIPTIONS {
+            return Err(SubscribeError::TooMany);
+        }
+        let secret = matches!(request.channel, Channel::Webhook(_)).then(webhook_secret);
+        let new = NewSubscription {
+            host: request.host.map(|h| h.state.id),
+            channel: request.channel,
+            events: request.events,
+            stale_days: request.stale_days,
+            secret: secret.clone(),
+        };
+        let id = tenant.create_subscription(new, &self.0.actor).await?;
+        Ok((id, secret))
+    }
+
+    /// Removes the account's subscription `id`; `false` when it has none such.
+    pub async fn unsubscribe(&self, id: i64) -> DbResult<bool> {
+        self.0.tenant.delete_subscription(id, &self.0.actor).await
     }
 }
 

@@ -7,6 +7,7 @@ use crate::blocklists::BlockedAgents;
 use crate::client_ip::TrustedProxies;
 use crate::domain::Fqdn;
 use crate::limits::AbuseLimit;
+use crate::notify::NotifySettings;
 use crate::tls::CertFiles;
 use crate::update::UpdateLimits;
 
@@ -53,6 +54,8 @@ pub struct Config {
     /// The metrics port (`/metrics`, `/healthz`, `/readyz`); `None`: none. Never the
     /// update port: metrics are for the operator's scraper, not the public.
     pub metrics_addr: Option<SocketAddr>,
+    /// Notifications' retries, stale-host scans and webhook targets.
+    pub notify: NotifySettings,
 }
 
 impl Storage {

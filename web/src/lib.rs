@@ -18,6 +18,7 @@ pub mod limits;
 pub mod mail;
 pub mod miniupdate;
 pub mod nodes;
+pub mod notify;
 pub mod ops;
 pub mod pages;
 mod private_files;

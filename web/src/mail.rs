@@ -29,6 +29,7 @@ use crate::private_files::{private_dir, tighten, write_private};
 pub struct Mailer {
     queue: mpsc::Sender<Composing>,
     outcomes: Outcomes,
+    sender: Sender,
 }
 
 /// What became of the mails.
@@ -99,8 +100,23 @@ impl Mailer {
         let sender = Sender::new(smtp_url, mail_dir, from)?;
         let (queue, waiting) = mpsc::channel(QUEUE);
         let outcomes = Outcomes::new();
-        tokio::spawn(send_all(sender, waiting, outcomes.clone()));
-        Ok(Mailer { queue, outcomes })
+        tokio::spawn(send_all(sender.clone(), waiting, outcomes.clone()));
+        Ok(Mailer {
+            queue,
+            outcomes,
+            sender,
+        })
+    }
+
+    /// Sends `letter` now and says how it went: for senders that keep their own queue
+    /// and retry (notifications).
+    pub async fn send_now(&self, letter: &Letter) -> Result<(), MailError> {
+        let sent = self.sender.send(letter).await;
+        match &sent {
+            Ok(()) => self.outcomes.sent.increment(1),
+            Err(_) => self.outcomes.failed.increment(1),
+        }
+        sent
     }
 
     /// Queues a letter, composed in the background by `compose` (which may read the

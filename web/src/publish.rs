@@ -20,7 +20,7 @@ use dyn53_dns::fleet::{Meta, Published, Publisher};
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use crate::db::{Db, Leadership};
+use crate::db::{Db, Duty, Leadership};
 use crate::feed::{LocalCommits, OutboxFeed};
 
 /// How often the leader checks its lock and that Redis still holds the copy.
@@ -62,7 +62,7 @@ pub async fn run_publisher(
     let mut backoff = BACKOFF_START;
     loop {
         let lead = tokio::select! {
-            lead = publishing.db.try_lead() => lead,
+            lead = publishing.db.try_lead(Duty::Publish) => lead,
             _ = shutdown.as_mut() => return,
         };
         let outcome = match lead {

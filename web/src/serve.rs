@@ -25,6 +25,7 @@ use crate::feed::{LocalCommits, OutboxFeed};
 use crate::hashing::PasswordHashing;
 use crate::mail::Mailer;
 use crate::nodes::Nodes;
+use crate::notify::{self, Webhooks};
 use crate::private_files::{create_private, private_dir, tighten};
 use crate::publish::{PublishStatus, run_publisher};
 use crate::scrape::{ControlPlane, OutboxReader};
@@ -123,6 +124,9 @@ struct Front {
     cert_watch: Option<tokio::task::JoinHandle<()>>,
     /// Reloads the block lists that every replica shares.
     blocklists_reload: tokio::task::JoinHandle<()>,
+    /// Sends notifications while this replica leads; stopped mid-attempt, a delivery is
+    /// tried again (at least once).
+    notifier: tokio::task::JoinHandle<()>,
     /// Its statistics are flushed once more at the stop.
     updater: Updater,
     miniupdate: Option<(SocketAddr, tokio::task::JoinHandle<()>)>,
@@ -225,6 +229,12 @@ impl Front {
         let mail_dir = config.storage.data_dir.join("mail");
         let mailer = Mailer::new(config.smtp_url.as_deref(), mail_dir, &config.mail_from)
             .context("setting up mail (DYN53_SMTP_URL, DYN53_MAIL_FROM)")?;
+        let notifier = tokio::spawn(notify::run(
+            db.clone(),
+            mailer.clone(),
+            Webhooks::new(&config.notify)?,
+            config.notify.clone(),
+        ));
         let state = AppState {
             mailer,
             public_url: config
@@ -248,6 +258,7 @@ impl Front {
             blocklists,
             publish,
             nodes,
+            private_webhooks: config.notify.allow_private,
         };
         let (handle, server) =
             app::start(state, config.update_paths.clone(), listeners, tls_listeners)?;
@@ -258,6 +269,7 @@ impl Front {
             https_addrs,
             cert_watch,
             blocklists_reload,
+            notifier,
             updater,
             miniupdate,
             metrics,
@@ -287,6 +299,7 @@ impl Front {
         self.handle.stop(true).await;
         let _ = self.task.await;
         self.blocklists_reload.abort();
+        self.notifier.abort();
         self.updater.flush_stats().await;
     }
 }

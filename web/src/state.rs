@@ -36,4 +36,6 @@ pub struct AppState {
     pub api_limits: Arc<ApiLimits>,
     /// The DNS nodes' reports, for the console.
     pub nodes: Nodes,
+    /// Webhooks may go to private addresses (`DYN53_NOTIFY_ALLOW_PRIVATE`).
+    pub private_webhooks: bool,
 }

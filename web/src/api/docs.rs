@@ -24,8 +24,8 @@ use crate::pages::Nav;
 #[openapi(
     info(
         title = "dyn53 API",
-        description = "Hosts, records (including ACME DNS-01 challenges), groups, update keys \
-            and the account of a dyn53 dynamic DNS account. Authenticate with a token from \
+        description = "Hosts, records (including ACME DNS-01 challenges), groups, update keys, \
+            notifications and the account of a dyn53 dynamic DNS account. Authenticate with a token from \
             `POST /api/v1/auth/token`, or an update key with the API scope, as \
             `Authorization: Bearer`. Errors are RFC 9457 problems with a stable `code`."
     ),
@@ -44,6 +44,7 @@ use crate::pages::Nav;
         (name = "records", description = "What a host serves; TXT values for ACME DNS-01."),
         (name = "groups", description = "Named sets of hosts, updated together by dyndns2."),
         (name = "keys", description = "Update keys."),
+        (name = "notifications", description = "E-mails and signed webhooks about the account's hosts, with their delivery log."),
         (name = "account", description = "The account, its users and zones."),
     )
 )]

@@ -279,7 +279,7 @@ impl HostChanges {
         };
         let ttl = match &self.ttl {
             Some(Some(ttl)) => {
-                let ttl = whole_seconds(ttl).ok_or_else(|| {
+                let ttl = whole_number(ttl).ok_or_else(|| {
                     Problem::invalid("invalid_ttl", "The TTL is a whole number of seconds.")
                 })?;
                 host.zone
@@ -412,9 +412,9 @@ pub(super) async fn own_hosts(access: &Access, names: &[String]) -> Result<Vec<F
         .collect()
 }
 
-/// A JSON number that is a whole number of seconds (JSON Schema counts `60.0` as an
-/// integer too).
-fn whole_seconds(n: &serde_json::Number) -> Option<u32> {
+/// A JSON number that is a whole number (JSON Schema counts `60.0` as an integer too), as
+/// a `u32`.
+pub(super) fn whole_number(n: &serde_json::Number) -> Option<u32> {
     match n.as_u64() {
         Some(n) => u32::try_from(n).ok(),
         None => n

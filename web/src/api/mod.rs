@@ -13,6 +13,7 @@ mod groups;
 mod history;
 mod hosts;
 mod keys;
+mod notifications;
 mod problem;
 mod records;
 mod updates;
@@ -45,6 +46,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(records::routes)
         .configure(groups::routes)
         .configure(keys::routes)
+        .configure(notifications::routes)
         .default_service(web::to(move |req: HttpRequest| {
             let allowed = unrouted.get().and_then(|p| p.allowed(req.path()));
             async move { no_route(allowed) }

@@ -9,8 +9,9 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect, TryInsertResult};
 
 use super::entity::{blocked_name, host};
-use super::{AccountId, DbResult, WriteTx};
-use crate::domain::Fqdn;
+use super::{AccountId, DbResult, Event, WriteTx};
+use crate::domain::{EventKind, Fqdn};
+use serde_json::json;
 
 impl WriteTx {
     /// Blocks `name` for abuse (updates of its host, now or later, answer `abuse`), or lifts
@@ -43,14 +44,14 @@ impl WriteTx {
                 .rows_affected
                 > 0
         };
-        let account = host::Entity::find()
+        let holder = host::Entity::find()
             .select_only()
-            .column(host::Column::AccountId)
+            .columns([host::Column::Id, host::Column::AccountId])
             .filter(host::Column::Name.eq(name.as_str()))
-            .into_tuple::<i64>()
+            .into_tuple::<(i64, i64)>()
             .one(self.tx())
-            .await?
-            .map(AccountId);
+            .await?;
+        let account = holder.map(|(_, account)| AccountId(account));
         let flagged = host::Entity::update_many()
             .col_expr(host::Column::Blocked, Expr::value(blocked))
             .filter(host::Column::Name.eq(name.as_str()))
@@ -71,6 +72,16 @@ impl WriteTx {
                 None => name.to_string(),
             };
             self.audit(account, actor, action, &detail).await?;
+        }
+        if let Some((id, account)) = holder.filter(|_| blocked && flagged) {
+            self.enqueue(&Event {
+                kind: EventKind::AbuseBlocked,
+                account: AccountId(account),
+                host: Some((id, name.to_string())),
+                data: json!({ "reason": "staff", "detail": reason }),
+                dedupe: None,
+            })
+            .await?;
         }
         Ok(changed)
     }

@@ -371,6 +371,10 @@ impl WriteTx {
         }
         self.audit_own(user, "email.change", &format!("to {email}"))
             .await?;
+        if let Some(before) = user::Entity::find_by_id(user).one(self.tx()).await? {
+            self.readdress_subscriptions(before.account_id, &before.email, Some(email.as_str()))
+                .await?;
+        }
         user::Entity::update_many()
             .col_expr(user::Column::Email, Expr::value(email.as_str()))
             .col_expr(user::Column::EmailVerifiedAt, Expr::value(now))

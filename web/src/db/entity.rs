@@ -393,3 +393,92 @@ pub mod blocklist {
     }
     no_relations!();
 }
+
+pub mod notification_subscription {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "notification_subscriptions")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub account_id: i64,
+        /// `None`: every host of the account.
+        pub host_id: Option<i64>,
+        /// `email` or `webhook`.
+        pub channel: String,
+        /// The e-mail address or the webhook's URL.
+        pub target: String,
+        /// A webhook's HMAC secret, kept in clear: signing needs it.
+        pub secret: Option<String>,
+        /// Event names, comma-separated.
+        pub events: String,
+        /// Days without an update after which a host is stale.
+        pub stale_days: i32,
+        pub created_at: DateTimeUtc,
+    }
+    no_relations!();
+}
+
+pub mod notification_delivery {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "notification_deliveries")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub subscription_id: i64,
+        pub account_id: i64,
+        /// Random, the same on every attempt: receivers de-duplicate by it.
+        pub event_id: String,
+        pub event: String,
+        /// The JSON body, as signed and sent.
+        pub payload: String,
+        /// Set for events told once per window: a second one with the same key is not
+        /// queued.
+        pub dedupe_key: Option<String>,
+        /// `pending`, `delivered` or `failed`.
+        pub state: String,
+        pub attempts: i32,
+        pub next_attempt_at: DateTimeUtc,
+        pub created_at: DateTimeUtc,
+        pub finished_at: Option<DateTimeUtc>,
+    }
+    no_relations!();
+}
+
+pub mod notification_attempt {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "notification_attempts")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub delivery_id: i64,
+        pub at: DateTimeUtc,
+        pub duration_ms: i32,
+        /// The HTTP status a webhook answered.
+        pub status: Option<i32>,
+        /// Why the attempt failed, when it did.
+        pub error: Option<String>,
+    }
+    no_relations!();
+}
+
+pub mod notification_stale_mark {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "notification_stale_marks")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub subscription_id: i64,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub host_id: i64,
+        /// The host's last update when it was told stale: a later one starts a new episode.
+        pub since: DateTimeUtc,
+    }
+    no_relations!();
+}

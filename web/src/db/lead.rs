@@ -1,4 +1,5 @@
-//! Which web replica publishes the feed: the one holding a PostgreSQL advisory lock.
+//! Which web replica does a duty that one replica at a time does (publishing the feed,
+//! sending notifications): the one holding the duty's PostgreSQL advisory lock.
 //!
 //! The lock belongs to a connection taken out of the pool for as long as the replica leads:
 //! if the replica dies or loses the database, PostgreSQL ends the session and frees the lock,
@@ -10,17 +11,33 @@ use sea_orm::sqlx::{self, Connection, PgConnection};
 
 use super::{Db, DbError, DbResult};
 
-/// The advisory lock's key: "dyn53pub" in ASCII.
-const PUBLISHER_LOCK: i64 = 0x6479_6E35_3370_7562;
+/// What one replica at a time does.
+#[derive(Clone, Copy, Debug)]
+pub enum Duty {
+    /// Publishing the outbox to Redis.
+    Publish,
+    /// Sending queued notifications and looking for stale hosts.
+    Notify,
+}
 
-/// Held while this process publishes.
+impl Duty {
+    /// The advisory lock's key: "dyn53pub" or "dyn53ntf" in ASCII.
+    fn lock(self) -> i64 {
+        match self {
+            Duty::Publish => 0x6479_6E35_3370_7562,
+            Duty::Notify => 0x6479_6E35_336E_7466,
+        }
+    }
+}
+
+/// Held while this process does its duty.
 pub struct Leadership {
     conn: Option<PgConnection>,
 }
 
 impl Db {
-    /// Becomes the publisher if no other replica is; `None` if another one is.
-    pub async fn try_lead(&self) -> DbResult<Option<Leadership>> {
+    /// Takes on `duty` if no other replica has it; `None` if another one has.
+    pub async fn try_lead(&self, duty: Duty) -> DbResult<Option<Leadership>> {
         if !self.is_postgres() {
             return Ok(Some(Leadership { conn: None }));
         }
@@ -29,7 +46,7 @@ impl Db {
         // still holding the lock.
         let mut conn = pool.acquire().await.map_err(unavailable)?.detach();
         let (locked,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_lock($1)")
-            .bind(PUBLISHER_LOCK)
+            .bind(duty.lock())
             .fetch_one(&mut conn)
             .await
             .map_err(unavailable)?;

@@ -12,6 +12,7 @@ mod entity;
 mod feed;
 mod hosts;
 mod lead;
+mod notifications;
 mod people;
 mod second_factor;
 mod settings;
@@ -31,7 +32,10 @@ pub use console::{
     Console, HostCursor, HostQuery, HostRow, PlanCounts,
 };
 pub use hosts::{ACME_LABEL, Host, HostKind, HostState, NewHost};
-pub use lead::Leadership;
+pub use lead::{Duty, Leadership};
+pub use notifications::{
+    Attempt, Delivery, DueDelivery, Event, NewSubscription, Outcome, Subscription,
+};
 pub use people::{KeyAuth, KeyProtocols, NewKey, NewUser, NewUserAccount, UserAuth};
 pub use second_factor::RECOVERY_CODES;
 pub use settings::RegistrationSetting;

@@ -23,8 +23,8 @@ use crate::domain::{
 /// An account's data, and only that.
 #[derive(Clone)]
 pub struct Tenant {
-    db: Db,
-    account: AccountId,
+    pub(super) db: Db,
+    pub(super) account: AccountId,
 }
 
 /// One line of a host's history.
@@ -551,10 +551,19 @@ impl Tenant {
         Ok(token)
     }
 
-    /// Removes the account's user `id` (never its owner) with their keys and sessions;
-    /// `false` when the account has no such user.
+    /// Removes the account's user `id` (never its owner) with their keys, sessions and
+    /// e-mail subscriptions; `false` when the account has no such user.
     pub async fn remove_member(&self, id: i64, actor: &str) -> DbResult<bool> {
         let tx = self.db.begin_write().await?;
+        let member = user::Entity::find_by_id(id)
+            .filter(user::Column::AccountId.eq(self.account.0))
+            .filter(user::Column::Role.ne(Role::Owner.as_str()))
+            .one(tx.tx())
+            .await?;
+        if let Some(member) = &member {
+            tx.readdress_subscriptions(self.account.0, &member.email, None)
+                .await?;
+        }
         let removed = user::Entity::delete_many()
             .filter(user::Column::Id.eq(id))
             .filter(user::Column::AccountId.eq(self.account.0))

@@ -19,8 +19,8 @@ use sea_orm::{
 };
 
 use super::entity::{audit_log, blocked_name, host, outbox, update_history, update_key, zone};
-use super::{AccountId, Db, DbError, DbResult, Host, HostState, NewHost, NewZone, Zone};
-use crate::domain::{Fqdn, Protocol};
+use super::{AccountId, Db, DbError, DbResult, Event, Host, HostState, NewHost, NewZone, Zone};
+use crate::domain::{EventKind, Fqdn, Protocol};
 
 /// Who or what touched a host, for its "last seen" fields and history.
 #[derive(Clone, Debug)]
@@ -42,6 +42,8 @@ pub struct HistoryEntry {
 pub struct WriteTx {
     tx: DatabaseTransaction,
     changes: Vec<Change>,
+    /// Address changes to notify, queued at commit with the revision that serves them.
+    address_changes: Vec<Event>,
 }
 
 impl Db {
@@ -56,6 +58,7 @@ impl Db {
         Ok(WriteTx {
             tx,
             changes: Vec::new(),
+            address_changes: Vec::new(),
         })
     }
 }
@@ -162,6 +165,9 @@ impl WriteTx {
         for (host, before, _) in hosts {
             for change in host.changes(Some(before)) {
                 self.publish(change);
+            }
+            if (before.ipv4, before.ipv6) != (host.state.ipv4, host.state.ipv6) {
+                self.address_changes.push(address_changed(host, before));
             }
         }
         Ok(())
@@ -416,7 +422,11 @@ impl WriteTx {
     }
 
     /// Commits; returns the changes as published, under their revision, if there were any.
-    pub async fn commit(self) -> DbResult<Option<Batch>> {
+    pub async fn commit(mut self) -> DbResult<Option<Batch>> {
+        // Who hears of the address changes is read before the revision's lock is taken;
+        // only their insert, which needs the revision, comes after it.
+        let mut address_changes = std::mem::take(&mut self.address_changes);
+        let subscribers = self.subscribers(&address_changes).await?;
         let revision = if self.changes.is_empty() {
             None
         } else {
@@ -442,6 +452,13 @@ impl WriteTx {
             }
             .insert(&self.tx)
             .await?;
+            if !subscribers.is_empty() {
+                for event in &mut address_changes {
+                    event.data["revision"] = value.into();
+                }
+                self.insert_deliveries(&address_changes, &subscribers)
+                    .await?;
+            }
             Some(value as Revision)
         };
         self.tx.commit().await?;
@@ -449,6 +466,18 @@ impl WriteTx {
             revision,
             changes: self.changes,
         }))
+    }
+}
+
+/// The `address.changed` event of `host`, which had `before`'s addresses.
+fn address_changed(host: &Host, before: &HostState) -> Event {
+    let addresses = |s: &HostState| serde_json::json!({ "ipv4": s.ipv4, "ipv6": s.ipv6 });
+    Event {
+        kind: EventKind::AddressChanged,
+        account: host.state.account,
+        host: Some((host.state.id, host.name.to_string())),
+        data: serde_json::json!({ "old": addresses(before), "new": addresses(&host.state) }),
+        dedupe: None,
     }
 }
 

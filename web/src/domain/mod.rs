@@ -6,6 +6,7 @@ mod fqdn;
 mod group_name;
 mod ipv6_prefix;
 mod label;
+mod notification;
 mod password;
 mod registration;
 mod second_factor;
@@ -18,6 +19,10 @@ pub use fqdn::{Fqdn, NameError};
 pub use group_name::{GroupName, GroupNameError};
 pub use ipv6_prefix::{InterfaceId, InterfaceIdError, Ipv6Given, Ipv6Prefix, PrefixError};
 pub use label::{Label, LabelError};
+pub use notification::{
+    Channel, EventKind, Events, EventsError, WebhookUrl, WebhookUrlError, is_public,
+    parse_stale_days, webhook_secret,
+};
 pub use password::{
     Argon2Memory, PasswordHash, WeakPassword, check_new_password, generate_password, hash_password,
     verify_password,
@@ -92,15 +97,18 @@ pub enum Action {
     ManageKeys,
     /// Inviting and removing users.
     ManageTeam,
+    /// Subscribing the account to notifications (e-mail, webhooks) and removing them.
+    ManageNotifications,
 }
 
 impl Action {
-    pub const ALL: [Action; 5] = [
+    pub const ALL: [Action; 6] = [
         Action::ChangeHosts,
         Action::AddRemoveHosts,
         Action::ManageGroups,
         Action::ManageKeys,
         Action::ManageTeam,
+        Action::ManageNotifications,
     ];
 }
 

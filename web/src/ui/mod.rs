@@ -12,6 +12,7 @@ mod host_edit;
 mod hosts;
 mod keys;
 mod link_form;
+mod notifications;
 mod profile;
 mod second_factor;
 pub(crate) mod session;
@@ -37,7 +38,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(profile::routes)
         .configure(second_factor::routes)
         .configure(team::routes)
-        .configure(keys::routes);
+        .configure(keys::routes)
+        .configure(notifications::routes);
 }
 
 /// The session cookie: HttpOnly, SameSite=Lax, Secure over HTTPS.

@@ -13,6 +13,7 @@ use crate::db::{HostState, UpdateContext, UserAuth, WebSession, WebUser};
 use crate::domain::{
     AccountStatus, Action, Fqdn, KeyScope, UpdateKey, miniupdate_response, tsig_key_id,
 };
+use crate::notify;
 
 /// A login (e-mail or login ID; a per-host key may log in as its host) and a secret.
 #[derive(Clone, Debug)]
@@ -313,7 +314,13 @@ impl Updater {
         let user = context.as_ref().map(|c| &c.user);
         let ok = self.verify_password(user, password).await?;
         if !ok {
-            self.password_guesses.record(login_key).await;
+            self.password_guesses.record(login_key.clone()).await;
+            if let Some(user) = user
+                && self.password_guesses.is_full(login_key).await
+            {
+                let limit = self.limits.password_guesses_per_login;
+                notify::credentials_failing(&self.db, user.account, &user.email, limit);
+            }
         }
         Ok(context.filter(|_| ok))
     }

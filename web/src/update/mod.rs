@@ -26,6 +26,7 @@ use crate::domain::{Fqdn, GroupName, InterfaceId, Ipv6Prefix, NameError, Plan, P
 use crate::feed::LocalCommits;
 use crate::hashing::{Busy, PasswordHashing};
 use crate::limits::AbuseLimit;
+use crate::notify;
 use crate::shared_limits::{Counter, SharedLimits};
 pub use auth::{AuthFailure, Credentials, Secret, TsigCheck, TsigKey, TsigProof};
 use check_ins::CheckIns;
@@ -754,6 +755,15 @@ impl Updater {
             }
         }
         job.over_limit = over_limit;
+        if !job.over_limit.is_empty() {
+            let over: Vec<(i64, String)> = hosts
+                .iter()
+                .filter(|(_, h)| job.over_limit.contains(&h.id))
+                .map(|(name, h)| (h.id, name.clone()))
+                .collect();
+            let limit = self.limits.updates_per_host;
+            notify::over_abuse_limit(&self.db, job.principal.account, &over, limit);
+        }
 
         let (results, history) = job.apply(&mut hosts);
         if history.iter().any(|h| h.changed) || job.prefix.keep.is_some() {

@@ -14,8 +14,8 @@ use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, Quer
 use super::Console;
 use crate::db::entity::{account, audit_log, host, session, update_history, user};
 use crate::db::tenant::history_line;
-use crate::db::{AccountId, DbResult, GroupInfo, HistoryLine, Host, KeyInfo, Tenant};
-use crate::domain::{AccountStatus, Email, Fqdn, Plan, Role, SecretToken};
+use crate::db::{AccountId, DbResult, Event, GroupInfo, HistoryLine, Host, KeyInfo, Tenant};
+use crate::domain::{AccountStatus, Email, EventKind, Fqdn, Plan, Role, SecretToken};
 
 /// What the search box was given, parsed: each reading of it that can match something.
 #[derive(Clone, Debug, Default)]
@@ -320,6 +320,17 @@ impl Console {
         let detail = format!("{was} → {value}: {reason}");
         tx.audit(Some(AccountId(id)), actor, change.action(), &detail)
             .await?;
+        let blocked = AccountStatus::Blocked.as_str();
+        if matches!(change, AccountChange::Status(_)) && value == blocked && was != blocked {
+            tx.enqueue(&Event {
+                kind: EventKind::AbuseBlocked,
+                account: AccountId(id),
+                host: None,
+                data: serde_json::json!({ "reason": "account_blocked", "detail": reason }),
+                dedupe: None,
+            })
+            .await?;
+        }
         tx.commit().await?;
         Ok(true)
     }
