@@ -60,6 +60,24 @@ async fn followers(server: &Server) {
     assert!(r.body.contains("Saved"), "{}", r.body);
 }
 
+/// [`followers`] after the router sent its first prefix, `2001:db8:1:200::/56`.
+async fn behind_a_prefix(backend: Backend) -> Server {
+    let server = setup(backend).await;
+    followers(&server).await;
+    let ok = "hostname=home.dyn.test&myip=192.0.2.1&ip6lanprefix=2001:db8:1:200::/56";
+    assert_eq!(
+        update(server.http, ALICE, PASS, ok).await.body,
+        "good 192.0.2.1"
+    );
+    for (name, address) in [
+        ("nas.dyn.test", "2001:db8:1:200:1:2:3:4"),
+        ("cam.dyn.test", "2001:db8:1:200:a:b:c:d"),
+    ] {
+        assert_serves(&server, name, RecordType::AAAA, &[address]).await;
+    }
+    server
+}
+
 async fn serial(server: &Server) -> u32 {
     dns::soa_serial(server.dns, "dyn.test")
         .await
@@ -219,20 +237,7 @@ async fn a_router_update_moves_every_follower_at_once(backend: Backend) {
 
 /// A bad prefix or interface identifier is refused, saying why, and nothing changes.
 async fn bad_prefixes_and_identifiers_change_nothing(backend: Backend) {
-    let server = setup(backend).await;
-    followers(&server).await;
-    let ok = "hostname=home.dyn.test&myip=192.0.2.1&ip6lanprefix=2001:db8:1:200::/56";
-    assert_eq!(
-        update(server.http, ALICE, PASS, ok).await.body,
-        "good 192.0.2.1"
-    );
-    assert_serves(
-        &server,
-        "nas.dyn.test",
-        RecordType::AAAA,
-        &["2001:db8:1:200:1:2:3:4"],
-    )
-    .await;
+    let server = behind_a_prefix(backend).await;
     let before = serial(&server).await;
     let history = server.sql("SELECT count(*) FROM update_history");
 
@@ -307,20 +312,7 @@ async fn bad_prefixes_and_identifiers_change_nothing(backend: Backend) {
 /// A key limited to some hosts moves only those, and leaves the account's prefix; another
 /// account's prefix moves none of alice's hosts.
 async fn limited_keys_and_other_accounts_move_only_their_own(backend: Backend) {
-    let server = setup(backend).await;
-    followers(&server).await;
-    let ok = "hostname=home.dyn.test&myip=192.0.2.1&ip6lanprefix=2001:db8:1:200::/56";
-    assert_eq!(
-        update(server.http, ALICE, PASS, ok).await.body,
-        "good 192.0.2.1"
-    );
-    assert_serves(
-        &server,
-        "cam.dyn.test",
-        RecordType::AAAA,
-        &["2001:db8:1:200:a:b:c:d"],
-    )
-    .await;
+    let server = behind_a_prefix(backend).await;
 
     let key = server.cli_ok(&["key", "create", "--user", ALICE, "--hosts", "cam.dyn.test"]);
     let r = update(
