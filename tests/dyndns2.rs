@@ -804,6 +804,28 @@ async fn database_down_answers_911_and_changes_nothing(backend: Backend) {
     assert_serves(&server, "office.dyn.test", RecordType::A, &["192.0.2.52"]).await;
 }
 
+/// PostgreSQL closes every connection (a restart, a failover, an operator's
+/// `pg_terminate_backend`) while the server is idle: the next `nochg` updates, which only
+/// read, are answered as if nothing happened, not `911`. That read runs on connections kept
+/// out of the pool (`db/kept.rs`), which a broken one must not poison.
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_connections_cut_by_the_server_cost_no_update() {
+    let server = setup(Backend::Postgres).await;
+    for address in ["192.0.2.60", "192.0.2.60"] {
+        let query = format!("hostname=office.dyn.test&myip={address}");
+        update(server.http, "alice@example.com", PASS, &query).await;
+    }
+    let db = server.storage.pg_database.as_ref().expect("PostgreSQL");
+    support::psql(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{db}'"
+    ));
+    for _ in 0..3 {
+        let query = "hostname=office.dyn.test&myip=192.0.2.60";
+        let r = update(server.http, "alice@example.com", PASS, query).await;
+        assert_eq!(r.body, "nochg 192.0.2.60", "{}", server.log());
+    }
+}
+
 async fn team_members_and_suspended_accounts(backend: Backend) {
     let server = setup(backend).await;
     let add_member = |email: &str, role: &str| {

@@ -2,6 +2,7 @@
 //! where (the file, or host and port; never the password) and the likely fix.
 
 use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::sqlx;
@@ -10,6 +11,7 @@ use sea_orm::{
 };
 
 use super::Db;
+use super::kept::KeptConnections;
 
 /// A database that could not be opened or brought up to date.
 #[derive(Debug, thiserror::Error)]
@@ -46,9 +48,12 @@ impl Db {
             place: place(url),
             why: explain(url, &e),
         };
-        let db = Db {
-            conn: connect(url).await.map_err(|e| failed("open", e))?,
-        };
+        let conn = connect(url).await.map_err(|e| failed("open", e))?;
+        let kept = (conn.get_database_backend() == DbBackend::Postgres).then(|| {
+            let pool = conn.get_postgres_connection_pool().clone();
+            Arc::new(KeptConnections::new(pool))
+        });
+        let db = Db { conn, kept };
         db.migrate().await.map_err(|e| failed("migrate", e))?;
         Ok(db)
     }

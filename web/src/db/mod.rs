@@ -11,6 +11,7 @@ mod console;
 mod entity;
 mod feed;
 mod hosts;
+mod kept;
 mod lead;
 mod notifications;
 mod people;
@@ -82,6 +83,8 @@ pub type DbResult<T> = Result<T, DbError>;
 #[derive(Clone)]
 pub struct Db {
     conn: DatabaseConnection,
+    /// PostgreSQL: connections for the update's read, kept out of the pool.
+    kept: Option<std::sync::Arc<kept::KeptConnections>>,
 }
 
 impl Db {

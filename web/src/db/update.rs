@@ -89,7 +89,10 @@ impl Db {
             .map(|(login, email)| (*login, email.as_deref()));
         let query = context_statement(self.conn.get_database_backend(), login, key, names);
         // One row per host found, or a single row without a host.
-        let rows = self.conn.query_all_raw(query).await?;
+        let rows = match &self.kept {
+            Some(kept) => kept.query_all(query).await?,
+            None => self.conn.query_all_raw(query).await?,
+        };
         let Some(first) = rows.first() else {
             return Ok(None);
         };

@@ -1,0 +1,100 @@
+//! PostgreSQL connections kept out of the pool for the read every update starts with.
+//!
+//! sqlx tests each pooled connection with a round trip (a Sync and its ReadyForQuery) as it
+//! goes back to the pool, whatever the pool's options. For the one query most updates make
+//! (`nochg` needs nothing else from the database) that doubled the round trips: a tenth of
+//! the process's CPU and as much work again for PostgreSQL. These connections are opened
+//! with the pool's options but live outside it; a query takes one, and puts it back only
+//! once it has read every row. A connection whose query failed, or whose request went away
+//! mid-query, is dropped (closed) rather than reused in an unknown state, and a new one is
+//! opened when needed.
+
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use sea_orm::sqlx::{self, ConnectOptions, PgConnection, PgPool, postgres::PgRow};
+use sea_orm::{DbErr, QueryResult, RuntimeErr, Statement, Values};
+use sea_query_sqlx::SqlxValues;
+use tokio::sync::Semaphore;
+
+/// Queries running at once on kept connections: as many connections are kept at most. The
+/// update's read is short, so a few serve both cores.
+const KEPT: usize = 4;
+/// As the pool's: a database that does not answer is reported (`911`) within seconds.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+pub(super) struct KeptConnections {
+    pool: PgPool,
+    idle: Mutex<Vec<PgConnection>>,
+    slots: Semaphore,
+}
+
+impl KeptConnections {
+    pub(super) fn new(pool: PgPool) -> KeptConnections {
+        KeptConnections {
+            pool,
+            idle: Mutex::new(Vec::with_capacity(KEPT)),
+            slots: Semaphore::new(KEPT),
+        }
+    }
+
+    /// Every row of `statement`, read on a kept connection. A kept connection that broke
+    /// while idle (the server restarted or terminated it, which its next read learns as an
+    /// I/O or a `57P01` error) fails its query: that read is tried once more on a new
+    /// connection.
+    pub(super) async fn query_all(&self, statement: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        let _slot = self.slots.acquire().await.map_err(|_| closed())?;
+        let idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        let (mut conn, reused) = match idle {
+            Some(conn) => (conn, true),
+            None => (self.open().await?, false),
+        };
+        let mut rows = fetch_all(&mut conn, &statement).await;
+        if reused && rows.is_err() {
+            conn = self.open().await?;
+            rows = fetch_all(&mut conn, &statement).await;
+        }
+        let rows = rows.map_err(|e| DbErr::Query(RuntimeErr::SqlxError(e.into())))?;
+        self.idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(conn);
+        Ok(rows.into_iter().map(QueryResult::from).collect())
+    }
+
+    /// A new connection, with the pool's options: not one of the pool's idle ones, which
+    /// the server may have closed as well.
+    async fn open(&self) -> Result<PgConnection, DbErr> {
+        let options = self.pool.connect_options();
+        match tokio::time::timeout(CONNECT_TIMEOUT, options.connect()).await {
+            Ok(Ok(conn)) => Ok(conn),
+            Ok(Err(e)) => Err(DbErr::Conn(RuntimeErr::SqlxError(e.into()))),
+            Err(_) => Err(DbErr::Conn(RuntimeErr::Internal(
+                "PostgreSQL did not accept a connection in time".into(),
+            ))),
+        }
+    }
+}
+
+async fn fetch_all(
+    conn: &mut PgConnection,
+    statement: &Statement,
+) -> Result<Vec<PgRow>, sqlx::Error> {
+    let values = statement.values.clone().unwrap_or(Values(Vec::new()));
+    sqlx::query_with(
+        sqlx::AssertSqlSafe(statement.sql.as_str()),
+        SqlxValues(values),
+    )
+    .fetch_all(conn)
+    .await
+}
+
+fn closed() -> DbErr {
+    DbErr::Conn(RuntimeErr::Internal(
+        "the kept connections are closed".into(),
+    ))
+}
