@@ -29,6 +29,7 @@ pub mod scrape;
 pub mod serve;
 pub mod shared_limits;
 pub mod state;
+pub mod subscription_input;
 pub mod tls;
 pub mod tokens;
 pub mod ui;

@@ -15,8 +15,8 @@ use super::page_size;
 use super::problem::{NotFound, Problem, Unprocessable};
 use crate::access::SubscribeError;
 use crate::db::{Attempt, Delivery, Subscription};
-use crate::notify::{InputError, SubscriptionInput};
 use crate::state::AppState;
+use crate::subscription_input::{InputError, SubscriptionInput};
 
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(list)

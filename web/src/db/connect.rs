@@ -49,10 +49,8 @@ impl Db {
             why: explain(url, &e),
         };
         let conn = connect(url).await.map_err(|e| failed("open", e))?;
-        let kept = (conn.get_database_backend() == DbBackend::Postgres).then(|| {
-            let pool = conn.get_postgres_connection_pool().clone();
-            Arc::new(KeptConnections::new(pool))
-        });
+        let kept = (conn.get_database_backend() == DbBackend::Postgres)
+            .then(|| Arc::new(KeptConnections::new(conn.get_postgres_connection_pool())));
         let db = Db { conn, kept };
         db.migrate().await.map_err(|e| failed("migrate", e))?;
         Ok(db)

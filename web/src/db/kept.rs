@@ -9,10 +9,11 @@
 //! mid-query, is dropped (closed) rather than reused in an unknown state, and a new one is
 //! opened when needed.
 
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use sea_orm::sqlx::{self, ConnectOptions, PgConnection, PgPool, postgres::PgRow};
+use sea_orm::sqlx::postgres::{PgConnectOptions, PgRow};
+use sea_orm::sqlx::{self, ConnectOptions, PgConnection, PgPool};
 use sea_orm::{DbErr, QueryResult, RuntimeErr, Statement, Values};
 use sea_query_sqlx::SqlxValues;
 use tokio::sync::Semaphore;
@@ -24,15 +25,16 @@ const KEPT: usize = 4;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 pub(super) struct KeptConnections {
-    pool: PgPool,
+    /// The pool's: how to connect.
+    options: Arc<PgConnectOptions>,
     idle: Mutex<Vec<PgConnection>>,
     slots: Semaphore,
 }
 
 impl KeptConnections {
-    pub(super) fn new(pool: PgPool) -> KeptConnections {
+    pub(super) fn new(pool: &PgPool) -> KeptConnections {
         KeptConnections {
-            pool,
+            options: pool.connect_options(),
             idle: Mutex::new(Vec::with_capacity(KEPT)),
             slots: Semaphore::new(KEPT),
         }
@@ -69,8 +71,7 @@ impl KeptConnections {
     /// A new connection, with the pool's options: not one of the pool's idle ones, which
     /// the server may have closed as well.
     async fn open(&self) -> Result<PgConnection, DbErr> {
-        let options = self.pool.connect_options();
-        match tokio::time::timeout(CONNECT_TIMEOUT, options.connect()).await {
+        match tokio::time::timeout(CONNECT_TIMEOUT, self.options.connect()).await {
             Ok(Ok(conn)) => Ok(conn),
             Ok(Err(e)) => Err(DbErr::Conn(RuntimeErr::SqlxError(e.into()))),
             Err(_) => Err(DbErr::Conn(RuntimeErr::Internal(

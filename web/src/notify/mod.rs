@@ -12,7 +12,6 @@
 //! jitter, up to `retry_max` apart, until the event is `max_age` old: then it is failed.
 
 mod events;
-mod input;
 mod webhook;
 
 use std::path::PathBuf;
@@ -29,7 +28,6 @@ use crate::db::{Attempt, Db, DueDelivery, Duty, Outcome};
 use crate::domain::EventKind;
 use crate::mail::{Letter, Mailer};
 pub use events::{credentials_failing, over_abuse_limit};
-pub use input::{DEFAULT_STALE_DAYS, InputError, SubscriptionInput};
 pub use webhook::Webhooks;
 
 /// The operator's settings (`DYN53_NOTIFY_*`).

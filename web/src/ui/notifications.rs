@@ -12,9 +12,9 @@ use super::session::{PageError, SignedIn, Submitted};
 use crate::access::SubscribeError;
 use crate::db::{Delivery, Subscription};
 use crate::domain::{Action, EventKind};
-use crate::notify::{DEFAULT_STALE_DAYS, InputError, SubscriptionInput};
 use crate::pages::{Nav, page};
 use crate::state::AppState;
+use crate::subscription_input::{DEFAULT_STALE_DAYS, InputError, SubscriptionInput};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/notifications", web::get().to(list))
