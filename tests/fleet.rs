@@ -430,6 +430,7 @@ async fn replicas_share_the_abuse_limit() {
     let limit = [
         ("DYN53_ABUSE_LIMIT", "3/600"),
         ("DYN53_API_RATE_LIMIT", "4/600"),
+        ("DYN53_AUTH_FAILURE_LIMIT", "3/600"),
     ];
     let mut a = Web::start(&redis, &limit).await;
     let key = a.setup_hosts(USER, 1);
@@ -519,6 +520,25 @@ async fn replicas_share_the_abuse_limit() {
     })
     .await
     .expect("limits shared again");
+
+    // Wrong keys from one source fill its count in Redis; then its right key is refused
+    // too, whatever its host's budget.
+    let wrong_key = format!(
+        "{}{}",
+        &key[..key.len() - 1],
+        if key.ends_with('a') { 'b' } else { 'a' }
+    );
+    for _ in 0..3 {
+        let r = http::update(
+            c.http,
+            USER,
+            &wrong_key,
+            "hostname=h0.dyn.test&myip=192.0.2.40",
+        )
+        .await;
+        assert_eq!(r.body, "badauth");
+    }
+    assert_eq!(update(&c, 41).await, "badauth");
 }
 
 /// A database restored from a backup, which has since moved past the fleet's copy with

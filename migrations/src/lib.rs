@@ -1,5 +1,6 @@
 //! dyn53's database schema. Every migration runs unchanged on PostgreSQL and SQLite, so it
-//! is written with sea-query's portable builders, never raw SQL.
+//! is written with sea-query's portable builders, never raw SQL; the one exception is a
+//! PostgreSQL storage setting that has no portable form and no meaning on SQLite (`m0017`).
 
 pub use sea_orm_migration::prelude::*;
 
@@ -17,6 +18,7 @@ mod m0013_audit_speed;
 mod m0014_tsig_keys;
 mod m0015_ipv6_prefixes;
 mod m0016_notifications;
+mod m0017_hosts_fillfactor;
 
 pub struct Migrator;
 
@@ -38,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0014_tsig_keys::Migration),
             Box::new(m0015_ipv6_prefixes::Migration),
             Box::new(m0016_notifications::Migration),
+            Box::new(m0017_hosts_fillfactor::Migration),
         ]
     }
 }
