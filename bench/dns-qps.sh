@@ -15,6 +15,8 @@
 #   4. runs dnsperf for $DURATION s against each server, the server pinned to CPU
 #      $SERVER_CPU and dnsperf to CPU $LOAD_CPU (taskset), and reads the server's CPU time
 #      (utime+stime of all its threads and processes, /proc/PID/stat) before and after.
+#      NSD and dyn53 (rrl) are measured in turns, $ROUNDS rounds, both servers up, so that
+#      a round's pair meets the same neighbours; the ratio reported is the rounds' median.
 #      dyn53 runs three times:
 #        rrl      rate limiting on (the defaults) with the load generator's address exempt
 #                 (--rrl-exempt 127.0.0.1/32): the configuration compared with NSD;
@@ -35,7 +37,7 @@
 # neighbours' load while CPU per query is stable to about ±15 % (see shared/STACK.md).
 #
 # Usage:   bench/dns-qps.sh
-# Env:     SIZES="100000 1000000" DURATION=15 UPDATES=200 SERVER_CPU=1 LOAD_CPU=0
+# Env:     SIZES="100000 1000000" DURATION=15 UPDATES=200 SERVER_CPU=1 LOAD_CPU=0 ROUNDS=3
 #          DYN53_RUNS="rrl off charged" KEEP=1 (keep temp dir) DYN53_BIN=… (another build)
 #          MIMALLOC_PURGE_DELAY=0 (the deploy bundle's; another value for a comparison)
 # Needs:   dnsperf, nsd, dig (bind9-dnsutils), taskset, python3, cargo.
@@ -48,6 +50,7 @@ UPDATES=${UPDATES:-200}
 SERVER_CPU=${SERVER_CPU:-1}
 LOAD_CPU=${LOAD_CPU:-0}
 DYN53_RUNS=${DYN53_RUNS:-rrl off charged}
+ROUNDS=${ROUNDS:-3}
 ZONE=bench.test
 EMAIL=bench@example.com
 
@@ -197,7 +200,7 @@ stop() {
 
 # bench_size SIZE: every run at one zone size.
 bench_size() {
-    local size=$1 dir=$WORK/$1 key run nsd_port nsd_pid queries
+    local size=$1 dir=$WORK/$1 key run round nsd_port nsd_pid queries
     mkdir -p "$dir/nsd" "$dir/dyn53"
     # Enough distinct queries that the larger zones are not served from a few cache lines.
     queries=$((size > 200000 ? size : 200000))
@@ -247,18 +250,6 @@ EOF
     )
     key=$(cat "$dir/key")
 
-    for run in $DYN53_RUNS; do
-        log "$size hosts: dyn53 ($run) on CPU $SERVER_CPU"
-        start_dyn53 "$size" "$run"
-        run_dnsperf "$size" "dyn53-$run" "${DNS_ADDR##*:}" "$DYN53_PID"
-        if [ "$run" = rrl ] && [ -z "$LATENCY" ] && [ "$UPDATES" -gt 0 ]; then
-            log "update-to-answer latency: $UPDATES updates"
-            LATENCY="($((size + 1))-host zone) "$(python3 "$BENCH/update-latency.py" --http "$HTTP_ADDR" \
-                --dns "$DNS_ADDR" --host "lat.$ZONE" --login "$EMAIL" --secret "$key" --count "$UPDATES")
-        fi
-        stop "$DYN53_PID"
-    done
-
     nsd_port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     cat >"$dir/nsd/nsd.conf" <<EOF
 server:
@@ -284,13 +275,34 @@ zone:
     name: $ZONE
     zonefile: $ZONE.zone
 EOF
-    log "$size hosts: NSD on CPU $SERVER_CPU, port $nsd_port"
+    log "$size hosts: NSD on CPU $SERVER_CPU, port $nsd_port (idle but in its rounds)"
     taskset -c "$SERVER_CPU" nsd -d -c "$dir/nsd/nsd.conf" >"$dir/nsd/stdout.log" 2>&1 &
     nsd_pid=$!
     PIDS+=("$nsd_pid")
     wait_for_zone "$nsd_port" NSD "$size"
     taskset -a -p -c "$SERVER_CPU" "$nsd_pid" >/dev/null
-    run_dnsperf "$size" nsd "$nsd_port" "$nsd_pid"
+
+    for run in $DYN53_RUNS; do
+        log "$size hosts: dyn53 ($run) on CPU $SERVER_CPU"
+        start_dyn53 "$size" "$run"
+        if [ "$run" = rrl ]; then
+            # dyn53 and NSD in turns, so that both meet the same neighbours' load.
+            for round in $(seq 1 "$ROUNDS"); do
+                log "$size hosts: round $round of $ROUNDS"
+                run_dnsperf "$size" "dyn53-$run" "${DNS_ADDR##*:}" "$DYN53_PID"
+                run_dnsperf "$size" nsd "$nsd_port" "$nsd_pid"
+            done
+        else
+            run_dnsperf "$size" "dyn53-$run" "${DNS_ADDR##*:}" "$DYN53_PID"
+        fi
+        if [ "$run" = rrl ] && [ -z "$LATENCY" ] && [ "$UPDATES" -gt 0 ]; then
+            log "update-to-answer latency: $UPDATES updates"
+            LATENCY="($((size + 1))-host zone) "$(python3 "$BENCH/update-latency.py" --http "$HTTP_ADDR" \
+                --dns "$DNS_ADDR" --host "lat.$ZONE" --login "$EMAIL" --secret "$key" --count "$UPDATES")
+        fi
+        stop "$DYN53_PID"
+    done
+
     stop "$nsd_pid"
 }
 
@@ -305,18 +317,29 @@ echo "   dyn53 runs: rrl = rate limiting on, load generator exempt; off = --rrl-
 echo "   charged = every answer charged to a bucket (--rrl-rate 1000000). NSD: rrl-ratelimit 0."
 python3 - "$RESULTS" <<'EOF'
 import sys
+from statistics import median
 rows = [line.split() for line in open(sys.argv[1])]
-runs = {(size, name): (float(qps), float(us), float(per), int(pss)) for size, name, qps, us, per, pss in rows}
+# Every run of a server at a size, in order: the rounds of dyn53 (rrl) and NSD pair up.
+every = {}
+for size, name, qps, us, per, pss in rows:
+    every.setdefault((size, name), []).append((float(qps), float(us), float(per), int(pss)))
+# A server's figures at a size: the median of its runs, each column on its own.
+runs = {k: tuple(median(col) for col in zip(*v)) for k, v in every.items()}
 sizes = sorted({int(r[0]) for r in rows})
 print(f"{'hosts':>9} {'server':13} {'q/s':>9} {'CPU µs/q':>9} {'q/CPU-s':>9} {'PSS MB':>7} {'B/host':>7}")
 for size in sizes:
-    for name in [n for s, n in runs if int(s) == size]:
-        qps, us, per, pss = runs[(str(size), name)]
-        print(f"{size:>9} {name:13} {qps:9.0f} {us:9.2f} {per:9.0f} {pss:7d} {pss * 2**20 / size:7.0f}")
+    for name in [n for s, n in every if int(s) == size]:
+        for i, (qps, us, per, pss) in enumerate(every[(str(size), name)]):
+            label = name if len(every[(str(size), name)]) == 1 else f"{name} {i + 1}"
+            print(f"{size:>9} {label:13} {qps:9.0f} {us:9.2f} {per:9.0f} {pss:7d} {pss * 2**20 / size:7.0f}")
 print()
 for size in sizes:
-    d, n = runs.get((str(size), "dyn53-rrl")), runs.get((str(size), "nsd"))
-    line = f"{size:>9} hosts: dyn53 (rrl) / NSD: q/CPU-second x{d[2] / n[2]:.2f}, memory per host x{d[3] / n[3]:.2f}, q/s x{d[0] / n[0]:.2f}"
+    pairs = list(zip(every[(str(size), "dyn53-rrl")], every[(str(size), "nsd")]))
+    ratios = [d[2] / n[2] for d, n in pairs]
+    d, n = runs[(str(size), "dyn53-rrl")], runs[(str(size), "nsd")]
+    line = (f"{size:>9} hosts: dyn53 (rrl) / NSD: q/CPU-second x{median(ratios):.2f} (median of "
+            f"rounds: {', '.join(f'x{r:.2f}' for r in ratios)}), memory per host "
+            f"x{d[3] / n[3]:.2f}, q/s x{d[0] / n[0]:.2f}")
     off = runs.get((str(size), "dyn53-off"))
     if off:
         line += f"; RRL cost: {d[1] - off[1]:+.2f} µs/q with the load generator exempt"

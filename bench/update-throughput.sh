@@ -20,7 +20,7 @@
 #      is the one of its last committed `good`, and the DNS server answers that address for
 #      $SAMPLE hosts drawn at random. Exits non-zero otherwise.
 # At the end it prints, per backend, updates/s and p50/p99 latency per phase and size side
-# by side, and dyn53's CPU per update.
+# by side, and the CPU per update of dyn53, PostgreSQL, Redis and the whole machine.
 #
 # The machine's two cores run wrk, dyn53 and PostgreSQL together: figures are for the whole
 # system, and swing with the neighbours' load.
@@ -29,6 +29,7 @@
 # Env:     SIZES="10000 100000 1000000" BACKENDS="sqlite postgres" DURATION=15 CONNECTIONS=64
 #          THREADS=2 PHASES="nochg-key nochg-password nochg-api change-key change-password change-api"
 #          SAMPLE=200 KEEP=1 (keep the temp dir)
+#          FIRST_CHECK_IN=1 (hosts never seen before the run, instead of seen once)
 #          MIMALLOC_PURGE_DELAY=0 (the deploy bundle's; another value for a comparison)
 #          PG=postgres://postgres@127.0.0.1:5432 (a role that may CREATE DATABASE)
 #          PG_PARAMS=sslmode=disable (appended to the server's database URL)
@@ -136,6 +137,15 @@ EOF
     log "imported $hosts hosts in $((SECONDS - started)) s"
     KEY=$("$BIN" key create --user "$EMAIL" | tr -d '[:space:]')
     API_KEY=$("$BIN" key create --user "$EMAIL" --scope api | tr -d '[:space:]')
+    # A running service: every host has checked in before, from the agent and the address
+    # the load comes with (bench/update-throughput.lua), as a fleet of routers does every
+    # few minutes. A host's first check-in also fills its "last seen" columns, which are
+    # indexed: its costlier write is not what a check-in usually costs. FIRST_CHECK_IN=1
+    # measures that instead.
+    if [ -z "${FIRST_CHECK_IN:-}" ]; then
+        sql "UPDATE hosts SET last_agent = 'dyn53-bench/1', last_source = '127.0.0.1',
+             last_protocol = 'dyndns2', updated_at = CURRENT_TIMESTAMP" >/dev/null
+    fi
     # Statistics for the imported rows now rather than at autovacuum's next round: without
     # them the planner finds a host through its account (all its rows) instead of its name.
     if [ "$BACKEND" = postgres ]; then sql "VACUUM ANALYZE"; else sql "ANALYZE" >/dev/null; fi
@@ -168,14 +178,29 @@ EOF
 }
 
 CLK_TCK=$(getconf CLK_TCK)
-cpu_ticks() { sed 's/.*) //' "/proc/$SERVER_PID/stat" | awk '{print $12 + $13}'; }
+# ticks PID...: user + system CPU of the processes, in clock ticks (a process gone is 0).
+ticks() {
+    local pid sum=0 t
+    for pid in "$@"; do
+        t=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | awk '{print $12 + $13}')
+        sum=$((sum + ${t:-0}))
+    done
+    echo "$sum"
+}
+# cpu_ticks: "dyn53 PostgreSQL Redis machine" CPU so far, in clock ticks; the machine's is
+# every CPU's busy time (all of /proc/stat's first line but idle and iowait).
+cpu_ticks() {
+    local machine
+    machine=$(awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat)
+    echo "$(ticks "$SERVER_PID") $(ticks $(pgrep -x postgres)) $(ticks $(pgrep -x redis-server)) $machine"
+}
 count() { sql "SELECT count(*) FROM update_history WHERE result = '$1'"; }
 
 # run_phase HOSTS PHASE: one measured wrk run; appends its row to $RESULTS.
 FAILED=
 run_phase() {
     local hosts=$1 phase=$2 mode=${2%%-*} cred=${2#*-} proto=dyndns2 secret auth octet out
-    local before_good before_nochg ticks
+    local before_good before_nochg before after
     case $cred in
         key) secret=$KEY octet=10 ;;
         password) secret=$PASSWORD octet=11 ;;
@@ -192,23 +217,26 @@ run_phase() {
     sleep 1 # the buffered nochg check-ins of the warm-up reach the database
     before_good=$(count good)
     before_nochg=$(count nochg)
-    ticks=$(cpu_ticks)
+    before=$(cpu_ticks)
     out=$WORK/wrk-$BACKEND-$hosts-$phase.txt
     wrk -t "$THREADS" -c "$CONNECTIONS" -d "${DURATION}s" -s "$BENCH/update-throughput.lua" \
         "$URL" -- "$mode" "$hosts" "$ZONE" "$auth" "$octet" "$THREADS" "$proto" >"$out" 2>&1 ||
         { cat "$out" >&2; die "wrk failed"; }
-    ticks=$(($(cpu_ticks) - ticks))
+    after=$(cpu_ticks)
     sleep 1
     python3 - "$BACKEND" "$hosts" "$phase" "$mode" "$(grep '^RESULT' "$out")" \
-        "$((ticks * 1000000 / CLK_TCK))" "$(($(count good) - before_good))" \
+        "$before" "$after" "$CLK_TCK" "$(($(count good) - before_good))" \
         "$(($(count nochg) - before_nochg))" "$CONNECTIONS" >>"$RESULTS" <<'EOF' ||
 import sys
-backend, hosts, phase, mode, line, cpu_us, good_rows, nochg_rows, conns = sys.argv[1:10]
+backend, hosts, phase, mode, line, before, after, clk_tck, good_rows, nochg_rows, conns = sys.argv[1:12]
 r = {k: float(v) for k, v in (kv.split("=") for kv in line.split()[1:])}
 good_rows, conns = int(good_rows), int(conns)
 answered = r["good"] + r["nochg"]
+# CPU µs per update: dyn53, PostgreSQL, Redis, the whole machine (wrk and the DNS node too).
+per_update = [(int(a) - int(b)) * 1e6 / int(clk_tck) / max(answered, 1)
+              for b, a in zip(before.split(), after.split())]
 print(f"{backend}\t{hosts}\t{phase}\t{answered / r['seconds']:.0f}\t{r['p50_ms']:.1f}\t"
-      f"{r['p99_ms']:.1f}\t{int(cpu_us) / max(answered, 1):.0f}")
+      f"{r['p99_ms']:.1f}\t" + "\t".join(f"{us:.0f}" for us in per_update))
 problems = []
 if r["other"] or r["errors"]:
     problems.append(f"{int(r['other'])} unexpected answers, {int(r['errors'])} failed requests")
@@ -273,6 +301,23 @@ for backend in dict.fromkeys(r[0] for r in rows):
         for s in sizes:
             r = next((r for r in rows if r[0] == backend and r[1] == s and r[2] == phase), None)
             cells.append(f"{int(r[3]):,} ({r[4]} / {r[5]}) [{r[6]}]" if r else "")
+        print(f"| {phase} | " + " | ".join(cells) + " |")
+    # Where the machine's CPU went, per update: the servers, and the rest (wrk, the DNS
+    # node, the neighbours).
+    print(f"\nCPU µs per update: dyn53 + PostgreSQL + Redis + the rest = the machine\n")
+    print("| phase | " + " | ".join(f"{int(s):,} hosts" for s in sizes) + " |")
+    print("|---|" + "---|" * len(sizes))
+    for phase in dict.fromkeys(r[2] for r in rows if r[0] == backend):
+        cells = []
+        for s in sizes:
+            r = next((r for r in rows if r[0] == backend and r[1] == s and r[2] == phase), None)
+            if r:
+                web, pg, redis, machine = (int(x) for x in r[6:10])
+                rest = machine - web - (pg + redis if backend == "postgres" else 0)
+                parts = [web] + ([pg, redis] if backend == "postgres" else []) + [rest]
+                cells.append(" + ".join(map(str, parts)) + f" = {machine}")
+            else:
+                cells.append("")
         print(f"| {phase} | " + " | ".join(cells) + " |")
 EOF
 echo
