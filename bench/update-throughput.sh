@@ -291,34 +291,29 @@ python3 - "$RESULTS" "$SIZES" "$PG_CMD" <<'EOF'
 import sys
 path, sizes, pg_cmd = sys.argv[1], sys.argv[2].split(), sys.argv[3]
 rows = [line.rstrip("\n").split("\t") for line in open(path) if line.strip()]
+def table(backend, title, cell):
+    """One row per phase, one column per size, `cell` of each run."""
+    print(f"\n{title}\n")
+    print("| phase | " + " | ".join(f"{int(s):,} hosts" for s in sizes) + " |")
+    print("|---|" + "---|" * len(sizes))
+    for phase in dict.fromkeys(r[2] for r in rows if r[0] == backend):
+        runs = [next((r for r in rows if r[0] == backend and r[1] == s and r[2] == phase), None)
+                for s in sizes]
+        print(f"| {phase} | " + " | ".join(cell(r) if r else "" for r in runs) + " |")
+
+def cpu(backend, r):
+    """dyn53 + PostgreSQL + Redis + the rest = the machine (the rest: wrk, the DNS node,
+    the neighbours); on SQLite, dyn53 + the rest."""
+    web, pg, redis, machine = (int(x) for x in r[6:10])
+    servers = [web, pg, redis] if backend == "postgres" else [web]
+    return " + ".join(map(str, servers + [machine - sum(servers)])) + f" = {machine}"
+
 for backend in dict.fromkeys(r[0] for r in rows):
     name = "embedded (`serve`, SQLite)" if backend == "sqlite" else f"`{pg_cmd}` (PostgreSQL)"
-    print(f"\n{name}\n")
-    print("| phase | " + " | ".join(f"{int(s):,} hosts" for s in sizes) + " |")
-    print("|---|" + "---|" * len(sizes))
-    for phase in dict.fromkeys(r[2] for r in rows if r[0] == backend):
-        cells = []
-        for s in sizes:
-            r = next((r for r in rows if r[0] == backend and r[1] == s and r[2] == phase), None)
-            cells.append(f"{int(r[3]):,} ({r[4]} / {r[5]}) [{r[6]}]" if r else "")
-        print(f"| {phase} | " + " | ".join(cells) + " |")
-    # Where the machine's CPU went, per update: the servers, and the rest (wrk, the DNS
-    # node, the neighbours).
-    print(f"\nCPU µs per update: dyn53 + PostgreSQL + Redis + the rest = the machine\n")
-    print("| phase | " + " | ".join(f"{int(s):,} hosts" for s in sizes) + " |")
-    print("|---|" + "---|" * len(sizes))
-    for phase in dict.fromkeys(r[2] for r in rows if r[0] == backend):
-        cells = []
-        for s in sizes:
-            r = next((r for r in rows if r[0] == backend and r[1] == s and r[2] == phase), None)
-            if r:
-                web, pg, redis, machine = (int(x) for x in r[6:10])
-                rest = machine - web - (pg + redis if backend == "postgres" else 0)
-                parts = [web] + ([pg, redis] if backend == "postgres" else []) + [rest]
-                cells.append(" + ".join(map(str, parts)) + f" = {machine}")
-            else:
-                cells.append("")
-        print(f"| {phase} | " + " | ".join(cells) + " |")
+    table(backend, name, lambda r: f"{int(r[3]):,} ({r[4]} / {r[5]}) [{r[6]}]")
+    parts = "dyn53 + PostgreSQL + Redis" if backend == "postgres" else "dyn53"
+    table(backend, f"CPU µs per update: {parts} + the rest = the machine",
+          lambda r: cpu(backend, r))
 EOF
 echo
 cat "$WORK/memory.txt"
