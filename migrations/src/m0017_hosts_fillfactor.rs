@@ -1,9 +1,9 @@
 //! Room on each page of `hosts` (PostgreSQL) for the next version of its rows. A check-in
-//! rewrites a host's "last seen" columns, which no index covers unless their value changes;
-//! PostgreSQL then updates the row in place of its index entries (a HOT update) only when
-//! the new version fits on the row's own page. Filled to the brim, as the default leaves
-//! them, the pages have no room: every check-in wrote an entry into each of the table's
-//! nine indexes (`bench/README.md`). SQLite rewrites rows in place and has no such setting.
+//! rewrites a host's "last seen" columns; when no indexed value changes (the same agent and
+//! source as last time, as is usual), PostgreSQL can write the new version without touching
+//! any index (a HOT update), but only on the row's own page. Filled to the brim, as the
+//! default leaves them, the pages have no room: every check-in wrote an entry into each of
+//! the table's nine indexes (`bench/README.md`). SQLite has no such setting.
 //!
 //! The setting applies to pages filled from now on; an existing table gains the room as
 //! its rows are updated and vacuumed, or at once with `VACUUM FULL hosts`.
