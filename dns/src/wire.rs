@@ -632,7 +632,7 @@ mod tests {
                     let expected =
                         general.answer_general(packet, src, &mut general_out, general_limiter);
                     assert_eq!(sent, expected, "query {packet:02x?} from {src}");
-                    if sent {
+                    if sent && !differ_by_a_clock_tick(&wire_out, &general_out) {
                         assert_eq!(wire_out, general_out, "query {packet:02x?} from {src}");
                     }
                 }
@@ -646,6 +646,17 @@ mod tests {
             assert_eq!(wire_stats.snapshot(), general_stats.snapshot());
             assert!(plain > packets.len() / 8, "{plain} of {}", packets.len());
         }
+    }
+
+    /// Two answers that end in server cookies made a second apart (the clock ticked between
+    /// the two paths' answers): the same but for the cookie's timestamp and so its hash,
+    /// the last 12 bytes of an answer that carries one.
+    fn differ_by_a_clock_tick(a: &[u8], b: &[u8]) -> bool {
+        let Some(at) = a.len().checked_sub(12) else {
+            return false;
+        };
+        let time = |x: &[u8]| u32::from_be_bytes(x[at..at + 4].try_into().expect("4 bytes"));
+        a.len() == b.len() && a[..at] == b[..at] && time(a).abs_diff(time(b)) == 1
     }
 
     #[test]
