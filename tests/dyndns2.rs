@@ -1211,11 +1211,7 @@ async fn a_source_that_keeps_guessing_is_refused_for_a_while(backend: Backend) {
     // too, and the host is left alone.
     let key = server.cli_ok(&["key", "create", "--user", "alice@example.com"]);
     let key = key.trim();
-    let wrong_key = format!(
-        "{}{}",
-        &key[..key.len() - 1],
-        if key.ends_with('a') { 'b' } else { 'a' }
-    );
+    let wrong_key = support::wrong_key(key);
     for _ in 0..3 {
         assert_eq!(
             from("198.51.100.9", &wrong_key, "192.0.2.5").await,

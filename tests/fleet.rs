@@ -523,11 +523,7 @@ async fn replicas_share_the_abuse_limit() {
 
     // Wrong keys from one source fill its count in Redis; then its right key is refused
     // too, whatever its host's budget.
-    let wrong_key = format!(
-        "{}{}",
-        &key[..key.len() - 1],
-        if key.ends_with('a') { 'b' } else { 'a' }
-    );
+    let wrong_key = support::wrong_key(&key);
     for _ in 0..3 {
         let r = http::update(
             c.http,

@@ -165,7 +165,6 @@ pub async fn serve(
     let token = server.shutdown_token().clone();
     let mut udp_loops = JoinSet::new();
     for socket in udp {
-        let socket = tokio::net::UdpSocket::from_std(socket)?;
         let token = token.clone();
         let limiter = rrl
             .as_ref()

@@ -436,6 +436,12 @@ pub fn add_user(storage: &Storage, email: &str, password: &str) {
     add_user_with(storage, email, password, &[]);
 }
 
+/// `key` with its last character changed: a well-formed key that is not `key`.
+pub fn wrong_key(key: &str) -> String {
+    let last = if key.ends_with('a') { 'b' } else { 'a' };
+    format!("{}{last}", &key[..key.len() - 1])
+}
+
 pub fn add_user_with(storage: &Storage, email: &str, password: &str, options: &[&str]) {
     let mut args = vec!["user", "add", email, "--password-stdin"];
     args.extend(options);

@@ -1,25 +1,31 @@
-//! Up to [`BATCH`] datagrams per system call: `recvmmsg` fills a batch of reused buffers,
-//! each query is answered inline into its own reused answer buffer, and `sendmmsg` sends
-//! the answers together. Under load this saves two system calls per query (measured in
-//! `bench/README.md`); a lone query still costs one `recvmmsg` and one `sendmmsg`.
+//! Up to [`BATCH`] datagrams per system call, on a thread of the loop's own: a blocking
+//! `recvmmsg` (`MSG_WAITFORONE`: it sleeps until a datagram comes, then takes whatever else
+//! is queued) fills a batch of reused buffers, each query is answered inline into its own
+//! reused answer buffer, and `sendmmsg` sends the answers together. A batch costs these two
+//! system calls and nothing else: waiting inside `recvmmsg` rather than in the runtime's
+//! `epoll_wait` saves a third call and a task wake-up per batch (measured in
+//! `bench/README.md`). No allocation per query or per batch.
+//!
+//! Stopping: the loop's future, when it completes or is dropped, marks the loop stopping
+//! and shuts the socket's receiving side down, which wakes the blocked `recvmmsg`; the
+//! future then waits for the thread, so the socket is closed when it returns.
 
-use std::cell::RefCell;
 use std::future::Future;
 use std::io::{self, IoSlice, IoSliceMut};
-use std::net::SocketAddr;
+use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::{AsRawFd, RawFd};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use nix::sys::socket::{
-    ControlMessage, MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg, sendmmsg,
+    ControlMessage, MsgFlags, MultiHeaders, Shutdown, SockaddrStorage, recvmmsg, sendmmsg, shutdown,
 };
-use tokio::io::Interest;
-use tokio::net::UdpSocket;
 use tracing::{debug, warn};
 
 use super::{BATCH, MAX_QUERY, UdpResponder, is_fatal};
 use crate::handler::MAX_UDP_PAYLOAD;
 
-/// A receive loop's buffers, allocated once: no allocation per query or per batch.
+/// A receive loop's buffers, allocated once.
 struct Buffers {
     packets: Box<[[u8; MAX_QUERY]; BATCH]>,
     /// Length and source of each datagram of the last batch received.
@@ -28,6 +34,9 @@ struct Buffers {
     answers: Vec<Vec<u8>>,
     destinations: Vec<Option<SockaddrStorage>>,
     ready: usize,
+    /// The system calls' message headers, for receiving and for sending.
+    recv_headers: MultiHeaders<SockaddrStorage>,
+    send_headers: MultiHeaders<SockaddrStorage>,
 }
 
 impl Buffers {
@@ -41,64 +50,84 @@ impl Buffers {
                 .collect(),
             destinations: vec![None; BATCH],
             ready: 0,
+            recv_headers: MultiHeaders::preallocate(BATCH, None),
+            send_headers: MultiHeaders::preallocate(BATCH, None),
         }
     }
 }
 
-/// The system calls' message headers, for receiving and for sending.
-struct Headers {
-    recv: MultiHeaders<SockaddrStorage>,
-    send: MultiHeaders<SockaddrStorage>,
-}
-
-thread_local! {
-    /// Per worker thread, not per loop: the headers hold raw pointers, so they are not
-    /// `Send` and a loop (a task, which may move between threads at an `.await`) cannot
-    /// keep them. They are only used within one system call, never across an `.await`, so
-    /// the loops a thread runs take turns with one set, allocated once.
-    static HEADERS: RefCell<Headers> = RefCell::new(Headers {
-        recv: MultiHeaders::preallocate(BATCH, None),
-        send: MultiHeaders::preallocate(BATCH, None),
-    });
-}
-
 pub(super) async fn serve(
     socket: UdpSocket,
-    mut responder: UdpResponder,
+    responder: UdpResponder,
     shutdown: impl Future,
 ) -> io::Result<()> {
-    let mut shutdown = std::pin::pin!(shutdown);
+    socket.set_nonblocking(false)?;
+    let socket = Arc::new(socket);
+    let stopper = Stopper {
+        socket: socket.clone(),
+        stopping: Arc::new(AtomicBool::new(false)),
+    };
+    let stopping = stopper.stopping.clone();
+    let (done, mut finished) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("dns-udp".into())
+        .spawn(move || {
+            let _ = done.send(answer_until_stopped(&socket, responder, &stopping));
+        })?;
+    let finished = tokio::select! {
+        biased;
+        finished = &mut finished => finished,
+        _ = shutdown => {
+            stopper.stop();
+            finished.await
+        }
+    };
+    finished.unwrap_or_else(|_| Err(io::Error::other("the UDP receive loop panicked")))
+}
+
+/// Stops the receive loop when told to or dropped (the server's future was dropped).
+struct Stopper {
+    socket: Arc<UdpSocket>,
+    stopping: Arc<AtomicBool>,
+}
+
+impl Stopper {
+    fn stop(&self) {
+        if !self.stopping.swap(true, Ordering::Relaxed) {
+            // On an unconnected UDP socket Linux answers ENOTCONN but still marks the
+            // receiving side shut and wakes its sleepers.
+            let _ = shutdown(self.socket.as_raw_fd(), Shutdown::Read);
+        }
+    }
+}
+
+impl Drop for Stopper {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn answer_until_stopped(
+    socket: &UdpSocket,
+    mut responder: UdpResponder,
+    stopping: &AtomicBool,
+) -> io::Result<()> {
     let fd = socket.as_raw_fd();
     let mut buffers = Buffers::new();
     loop {
-        tokio::select! {
-            biased;
-            _ = shutdown.as_mut() => return Ok(()),
-            ready = socket.readable() => ready?,
+        let received = receive(fd, &mut buffers);
+        if stopping.load(Ordering::Relaxed) {
+            return Ok(());
         }
-        let mut received = 0;
-        let receiving = socket.try_io(Interest::READABLE, || {
-            received = receive(fd, &mut buffers)?;
-            if received < BATCH {
-                // `recvmmsg` on a non-blocking socket stops short only where the queue ran
-                // empty: saying so clears tokio's readiness, so the loop sleeps until the
-                // next datagram instead of asking once more to learn the same.
-                return Err(io::ErrorKind::WouldBlock.into());
-            }
-            Ok(())
-        });
-        match receiving {
-            Ok(()) => {}
-            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+        let received = match received {
+            Ok(received) => received,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
             Err(error) if is_fatal(&error) => return Err(error),
             Err(error) => {
                 warn!(%error, "error receiving on the UDP socket");
                 continue;
             }
-        }
-        if received == 0 {
-            continue;
-        }
+        };
         buffers.ready = 0;
         for (packet, &(len, src)) in buffers.packets.iter().zip(&buffers.received[..received]) {
             // Nobody can be answered at port 0 (hickory refuses these too).
@@ -111,66 +140,52 @@ pub(super) async fn serve(
                 buffers.ready += 1;
             }
         }
-        send(&socket, fd, &mut buffers).await;
-        if received == BATCH {
-            // Busy: let the worker run its other tasks, then drain on.
-            tokio::task::yield_now().await;
-        }
+        send(fd, &mut buffers);
     }
 }
 
-/// One `recvmmsg` into the packet buffers; the count received.
+/// One `recvmmsg` into the packet buffers, sleeping until at least one datagram comes; the
+/// count received.
 fn receive(fd: RawFd, buffers: &mut Buffers) -> io::Result<usize> {
-    HEADERS.with_borrow_mut(|headers| {
-        let mut slices = buffers
-            .packets
-            .each_mut()
-            .map(|packet| [IoSliceMut::new(packet)]);
-        let results = recvmmsg(
-            fd,
-            &mut headers.recv,
-            slices.iter_mut(),
-            MsgFlags::empty(),
-            None,
-        )?;
-        let mut count = 0;
-        for (slot, message) in buffers.received.iter_mut().zip(results) {
-            *slot = (message.bytes, message.address.and_then(socket_addr));
-            count += 1;
-        }
-        Ok(count)
-    })
+    let mut slices = buffers
+        .packets
+        .each_mut()
+        .map(|packet| [IoSliceMut::new(packet)]);
+    let results = recvmmsg(
+        fd,
+        &mut buffers.recv_headers,
+        slices.iter_mut(),
+        MsgFlags::MSG_WAITFORONE,
+        None,
+    )?;
+    let mut count = 0;
+    for (slot, message) in buffers.received.iter_mut().zip(results) {
+        *slot = (message.bytes, message.address.and_then(socket_addr));
+        count += 1;
+    }
+    Ok(count)
 }
 
 /// Sends the batch's answers, as many per `sendmmsg` as the socket takes. An answer the
 /// kernel refuses (e.g. no route to its destination) is skipped.
-async fn send(socket: &UdpSocket, fd: RawFd, buffers: &mut Buffers) {
+fn send(fd: RawFd, buffers: &mut Buffers) {
     let slices: [[IoSlice<'_>; 1]; BATCH] =
         std::array::from_fn(|i| [IoSlice::new(&buffers.answers[i])]);
     let ready = buffers.ready;
     let mut start = 0;
     while start < ready {
-        let sent = socket.try_io(Interest::WRITABLE, || {
-            HEADERS.with_borrow_mut(|headers| {
-                let results = sendmmsg(
-                    fd,
-                    &mut headers.send,
-                    &slices[start..ready],
-                    &buffers.destinations[start..ready],
-                    [] as [ControlMessage<'_>; 0],
-                    MsgFlags::empty(),
-                )?;
-                Ok(results.count())
-            })
-        });
+        let sent = sendmmsg(
+            fd,
+            &mut buffers.send_headers,
+            &slices[start..ready],
+            &buffers.destinations[start..ready],
+            [] as [ControlMessage<'_>; 0],
+            MsgFlags::empty(),
+        )
+        .map(|results| results.count());
         match sent {
             Ok(sent) => start += sent.max(1),
-            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
-                if let Err(error) = socket.writable().await {
-                    debug!(%error, "cannot send UDP answers");
-                    return;
-                }
-            }
+            Err(nix::errno::Errno::EINTR) => {}
             Err(error) => {
                 let to = buffers.destinations[start]
                     .as_ref()

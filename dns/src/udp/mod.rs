@@ -11,8 +11,9 @@
 //! sources across sockets by address and port, so one source's queries mostly meet one
 //! table, and at worst a source gets the rate once per socket.
 //!
-//! On Linux the loop receives and sends up to [`BATCH`] datagrams per system call
-//! (`recvmmsg`/`sendmmsg`, `batched.rs`); elsewhere one at a time (`single.rs`).
+//! On Linux each loop is a thread of its own that sleeps in `recvmmsg` and receives and
+//! sends up to [`BATCH`] datagrams per system call (`recvmmsg`/`sendmmsg`, `batched.rs`);
+//! elsewhere a task of the runtime, one datagram at a time (`single.rs`).
 
 #[cfg(target_os = "linux")]
 mod batched;
@@ -21,10 +22,8 @@ mod single;
 
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
-
-use tokio::net::UdpSocket;
 
 use crate::handler::Handler;
 use crate::options::DnsOptions;
@@ -34,8 +33,8 @@ use crate::store::Store;
 
 /// Queries larger than this are not DNS queries we answer (hickory uses the same bound).
 const MAX_QUERY: usize = 4096;
-/// Datagrams handled per wake-up before giving other tasks on this worker a turn; on Linux
-/// also the most received or sent by one system call.
+/// On Linux the most datagrams received or sent by one system call; elsewhere the most
+/// handled per wake-up before giving the worker's other tasks a turn.
 const BATCH: usize = 64;
 
 /// What one receive loop answers with: the request handler and the loop's own rate

@@ -11,10 +11,11 @@ use super::{BATCH, MAX_QUERY, UdpResponder, is_fatal};
 use crate::handler::MAX_UDP_PAYLOAD;
 
 pub(super) async fn serve(
-    socket: UdpSocket,
+    socket: std::net::UdpSocket,
     mut responder: UdpResponder,
     shutdown: impl Future,
 ) -> io::Result<()> {
+    let socket = UdpSocket::from_std(socket)?;
     let mut shutdown = std::pin::pin!(shutdown);
     let mut packet = vec![0u8; MAX_QUERY];
     let mut out = Vec::with_capacity(usize::from(MAX_UDP_PAYLOAD));

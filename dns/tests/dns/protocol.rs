@@ -251,6 +251,49 @@ async fn shutdown_stops_the_server_and_frees_the_port() {
     assert_eq!(again.local_addr(), addr);
 }
 
+/// A server whose future is dropped (its task aborted) stops too: its UDP receive loops,
+/// which run on threads of their own, do not outlive it or keep its port.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aborted_server_stops_answering_and_frees_the_port() {
+    let listeners = bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = listeners.local_addr();
+    let store = std::sync::Arc::new(dyn53_dns::Store::new());
+    store.load(fixture(1));
+    let task = tokio::spawn(dyn53_dns::serve(
+        store,
+        listeners,
+        std::future::pending::<()>(),
+    ));
+    let client = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let ask = || async {
+        let msg = query("www.dyn.example.", RecordType::A).to_vec().unwrap();
+        client.send_to(&msg, addr).await.unwrap();
+        let mut buf = [0u8; 512];
+        tokio::time::timeout(
+            std::time::Duration::from_millis(300),
+            client.recv_from(&mut buf),
+        )
+        .await
+        .is_ok()
+    };
+    assert!(ask().await, "answered while running");
+    task.abort();
+    let _ = task.await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    // A plain socket (no SO_REUSEPORT) binds only once none of the server's holds the port.
+    let again = loop {
+        match UdpSocket::bind(addr) {
+            Ok(again) => break again,
+            Err(error) if tokio::time::Instant::now() > deadline => {
+                panic!("port still held after the abort: {error}")
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
+        }
+    };
+    drop(again);
+    assert!(!ask().await, "nobody answers once the server is gone");
+}
+
 /// Queries from several clients arriving together are received and answered in batches
 /// (`recvmmsg`/`sendmmsg` on Linux): each client gets exactly the answers to its own queries.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
