@@ -7,13 +7,17 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{Semaphore, mpsc};
-use tokio::time::{Instant, timeout_at};
+use tokio::time::{Instant, sleep_until};
 
 use crate::db::{Db, DbResult, HistoryEntry, Seen};
 
 /// How long the first check-in of a batch waits for others to share its transaction.
 const FLUSH_EVERY: Duration = Duration::from_millis(500);
+/// How often a batch being gathered looks at the queue. Waiting on the queue itself would
+/// wake the writer for each check-in: a thread wake-up per update.
+const GATHER_STEP: Duration = Duration::from_millis(20);
 /// Check-ins written in one transaction at most.
 const MAX_BATCH: usize = 1000;
 /// Batches written at once: while one waits for the database, the next is written.
@@ -51,11 +55,14 @@ async fn run(db: Db, mut queue: mpsc::Receiver<CheckIn>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let deadline = Instant::now() + FLUSH_EVERY;
-        while batch.len() < MAX_BATCH {
-            let room = MAX_BATCH - batch.len();
-            match timeout_at(deadline, queue.recv_many(&mut batch, room)).await {
-                Ok(received) if received > 0 => {}
-                _ => break,
+        'gather: while batch.len() < MAX_BATCH && Instant::now() < deadline {
+            sleep_until(deadline.min(Instant::now() + GATHER_STEP)).await;
+            while batch.len() < MAX_BATCH {
+                match queue.try_recv() {
+                    Ok(check_in) => batch.push(check_in),
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => break 'gather,
+                }
             }
         }
         let count = batch.len();
