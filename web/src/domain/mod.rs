@@ -32,9 +32,15 @@ pub use second_factor::{RecoveryCode, TotpSecret};
 pub use secret_token::SecretToken;
 pub use update_key::{UpdateKey, miniupdate_response, tsig_key_id, tsig_key_name};
 
-/// Lowercase hex.
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// Lowercase hex, in one allocation (every update with a key hexes its digest).
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(2 * bytes.len());
+    for byte in bytes {
+        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        out.push(char::from(DIGITS[usize::from(byte & 0xf)]));
+    }
+    out
 }
 
 /// `len` characters from the OS-seeded CSPRNG, in an alphabet safe in URLs and configs.
@@ -246,5 +252,21 @@ impl Protocol {
             Protocol::Cli => "cli",
             Protocol::Rfc2136 => "rfc2136",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sha2::{Digest, Sha256};
+
+    #[test]
+    fn hex_is_lowercase_two_digits_a_byte() {
+        assert_eq!(super::hex(&[]), "");
+        assert_eq!(super::hex(&[0x00, 0x0f, 0xf0, 0xff, 0x5a]), "000ff0ff5a");
+        // FIPS 180-2's example: SHA-256 of "abc".
+        assert_eq!(
+            super::hex(&Sha256::digest(b"abc")),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }

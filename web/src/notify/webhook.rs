@@ -122,12 +122,7 @@ impl Webhooks {
 fn signature(secret: &str, now: i64, body: &str) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
     mac.update(format!("{now}.{body}").as_bytes());
-    let digest: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let digest = crate::domain::hex(&mac.finalize().into_bytes());
     format!("t={now},v1={digest}")
 }
 
