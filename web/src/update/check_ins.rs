@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::time::{Instant, sleep_until};
 
@@ -55,15 +54,11 @@ async fn run(db: Db, mut queue: mpsc::Receiver<CheckIn>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let deadline = Instant::now() + FLUSH_EVERY;
-        'gather: while batch.len() < MAX_BATCH && Instant::now() < deadline {
+        while batch.len() < MAX_BATCH && Instant::now() < deadline && !queue.is_closed() {
             sleep_until(deadline.min(Instant::now() + GATHER_STEP)).await;
-            while batch.len() < MAX_BATCH {
-                match queue.try_recv() {
-                    Ok(check_in) => batch.push(check_in),
-                    Err(TryRecvError::Empty) => break,
-                    Err(TryRecvError::Disconnected) => break 'gather,
-                }
-            }
+            // What is queued now, without waiting for more.
+            let room = MAX_BATCH - batch.len();
+            batch.extend(std::iter::from_fn(|| queue.try_recv().ok()).take(room));
         }
         let count = batch.len();
         let (history, keys): (Vec<_>, Vec<_>) = batch.drain(..).map(|c| (c.history, c.key)).unzip();
