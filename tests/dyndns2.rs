@@ -554,6 +554,87 @@ async fn concurrent_updates_of_one_host(backend: Backend) {
     );
 }
 
+/// Many updates at once, of every kind of credentials, each answered for its own caller: on
+/// PostgreSQL their reads share queries (a request's rows are told apart by its index).
+async fn concurrent_callers_each_get_their_own_answer(backend: Backend) {
+    let limits = [
+        ("DYN53_ABUSE_LIMIT", "1000/600"),
+        ("DYN53_AUTH_FAILURE_LIMIT", "1000/600"),
+        ("DYN53_GUESS_LIMIT", "1000/600"),
+    ];
+    let server = setup_with(backend, &limits).await;
+    let key = |args: &[&str]| server.cli_ok(args).trim().to_owned();
+    let alice_key = key(&["key", "create", "--user", "alice@example.com"]);
+    let bob_key = key(&["key", "create", "--user", "bob@example.com"]);
+    let home_key = key(&[
+        "key",
+        "create",
+        "--user",
+        "alice@example.com",
+        "--hosts",
+        "home.dyn.test",
+    ]);
+    let both = "hostname=home.dyn.test,office.dyn.test&myip=192.0.2.50";
+    let r = update(server.http, "alice@example.com", PASS, both).await;
+    assert_eq!(r.body, "good 192.0.2.50\ngood 192.0.2.50");
+
+    // (user, secret, query, status, answer): a password, an account's key, a per-host key
+    // (read by the key alone), another account's host, a wrong password.
+    let calls = [
+        (
+            "alice@example.com",
+            PASS,
+            both,
+            200,
+            "nochg 192.0.2.50\nnochg 192.0.2.50",
+        ),
+        (
+            "bob@example.com",
+            bob_key.as_str(),
+            "hostname=bob.dyn.test&myip=198.51.100.9",
+            200,
+            "nochg 198.51.100.9",
+        ),
+        (
+            "home.dyn.test",
+            home_key.as_str(),
+            "myip=192.0.2.50",
+            200,
+            "nochg 192.0.2.50",
+        ),
+        (
+            "alice@example.com",
+            alice_key.as_str(),
+            "hostname=bob.dyn.test&myip=192.0.2.1",
+            200,
+            "nohost",
+        ),
+        (
+            "bob@example.com",
+            "not-bobs-password",
+            "hostname=bob.dyn.test",
+            401,
+            "badauth",
+        ),
+    ];
+    let http = server.http;
+    let tasks: Vec<_> = (0..40)
+        .flat_map(|_| calls)
+        .map(|(user, secret, query, status, answer)| {
+            let (user, secret, query) = (user.to_owned(), secret.to_owned(), query.to_owned());
+            tokio::spawn(async move {
+                let r = update(http, &user, &secret, &query).await;
+                ((r.status, r.body), (status, answer, user))
+            })
+        })
+        .collect();
+    for task in tasks {
+        let ((status, body), (want_status, want, user)) = task.await.expect("task");
+        assert_eq!((status, body.as_str()), (want_status, want), "{user}");
+    }
+    assert_serves(&server, "bob.dyn.test", RecordType::A, &["198.51.100.9"]).await;
+}
+
 async fn unchanged_updates_are_recorded_in_the_background(backend: Backend) {
     let server = setup(backend).await;
     let key = server.cli_ok(&["key", "create", "--user", "alice@example.com"]);
@@ -1363,6 +1444,7 @@ on_both_backends!(
     listens_on_every_http_address,
     fragile_clients,
     concurrent_updates_of_one_host,
+    concurrent_callers_each_get_their_own_answer,
     unchanged_updates_are_recorded_in_the_background,
     operator_changes_reach_dns_while_serving,
     landing_page_and_clean_shutdown,

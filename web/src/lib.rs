@@ -31,6 +31,7 @@ pub mod shared_limits;
 pub mod state;
 pub mod subscription_input;
 pub mod tls;
+mod together;
 pub mod tokens;
 pub mod ui;
 pub mod update;

@@ -3,7 +3,8 @@
 //! every replica sees one count (two replicas allow the configured rate, not twice
 //! it) and a restarted replica remembers it. Each key's window is a sorted set of event
 //! times, trimmed, counted and added to by one script (atomic, on Redis's own clock, so
-//! replicas' clocks do not matter) and expiring with the window.
+//! replicas' clocks do not matter) and expiring with the window. Concurrent calls share a
+//! run of the script ([`Together`]): under load, one round trip counts for many updates.
 //!
 //! When Redis cannot be reached, counting falls back to the process for a few seconds at a
 //! time, and `/readyz` says so: updates go on, limited per replica, rather than failing.
@@ -20,39 +21,97 @@ use redis::Script;
 use redis::aio::ConnectionManager;
 
 use crate::limits::{AbuseLimit, WindowCounter};
+use crate::together::{Together, Work};
 
 /// How long counting stays in the process after Redis failed, before Redis is tried again.
 const RETRY_AFTER: Duration = Duration::from_secs(5);
 
-/// Trims the window of KEYS[1] (ARGV[1]: its length in µs), then by ARGV[2]: `full` says
-/// whether it holds ARGV[3] events (1 or 0); `admit` adds one (member ARGV[4]) if it holds
+/// For each key of KEYS, with its four values of ARGV (the window's length in µs, an
+/// operation, a count and a member): trims its window, then by the operation: `full` says
+/// whether it holds the count of events (1 or 0); `admit` adds one (the member) if it holds
 /// fewer (1), else answers minus the milliseconds until there is room; `record` adds one.
+/// One answer per key, in order; many callers' calls share one run.
 const WINDOW_SCRIPT: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local window = tonumber(ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-local count = redis.call('ZCARD', KEYS[1])
-if ARGV[2] == 'full' then
-  if count >= tonumber(ARGV[3]) then return 1 else return 0 end
+local answers = {}
+for i, key in ipairs(KEYS) do
+  local base = (i - 1) * 4
+  local window, op, max = tonumber(ARGV[base + 1]), ARGV[base + 2], tonumber(ARGV[base + 3])
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  local count = redis.call('ZCARD', key)
+  if op == 'full' then
+    answers[i] = (count >= max) and 1 or 0
+  elseif op == 'admit' and count >= max then
+    local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')[2]
+    if oldest == nil then
+      answers[i] = -math.ceil(window / 1000)
+    else
+      answers[i] = -math.max(1, math.ceil((tonumber(oldest) + window - now) / 1000))
+    end
+  else
+    redis.call('ZADD', key, now, now .. ':' .. ARGV[base + 4])
+    redis.call('PEXPIRE', key, math.ceil(window / 1000))
+    answers[i] = 1
+  end
 end
-if ARGV[2] == 'admit' and count >= tonumber(ARGV[3]) then
-  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2]
-  if oldest == nil then return -math.ceil(window / 1000) end
-  return -math.max(1, math.ceil((tonumber(oldest) + window - now) / 1000))
-end
-redis.call('ZADD', KEYS[1], now, now .. ':' .. ARGV[4])
-redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000))
-return 1
+return answers
 ";
+
+/// Script runs at once: while one waits for Redis, the calls that come meanwhile gather for
+/// the next.
+const RUNS: usize = 2;
+/// Calls in one run at most.
+const MOST_PER_RUN: usize = 256;
 
 /// The fleet's Redis, where counters are shared, and whether it is answering.
 #[derive(Clone)]
 pub struct SharedLimits {
-    conn: ConnectionManager,
     prefix: String,
-    script: Arc<Script>,
+    runs: Arc<Together<WindowRuns>>,
     health: Arc<Health>,
+}
+
+/// The window script's runs, each for many calls.
+struct WindowRuns {
+    conn: ConnectionManager,
+    script: Script,
+}
+
+struct WindowCall {
+    key: String,
+    limit: AbuseLimit,
+    op: &'static str,
+}
+
+impl Work for WindowRuns {
+    type Call = WindowCall;
+    /// Redis's error as text: one error answers every call of the run.
+    type Answer = Result<i64, String>;
+
+    async fn run(&self, calls: Vec<WindowCall>) -> Vec<Self::Answer> {
+        let mut run = self.script.prepare_invoke();
+        for call in &calls {
+            run.key(&call.key)
+                .arg(call.limit.window.as_micros() as u64)
+                .arg(call.op)
+                .arg(call.limit.max)
+                .arg(rand::random::<u64>());
+        }
+        let mut conn = self.conn.clone();
+        match run.invoke_async::<Vec<i64>>(&mut conn).await {
+            Ok(answers) if answers.len() == calls.len() => answers.into_iter().map(Ok).collect(),
+            Ok(answers) => {
+                let e = format!("{} answers to {} calls", answers.len(), calls.len());
+                calls.iter().map(|_| Err(e.clone())).collect()
+            }
+            Err(e) => calls.iter().map(|_| Err(e.to_string())).collect(),
+        }
+    }
+
+    fn lost() -> Self::Answer {
+        Err("the process is stopping".into())
+    }
 }
 
 #[derive(Default)]
@@ -65,10 +124,13 @@ struct Health {
 impl SharedLimits {
     /// Counters under `prefix` (the deployment's Redis prefix) in `conn`'s Redis.
     pub fn new(conn: ConnectionManager, prefix: &str) -> SharedLimits {
-        SharedLimits {
+        let runs = WindowRuns {
             conn,
+            script: Script::new(WINDOW_SCRIPT),
+        };
+        SharedLimits {
             prefix: format!("{prefix}limit:"),
-            script: Arc::new(Script::new(WINDOW_SCRIPT)),
+            runs: Together::new(runs, RUNS, MOST_PER_RUN),
             health: Arc::new(Health {
                 shared: AtomicBool::new(true),
                 ..Health::default()
@@ -98,21 +160,16 @@ impl SharedLimits {
     }
 
     /// Runs the window script, or says Redis failed (and counting goes local for a while).
-    async fn run(&self, key: &str, limit: AbuseLimit, op: &str) -> Option<i64> {
+    async fn run(&self, key: &str, limit: AbuseLimit, op: &'static str) -> Option<i64> {
         if self.down() {
             return None;
         }
-        let mut conn = self.conn.clone();
-        let answer: redis::RedisResult<i64> = self
-            .script
-            .key(format!("{}{key}", self.prefix))
-            .arg(limit.window.as_micros() as u64)
-            .arg(op)
-            .arg(limit.max)
-            .arg(rand::random::<u64>())
-            .invoke_async(&mut conn)
-            .await;
-        match answer {
+        let call = WindowCall {
+            key: format!("{}{key}", self.prefix),
+            limit,
+            op,
+        };
+        match self.runs.call(call).await {
             Ok(answer) => {
                 if !self.health.shared.swap(true, Relaxed) {
                     tracing::info!("Redis answers again: limits are shared by the fleet");
@@ -152,7 +209,7 @@ impl<K: Hash + Eq + Display> Counter<K> {
         }
     }
 
-    async fn shared(&self, key: &K, op: &str) -> Option<i64> {
+    async fn shared(&self, key: &K, op: &'static str) -> Option<i64> {
         let (shared, name) = self.shared.as_ref()?;
         shared.run(&format!("{name}:{key}"), self.limit, op).await
     }

@@ -2,7 +2,6 @@
 //! where (the file, or host and port; never the password) and the likely fix.
 
 use std::net::{TcpStream, ToSocketAddrs};
-use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::sqlx;
@@ -12,6 +11,7 @@ use sea_orm::{
 
 use super::Db;
 use super::kept::KeptConnections;
+use super::update::context_reads;
 
 /// A database that could not be opened or brought up to date.
 #[derive(Debug, thiserror::Error)]
@@ -49,9 +49,9 @@ impl Db {
             why: explain(url, &e),
         };
         let conn = connect(url).await.map_err(|e| failed("open", e))?;
-        let kept = (conn.get_database_backend() == DbBackend::Postgres)
-            .then(|| Arc::new(KeptConnections::new(conn.get_postgres_connection_pool())));
-        let db = Db { conn, kept };
+        let reads = (conn.get_database_backend() == DbBackend::Postgres)
+            .then(|| context_reads(KeptConnections::new(conn.get_postgres_connection_pool())));
+        let db = Db { conn, reads };
         db.migrate().await.map_err(|e| failed("migrate", e))?;
         Ok(db)
     }

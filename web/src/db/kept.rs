@@ -12,40 +12,38 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use sea_orm::sqlx::postgres::{PgConnectOptions, PgRow};
+use sea_orm::sqlx::postgres::{PgArguments, PgConnectOptions, PgRow};
 use sea_orm::sqlx::{self, ConnectOptions, PgConnection, PgPool};
-use sea_orm::{DbErr, QueryResult, RuntimeErr, Statement, Values};
-use sea_query_sqlx::SqlxValues;
-use tokio::sync::Semaphore;
+use sea_orm::{DbErr, QueryResult, RuntimeErr};
 
-/// Queries running at once on kept connections: as many connections are kept at most. The
-/// update's read is short, so a few serve both cores.
-const KEPT: usize = 4;
 /// As the pool's: a database that does not answer is reported (`911`) within seconds.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// Connections for the update's read; as many as its readers (`update::READERS`), which
+/// bound how many run at once.
 pub(super) struct KeptConnections {
     /// The pool's: how to connect.
     options: Arc<PgConnectOptions>,
     idle: Mutex<Vec<PgConnection>>,
-    slots: Semaphore,
 }
 
 impl KeptConnections {
     pub(super) fn new(pool: &PgPool) -> KeptConnections {
         KeptConnections {
             options: pool.connect_options(),
-            idle: Mutex::new(Vec::with_capacity(KEPT)),
-            slots: Semaphore::new(KEPT),
+            idle: Mutex::default(),
         }
     }
 
-    /// Every row of `statement`, read on a kept connection. A kept connection that broke
-    /// while idle (the server restarted or terminated it, which its next read learns as an
-    /// I/O or a `57P01` error) fails its query: that read is tried once more on a new
+    /// Every row of `sql` with `args`, read on a kept connection. A kept connection that
+    /// broke while idle (the server restarted or terminated it, which its next read learns
+    /// as an I/O or a `57P01` error) fails its query: that read is tried once more on a new
     /// connection.
-    pub(super) async fn query_all(&self, statement: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        let _slot = self.slots.acquire().await.map_err(|_| closed())?;
+    pub(super) async fn query_all(
+        &self,
+        sql: &str,
+        args: PgArguments,
+    ) -> Result<Vec<QueryResult>, DbErr> {
         let idle = self
             .idle
             .lock()
@@ -55,10 +53,10 @@ impl KeptConnections {
             Some(conn) => (conn, true),
             None => (self.open().await?, false),
         };
-        let mut rows = fetch_all(&mut conn, &statement).await;
+        let mut rows = fetch_all(&mut conn, sql, args.clone()).await;
         if reused && rows.is_err() {
             conn = self.open().await?;
-            rows = fetch_all(&mut conn, &statement).await;
+            rows = fetch_all(&mut conn, sql, args).await;
         }
         let rows = rows.map_err(|e| DbErr::Query(RuntimeErr::SqlxError(e.into())))?;
         self.idle
@@ -83,19 +81,10 @@ impl KeptConnections {
 
 async fn fetch_all(
     conn: &mut PgConnection,
-    statement: &Statement,
+    sql: &str,
+    args: PgArguments,
 ) -> Result<Vec<PgRow>, sqlx::Error> {
-    let values = statement.values.clone().unwrap_or(Values(Vec::new()));
-    sqlx::query_with(
-        sqlx::AssertSqlSafe(statement.sql.as_str()),
-        SqlxValues(values),
-    )
-    .fetch_all(conn)
-    .await
-}
-
-fn closed() -> DbErr {
-    DbErr::Conn(RuntimeErr::Internal(
-        "the kept connections are closed".into(),
-    ))
+    sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
+        .fetch_all(conn)
+        .await
 }

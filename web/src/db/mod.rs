@@ -83,8 +83,8 @@ pub type DbResult<T> = Result<T, DbError>;
 #[derive(Clone)]
 pub struct Db {
     conn: DatabaseConnection,
-    /// PostgreSQL: connections for the update's read, kept out of the pool.
-    kept: Option<std::sync::Arc<kept::KeptConnections>>,
+    /// PostgreSQL: the update's read, on connections kept out of the pool.
+    reads: Option<std::sync::Arc<update::ContextReads>>,
 }
 
 impl Db {
