@@ -563,17 +563,9 @@ async fn concurrent_callers_each_get_their_own_answer(backend: Backend) {
         ("DYN53_GUESS_LIMIT", "1000/600"),
     ];
     let server = setup_with(backend, &limits).await;
-    let key = |args: &[&str]| server.cli_ok(args).trim().to_owned();
-    let alice_key = key(&["key", "create", "--user", "alice@example.com"]);
-    let bob_key = key(&["key", "create", "--user", "bob@example.com"]);
-    let home_key = key(&[
-        "key",
-        "create",
-        "--user",
-        "alice@example.com",
-        "--hosts",
-        "home.dyn.test",
-    ]);
+    let alice_key = server.new_key("alice@example.com", &[]);
+    let bob_key = server.new_key("bob@example.com", &[]);
+    let home_key = server.new_key("alice@example.com", &["--hosts", "home.dyn.test"]);
     let both = "hostname=home.dyn.test,office.dyn.test&myip=192.0.2.50";
     let r = update(server.http, "alice@example.com", PASS, both).await;
     assert_eq!(r.body, "good 192.0.2.50\ngood 192.0.2.50");
@@ -1163,21 +1155,8 @@ async fn blocked_agents_methods_and_extra_paths(backend: Backend) {
 
 async fn per_host_keys_log_in_as_their_host(backend: Backend) {
     let server = setup(backend).await;
-    let home_key = server
-        .cli_ok(&[
-            "key",
-            "create",
-            "--user",
-            "alice@example.com",
-            "--hosts",
-            "home.dyn.test",
-        ])
-        .trim()
-        .to_owned();
-    let account_key = server
-        .cli_ok(&["key", "create", "--user", "alice@example.com"])
-        .trim()
-        .to_owned();
+    let home_key = server.new_key("alice@example.com", &["--hosts", "home.dyn.test"]);
+    let account_key = server.new_key("alice@example.com", &[]);
     // The host's name as user name, `hostname` omitted.
     let r = update(server.http, "home.dyn.test", &home_key, "myip=192.0.2.90").await;
     assert_eq!(r.body, "good 192.0.2.90");

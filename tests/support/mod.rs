@@ -374,6 +374,13 @@ impl Server {
         cli_ok(&self.storage, args)
     }
 
+    /// A new update key of `user`'s, made with the CLI: its secret. `options` as `key
+    /// create` takes them (`--hosts NAME`, …).
+    pub fn new_key(&self, user: &str, options: &[&str]) -> String {
+        let args = [&["key", "create", "--user", user], options].concat();
+        self.cli_ok(&args).trim().to_owned()
+    }
+
     /// Creates a user with `password`; panics on failure.
     pub fn add_user(&self, email: &str, password: &str) {
         add_user(&self.storage, email, password);

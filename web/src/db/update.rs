@@ -289,9 +289,10 @@ fn build_sql(postgres: bool, shape: Shape, rows: usize) -> String {
     )
 }
 
-/// Reads at once: as many kept connections. Two keep both cores busy while each waits for
-/// its answer, and leave the others' reads to queue and share a query.
-const READERS: usize = 2;
+/// Reads at once: as many kept connections. One: the reads that come while it runs share
+/// its next query. A second made PostgreSQL's CPU per `nochg` a quarter higher (each query
+/// read fewer requests) for no more updates per second (bench/README.md).
+const READERS: usize = 1;
 /// Requests read in one query at most.
 const MOST_PER_QUERY: usize = 64;
 
