@@ -100,7 +100,7 @@ for row in sqlite3.connect(sys.argv[1]).execute(sys.argv[2]): print("|".join(map
 # wait_for LOG PATTERN PID: until the server says PATTERN in its log.
 wait_for() {
     for _ in $(seq 1 1200); do
-        grep -Eq "$2" "$1" && return 0
+        grep -Eqs "$2" "$1" && return 0
         kill -0 "$3" 2>/dev/null || { cat "$1" >&2; die "a server exited"; }
         sleep 0.1
     done
