@@ -537,6 +537,34 @@ async fn replicas_share_the_abuse_limit() {
     assert_eq!(update(&c, 41).await, "badauth");
 }
 
+/// Updates of one host sent all at once to two replicas: their limit calls share runs of
+/// the Redis script, in which one key may come several times, and still exactly the limit
+/// is admitted.
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_updates_over_replicas_admit_exactly_the_limit() {
+    let redis = Redis::private();
+    let limit = [("DYN53_ABUSE_LIMIT", "5/600")];
+    let a = Web::start(&redis, &limit).await;
+    let key = a.setup_hosts(USER, 1);
+    let b = a.replica_with(&redis, &limit).await;
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let (web, key) = (if i % 2 == 0 { a.http } else { b.http }, key.clone());
+            tokio::spawn(async move {
+                let query = "hostname=h0.dyn.test&myip=192.0.2.1";
+                http::update(web, USER, &key, query).await.body
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.expect("task"));
+    }
+    let admitted = answers.iter().filter(|a| *a == "nochg 192.0.2.1").count();
+    let abuse = answers.iter().filter(|a| *a == "abuse").count();
+    assert_eq!((admitted, abuse), (5, 35), "{answers:?}");
+}
+
 /// A database restored from a backup, which has since moved past the fleet's copy with
 /// other changes: the publisher taking over finds that the copy's last batch is not the
 /// database's batch of that revision, writes a new copy, and the nodes serve the database.
