@@ -47,11 +47,7 @@ struct Turn<W: Work> {
 
 impl<W: Work> Drop for Turn<W> {
     fn drop(&mut self) {
-        if let Some(next) = self.together.next_batch(self.runner.take())
-            && let Ok(runtime) = tokio::runtime::Handle::try_current()
-        {
-            runtime.spawn(self.together.clone().keep_running(next));
-        }
+        self.together.hand_off(self.runner.take());
     }
 }
 
@@ -78,10 +74,18 @@ impl<W: Work> Together<W> {
         let (answer, answered) = oneshot::channel();
         self.queue().push(Queued { call, answer });
         // Every runner may have finished between the look above and the queueing.
-        if let Some(next) = self.next_batch(None) {
-            tokio::spawn(self.clone().keep_running(next));
-        }
+        self.hand_off(None);
         answered.await.unwrap_or_else(|_| W::lost())
+    }
+
+    /// Gives the calls queued, if any, to a task of their own with `runner` (else a runner
+    /// free, if one is).
+    fn hand_off(self: &Arc<Self>, runner: Option<OwnedSemaphorePermit>) {
+        if let Some(next) = self.next_batch(runner)
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(self.clone().keep_running(next));
+        }
     }
 
     fn queue(&self) -> MutexGuard<'_, Vec<Queued<W>>> {

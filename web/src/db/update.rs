@@ -86,7 +86,7 @@ impl Wanted {
 }
 
 /// What the query's SQL depends on besides its input rows.
-#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, PartialOrd, Ord)]
 struct Shape {
     /// The user is named by a login; else by the key alone.
     login: bool,
@@ -131,27 +131,31 @@ impl Db {
             digest: key.map(str::to_owned),
             names,
         };
-        if let Some(reads) = &self.reads {
-            return reads.call(wanted).await;
+        match &self.reads {
+            Some(reads) => reads.call(wanted).await,
+            None => self.sqlite_context(&wanted).await,
         }
-        let rows = wanted.rows();
-        let mut values: Vec<Value> = Vec::new();
-        for name in rows {
-            let text = |s: Option<&str>| Value::String(s.map(str::to_owned));
-            values.extend([
+    }
+
+    /// SQLite's read, of one request: its input rows written out as `VALUES`.
+    async fn sqlite_context(&self, wanted: &Wanted) -> DbResult<Option<UpdateContext>> {
+        let text = |s: Option<&str>| Value::String(s.map(str::to_owned));
+        let rows: Vec<Option<&str>> = wanted.rows().collect();
+        let values = rows.iter().flat_map(|&name| {
+            [
                 Value::BigInt(Some(0)),
                 text(wanted.login.as_deref()),
                 text(wanted.email.as_deref()),
                 text(wanted.digest.as_deref()),
                 text(name),
-            ]);
-        }
-        let sql = context_sql(false, wanted.shape(), values.len() / INPUTS);
+            ]
+        });
+        let sql = context_sql(false, wanted.shape(), rows.len());
         let statement = Statement::from_sql_and_values(DbBackend::Sqlite, &*sql, values);
         let rows = self.conn.query_all_raw(statement).await?;
         Ok(context_of(
             &rows.iter().collect::<Vec<_>>(),
-            wanted.digest.is_some(),
+            wanted.shape().key,
         )?)
     }
 }
@@ -203,10 +207,6 @@ fn context_of(rows: &[&QueryResult], keyed: bool) -> Result<Option<UpdateContext
     Ok(Some(UpdateContext { user, key, hosts }))
 }
 
-/// The columns of the query's input rows `r`: the request's index in its batch, then
-/// login, e-mail, key digest and name, any of them NULL.
-const INPUTS: usize = 5;
-
 /// Input rows written out for SQLite beyond which the SQL is built each time instead of
 /// kept (requests naming many hosts are rare).
 const MOST_ROWS_KEPT: usize = 8;
@@ -231,8 +231,9 @@ fn context_sql(postgres: bool, shape: Shape, rows: usize) -> Arc<str> {
         .clone()
 }
 
-/// `users JOIN accounts [JOIN update_keys] LEFT JOIN hosts` for each input row, the columns
-/// named as the row structs above expect.
+/// `users JOIN accounts [JOIN update_keys] LEFT JOIN hosts` for each input row
+/// `r(i, login, email, digest, name)` (the request's index in its batch, then any of the
+/// others NULL), the columns named as the row structs above expect.
 fn build_sql(postgres: bool, shape: Shape, rows: usize) -> String {
     let input = if postgres {
         "SELECT * FROM unnest($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[])"
@@ -315,7 +316,7 @@ impl Work for PgReads {
     async fn run(&self, wanted: Vec<Wanted>) -> Vec<Self::Answer> {
         let mut answers: Vec<Self::Answer> = wanted.iter().map(|_| Ok(None)).collect();
         let mut shapes: Vec<Shape> = wanted.iter().map(Wanted::shape).collect();
-        shapes.sort_unstable_by_key(|s| (s.login, s.key));
+        shapes.sort_unstable();
         shapes.dedup();
         for shape in shapes {
             let of_shape: Vec<usize> = (0..wanted.len())
