@@ -1,7 +1,9 @@
 //! The in-process feed of `dyn53 serve`. Batches committed by this process are handed to
 //! the DNS node directly (no database round trip, and still served if the database fails
 //! right after the commit); anything else, such as the CLI's writes from another process,
-//! is read from the database outbox, polled briefly.
+//! is read from the database outbox, polled briefly: at once when this process's batches
+//! leave a gap, else every [`POLL`] (after each local batch, it was a query per commit that
+//! found nothing).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -9,11 +11,11 @@ use std::time::Duration;
 
 use dyn53_dns::feed::{Batch, Feed, FeedError, Revision, Snapshot};
 use tokio::sync::Notify;
-use tokio::time::{Instant, timeout};
+use tokio::time::{Instant, timeout_at};
 
 use crate::db::Db;
 
-/// How often the outbox is read when nothing in this process wrote to it.
+/// How often the outbox is read when this process's batches leave no gap.
 const POLL: Duration = Duration::from_millis(100);
 /// How long `next` waits before returning empty, so the follower can check for shutdown.
 const WAIT: Duration = Duration::from_secs(1);
@@ -53,16 +55,37 @@ impl LocalCommits {
             .count();
         batches.drain(..contiguous).collect()
     }
+
+    /// Whether batches wait for one that another process committed.
+    fn waits(&self) -> bool {
+        !self
+            .batches
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_empty()
+    }
 }
 
 pub struct OutboxFeed {
     db: Db,
     local: Arc<LocalCommits>,
+    /// When the outbox was last read.
+    read_at: Mutex<Option<Instant>>,
 }
 
 impl OutboxFeed {
     pub fn new(db: Db, local: Arc<LocalCommits>) -> OutboxFeed {
-        OutboxFeed { db, local }
+        OutboxFeed {
+            db,
+            local,
+            read_at: Mutex::default(),
+        }
+    }
+
+    /// When the outbox is next read if no gap calls for it sooner.
+    fn next_read(&self) -> Option<Instant> {
+        let read_at = self.read_at.lock().unwrap_or_else(PoisonError::into_inner);
+        read_at.map(|at| at + POLL)
     }
 }
 
@@ -87,15 +110,24 @@ impl Feed for OutboxFeed {
                 return Ok(local);
             }
             // Nothing local follows `after`: another process wrote, or nothing happened.
-            let batches = self
-                .db
-                .batches_after(after, 1000)
-                .await
-                .map_err(unavailable)?;
-            if !batches.is_empty() || Instant::now() >= deadline {
-                return Ok(batches);
+            let now = Instant::now();
+            let next_read = self.next_read();
+            if self.local.waits() || next_read.is_none_or(|at| at <= now) {
+                *self.read_at.lock().unwrap_or_else(PoisonError::into_inner) = Some(now);
+                let batches = self
+                    .db
+                    .batches_after(after, 1000)
+                    .await
+                    .map_err(unavailable)?;
+                if !batches.is_empty() {
+                    return Ok(batches);
+                }
             }
-            let _ = timeout(POLL, woken).await;
+            if Instant::now() >= deadline {
+                return Ok(Vec::new());
+            }
+            let wake_at = self.next_read().map_or(deadline, |at| at.min(deadline));
+            let _ = timeout_at(wake_at, woken).await;
         }
     }
 }
@@ -124,6 +156,7 @@ mod tests {
         assert_eq!(revisions(&local.take_after(1)), [2, 3, 4]);
         // 5 and 6 came from elsewhere: 7 waits until the outbox supplied them.
         assert!(local.take_after(4).is_empty());
+        assert!(local.waits(), "a gap calls for the outbox at once");
         assert_eq!(revisions(&local.take_after(6)), [7]);
     }
 
@@ -133,5 +166,6 @@ mod tests {
         local.committed(batch(2));
         local.committed(batch(3));
         assert_eq!(revisions(&local.take_after(2)), [3]);
+        assert!(!local.waits(), "no gap: the outbox waits for its poll");
     }
 }
