@@ -11,6 +11,7 @@ mod console;
 mod entity;
 mod feed;
 mod hosts;
+mod input_rows;
 mod kept;
 mod lead;
 mod notifications;
@@ -47,7 +48,7 @@ pub use write::{HistoryEntry, Seen, WriteTx};
 pub use zones::{NewZone, Zone};
 
 /// The tenant an object belongs to. Queries for tenant data take one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct AccountId(pub(crate) i64);
 
 #[derive(Clone, Debug, thiserror::Error)]

@@ -2,7 +2,7 @@
 //! collects the feed changes it makes and, at commit, appends them to the outbox under the
 //! next revision in the same transaction: a change is committed and published, or neither.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -10,15 +10,14 @@ use chrono::{DateTime, Utc};
 use dyn53_dns::feed::{Batch, Change, Revision};
 
 use sea_orm::ActiveValue::{NotSet, Set};
-use sea_orm::sea_query::{
-    Alias, Expr, ExprTrait, IntoIden, LockType, Query, TableRef, Value, ValueTuple,
-};
+use sea_orm::sea_query::Value;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbBackend,
+    EntityTrait, IdenStatic, QueryFilter, QuerySelect, Statement, TransactionTrait,
 };
 
-use super::entity::{audit_log, blocked_name, host, outbox, update_history, update_key, zone};
+use super::entity::{audit_log, blocked_name, host, outbox, update_key, zone};
+use super::input_rows::InputRows;
 use super::{AccountId, Db, DbError, DbResult, Event, Host, HostState, NewHost, NewZone, Zone};
 use crate::domain::{EventKind, Fqdn, Protocol};
 
@@ -70,30 +69,30 @@ impl WriteTx {
     /// `FOR NO KEY UPDATE`, the lock an update of these columns takes anyway: unlike
     /// `FOR UPDATE`, it lets history rows that reference the host be inserted meanwhile.
     pub async fn lock_hosts(&self, wanted: &[(AccountId, &Fqdn)]) -> DbResult<Vec<Host>> {
-        let mut by_account: BTreeMap<i64, Vec<&str>> = BTreeMap::new();
-        for (account, name) in wanted {
-            by_account.entry(account.0).or_default().push(name.as_str());
+        if wanted.is_empty() {
+            return Ok(Vec::new());
         }
-        let within = by_account
-            .into_iter()
-            .fold(Condition::any(), |any, (account, names)| {
-                any.add(
-                    Condition::all()
-                        .add(host::Column::AccountId.eq(account))
-                        .add(host::Column::Name.is_in(names)),
-                )
-            });
+        let rows: Vec<Vec<Value>> = wanted
+            .iter()
+            .map(|(account, name)| vec![account.0.into(), name.as_str().into()])
+            .collect();
+        let lock = self.row_lock();
+        let statement = self.with_input(&rows, |v| {
+            format!(
+                "SELECT * FROM hosts WHERE (account_id, name) IN \
+                 (SELECT column1, column2 FROM {v}) ORDER BY id{lock}"
+            )
+        })?;
         let rows = host::Entity::find()
-            .filter(within)
-            .order_by_asc(host::Column::Id)
-            .lock(LockType::NoKeyUpdate)
+            .from_raw_sql(statement)
             .all(&self.tx)
             .await?;
         self.with_zones(rows).await
     }
 
     async fn with_zones(&self, rows: Vec<host::Model>) -> DbResult<Vec<Host>> {
-        let zone_ids: Vec<i64> = rows.iter().map(|h| h.zone_id).collect();
+        // Distinct, so that the query's text is the same for any number of hosts of a zone.
+        let zone_ids: BTreeSet<i64> = rows.iter().map(|h| h.zone_id).collect();
         let zones: HashMap<i64, Arc<Zone>> = zone::Entity::find()
             .filter(zone::Column::Id.is_in(zone_ids))
             .all(&self.tx)
@@ -160,7 +159,8 @@ impl WriteTx {
             host::Column::OfflineIpv6,
             host::Column::Ipv6InterfaceId,
         ];
-        self.update_hosts(&[&columns[..], &SEEN_COLUMNS].concat(), rows, false)
+        let columns = [&columns[..], &SEEN_COLUMNS].concat();
+        self.update_rows::<host::Entity>(host::Column::Id, &columns, rows, false)
             .await?;
         for (host, before, _) in hosts {
             for change in host.changes(Some(before)) {
@@ -174,103 +174,152 @@ impl WriteTx {
     }
 
     /// Records check-ins that changed nothing, by host id. They may be written late and out
-    /// of order: an older one never overwrites a newer one. The rows are locked in id order
-    /// first, as [`Self::lock_hosts`] does: an UPDATE locks them in whatever order its plan
-    /// meets them, and two transactions that lock in different orders can deadlock.
+    /// of order: an older one never overwrites a newer one.
     pub async fn touch_hosts(&self, hosts: &[(i64, &Seen)]) -> DbResult<()> {
-        let mut ids: Vec<i64> = hosts.iter().map(|(id, _)| *id).collect();
-        ids.sort_unstable();
-        for chunk in ids.chunks(500) {
-            host::Entity::find()
-                .select_only()
-                .column(host::Column::Id)
-                .filter(host::Column::Id.is_in(chunk.iter().copied()))
-                .order_by_asc(host::Column::Id)
-                .lock(LockType::NoKeyUpdate)
-                .into_tuple::<i64>()
-                .all(&self.tx)
-                .await?;
-        }
+        let ids: Vec<i64> = hosts.iter().map(|(id, _)| *id).collect();
+        self.lock_in_order::<host::Entity>(host::Column::Id, ids)
+            .await?;
         let rows = hosts.iter().map(|(id, seen)| {
             let mut row: Vec<Value> = vec![(*id).into()];
             row.extend(seen_values(seen));
             row
         });
-        self.update_hosts(&SEEN_COLUMNS, rows, true).await
+        self.update_rows::<host::Entity>(host::Column::Id, &SEEN_COLUMNS, rows, true)
+            .await
     }
 
-    /// Sets `columns` of many hosts, 500 to a statement: `UPDATE hosts SET c = v.column2, …
-    /// FROM (VALUES (id, …), …) AS v WHERE hosts.id = v.column1` (both backends name the
-    /// columns of a VALUES list so). Each row is the host id, then a value per column. With
-    /// `only_newer`, a host whose `updated_at` is newer than its row's is left alone.
-    async fn update_hosts(
+    /// Locks the rows of `ids` in id order, as [`Self::lock_hosts`] does, before an UPDATE
+    /// of many of them: an UPDATE locks rows in whatever order its plan meets them, and two
+    /// transactions that lock in different orders can deadlock. One row needs no order.
+    async fn lock_in_order<E: EntityTrait>(
         &self,
-        columns: &[host::Column],
+        id: E::Column,
+        mut ids: Vec<i64>,
+    ) -> DbResult<()> {
+        if ids.len() < 2 {
+            return Ok(());
+        }
+        ids.sort_unstable();
+        let (table, id, lock) = (E::default().table_name(), id.as_str(), self.row_lock());
+        for chunk in ids.chunks(500) {
+            let rows: Vec<Vec<Value>> = chunk.iter().map(|&i| vec![i.into()]).collect();
+            let statement = self.with_input(&rows, |v| {
+                format!(
+                    r#"SELECT "{id}" FROM "{table}" WHERE "{id}" IN (SELECT column1 FROM {v}) ORDER BY "{id}"{lock}"#
+                )
+            })?;
+            self.tx.query_all_raw(statement).await?;
+        }
+        Ok(())
+    }
+
+    /// Sets `columns` of many rows, 500 to a statement: `UPDATE t SET c = v.column2, …
+    /// FROM (VALUES (id, …), …) AS v WHERE t.id = v.column1` (both backends name the
+    /// columns of a VALUES list so). Each row is the id, then a value per column. With
+    /// `only_newer`, a row whose last column (a time) is newer than the value is left alone.
+    async fn update_rows<E: EntityTrait>(
+        &self,
+        id: E::Column,
+        columns: &[E::Column],
         rows: impl Iterator<Item = Vec<Value>>,
         only_newer: bool,
     ) -> DbResult<()> {
-        let values = || Alias::new("v");
-        let v = |n: usize| Expr::col((values(), Alias::new(format!("column{n}"))));
-        let rows: Vec<ValueTuple> = rows.map(ValueTuple::Many).collect();
+        let (table, id) = (E::default().table_name(), id.as_str());
+        let set: Vec<String> = columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!(r#""{}" = v.column{}"#, c.as_str(), i + 2))
+            .collect();
+        let mut newer = String::new();
+        if let (true, Some(last)) = (only_newer, columns.last()) {
+            let (last, n) = (last.as_str(), columns.len() + 1);
+            newer =
+                format!(r#" AND ("{table}"."{last}" IS NULL OR "{table}"."{last}" < v.column{n})"#);
+        }
+        let rows: Vec<Vec<Value>> = rows.collect();
         for chunk in rows.chunks(500) {
-            let mut update = Query::update();
-            update
-                .table(host::Entity)
-                .values(columns.iter().enumerate().map(|(i, c)| (*c, v(i + 2))))
-                .from(TableRef::ValuesList(chunk.to_vec(), values().into_iden()))
-                .and_where(Expr::col((host::Entity, host::Column::Id)).eq(v(1)));
-            if only_newer {
-                let at = || Expr::col((host::Entity, host::Column::UpdatedAt));
-                update.cond_where(
-                    Condition::any()
-                        .add(at().is_null())
-                        .add(at().lt(v(columns.len() + 1))),
-                );
-            }
-            self.tx.execute(&update).await?;
+            let statement = self.with_input(chunk, |v| {
+                format!(
+                    r#"UPDATE "{table}" SET {} FROM {v} WHERE "{table}"."{id}" = v.column1{newer}"#,
+                    set.join(", ")
+                )
+            })?;
+            self.tx.execute_raw(statement).await?;
         }
         Ok(())
+    }
+
+    /// `sql` of the FROM item `v` of `rows`, with their values.
+    fn with_input(&self, rows: &[Vec<Value>], sql: impl Fn(&str) -> String) -> DbResult<Statement> {
+        let backend = self.tx.get_database_backend();
+        let (source, values) = InputRows::new(rows).source(backend)?;
+        Ok(Statement::from_sql_and_values(
+            backend,
+            sql(&source),
+            values,
+        ))
+    }
+
+    /// What a SELECT ends with to lock its rows until commit; SQLite's one writer holds the
+    /// whole database.
+    fn row_lock(&self) -> &'static str {
+        match self.tx.get_database_backend() {
+            DbBackend::Postgres => " FOR NO KEY UPDATE",
+            _ => "",
+        }
     }
 
     pub async fn add_history(&self, entries: &[HistoryEntry]) -> DbResult<()> {
-        let row = |e: &HistoryEntry| update_history::ActiveModel {
-            id: NotSet,
-            host_id: Set(e.host.id),
-            account_id: Set(e.host.account.0),
-            at: Set(e.seen.at),
-            protocol: Set(e.seen.protocol.as_str().into()),
-            source: Set(e.seen.source.map(|s| s.to_string())),
-            agent: Set(e.seen.agent.as_deref().map(truncate_agent)),
-            result: Set(if e.changed { "good" } else { "nochg" }.into()),
-            ipv4: Set(e.host.ipv4.map(|a| a.to_string())),
-            ipv6: Set(e.host.ipv6.map(|a| a.to_string())),
+        let row = |e: &HistoryEntry| -> Vec<Value> {
+            vec![
+                e.host.id.into(),
+                e.host.account.0.into(),
+                Some(e.seen.at).into(),
+                e.seen.protocol.as_str().into(),
+                e.seen.source.map(|s| s.to_string()).into(),
+                e.seen.agent.as_deref().map(truncate_agent).into(),
+                if e.changed { "good" } else { "nochg" }.into(),
+                e.host.ipv4.map(|a| a.to_string()).into(),
+                e.host.ipv6.map(|a| a.to_string()).into(),
+            ]
         };
-        // Ten values a row: well inside both backends' limit of bound parameters.
-        for chunk in entries.chunks(500) {
-            update_history::Entity::insert_many(chunk.iter().map(row))
-                .exec(&self.tx)
-                .await?;
+        let rows: Vec<Vec<Value>> = entries.iter().map(row).collect();
+        // Nine values a row: well inside SQLite's limit of bound parameters.
+        for chunk in rows.chunks(500) {
+            let statement = self.with_input(chunk, |v| {
+                format!(
+                    "INSERT INTO update_history \
+                     (host_id, account_id, at, protocol, source, agent, result, ipv4, ipv6) \
+                     SELECT column1, column2, column3, column4, column5, column6, column7, \
+                     column8, column9 FROM {v}"
+                )
+            })?;
+            self.tx.execute_raw(statement).await?;
         }
         Ok(())
     }
 
-    /// Records a key's use; like check-ins, an older use never overwrites a newer one.
-    pub async fn mark_key_used(&self, key_id: i64, seen: &Seen) -> DbResult<()> {
-        update_key::Entity::update_many()
-            .set(update_key::ActiveModel {
-                last_used_at: Set(Some(seen.at)),
-                last_used_from: Set(seen.source.map(|s| s.to_string())),
-                ..Default::default()
-            })
-            .filter(update_key::Column::Id.eq(key_id))
-            .filter(
-                Condition::any()
-                    .add(update_key::Column::LastUsedAt.is_null())
-                    .add(update_key::Column::LastUsedAt.lt(seen.at)),
-            )
-            .exec(&self.tx)
-            .await?;
-        Ok(())
+    /// Records keys' uses, by key id; like check-ins, an older use never overwrites a newer
+    /// one.
+    pub async fn mark_keys_used(&self, keys: &BTreeMap<i64, &Seen>) -> DbResult<()> {
+        self.lock_in_order::<update_key::Entity>(
+            update_key::Column::Id,
+            keys.keys().copied().collect(),
+        )
+        .await?;
+        let rows = keys.iter().map(|(id, seen)| {
+            vec![
+                (*id).into(),
+                seen.source.map(|s| s.to_string()).into(),
+                Some(seen.at).into(),
+            ]
+        });
+        let columns = [
+            update_key::Column::LastUsedFrom,
+            update_key::Column::LastUsedAt,
+        ];
+        self.update_rows::<update_key::Entity>(update_key::Column::Id, &columns, rows, true)
+            .await
     }
 
     /// Creates a zone; `Ok(None)` when it exists already. A zone named after a host, or

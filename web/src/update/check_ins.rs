@@ -89,9 +89,7 @@ async fn write(
     tx.add_history(history).await?;
     tx.touch_hosts(&last_seen.into_iter().collect::<Vec<_>>())
         .await?;
-    for (key_id, seen) in keys_used {
-        tx.mark_key_used(key_id, seen).await?;
-    }
+    tx.mark_keys_used(&keys_used).await?;
     tx.commit().await?;
     Ok(())
 }

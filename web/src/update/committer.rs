@@ -5,6 +5,9 @@
 //! revision, and answers each only after that commit; while it commits, the next batch
 //! gathers. A lone update still commits at once. How many updates each transaction took is
 //! `dyn53_update_commit_batch_size`.
+//! Every batch costs about a dozen round trips whatever its size, so one transaction at a
+//! time, with batches that grow with the load: two at once halved the batches and made
+//! each update a fifth dearer in CPU (`bench/README.md`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -140,14 +143,14 @@ async fn write(db: &Db, jobs: &[Job]) -> DbResult<(Vec<Vec<HostResult>>, Option<
         .iter()
         .filter_map(|job| Some((job.principal.key.as_ref()?.key_id, &job.seen)))
         .collect();
-    for (key_id, seen) in keys_used {
-        tx.mark_key_used(key_id, seen).await?;
-    }
-    for job in jobs {
-        if let Some(prefix) = job.prefix.keep {
-            tx.set_account_ipv6_prefix(job.principal.account, prefix)
-                .await?;
-        }
+    tx.mark_keys_used(&keys_used).await?;
+    // By account, in id order; a later job's prefix replaces an earlier one's.
+    let prefixes: BTreeMap<_, _> = jobs
+        .iter()
+        .filter_map(|job| Some((job.principal.account, job.prefix.keep?)))
+        .collect();
+    for (account, prefix) in prefixes {
+        tx.set_account_ipv6_prefix(account, prefix).await?;
     }
     Ok((answers, tx.commit().await?))
 }
