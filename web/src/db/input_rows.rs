@@ -1,12 +1,14 @@
 //! Many rows as the input of one statement: a FROM item `v` whose columns are `column1`,
 //! `column2`, … (the names both backends give a VALUES list's columns).
 //!
-//! On PostgreSQL the rows go as one JSON parameter, `json_to_recordset($1::json) AS
-//! v(column1 int8, …)`: the statement's text, and so its prepared statement, is the same
-//! whatever the number of rows. A VALUES list of each length was a statement of its own,
-//! prepared and planned anew in nearly every transaction of the committer (~14 µs of
-//! PostgreSQL's CPU per changing update, `bench/README.md`). SQLite, in-process, takes the
-//! VALUES list.
+//! On PostgreSQL a few rows (the committer's batches) go as one JSON parameter,
+//! `json_to_recordset($1::json) AS v(column1 int8, …)`: the statement's text, and so its
+//! prepared statement and plan, is the same whatever the number of rows. A VALUES list of
+//! each length was a statement of its own, prepared and planned anew in nearly every
+//! transaction of the committer (~14 µs of PostgreSQL's CPU per changing update,
+//! `bench/README.md`). Many rows (the check-in writer's) go as a VALUES list of bound
+//! values, which PostgreSQL reads faster than JSON: its plan is then little beside them.
+//! SQLite, in-process, always takes the VALUES list.
 
 use std::io::{self, Write};
 
@@ -15,6 +17,9 @@ use sea_orm::DbBackend;
 use sea_orm::sea_query::Value;
 
 use super::{DbError, DbResult};
+
+/// Rows that PostgreSQL takes as JSON at most: a committer's batch.
+const MOST_AS_JSON: usize = 256;
 
 /// Rows of values, every row with the same kinds of value in the same order.
 pub(super) struct InputRows<'r> {
@@ -29,9 +34,25 @@ impl<'r> InputRows<'r> {
     /// The FROM item, its placeholders from `$1` (PostgreSQL) or `?` (SQLite), and the
     /// values they stand for. There must be a row: neither backend has an empty one.
     pub(super) fn source(&self, backend: DbBackend) -> DbResult<(String, Vec<Value>)> {
-        if backend != DbBackend::Postgres {
-            let row = |r: &Vec<Value>| format!("({})", vec!["?"; r.len()].join(", "));
-            let rows: Vec<String> = self.rows.iter().map(row).collect();
+        let postgres = backend == DbBackend::Postgres;
+        if !postgres || self.rows.len() > MOST_AS_JSON {
+            let mut n = 0;
+            let mut placeholder = || {
+                n += 1;
+                if postgres {
+                    format!("${n}")
+                } else {
+                    "?".to_owned()
+                }
+            };
+            let rows: Vec<String> = self
+                .rows
+                .iter()
+                .map(|r| {
+                    let row: Vec<String> = r.iter().map(|_| placeholder()).collect();
+                    format!("({})", row.join(", "))
+                })
+                .collect();
             let values = self.rows.iter().flatten().cloned().collect();
             return Ok((format!("(VALUES {}) AS v", rows.join(", ")), values));
         }
@@ -143,6 +164,18 @@ mod tests {
             })
         );
         assert_eq!(parsed[1]["column2"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn postgres_reads_many_rows_as_a_values_list() {
+        let rows: Vec<_> = (0..=MOST_AS_JSON as i64).map(|i| row(i, None)).collect();
+        let (source, values) = InputRows::new(&rows).source(DbBackend::Postgres).unwrap();
+        assert!(
+            source.starts_with("(VALUES ($1, $2, $3), ($4, $5, $6), "),
+            "{source}"
+        );
+        assert!(source.ends_with(", $771)) AS v"), "{source}");
+        assert_eq!(values.len(), 3 * rows.len());
     }
 
     #[test]

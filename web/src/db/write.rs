@@ -10,10 +10,10 @@ use chrono::{DateTime, Utc};
 use dyn53_dns::feed::{Batch, Change, Revision};
 
 use sea_orm::ActiveValue::{NotSet, Set};
-use sea_orm::sea_query::Value;
+use sea_orm::sea_query::{LockType, Value};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbBackend,
-    EntityTrait, IdenStatic, QueryFilter, QuerySelect, Statement, TransactionTrait,
+    EntityTrait, IdenStatic, QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
 };
 
 use super::entity::{audit_log, blocked_name, host, outbox, update_key, zone};
@@ -200,15 +200,16 @@ impl WriteTx {
             return Ok(());
         }
         ids.sort_unstable();
-        let (table, id, lock) = (E::default().table_name(), id.as_str(), self.row_lock());
         for chunk in ids.chunks(500) {
-            let rows: Vec<Vec<Value>> = chunk.iter().map(|&i| vec![i.into()]).collect();
-            let statement = self.with_input(&rows, |v| {
-                format!(
-                    r#"SELECT "{id}" FROM "{table}" WHERE "{id}" IN (SELECT column1 FROM {v}) ORDER BY "{id}"{lock}"#
-                )
-            })?;
-            self.tx.query_all_raw(statement).await?;
+            E::find()
+                .select_only()
+                .column(id)
+                .filter(id.is_in(chunk.iter().copied()))
+                .order_by_asc(id)
+                .lock(LockType::NoKeyUpdate)
+                .into_tuple::<i64>()
+                .all(&self.tx)
+                .await?;
         }
         Ok(())
     }
