@@ -19,6 +19,7 @@ mod m0014_tsig_keys;
 mod m0015_ipv6_prefixes;
 mod m0016_notifications;
 mod m0017_hosts_fillfactor;
+mod m0018_hosts_zone_index;
 
 pub struct Migrator;
 
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0015_ipv6_prefixes::Migration),
             Box::new(m0016_notifications::Migration),
             Box::new(m0017_hosts_fillfactor::Migration),
+            Box::new(m0018_hosts_zone_index::Migration),
         ]
     }
 }
