@@ -236,7 +236,14 @@ async fn hosts(backend: Backend) {
         .await;
     assert_eq!(bad, (422, "invalid_cursor".into()));
 
-    // Delete: gone from DNS, then not found.
+    // Delete: gone from DNS, then not found; its history goes with it.
+    let lines = "SELECT count(*) FROM update_history l JOIN hosts h ON h.id = l.host_id \
+                 WHERE h.name = 'new.dyn.test'";
+    let orphans = "SELECT count(*) FROM update_history WHERE host_id NOT IN (SELECT id FROM hosts)";
+    assert_eq!(
+        (server.sql(lines), server.sql(orphans)),
+        ("3".into(), "0".into())
+    );
     let (status, _, _) = alice.delete(path).await;
     assert_eq!(status, 204);
     assert_serves(&server, "new.dyn.test", RecordType::A, &[]).await;
@@ -250,6 +257,7 @@ async fn hosts(backend: Backend) {
         server.sql("SELECT count(*) FROM hosts WHERE name = 'new.dyn.test'"),
         "0"
     );
+    assert_eq!(server.sql(orphans), "0");
 }
 
 async fn acme_challenge(backend: Backend) {

@@ -1,6 +1,7 @@
-//! dyn53's database schema. Every migration runs unchanged on PostgreSQL and SQLite, so it
-//! is written with sea-query's portable builders, never raw SQL; the one exception is a
-//! PostgreSQL storage setting that has no portable form and no meaning on SQLite (`m0017`).
+//! dyn53's database schema. Every migration runs on PostgreSQL and SQLite, written with
+//! sea-query's portable builders, never raw SQL, with two exceptions for PostgreSQL alone: a
+//! storage setting that has no portable form and no meaning on SQLite (`m0017`, raw SQL),
+//! and a foreign key SQLite cannot drop (`m0019`).
 
 pub use sea_orm_migration::prelude::*;
 
@@ -20,6 +21,7 @@ mod m0015_ipv6_prefixes;
 mod m0016_notifications;
 mod m0017_hosts_fillfactor;
 mod m0018_hosts_zone_index;
+mod m0019_history_host_check;
 
 pub struct Migrator;
 
@@ -43,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0016_notifications::Migration),
             Box::new(m0017_hosts_fillfactor::Migration),
             Box::new(m0018_hosts_zone_index::Migration),
+            Box::new(m0019_history_host_check::Migration),
         ]
     }
 }

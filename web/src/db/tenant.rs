@@ -375,11 +375,16 @@ pub struct HostFilter {
 }
 
 impl WriteTx {
-    /// Deletes a host and publishes its removal.
+    /// Deletes a host and its history, and publishes its removal. The row first: deleting
+    /// it waits for a check-in's lock on it, so the history read next has that check-in's.
     async fn delete_host(&mut self, account: AccountId, host: &Host) -> DbResult<()> {
         host::Entity::delete_many()
             .filter(host::Column::Id.eq(host.state.id))
             .filter(host::Column::AccountId.eq(account.0))
+            .exec(self.tx())
+            .await?;
+        update_history::Entity::delete_many()
+            .filter(update_history::Column::HostId.eq(host.state.id))
             .exec(self.tx())
             .await?;
         for change in host.removal() {

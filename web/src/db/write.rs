@@ -173,12 +173,16 @@ impl WriteTx {
         Ok(())
     }
 
-    /// Records check-ins that changed nothing, by host id. They may be written late and out
-    /// of order: an older one never overwrites a newer one.
+    /// Locks the hosts `ids` that still exist, in id order, as [`Self::lock_hosts`] does:
+    /// before [`Self::touch_hosts`] and [`Self::add_history`] of check-ins read earlier.
+    pub async fn lock_host_ids(&self, ids: Vec<i64>) -> DbResult<()> {
+        self.lock_in_order::<host::Entity>(host::Column::Id, ids, 1)
+            .await
+    }
+
+    /// Records check-ins that changed nothing, by host id, on rows locked already. They may
+    /// be written late and out of order: an older one never overwrites a newer one.
     pub async fn touch_hosts(&self, hosts: &[(i64, &Seen)]) -> DbResult<()> {
-        let ids: Vec<i64> = hosts.iter().map(|(id, _)| *id).collect();
-        self.lock_in_order::<host::Entity>(host::Column::Id, ids)
-            .await?;
         let rows = hosts.iter().map(|(id, seen)| {
             let mut row: Vec<Value> = vec![(*id).into()];
             row.extend(seen_values(seen));
@@ -190,13 +194,15 @@ impl WriteTx {
 
     /// Locks the rows of `ids` in id order, as [`Self::lock_hosts`] does, before an UPDATE
     /// of many of them: an UPDATE locks rows in whatever order its plan meets them, and two
-    /// transactions that lock in different orders can deadlock. One row needs no order.
+    /// transactions that lock in different orders can deadlock. Fewer than `fewest` rows are
+    /// left to the UPDATE, when one row needs no order.
     async fn lock_in_order<E: EntityTrait>(
         &self,
         id: E::Column,
         mut ids: Vec<i64>,
+        fewest: usize,
     ) -> DbResult<()> {
-        if ids.len() < 2 {
+        if ids.len() < fewest {
             return Ok(());
         }
         ids.sort_unstable();
@@ -270,6 +276,8 @@ impl WriteTx {
         }
     }
 
+    /// Lines of history, on the hosts' locked rows: a host deleted meanwhile gets none (no
+    /// foreign key checks this on PostgreSQL, `m0019`; its deletion takes its history).
     pub async fn add_history(&self, entries: &[HistoryEntry]) -> DbResult<()> {
         let row = |e: &HistoryEntry| -> Vec<Value> {
             vec![
@@ -292,7 +300,8 @@ impl WriteTx {
                     "INSERT INTO update_history \
                      (host_id, account_id, at, protocol, source, agent, result, ipv4, ipv6) \
                      SELECT column1, column2, column3, column4, column5, column6, column7, \
-                     column8, column9 FROM {v}"
+                     column8, column9 FROM {v} \
+                     WHERE EXISTS (SELECT 1 FROM hosts h WHERE h.id = v.column1)"
                 )
             })?;
             self.tx.execute_raw(statement).await?;
@@ -306,6 +315,7 @@ impl WriteTx {
         self.lock_in_order::<update_key::Entity>(
             update_key::Column::Id,
             keys.keys().copied().collect(),
+            2,
         )
         .await?;
         let rows = keys.iter().map(|(id, seen)| {

@@ -86,9 +86,11 @@ async fn write(
     let last_seen: BTreeMap<i64, &Seen> = history.iter().map(|h| (h.host.id, &h.seen)).collect();
     let keys_used: BTreeMap<i64, &Seen> = keys.map(|(id, seen)| (*id, seen)).collect();
     let tx = db.begin_write().await?;
-    tx.add_history(history).await?;
+    tx.lock_host_ids(last_seen.keys().copied().collect())
+        .await?;
     tx.touch_hosts(&last_seen.into_iter().collect::<Vec<_>>())
         .await?;
+    tx.add_history(history).await?;
     tx.mark_keys_used(&keys_used).await?;
     tx.commit().await?;
     Ok(())
