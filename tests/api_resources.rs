@@ -7,9 +7,12 @@ mod support;
 
 use hickory_server::proto::rr::RecordType;
 use serde_json::{Value, json};
+use std::time::Duration;
+
 use support::api::{Api, SECRET};
+use support::http::update;
 use support::tenants::{PASS, assert_nxdomain, assert_serves, assert_txt, setup_with};
-use support::{Backend, Server};
+use support::{Backend, Server, eventually};
 
 async fn start(backend: Backend) -> Server {
     setup_with(backend, &[("DYN53_JWT_SECRET", SECRET)]).await
@@ -244,8 +247,24 @@ async fn hosts(backend: Backend) {
         (server.sql(lines), server.sql(orphans)),
         ("3".into(), "0".into())
     );
+    // Check-ins of it and of another host, written in the background in one batch, most
+    // likely after the delete: the other's is written all the same, and none of its.
+    for (host, ip) in [
+        ("new.dyn.test", "192.0.2.51"),
+        ("office.dyn.test", "198.51.100.1"),
+    ] {
+        let query = format!("hostname={host}&myip={ip}");
+        let r = update(server.http, "alice@example.com", PASS, &query).await;
+        assert_eq!(r.body, format!("nochg {ip}"));
+    }
     let (status, _, _) = alice.delete(path).await;
     assert_eq!(status, 204);
+    let checked_in = eventually(Duration::from_secs(5), async || {
+        let n = server.sql("SELECT count(*) FROM update_history WHERE result = 'nochg'");
+        (n == "1").then_some(())
+    })
+    .await;
+    assert!(checked_in.is_some(), "{}", server.log());
     assert_serves(&server, "new.dyn.test", RecordType::A, &[]).await;
     for method in ["GET", "DELETE"] {
         assert_eq!(
