@@ -50,6 +50,11 @@ impl MigratorTrait for Migrator {
     }
 }
 
+/// Whether the migration runs on PostgreSQL: the few steps SQLite has no form for.
+fn on_postgres(m: &SchemaManager<'_>) -> bool {
+    m.get_database_backend() == sea_orm::DatabaseBackend::Postgres
+}
+
 /// An index: its name, its table and its columns.
 type IndexSpec<'a> = (&'a str, &'a str, &'a [&'a str]);
 

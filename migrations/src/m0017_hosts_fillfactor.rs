@@ -18,7 +18,7 @@ pub struct Migration;
 const FILLFACTOR: u8 = 70;
 
 async fn set_fillfactor(m: &SchemaManager<'_>, percent: u8) -> Result<(), DbErr> {
-    if m.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
+    if !crate::on_postgres(m) {
         return Ok(());
     }
     // A storage parameter, PostgreSQL's own: sea-query has no builder for it.

@@ -27,14 +27,10 @@ enum Hosts {
 /// The name PostgreSQL gave the unnamed key of `m0001`.
 const KEY: &str = "update_history_host_id_fkey";
 
-fn on_postgres(m: &SchemaManager<'_>) -> bool {
-    m.get_database_backend() == sea_orm::DatabaseBackend::Postgres
-}
-
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        if !on_postgres(m) {
+        if !crate::on_postgres(m) {
             return Ok(());
         }
         m.drop_foreign_key(
@@ -47,7 +43,7 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        if !on_postgres(m) {
+        if !crate::on_postgres(m) {
             return Ok(());
         }
         m.create_foreign_key(
