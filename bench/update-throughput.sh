@@ -30,7 +30,8 @@
 #          THREADS=2 PHASES="nochg-key nochg-password nochg-api change-key change-password change-api"
 #          SAMPLE=200 KEEP=1 (keep the temp dir)
 #          FIRST_CHECK_IN=1 (hosts never seen before the run, instead of seen once)
-#          MIMALLOC_PURGE_DELAY=0 (the deploy bundle's; another value for a comparison)
+#          MIMALLOC_PURGE_DELAY=0 (the deploy bundle's: 1000 for web, 0 for serve and dns;
+#          another value for a comparison, for every process)
 #          PG=postgres://postgres@127.0.0.1:5432 (a role that may CREATE DATABASE)
 #          PG_PARAMS=sslmode=disable (appended to the server's database URL)
 #          PG_CMD=web|serve (the command on PostgreSQL), REDIS=redis://127.0.0.1:6379
@@ -153,8 +154,11 @@ EOF
     local cmd=serve
     [ "$BACKEND" = postgres ] && cmd=$PG_CMD
     # The production abuse window (10 minutes) with a budget no load generator reaches;
-    # MIMALLOC_PURGE_DELAY as the deploy bundle sets it (src/main.rs), unless given.
-    MIMALLOC_PURGE_DELAY=${MIMALLOC_PURGE_DELAY:-0} DYN53_ABUSE_LIMIT=1000000/600 DYN53_API_RATE_LIMIT=1000000/1 \
+    # MIMALLOC_PURGE_DELAY as the deploy bundle sets it for each command (src/main.rs),
+    # unless given.
+    local purge=0
+    [ "$cmd" = web ] && purge=1000
+    MIMALLOC_PURGE_DELAY=${MIMALLOC_PURGE_DELAY:-$purge} DYN53_ABUSE_LIMIT=1000000/600 DYN53_API_RATE_LIMIT=1000000/1 \
         DYN53_REDIS_URL=$REDIS DYN53_REDIS_PREFIX=$PREFIX \
         DYN53_HTTP_ADDR=127.0.0.1:0 DYN53_DNS_ADDR=127.0.0.1:0 DYN53_MINIUPDATE_ADDR=off DYN53_RRL_EXEMPT=127.0.0.0/8 \
         DYN53_ZONES=$ZONE RUST_LOG=info,hickory_server=warn,sqlx=warn,actix_web=warn \
