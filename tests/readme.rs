@@ -10,6 +10,7 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use support::fleet::free_port;
 use support::{binary, postgres_base, psql, serve_in};
 
 /// A fenced ```sh block and the `## ` section it is in.
@@ -102,13 +103,6 @@ fn as_answer(output: &str) -> String {
         .filter(|line| !line.is_empty())
         .collect::<Vec<_>>()
         .join(" / ")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
 }
 
 /// Kills the process groups of the blocks (the fleet's background processes) and drops
