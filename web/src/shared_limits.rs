@@ -171,13 +171,20 @@ impl SharedLimits {
         }
     }
 
-    /// Runs the window script, or says Redis failed (and counting goes local for a while).
-    async fn run(&self, key: &str, limit: AbuseLimit, op: &'static str) -> Option<i64> {
+    /// Runs the window script on the key `name:key` under the prefix, or says Redis failed
+    /// (and counting goes local for a while).
+    async fn run(
+        &self,
+        name: &str,
+        key: impl Display,
+        limit: AbuseLimit,
+        op: &'static str,
+    ) -> Option<i64> {
         if self.down() {
             return None;
         }
         let call = WindowCall {
-            key: format!("{}{key}", self.prefix),
+            key: format!("{}{name}:{key}", self.prefix),
             limit,
             op,
         };
@@ -223,7 +230,7 @@ impl<K: Hash + Eq + Display> Counter<K> {
 
     async fn shared(&self, key: &K, op: &'static str) -> Option<i64> {
         let (shared, name) = self.shared.as_ref()?;
-        shared.run(&format!("{name}:{key}"), self.limit, op).await
+        shared.run(name, key, self.limit, op).await
     }
 
     /// Whether `key` has had its limit of events in the window.

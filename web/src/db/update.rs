@@ -191,7 +191,8 @@ fn context_of(rows: &[&QueryResult], keyed: bool) -> Result<Option<UpdateContext
         if keyed && row.try_get_by_index::<bool>(key + 3)? {
             allowed.push(h.id);
         }
-        hosts.push((h.name.clone(), HostState::from_model(&h)));
+        let state = HostState::from_model(&h);
+        hosts.push((h.name, state));
     }
     let key = match keyed {
         true => Some(KeyAuth {

@@ -67,7 +67,8 @@ impl WriteTx {
     /// updates of one host serialise and each decides on fresh data. Rows are locked in id
     /// order, so that two transactions locking some of the same hosts cannot deadlock, and
     /// `FOR NO KEY UPDATE`, the lock an update of these columns takes anyway: unlike
-    /// `FOR UPDATE`, it lets history rows that reference the host be inserted meanwhile.
+    /// `FOR UPDATE`, it lets rows that reference the host by a foreign key be inserted
+    /// meanwhile.
     pub async fn lock_hosts(&self, wanted: &[(AccountId, &Fqdn)]) -> DbResult<Vec<Host>> {
         if wanted.is_empty() {
             return Ok(Vec::new());
