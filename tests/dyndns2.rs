@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use hickory_server::proto::rr::RecordType;
+use support::api::Api;
 use support::http::{AGENT, get, raw, update};
 use support::tenants::{PASS, assert_serves, setup, setup_with};
 use support::{Backend, Server, dns, eventually};
@@ -659,6 +660,77 @@ async fn unchanged_updates_are_recorded_in_the_background(backend: Backend) {
             "SELECT array_to_string(reloptions, ',') FROM pg_class WHERE relname = 'hosts'";
         assert_eq!(server.sql(options), "fillfactor=70");
     }
+}
+
+/// A device checking in from the client its host's row names already adds a history line,
+/// and rewrites the row only once it is an hour old; what the API shows is exact all the same.
+async fn a_steady_client_rewrites_its_host_row_hourly(backend: Backend) {
+    let server = setup(backend).await;
+    let key = server.cli_ok(&["key", "create", "--user", "alice@example.com"]);
+    let api = Api::new_key(&server, "alice@example.com", &[]);
+    let lines = std::cell::Cell::new(0);
+    let check_in = async |agent: &str| {
+        let query = "/nic/update?hostname=office.dyn.test&myip=198.51.100.1";
+        let auth = Some(("alice@example.com", key.trim()));
+        assert_eq!(
+            get(server.http, query, auth, Some(agent)).await.body,
+            "nochg 198.51.100.1"
+        );
+        lines.set(lines.get() + 1);
+        let want = lines.get().to_string();
+        let written = eventually(Duration::from_secs(3), async || {
+            let n = server.sql("SELECT count(*) FROM update_history WHERE result = 'nochg'");
+            (n == want).then_some(())
+        })
+        .await;
+        assert!(written.is_some(), "{}", server.log());
+    };
+    let row = "SELECT last_agent || ' ' || updated_at FROM hosts WHERE name = 'office.dyn.test'";
+    let shown = async || {
+        let (status, host, _) = api.get("/api/v1/hosts/office.dyn.test").await;
+        assert_eq!(status, 200, "{host}");
+        let at = host["updated_at"].as_str().expect("a time").to_owned();
+        let at = chrono::DateTime::parse_from_rfc3339(&at).expect("RFC 3339");
+        (at, host["last_client"].clone())
+    };
+
+    check_in(AGENT).await;
+    let first = server.sql(row);
+    assert!(first.starts_with(AGENT), "{first}");
+    let (first_shown, client) = shown().await;
+    assert_eq!(client, format!("dyndns2 ({AGENT})"));
+
+    // The same client again: its row as it was, the API at the new check-in.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    check_in(AGENT).await;
+    assert_eq!(server.sql(row), first);
+    let (second_shown, _) = shown().await;
+    assert!(
+        second_shown > first_shown,
+        "{second_shown} after {first_shown}"
+    );
+
+    // Another client: the row names it at once, as the console's search by agent needs.
+    check_in("ddclient/3.11.2").await;
+    assert!(server.sql(row).starts_with("ddclient/3.11.2 "));
+    assert_eq!(shown().await.1, "dyndns2 (ddclient/3.11.2)");
+    let by_agent = "SELECT count(*) FROM hosts WHERE last_agent = 'ddclient/3.11.2'";
+    assert_eq!(server.sql(by_agent), "1");
+
+    // The same client an hour after the row's time: rewritten.
+    let old = if backend == Backend::Postgres {
+        "now() - interval '61 minutes'"
+    } else {
+        "strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now', '-61 minutes')"
+    };
+    server.sql(&format!(
+        "UPDATE hosts SET updated_at = {old} WHERE name = 'office.dyn.test' RETURNING id"
+    ));
+    let backdated = server.sql(row);
+    check_in("ddclient/3.11.2").await;
+    let rewritten = server.sql(row);
+    assert!(rewritten.starts_with("ddclient/3.11.2 "), "{rewritten}");
+    assert_ne!(rewritten, backdated);
 }
 
 async fn operator_changes_reach_dns_while_serving(backend: Backend) {
@@ -1425,6 +1497,7 @@ on_both_backends!(
     concurrent_updates_of_one_host,
     concurrent_callers_each_get_their_own_answer,
     unchanged_updates_are_recorded_in_the_background,
+    a_steady_client_rewrites_its_host_row_hourly,
     operator_changes_reach_dns_while_serving,
     landing_page_and_clean_shutdown,
 );

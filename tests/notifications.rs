@@ -214,11 +214,16 @@ fn days_ago(server: &Server, days: i64) -> String {
     }
 }
 
-/// Sets `name`'s last update (and creation) `days` ago, in the database.
+/// Sets `name`'s creation and every check-in, its row's and its history's, `days` ago, in
+/// the database.
 fn backdate(server: &Server, name: &str, days: i64) {
     let at = days_ago(server, days);
     server.sql(&format!(
         "UPDATE hosts SET updated_at = {at}, created_at = {at} WHERE name = '{name}' RETURNING id"
+    ));
+    server.sql(&format!(
+        "UPDATE update_history SET at = {at} \
+         WHERE host_id = (SELECT id FROM hosts WHERE name = '{name}') RETURNING id"
     ));
 }
 
@@ -293,6 +298,32 @@ async fn a_stale_host_is_told_once_per_episode(backend: Backend) {
     })
     .await
     .expect("a second episode told");
+
+    // Seen again, then its row alone made old: a steady client rewrites its row only
+    // hourly, and the newest history line says the host was seen. Home going stale again
+    // shows that a scan ran meanwhile.
+    let answer = update(
+        server.http,
+        "alice@example.com",
+        PASS,
+        "hostname=office.dyn.test&myip=198.51.100.1",
+    )
+    .await;
+    assert_eq!(answer.body, "nochg 198.51.100.1");
+    eventually(WAIT, async || (server.sql(&recent) == "1").then_some(()))
+        .await
+        .expect("the check-in written");
+    let at = days_ago(&server, 6);
+    server.sql(&format!(
+        "UPDATE hosts SET updated_at = {at} WHERE name = 'office.dyn.test' RETURNING id"
+    ));
+    backdate(&server, "home.dyn.test", 6);
+    eventually(WAIT, async || {
+        (stale_mails(&server, "home.dyn.test") == 2).then_some(())
+    })
+    .await
+    .expect("home's second episode told");
+    assert_eq!(stale_mails(&server, "office.dyn.test"), 2);
 }
 
 async fn subscriptions_are_the_accounts_own_and_checked(backend: Backend) {

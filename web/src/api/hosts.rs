@@ -17,7 +17,7 @@ use super::problem::{Conflict, NotFound, Problem, Unprocessable};
 use super::updates::{addresses, apply, settings_request};
 use super::{Cursor, nullable, page_size};
 use crate::access::{Access, CreateHostError};
-use crate::db::{Host, HostFilter};
+use crate::db::{Host, HostFilter, LastSeen};
 use crate::domain::{Fqdn, InterfaceId};
 use crate::state::AppState;
 use crate::update::{HostSettings, check_txt};
@@ -67,6 +67,7 @@ pub(super) struct HostView {
     acme_challenge: Vec<String>,
     /// Blocked by the operator: updates answer `abuse`.
     blocked: bool,
+    /// When a client last checked in, changing the host or not.
     updated_at: Option<DateTime<Utc>>,
     /// The protocol and client of the last check-in.
     last_client: Option<String>,
@@ -93,8 +94,8 @@ impl HostView {
             txt: state.txt.clone(),
             acme_challenge: state.acme_txt.clone(),
             blocked: state.blocked,
-            updated_at: host.updated_at,
-            last_client: host.last_client.clone(),
+            updated_at: host.last_seen.as_ref().map(|s| s.at),
+            last_client: host.last_seen.as_ref().and_then(LastSeen::client),
         }
     }
 }

@@ -8,7 +8,7 @@ use sea_orm::ActiveValue::Set;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter};
 
 use super::entity::{account, group, group_host, host, zone};
-use super::{AccountId, Db, DbError, DbResult, WriteTx, Zone};
+use super::{AccountId, Db, DbError, DbResult, LastSeen, WriteTx, Zone};
 use crate::domain::{Fqdn, GroupName, InterfaceId, Ipv6Prefix};
 
 /// What a host name is.
@@ -46,9 +46,9 @@ pub struct Host {
     /// What updates change.
     pub state: HostState,
     pub mx_preference: u16,
-    pub updated_at: Option<DateTime<Utc>>,
-    /// The protocol and User-Agent of the last check-in, e.g. `dyndns2 (ddclient/3.10.0)`.
-    pub last_client: Option<String>,
+    /// Its last check-in as its row says; read through a [`super::Tenant`], as exact as its
+    /// history too (see [`LastSeen`]).
+    pub last_seen: Option<LastSeen>,
 }
 
 /// What an update decides on and changes: a host's addresses, whether it is offline, and
@@ -137,12 +137,7 @@ impl Host {
             name: super::readable("host name", Fqdn::parse(&m.name))?,
             state: HostState::from_model(&m),
             mx_preference: u16::try_from(m.mx_preference).unwrap_or(10),
-            updated_at: m.updated_at,
-            last_client: match (&m.last_protocol, &m.last_agent) {
-                (Some(protocol), Some(agent)) => Some(format!("{protocol} ({agent})")),
-                (Some(protocol), None) => Some(protocol.clone()),
-                (None, _) => None,
-            },
+            last_seen: LastSeen::of_row(&m),
             zone,
         })
     }

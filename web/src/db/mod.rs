@@ -13,6 +13,7 @@ mod feed;
 mod hosts;
 mod input_rows;
 mod kept;
+mod last_seen;
 mod lead;
 mod notifications;
 mod people;
@@ -34,6 +35,7 @@ pub use console::{
     Console, HostCursor, HostQuery, HostRow, PlanCounts,
 };
 pub use hosts::{ACME_LABEL, Host, HostKind, HostState, NewHost};
+pub use last_seen::LastSeen;
 pub use lead::{Duty, Leadership};
 pub use notifications::{
     Attempt, Delivery, DueDelivery, Event, NewSubscription, Outcome, Subscription,

@@ -17,6 +17,7 @@ use super::entity::{
     host, notification_attempt, notification_delivery, notification_stale_mark,
     notification_subscription,
 };
+use super::last_seen::last_seen;
 use super::{AccountId, Db, DbResult, Tenant, WriteTx};
 use crate::domain::{Channel, EventKind, Events};
 
@@ -536,7 +537,14 @@ impl Db {
             if let Some(id) = s.host_id {
                 query = query.filter(host::Column::Id.eq(id));
             }
-            let stale = query.all(tx.tx()).await?;
+            // The rows are a lower bound: a host whose row is old may have checked in since.
+            let candidates = query.all(tx.tx()).await?;
+            let mut seen = last_seen(tx.tx(), &candidates).await?;
+            let stale: Vec<_> = candidates
+                .into_iter()
+                .map(|h| (seen.remove(&h.id).map_or(h.created_at, |s| s.at), h))
+                .filter(|(since, _)| *since < cutoff)
+                .collect();
             if stale.is_empty() {
                 continue;
             }
@@ -547,8 +555,7 @@ impl Db {
                 .into_iter()
                 .map(|m| (m.host_id, m.since))
                 .collect();
-            for h in stale {
-                let since = h.updated_at.unwrap_or(h.created_at);
+            for (since, h) in stale {
                 if told.get(&h.id) == Some(&since) {
                     continue;
                 }

@@ -12,6 +12,7 @@ use sea_orm::{
 };
 
 use super::entity::{group, group_host, host, update_history, update_key, update_key_host, user};
+use super::last_seen::last_seen;
 use super::{
     AccountId, Db, DbError, DbResult, Host, KeyProtocols, NewHost, NewKey, TokenData, TokenPurpose,
     WriteTx, Zone,
@@ -125,13 +126,18 @@ impl Tenant {
         Ok(self.with_zones(rows).await?.into_iter().next())
     }
 
+    /// The hosts of `rows`, with their zones and when they were last seen.
     async fn with_zones(&self, rows: Vec<host::Model>) -> DbResult<Vec<Host>> {
         let zones: Vec<Arc<Zone>> = self.db.zones().await?.into_iter().map(Arc::new).collect();
+        let mut seen = last_seen(&self.db.conn, &rows).await?;
         Ok(rows
             .into_iter()
             .filter_map(|m| {
                 let zone = zones.iter().find(|z| z.id == m.zone_id)?.clone();
-                Host::from_model(m, zone)
+                let id = m.id;
+                let mut host = Host::from_model(m, zone)?;
+                host.last_seen = seen.remove(&id);
+                Some(host)
             })
             .collect())
     }

@@ -18,6 +18,7 @@ use sea_orm::{
 
 use super::entity::{audit_log, blocked_name, host, outbox, update_key, zone};
 use super::input_rows::InputRows;
+use super::last_seen::SEEN_LAG;
 use super::{AccountId, Db, DbError, DbResult, Event, Host, HostState, NewHost, NewZone, Zone};
 use crate::domain::{EventKind, Fqdn, Protocol};
 
@@ -161,7 +162,7 @@ impl WriteTx {
             host::Column::Ipv6InterfaceId,
         ];
         let columns = [&columns[..], &SEEN_COLUMNS].concat();
-        self.update_rows::<host::Entity>(host::Column::Id, &columns, rows, false)
+        self.update_rows::<host::Entity>(host::Column::Id, &columns, rows, None)
             .await?;
         for (host, before, _) in hosts {
             for change in host.changes(Some(before)) {
@@ -181,15 +182,31 @@ impl WriteTx {
             .await
     }
 
-    /// Records check-ins that changed nothing, by host id, on rows locked already. They may
-    /// be written late and out of order: an older one never overwrites a newer one.
+    /// Records check-ins that changed nothing, by host id, on rows locked already. A row is
+    /// rewritten by a newer check-in that names another client, or that comes [`SEEN_LAG`]
+    /// after the row's time: a device checking in every few minutes rewrites its row hourly,
+    /// and its history lines tell the rest (`last_seen.rs`). Check-ins may be written late
+    /// and out of order: an older one never overwrites a newer one.
     pub async fn touch_hosts(&self, hosts: &[(i64, &Seen)]) -> DbResult<()> {
         let rows = hosts.iter().map(|(id, seen)| {
             let mut row: Vec<Value> = vec![(*id).into()];
             row.extend(seen_values(seen));
+            row.push(Some(seen.at - SEEN_LAG).into());
             row
         });
-        self.update_rows::<host::Entity>(host::Column::Id, &SEEN_COLUMNS, rows, true)
+        // v.column1 is the id, then SEEN_COLUMNS' values, `updated_at`'s last; then the lag's
+        // start.
+        let column = |i: usize| format!(r#""hosts"."{}""#, SEEN_COLUMNS[i].as_str());
+        let client_differs: Vec<String> = (0..SEEN_COLUMNS.len() - 1)
+            .map(|i| format!("{} IS DISTINCT FROM v.column{}", column(i), i + 2))
+            .collect();
+        let (at, n) = (column(SEEN_COLUMNS.len() - 1), SEEN_COLUMNS.len() + 1);
+        let condition = format!(
+            "{at} IS NULL OR {at} < v.column{lag} OR ({at} < v.column{n} AND ({}))",
+            client_differs.join(" OR "),
+            lag = n + 1,
+        );
+        self.update_rows::<host::Entity>(host::Column::Id, &SEEN_COLUMNS, rows, Some(&condition))
             .await
     }
 
@@ -223,14 +240,14 @@ impl WriteTx {
 
     /// Sets `columns` of many rows, 500 to a statement: `UPDATE t SET c = v.column2, …
     /// FROM (VALUES (id, …), …) AS v WHERE t.id = v.column1` (both backends name the
-    /// columns of a VALUES list so). Each row is the id, then a value per column. With
-    /// `only_newer`, a row whose last column (a time) is newer than the value is left alone.
+    /// columns of a VALUES list so). Each row is the id, then a value per column, then any
+    /// values `only_if` uses: a condition on `t` and `v` that a row must meet to be set.
     async fn update_rows<E: EntityTrait>(
         &self,
         id: E::Column,
         columns: &[E::Column],
         rows: impl Iterator<Item = Vec<Value>>,
-        only_newer: bool,
+        only_if: Option<&str>,
     ) -> DbResult<()> {
         let (table, id) = (E::default().table_name(), id.as_str());
         let set: Vec<String> = columns
@@ -238,17 +255,12 @@ impl WriteTx {
             .enumerate()
             .map(|(i, c)| format!(r#""{}" = v.column{}"#, c.as_str(), i + 2))
             .collect();
-        let mut newer = String::new();
-        if let (true, Some(last)) = (only_newer, columns.last()) {
-            let (last, n) = (last.as_str(), columns.len() + 1);
-            newer =
-                format!(r#" AND ("{table}"."{last}" IS NULL OR "{table}"."{last}" < v.column{n})"#);
-        }
+        let only_if = only_if.map(|c| format!(" AND ({c})")).unwrap_or_default();
         let rows: Vec<Vec<Value>> = rows.collect();
         for chunk in rows.chunks(500) {
             let statement = self.with_input(chunk, |v| {
                 format!(
-                    r#"UPDATE "{table}" SET {} FROM {v} WHERE "{table}"."{id}" = v.column1{newer}"#,
+                    r#"UPDATE "{table}" SET {} FROM {v} WHERE "{table}"."{id}" = v.column1{only_if}"#,
                     set.join(", ")
                 )
             })?;
@@ -330,7 +342,9 @@ impl WriteTx {
             update_key::Column::LastUsedFrom,
             update_key::Column::LastUsedAt,
         ];
-        self.update_rows::<update_key::Entity>(update_key::Column::Id, &columns, rows, true)
+        let newer =
+            r#""update_keys"."last_used_at" IS NULL OR "update_keys"."last_used_at" < v.column3"#;
+        self.update_rows::<update_key::Entity>(update_key::Column::Id, &columns, rows, Some(newer))
             .await
     }
 

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::session::{PageError, SignedIn, Submitted};
 use super::{removed, setup_help};
 use crate::access::CreateHostError;
-use crate::db::{HistoryLine, Host};
+use crate::db::{HistoryLine, Host, LastSeen};
 use crate::domain::{Action, Fqdn, Ipv6Prefix, Label, Plan};
 use crate::pages::{Nav, page, redirect};
 use crate::state::AppState;
@@ -39,16 +39,14 @@ struct Row {
 impl Row {
     fn of(host: &Host) -> Row {
         let text = |v: Option<String>| v.unwrap_or_else(|| "—".into());
+        let seen = host.last_seen.as_ref();
         Row {
             id: host.state.id,
             name: host.name.to_string(),
             ipv4: text(host.state.ipv4.map(|a| a.to_string())),
             ipv6: text(host.state.ipv6.map(|a| a.to_string())),
-            updated: text(
-                host.updated_at
-                    .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string()),
-            ),
-            client: text(host.last_client.clone()),
+            updated: text(seen.map(|s| s.at.format("%Y-%m-%d %H:%M UTC").to_string())),
+            client: text(seen.and_then(LastSeen::client)),
             offline: host.state.offline,
         }
     }

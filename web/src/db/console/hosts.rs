@@ -10,6 +10,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::Console;
 use crate::db::entity::{host, zone};
+use crate::db::last_seen::last_seen;
 use crate::db::{DbResult, WriteTx};
 use crate::domain::Fqdn;
 
@@ -42,7 +43,9 @@ pub struct HostRow {
     pub account: i64,
     pub ipv4: Option<String>,
     pub ipv6: Option<String>,
+    /// When it was last seen (see [`crate::db::LastSeen`]).
     pub updated_at: Option<DateTime<Utc>>,
+    /// The client of its last check-in, as searches find it.
     pub last_agent: Option<String>,
     pub last_source: Option<String>,
     pub blocked: bool,
@@ -129,14 +132,15 @@ impl Console {
             .order_by_asc(host::Column::Name)
             .all(&self.db.conn)
             .await?;
+        let mut seen = last_seen(&self.db.conn, &rows).await?;
         Ok(rows
             .into_iter()
             .map(|h| HostRow {
+                updated_at: seen.remove(&h.id).map(|s| s.at),
                 name: h.name,
                 account: h.account_id,
                 ipv4: h.ipv4,
                 ipv6: h.ipv6,
-                updated_at: h.updated_at,
                 last_agent: h.last_agent,
                 last_source: h.last_source,
                 blocked: h.blocked,
