@@ -273,24 +273,28 @@ async fn a_stale_host_is_told_once_per_episode(backend: Backend) {
     .expect("both logged as delivered");
     assert_eq!(log.len(), 2, "{log:?}");
 
-    // Updated, then stale again: a new episode, told again.
-    let answer = update(
-        server.http,
-        "alice@example.com",
-        PASS,
-        "hostname=office.dyn.test&myip=198.51.100.1",
-    )
-    .await;
-    assert_eq!(answer.body, "nochg 198.51.100.1");
-    // Its check-in is written in the background: wait for it, or it would overwrite the
-    // date set below.
+    // Office checks in. Its check-in is written in the background: wait for it, or it
+    // would overwrite the dates set after it.
     let recent = format!(
         "SELECT COUNT(*) FROM hosts WHERE name = 'office.dyn.test' AND updated_at > {}",
         days_ago(&server, 1)
     );
-    eventually(WAIT, async || (server.sql(&recent) == "1").then_some(()))
-        .await
-        .expect("the check-in written");
+    let office_checks_in = async || {
+        let answer = update(
+            server.http,
+            "alice@example.com",
+            PASS,
+            "hostname=office.dyn.test&myip=198.51.100.1",
+        )
+        .await;
+        assert_eq!(answer.body, "nochg 198.51.100.1");
+        eventually(WAIT, async || (server.sql(&recent) == "1").then_some(()))
+            .await
+            .expect("the check-in written");
+    };
+
+    // Updated, then stale again: a new episode, told again.
+    office_checks_in().await;
     assert_eq!(deliveries(&alice, &created).await.len(), 2);
     backdate(&server, "office.dyn.test", 5);
     eventually(WAIT, async || {
@@ -302,17 +306,7 @@ async fn a_stale_host_is_told_once_per_episode(backend: Backend) {
     // Seen again, then its row alone made old: a steady client rewrites its row only
     // hourly, and the newest history line says the host was seen. Home going stale again
     // shows that a scan ran meanwhile.
-    let answer = update(
-        server.http,
-        "alice@example.com",
-        PASS,
-        "hostname=office.dyn.test&myip=198.51.100.1",
-    )
-    .await;
-    assert_eq!(answer.body, "nochg 198.51.100.1");
-    eventually(WAIT, async || (server.sql(&recent) == "1").then_some(()))
-        .await
-        .expect("the check-in written");
+    office_checks_in().await;
     let at = days_ago(&server, 6);
     server.sql(&format!(
         "UPDATE hosts SET updated_at = {at} WHERE name = 'office.dyn.test' RETURNING id"
