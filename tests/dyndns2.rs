@@ -663,8 +663,9 @@ async fn unchanged_updates_are_recorded_in_the_background(backend: Backend) {
 }
 
 /// A device checking in from the client its host's row names already adds a history line,
-/// and rewrites the row only once it is an hour old; what the API shows is exact all the same.
-async fn a_steady_client_rewrites_its_host_row_hourly(backend: Backend) {
+/// and rewrites the row only once it is an hour old; what the API shows is exact all the
+/// same. Its key's "last used" is rewritten hourly too while it comes from one address.
+async fn a_steady_client_rewrites_its_host_and_key_rows_hourly(backend: Backend) {
     let server = setup(backend).await;
     let key = server.cli_ok(&["key", "create", "--user", "alice@example.com"]);
     let api = Api::new_key(&server, "alice@example.com", &[]);
@@ -686,6 +687,8 @@ async fn a_steady_client_rewrites_its_host_row_hourly(backend: Backend) {
         assert!(written.is_some(), "{}", server.log());
     };
     let row = "SELECT last_agent || ' ' || updated_at FROM hosts WHERE name = 'office.dyn.test'";
+    let key_row = "SELECT last_used_from || ' ' || last_used_at FROM update_keys \
+                   WHERE scope = 'update'";
     let shown = async || {
         let (status, host, _) = api.get("/api/v1/hosts/office.dyn.test").await;
         assert_eq!(status, 200, "{host}");
@@ -697,6 +700,8 @@ async fn a_steady_client_rewrites_its_host_row_hourly(backend: Backend) {
     check_in(AGENT).await;
     let first = server.sql(row);
     assert!(first.starts_with(AGENT), "{first}");
+    let first_use = server.sql(key_row);
+    assert!(first_use.starts_with("127.0.0.1 "), "{first_use}");
     let (first_shown, client) = shown().await;
     assert_eq!(client, format!("dyndns2 ({AGENT})"));
 
@@ -704,6 +709,7 @@ async fn a_steady_client_rewrites_its_host_row_hourly(backend: Backend) {
     tokio::time::sleep(Duration::from_millis(20)).await;
     check_in(AGENT).await;
     assert_eq!(server.sql(row), first);
+    assert_eq!(server.sql(key_row), first_use);
     let (second_shown, _) = shown().await;
     assert!(
         second_shown > first_shown,
@@ -726,11 +732,17 @@ async fn a_steady_client_rewrites_its_host_row_hourly(backend: Backend) {
     server.sql(&format!(
         "UPDATE hosts SET updated_at = {old} WHERE name = 'office.dyn.test' RETURNING id"
     ));
-    let backdated = server.sql(row);
+    server.sql(&format!(
+        "UPDATE update_keys SET last_used_at = {old} WHERE scope = 'update' RETURNING id"
+    ));
+    let (backdated, backdated_use) = (server.sql(row), server.sql(key_row));
     check_in("ddclient/3.11.2").await;
     let rewritten = server.sql(row);
     assert!(rewritten.starts_with("ddclient/3.11.2 "), "{rewritten}");
     assert_ne!(rewritten, backdated);
+    let used = server.sql(key_row);
+    assert!(used.starts_with("127.0.0.1 "), "{used}");
+    assert_ne!(used, backdated_use);
 }
 
 async fn operator_changes_reach_dns_while_serving(backend: Backend) {
@@ -1497,7 +1509,7 @@ on_both_backends!(
     concurrent_updates_of_one_host,
     concurrent_callers_each_get_their_own_answer,
     unchanged_updates_are_recorded_in_the_background,
-    a_steady_client_rewrites_its_host_row_hourly,
+    a_steady_client_rewrites_its_host_and_key_rows_hourly,
     operator_changes_reach_dns_while_serving,
     landing_page_and_clean_shutdown,
 );

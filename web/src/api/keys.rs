@@ -38,7 +38,9 @@ struct KeyView {
     limited: bool,
     /// The hosts it is limited to; empty when not `limited`.
     hosts: Vec<String>,
+    /// When it was last used: to within an hour while it is used from one address.
     last_used_at: Option<DateTime<Utc>>,
+    /// The address it was last used from.
     last_used_from: Option<String>,
     created_at: DateTime<Utc>,
 }

@@ -182,11 +182,9 @@ impl WriteTx {
             .await
     }
 
-    /// Records check-ins that changed nothing, by host id, on rows locked already. A row is
-    /// rewritten by a newer check-in that names another client, or that comes [`SEEN_LAG`]
-    /// after the row's time: a device checking in every few minutes rewrites its row hourly,
-    /// and its history lines tell the rest (`last_seen.rs`). Check-ins may be written late
-    /// and out of order: an older one never overwrites a newer one.
+    /// Records check-ins that changed nothing, by host id, on rows locked already, as
+    /// [`rewrites_seen`] says: a device checking in every few minutes rewrites its row
+    /// hourly, and its history lines tell the rest (`last_seen.rs`).
     pub async fn touch_hosts(&self, hosts: &[(i64, &Seen)]) -> DbResult<()> {
         let rows = hosts.iter().map(|(id, seen)| {
             let mut row: Vec<Value> = vec![(*id).into()];
@@ -194,19 +192,12 @@ impl WriteTx {
             row.push(Some(seen.at - SEEN_LAG).into());
             row
         });
-        // v.column1 is the id, then SEEN_COLUMNS' values, `updated_at`'s last; then the lag's
-        // start.
-        let column = |i: usize| format!(r#""hosts"."{}""#, SEEN_COLUMNS[i].as_str());
-        let client_differs: Vec<String> = (0..SEEN_COLUMNS.len() - 1)
-            .map(|i| format!("{} IS DISTINCT FROM v.column{}", column(i), i + 2))
-            .collect();
-        let (at, n) = (column(SEEN_COLUMNS.len() - 1), SEEN_COLUMNS.len() + 1);
-        let condition = format!(
-            "{at} IS NULL OR {at} < v.column{lag} OR ({at} < v.column{n} AND ({}))",
-            client_differs.join(" OR "),
-            lag = n + 1,
+        let (at, client) = (
+            host::Column::UpdatedAt,
+            &SEEN_COLUMNS[..SEEN_COLUMNS.len() - 1],
         );
-        self.update_rows::<host::Entity>(host::Column::Id, &SEEN_COLUMNS, rows, Some(&condition))
+        let only_if = rewrites_seen::<host::Entity>(client, at);
+        self.update_rows::<host::Entity>(host::Column::Id, &SEEN_COLUMNS, rows, Some(&only_if))
             .await
     }
 
@@ -322,8 +313,8 @@ impl WriteTx {
         Ok(())
     }
 
-    /// Records keys' uses, by key id; like check-ins, an older use never overwrites a newer
-    /// one.
+    /// Records keys' uses, by key id, as [`rewrites_seen`] says: a key's "last used" is
+    /// within [`SEEN_LAG`] of its last use from the address it names.
     pub async fn mark_keys_used(&self, keys: &BTreeMap<i64, &Seen>) -> DbResult<()> {
         self.lock_in_order::<update_key::Entity>(
             update_key::Column::Id,
@@ -336,16 +327,21 @@ impl WriteTx {
                 (*id).into(),
                 seen.source.map(|s| s.to_string()).into(),
                 Some(seen.at).into(),
+                Some(seen.at - SEEN_LAG).into(),
             ]
         });
-        let columns = [
+        let (from, at) = (
             update_key::Column::LastUsedFrom,
             update_key::Column::LastUsedAt,
-        ];
-        let newer =
-            r#""update_keys"."last_used_at" IS NULL OR "update_keys"."last_used_at" < v.column3"#;
-        self.update_rows::<update_key::Entity>(update_key::Column::Id, &columns, rows, Some(newer))
-            .await
+        );
+        let only_if = rewrites_seen::<update_key::Entity>(&[from], at);
+        self.update_rows::<update_key::Entity>(
+            update_key::Column::Id,
+            &[from, at],
+            rows,
+            Some(&only_if),
+        )
+        .await
     }
 
     /// Creates a zone; `Ok(None)` when it exists already. A zone named after a host, or
@@ -554,6 +550,28 @@ fn address_changed(host: &Host, before: &HostState) -> Event {
         data: serde_json::json!({ "old": addresses(before), "new": addresses(&host.state) }),
         dedupe: None,
     }
+}
+
+/// When a use rewrites a row's "last seen": the `client` columns and the time `at`, set
+/// from the values `v.column2`, … in that order after the id, and followed by the start of
+/// the lag (the use's time less [`SEEN_LAG`]). A row is rewritten when it has no time, or
+/// one older than the lag's start, or one older than the use's and names another client.
+/// So a client in a loop rewrites its row hourly, not at every use, and a use written late
+/// never overwrites a newer one.
+fn rewrites_seen<E: EntityTrait>(client: &[E::Column], at: E::Column) -> String {
+    let table = E::default().table_name();
+    let column = |c: &E::Column| format!(r#""{table}"."{}""#, c.as_str());
+    let client_differs: Vec<String> = client
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("{} IS DISTINCT FROM v.column{}", column(c), i + 2))
+        .collect();
+    let (n, at) = (client.len() + 2, column(&at));
+    format!(
+        "{at} IS NULL OR {at} < v.column{lag} OR ({at} < v.column{n} AND ({}))",
+        client_differs.join(" OR "),
+        lag = n + 1,
+    )
 }
 
 /// The columns a check-in sets, `updated_at` last; [`seen_values`] gives their values.
