@@ -8,7 +8,8 @@
 -- MODE "nochg": request j sends host h(j mod HOSTS) the address it was imported with
 --   (198.18.0.0/15, repeating, as the script's hosts.txt), so each one must answer `nochg`.
 -- AUTH is the Authorization header: `Basic` and the base64 of `login:secret` (the password or
---   an update key), or `Bearer` and an API-scope key.
+--   an update key), or `Bearer` and an API-scope key; or `hostkey:LOGIN`: LOGIN with host
+--   hN's own key, `dyn53_hk` and N on 30 digits (update-throughput.sh's host_keys).
 -- PROTO "dyndns2" (default): GET /nic/update; "api": POST /api/v1/hosts/HOST/update with
 --   a JSON body, answered {"result":"good"|"nochg",...}.
 -- `done` prints one line, RESULT key=value..., that the script parses.
@@ -25,13 +26,42 @@ function init(args)
     mode, hosts, zone, first_octet = args[1], tonumber(args[2]), args[3], tonumber(args[5])
     -- `setup` filled `threads` in the main Lua state; each thread has a state of its own.
     nthreads = tonumber(args[6])
-    wrk.headers["Authorization"] = args[4]
+    host_key_login = args[4]:match("^hostkey:(.*)$")
+    if not host_key_login then
+        wrk.headers["Authorization"] = args[4]
+    end
     api = args[7] == "api"
     if api then
         wrk.headers["Content-Type"] = "application/json"
     end
     wrk.headers["User-Agent"] = "dyn53-bench/1"
     counter, good, nochg, other = 0, 0, 0, 0
+end
+
+local BASE64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+local function base64(s)
+    local out = {}
+    for i = 1, #s, 3 do
+        local a, b, c = s:byte(i, i + 2)
+        local n = a * 65536 + (b or 0) * 256 + (c or 0)
+        for k, shift in ipairs({ 18, 12, 6, 0 }) do
+            local at = bit.band(bit.rshift(n, shift), 63) + 1
+            out[#out + 1] = (k == 3 and not b or k == 4 and not c) and "=" or BASE64:sub(at, at)
+        end
+    end
+    return table.concat(out)
+end
+
+-- Host n's request headers when it uses its own key.
+local function host_key_headers(n)
+    local headers = {}
+    for name, value in pairs(wrk.headers) do
+        headers[name] = value
+    end
+    local secret = string.format("dyn53_hk%030d", n)
+    headers["Authorization"] = "Basic " .. base64(host_key_login .. ":" .. secret)
+    return headers
 end
 
 -- The address hosts.txt gave host n: 198.18.0.0/15, repeating beyond 131,072 hosts.
@@ -57,7 +87,9 @@ function request()
         return wrk.format("POST", "/api/v1/hosts/h" .. host .. "." .. zone .. "/update", nil,
             '{"ipv4":"' .. ip .. '"}')
     end
-    return wrk.format("GET", "/nic/update?hostname=h" .. host .. "." .. zone .. "&myip=" .. ip)
+    local headers = host_key_login and host_key_headers(host) or nil
+    return wrk.format("GET", "/nic/update?hostname=h" .. host .. "." .. zone .. "&myip=" .. ip,
+        headers)
 end
 
 function response(status, headers, body)

@@ -28,6 +28,7 @@
 # Usage:   bench/update-throughput.sh
 # Env:     SIZES="10000 100000 1000000" BACKENDS="sqlite postgres" DURATION=15 CONNECTIONS=64
 #          THREADS=2 PHASES="nochg-key nochg-password nochg-api change-key change-password change-api"
+#          (also nochg-hostkey, change-hostkey: each host with a key of its own)
 #          SAMPLE=200 KEEP=1 (keep the temp dir)
 #          FIRST_CHECK_IN=1 (hosts never seen before the run, instead of seen once)
 #          MIMALLOC_PURGE_DELAY=0 (the deploy bundle's: 1000 for web, 0 for serve and dns;
@@ -93,7 +94,7 @@ sql() {
         psql -qAt "$PG/$DB" -c "$1"
     else
         python3 -c 'import sqlite3, sys
-for row in sqlite3.connect(sys.argv[1]).execute(sys.argv[2]): print("|".join(map(str, row)))' \
+for row in sqlite3.connect(sys.argv[1], isolation_level=None).execute(sys.argv[2]): print("|".join(map(str, row)))' \
             "$DATA/dyn53.db" "$1"
     fi
 }
@@ -147,6 +148,12 @@ EOF
         sql "UPDATE hosts SET last_agent = 'dyn53-bench/1', last_source = '127.0.0.1',
              last_protocol = 'dyndns2', updated_at = CURRENT_TIMESTAMP" >/dev/null
     fi
+    # A key of each host's own, limited to it, for the `-hostkey` phases: a fleet of
+    # devices each with its key. Made in the database, as `key create` a million times
+    # would take long; the secret of hN's is `dyn53_hk` and N on 30 digits
+    # (update-throughput.lua), stored as its SHA-256 as `key create` stores one; each
+    # used once before, as the hosts were seen.
+    if [[ " $PHASES " == *-hostkey* ]]; then host_keys; fi
     # Statistics for the imported rows now rather than at autovacuum's next round: without
     # them the planner finds a host through its account (all its rows) instead of its name.
     if [ "$BACKEND" = postgres ]; then sql "VACUUM ANALYZE"; else sql "ANALYZE" >/dev/null; fi
@@ -184,6 +191,41 @@ EOF
     DNS_PORT=$(sed -E 's/.*dns=[0-9.]+:([0-9]+).*/\1/' <<<"$line")
 }
 
+# host_keys: the key of each host, in the run's database.
+host_keys() {
+    local used="now(), '127.0.0.1'"
+    [ -n "${FIRST_CHECK_IN:-}" ] && used="NULL, NULL"
+    if [ "$BACKEND" = postgres ]; then
+        sql "INSERT INTO update_keys (account_id, user_id, name, prefix, digest, scope, miniupdate,
+             created_at, limited, last_used_at, last_used_from)
+             SELECT h.account_id, u.id, h.name, 'dyn53_hk0000',
+                    encode(sha256(convert_to('dyn53_hk' ||
+                        lpad(substr(split_part(h.name, '.', 1), 2), 30, '0'), 'UTF8')), 'hex'),
+                    'update', false, now(), true, $used
+             FROM hosts h JOIN users u ON u.account_id = h.account_id" >/dev/null
+    else
+        python3 - "$DATA/dyn53.db" "${FIRST_CHECK_IN:-}" <<'EOF'
+import hashlib, sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+now = "strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now')"
+used = "NULL, NULL" if sys.argv[2] else f"{now}, '127.0.0.1'"
+rows = db.execute("SELECT h.account_id, u.id, h.name FROM hosts h "
+                  "JOIN users u ON u.account_id = h.account_id").fetchall()
+def digest(name):
+    n = name.split(".")[0][1:]
+    return hashlib.sha256(f"dyn53_hk{n.zfill(30)}".encode()).hexdigest()
+db.executemany(
+    "INSERT INTO update_keys (account_id, user_id, name, prefix, digest, scope, miniupdate, "
+    f"created_at, limited, last_used_at, last_used_from) VALUES (?, ?, ?, 'dyn53_hk0000', ?, "
+    f"'update', 0, {now}, 1, {used})",
+    [(a, u, name, digest(name)) for a, u, name in rows])
+db.commit()
+EOF
+    fi
+    sql "INSERT INTO update_key_hosts (key_id, host_id)
+         SELECT k.id, h.id FROM update_keys k JOIN hosts h ON h.name = k.name" >/dev/null
+}
+
 CLK_TCK=$(getconf CLK_TCK)
 # ticks PID...: user + system CPU of the processes, in clock ticks (a process gone is 0).
 ticks() {
@@ -210,11 +252,14 @@ run_phase() {
     local before_good before_nochg before after
     case $cred in
         key) secret=$KEY octet=10 ;;
+        hostkey) secret= octet=13 ;;
         password) secret=$PASSWORD octet=11 ;;
         api) secret=$API_KEY octet=12 proto=api ;;
     esac
     if [ "$proto" = api ]; then
         auth="Bearer $secret"
+    elif [ "$cred" = hostkey ]; then
+        auth="hostkey:$EMAIL" # each host's own key (update-throughput.lua)
     else
         auth="Basic $(printf '%s:%s' "$EMAIL" "$secret" | base64 -w0)"
     fi
