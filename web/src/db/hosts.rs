@@ -46,8 +46,9 @@ pub struct Host {
     /// What updates change.
     pub state: HostState,
     pub mx_preference: u16,
-    /// Its last check-in as its row says; read through a [`super::Tenant`], as exact as its
-    /// history too (see [`LastSeen`]).
+    /// Its last check-in (see [`LastSeen`]): filled by a [`super::Tenant`]'s reads, the
+    /// ones people see; `None` from the others (the feed's snapshot, writes), which need
+    /// none and so read no history for it.
     pub last_seen: Option<LastSeen>,
 }
 
@@ -137,7 +138,7 @@ impl Host {
             name: super::readable("host name", Fqdn::parse(&m.name))?,
             state: HostState::from_model(&m),
             mx_preference: u16::try_from(m.mx_preference).unwrap_or(10),
-            last_seen: LastSeen::of_row(&m),
+            last_seen: None,
             zone,
         })
     }

@@ -28,7 +28,7 @@ pub struct LastSeen {
 
 impl LastSeen {
     /// What the host's row says; `None` for a host never seen.
-    pub(super) fn of_row(m: &host::Model) -> Option<LastSeen> {
+    fn of_row(m: &host::Model) -> Option<LastSeen> {
         Some(LastSeen {
             at: m.updated_at?,
             protocol: m.last_protocol.clone(),

@@ -192,11 +192,8 @@ impl WriteTx {
             row.push(Some(seen.at - SEEN_LAG).into());
             row
         });
-        let (at, client) = (
-            host::Column::UpdatedAt,
-            &SEEN_COLUMNS[..SEEN_COLUMNS.len() - 1],
-        );
-        let only_if = rewrites_seen::<host::Entity>(client, at);
+        let [client @ .., at] = SEEN_COLUMNS;
+        let only_if = rewrites_seen::<host::Entity>(&client, at);
         self.update_rows::<host::Entity>(host::Column::Id, &SEEN_COLUMNS, rows, Some(&only_if))
             .await
     }
