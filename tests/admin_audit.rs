@@ -118,6 +118,32 @@ async fn host_search_and_pages(backend: Backend) {
         search(&mut staff, "address", "192.0.2.9").await,
         ["office.dyn.test"]
     );
+    // Only the current address: once the host moves, its old one finds nothing.
+    let r = update(
+        server.http,
+        ALICE,
+        PASS,
+        "hostname=office.dyn.test&myip=192.0.2.10",
+    )
+    .await;
+    assert_eq!(r.body, "good 192.0.2.10");
+    assert!(search(&mut staff, "address", "192.0.2.9").await.is_empty());
+    assert_eq!(
+        search(&mut staff, "address", "192.0.2.10").await,
+        ["office.dyn.test"]
+    );
+    // The search's table holds every host's addresses as its row does: imported, created
+    // and updated alike.
+    let differing = server.sql(
+        "SELECT count(*) FROM hosts h LEFT JOIN host_addresses a ON a.host_id = h.id \
+         WHERE a.host_id IS NULL OR COALESCE(h.ipv4, '') <> COALESCE(a.ipv4, '') \
+         OR COALESCE(h.ipv6, '') <> COALESCE(a.ipv6, '')",
+    );
+    assert_eq!(differing, "0");
+    assert_eq!(
+        server.sql("SELECT count(*) FROM host_addresses"),
+        server.sql("SELECT count(*) FROM hosts")
+    );
     // By client: the agent, or its start; the source address.
     assert_eq!(
         search(&mut staff, "agent", "FritzBox").await,

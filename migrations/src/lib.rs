@@ -22,6 +22,7 @@ mod m0016_notifications;
 mod m0017_hosts_fillfactor;
 mod m0018_hosts_zone_index;
 mod m0019_history_host_check;
+mod m0020_host_addresses;
 
 pub struct Migrator;
 
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0017_hosts_fillfactor::Migration),
             Box::new(m0018_hosts_zone_index::Migration),
             Box::new(m0019_history_host_check::Migration),
+            Box::new(m0020_host_addresses::Migration),
         ]
     }
 }

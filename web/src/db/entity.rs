@@ -181,6 +181,22 @@ pub mod host {
     no_relations!();
 }
 
+/// A host's current addresses, beside its row, for the console's search by address
+/// (`m0020`): [`super::WriteTx`] writes them with the host's.
+pub mod host_address {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "host_addresses")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub host_id: i64,
+        pub ipv4: Option<String>,
+        pub ipv6: Option<String>,
+    }
+    no_relations!();
+}
+
 pub mod group {
     use sea_orm::entity::prelude::*;
 

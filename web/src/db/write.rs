@@ -16,7 +16,7 @@ use sea_orm::{
     EntityTrait, IdenStatic, QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
 };
 
-use super::entity::{audit_log, blocked_name, host, outbox, update_key, zone};
+use super::entity::{audit_log, blocked_name, host, host_address, outbox, update_key, zone};
 use super::input_rows::InputRows;
 use super::last_seen::SEEN_LAG;
 use super::{AccountId, Db, DbError, DbResult, Event, Host, HostState, NewHost, NewZone, Zone};
@@ -118,10 +118,8 @@ impl WriteTx {
     pub async fn save_host_states(&mut self, hosts: &[(&Host, &HostState, &Seen)]) -> DbResult<()> {
         let rows = hosts.iter().map(|(host, _, seen)| {
             let state = &host.state;
-            let mut row: Vec<Value> = vec![
-                state.id.into(),
-                state.ipv4.map(|a| a.to_string()).into(),
-                state.ipv6.map(|a| a.to_string()).into(),
+            let mut row = address_row(state);
+            row.extend([
                 state.offline.into(),
                 state.wildcard.into(),
                 state.mx.as_ref().map(Fqdn::to_string).into(),
@@ -141,7 +139,7 @@ impl WriteTx {
                 state.offline_ipv4.map(|a| a.to_string()).into(),
                 state.offline_ipv6.map(|a| a.to_string()).into(),
                 state.ipv6_interface_id.map(|id| id.to_string()).into(),
-            ];
+            ]);
             row.extend(seen_values(seen));
             row
         });
@@ -164,15 +162,24 @@ impl WriteTx {
         let columns = [&columns[..], &SEEN_COLUMNS].concat();
         self.update_rows::<host::Entity>(host::Column::Id, &columns, rows, None)
             .await?;
+        let mut moved = Vec::new();
         for (host, before, _) in hosts {
             for change in host.changes(Some(before)) {
                 self.publish(change);
             }
             if (before.ipv4, before.ipv6) != (host.state.ipv4, host.state.ipv6) {
                 self.address_changes.push(address_changed(host, before));
+                moved.push(address_row(&host.state));
             }
         }
-        Ok(())
+        let columns = [host_address::Column::Ipv4, host_address::Column::Ipv6];
+        self.update_rows::<host_address::Entity>(
+            host_address::Column::HostId,
+            &columns,
+            moved.into_iter(),
+            None,
+        )
+        .await
     }
 
     /// Locks the hosts `ids` that still exist, in id order, as [`Self::lock_hosts`] does:
@@ -428,6 +435,13 @@ impl WriteTx {
             let rows = host::Entity::insert_many(chunk.iter().cloned())
                 .exec_with_returning(&self.tx)
                 .await?;
+            host_address::Entity::insert_many(rows.iter().map(|row| host_address::ActiveModel {
+                host_id: Set(row.id),
+                ipv4: Set(row.ipv4.clone()),
+                ipv6: Set(row.ipv6.clone()),
+            }))
+            .exec_without_returning(&self.tx)
+            .await?;
             created.extend(rows.into_iter().filter_map(|row| {
                 let zone = zone_by_id.get(&row.zone_id)?.clone();
                 Host::from_model(row, zone)
@@ -535,6 +549,16 @@ impl WriteTx {
             changes: self.changes,
         }))
     }
+}
+
+/// `state`'s id and addresses: its row of `host_addresses`, and the start of its row of
+/// `hosts` as [`WriteTx::save_host_states`] writes it.
+fn address_row(state: &HostState) -> Vec<Value> {
+    vec![
+        state.id.into(),
+        state.ipv4.map(|a| a.to_string()).into(),
+        state.ipv6.map(|a| a.to_string()).into(),
+    ]
 }
 
 /// The `address.changed` event of `host`, which had `before`'s addresses.

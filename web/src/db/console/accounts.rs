@@ -12,6 +12,7 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::Console;
+use super::hosts::at_address;
 use crate::db::entity::{account, audit_log, host, session, update_history, user};
 use crate::db::tenant::history_line;
 use crate::db::{AccountId, DbResult, Event, GroupInfo, HistoryLine, Host, KeyInfo, Tenant};
@@ -166,10 +167,10 @@ impl Console {
             by_host = by_host.add(host::Column::Name.eq(name.as_str()));
         }
         if let Some(ip) = search.ipv4 {
-            by_host = by_host.add(host::Column::Ipv4.eq(ip.to_string()));
+            by_host = by_host.add(at_address(ip.into()));
         }
         if let Some(ip) = search.ipv6 {
-            by_host = by_host.add(host::Column::Ipv6.eq(ip.to_string()));
+            by_host = by_host.add(at_address(ip.into()));
         }
         if !by_host.is_empty() {
             let hosts = host::Entity::find()

@@ -1,15 +1,16 @@
 //! The console's host search across accounts. Each kind of search is one index range scan
 //! in the order its page is shown (`m0008`): a page of 50 costs the same at a million hosts
-//! as at a hundred.
+//! as at a hundred. By address, the hosts at it are found in `host_addresses`' index
+//! (`m0020`) and sorted by name: as many as share the address.
 
 use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
+use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr, Query, SimpleExpr};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::Console;
-use crate::db::entity::{host, zone};
+use crate::db::entity::{host, host_address, zone};
 use crate::db::last_seen::last_seen;
 use crate::db::{DbResult, WriteTx};
 use crate::domain::Fqdn;
@@ -78,6 +79,22 @@ fn starts_with(column: host::Column, prefix: &str) -> sea_orm::Condition {
         .add(Expr::col(column).like(LikeExpr::new(format!("{escaped}%")).escape('\\')))
 }
 
+/// The host's current address is `address`: found in `host_addresses` (`m0020`), whose
+/// index of each family serves it.
+pub(super) fn at_address(address: IpAddr) -> SimpleExpr {
+    let (column, text) = match address {
+        IpAddr::V4(a) => (host_address::Column::Ipv4, a.to_string()),
+        IpAddr::V6(a) => (host_address::Column::Ipv6, a.to_string()),
+    };
+    host::Column::Id.in_subquery(
+        Query::select()
+            .column(host_address::Column::HostId)
+            .from(host_address::Entity)
+            .and_where(column.eq(text))
+            .to_owned(),
+    )
+}
+
 impl Console {
     /// Up to `limit` hosts that `query` finds, after `after`: by name, or for an agent
     /// search by agent and then name.
@@ -100,12 +117,7 @@ impl Console {
                 };
                 select.filter(host::Column::ZoneId.eq(zone.id))
             }
-            HostQuery::Address(IpAddr::V4(a)) => {
-                select.filter(host::Column::Ipv4.eq(a.to_string()))
-            }
-            HostQuery::Address(IpAddr::V6(a)) => {
-                select.filter(host::Column::Ipv6.eq(a.to_string()))
-            }
+            HostQuery::Address(address) => select.filter(at_address(*address)),
             HostQuery::Agent(prefix) => select
                 .filter(starts_with(host::Column::LastAgent, prefix))
                 .order_by_asc(host::Column::LastAgent),
