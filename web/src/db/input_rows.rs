@@ -74,6 +74,37 @@ impl<'r> InputRows<'r> {
 }
 
 impl InputRows<'_> {
+    /// The rows' values in `column` (from 0) as a PostgreSQL array literal (`{1,2}`,
+    /// `{"a","b"}`), and their type: keys for `= ANY($n::type[])`.
+    pub(super) fn column_array(&self, column: usize) -> DbResult<(String, &'static str)> {
+        let value = |row: &Vec<Value>| row.get(column).cloned().unwrap_or(Value::BigInt(None));
+        let kind = pg_type(&self.rows.first().map(value).unwrap_or(Value::BigInt(None)))?;
+        let mut array = String::from("{");
+        for (r, row) in self.rows.iter().enumerate() {
+            if r > 0 {
+                array.push(',');
+            }
+            match value(row) {
+                Value::BigInt(Some(i)) => {
+                    let _ = write!(array, "{i}");
+                }
+                Value::String(Some(text)) => {
+                    array.push('"');
+                    for c in text.chars() {
+                        if c == '"' || c == '\\' {
+                            array.push('\\');
+                        }
+                        array.push(c);
+                    }
+                    array.push('"');
+                }
+                other => return Err(unsupported(&other)),
+            }
+        }
+        array.push('}');
+        Ok((array, kind))
+    }
+
     /// `(VALUES ($1, $2), ($3, $4)) AS v`, or with `?`s: written into one string, as the
     /// check-in writer's thousands of placeholders per batch each formatted on their own
     /// were a thirtieth of the process's CPU under `nochg`.
@@ -189,6 +220,18 @@ mod tests {
         );
         assert!(source.ends_with(", $771)) AS v"), "{source}");
         assert_eq!(values.len(), 3 * rows.len());
+    }
+
+    #[test]
+    fn a_column_is_an_array_of_keys() {
+        let rows = [row(1, Some("a.example")), row(22, Some(r#"q"u\o"#))];
+        let ids = InputRows::new(&rows).column_array(0).unwrap();
+        assert_eq!(ids, ("{1,22}".to_owned(), "int8"));
+        let names = InputRows::new(&rows).column_array(1).unwrap();
+        assert_eq!(names, (r#"{"a.example","q\"u\\o"}"#.to_owned(), "text"));
+        // A key is never NULL, nor a kind of value without an array here.
+        assert!(InputRows::new(&[row(1, None)]).column_array(1).is_err());
+        assert!(InputRows::new(&rows).column_array(2).is_err());
     }
 
     #[test]

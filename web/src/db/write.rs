@@ -79,10 +79,10 @@ impl WriteTx {
             .map(|(account, name)| vec![account.0.into(), name.as_str().into()])
             .collect();
         let lock = self.row_lock();
-        let statement = self.with_input(&rows, |v| {
+        let statement = self.with_keyed_input(&rows, 1, "name", |v, among| {
             format!(
                 "SELECT * FROM hosts WHERE (account_id, name) IN \
-                 (SELECT column1, column2 FROM {v}) ORDER BY id{lock}"
+                 (SELECT column1, column2 FROM {v}){among} ORDER BY id{lock}"
             )
         })?;
         let rows = host::Entity::find()
@@ -252,10 +252,11 @@ impl WriteTx {
             .collect();
         let only_if = only_if.map(|c| format!(" AND ({c})")).unwrap_or_default();
         let rows: Vec<Vec<Value>> = rows.collect();
+        let key = format!(r#""{table}"."{id}""#);
         for chunk in rows.chunks(500) {
-            let statement = self.with_input(chunk, |v| {
+            let statement = self.with_keyed_input(chunk, 0, &key, |v, among| {
                 format!(
-                    r#"UPDATE "{table}" SET {} FROM {v} WHERE "{table}"."{id}" = v.column1{only_if}"#,
+                    "UPDATE \"{table}\" SET {} FROM {v} WHERE {key} = v.column1{among}{only_if}",
                     set.join(", ")
                 )
             })?;
@@ -271,6 +272,34 @@ impl WriteTx {
         Ok(Statement::from_sql_and_values(
             backend,
             sql(&source),
+            values,
+        ))
+    }
+
+    /// [`Self::with_input`] for a statement that finds each row by a key, `key` (SQL) being
+    /// its `column`th value (from 0): on PostgreSQL `sql` is also given a condition that
+    /// the key is one of the rows', an `= ANY` of an array of them, to end its WHERE with.
+    /// Of `json_to_recordset` the planner knows nothing (it assumes 100 rows): on a table
+    /// of some thousands of rows it read the whole table for each batch, where the array
+    /// tells it to look up an index entry per row. SQLite plans from the VALUES it sees.
+    fn with_keyed_input(
+        &self,
+        rows: &[Vec<Value>],
+        column: usize,
+        key: &str,
+        sql: impl Fn(&str, &str) -> String,
+    ) -> DbResult<Statement> {
+        let backend = self.tx.get_database_backend();
+        let (source, mut values) = InputRows::new(rows).source(backend)?;
+        let mut among = String::new();
+        if backend == DbBackend::Postgres {
+            let (array, kind) = InputRows::new(rows).column_array(column)?;
+            values.push(array.into());
+            among = format!(" AND {key} = ANY(${}::{kind}[])", values.len());
+        }
+        Ok(Statement::from_sql_and_values(
+            backend,
+            sql(&source, &among),
             values,
         ))
     }
