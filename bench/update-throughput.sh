@@ -17,7 +17,8 @@
 #        change + key / password / API key   every request sets an address its host never had
 #   3. checks that no request failed, every `good` answered is a committed `good` row (rows
 #      may exceed answers by the requests in flight when wrk stopped), every host's address
-#      is the one of its last committed `good`, and the DNS server answers that address for
+#      is the one of its last committed `good` (in `hosts` and in `host_addresses`, which
+#      the console's search by address reads), and the DNS server answers that address for
 #      $SAMPLE hosts drawn at random. Exits non-zero otherwise.
 # At the end it prints, per backend, updates/s and p50/p99 latency per phase and size side
 # by side, and the CPU per update of dyn53, PostgreSQL, Redis and the whole machine.
@@ -306,22 +307,26 @@ EOF
         FAILED=1
 }
 
-# check_served HOSTS: every host at its last committed good, and DNS answering it for a
-# sample of hosts.
+# check_served HOSTS: every host at its last committed good, in hosts and host_addresses,
+# and DNS answering it for a sample of hosts.
 check_served() {
-    local hosts=$1 stale wrong=0 n want got
+    local hosts=$1 stale astray wrong=0 n want got
     stale=$(sql "SELECT count(*) FROM hosts h WHERE h.ipv4 IS DISTINCT FROM
         (SELECT u.ipv4 FROM update_history u WHERE u.host_id = h.id AND u.result = 'good'
          ORDER BY u.id DESC LIMIT 1) AND EXISTS
         (SELECT 1 FROM update_history u WHERE u.host_id = h.id AND u.result = 'good')")
+    # The console's search by address reads host_addresses: it must hold each host's.
+    astray=$(sql "SELECT count(*) FROM hosts h LEFT JOIN host_addresses a ON a.host_id = h.id
+        WHERE a.host_id IS NULL OR COALESCE(h.ipv4, '') <> COALESCE(a.ipv4, '')
+        OR COALESCE(h.ipv6, '') <> COALESCE(a.ipv6, '')")
     sleep 1 # the last commits reach the DNS node
     for n in $(python3 -c "import random; print(*random.sample(range($hosts), min($SAMPLE, $hosts)))"); do
         want=$(sql "SELECT ipv4 FROM hosts WHERE name = 'h$n.$ZONE'")
         got=$(dig +short +tries=2 +time=1 @127.0.0.1 -p "$DNS_PORT" "h$n.$ZONE" A)
         [ "$got" = "$want" ] || { wrong=$((wrong + 1)); [ $wrong -le 3 ] && log "h$n: DNS $got, database $want"; }
     done
-    log "$BACKEND, $hosts hosts: $stale hosts not at their last good; DNS wrong for $wrong of $SAMPLE sampled"
-    if [ "$stale" != 0 ] || [ "$wrong" != 0 ]; then FAILED=1; fi
+    log "$BACKEND, $hosts hosts: $stale hosts not at their last good, $astray not so in host_addresses; DNS wrong for $wrong of $SAMPLE sampled"
+    if [ "$stale" != 0 ] || [ "$astray" != 0 ] || [ "$wrong" != 0 ]; then FAILED=1; fi
     echo "$BACKEND $hosts: resident memory $(awk '/^VmRSS/ {printf "%d MB", $2 / 1024}' "/proc/$SERVER_PID/status")" >>"$WORK/memory.txt"
 }
 
