@@ -4,7 +4,8 @@
 //! address wrote a new entry into each of the table's eight indexes, as PostgreSQL cannot
 //! write a row version that changes an indexed value without them (a HOT update); it was
 //! the dearest statement of a changing update (`bench/README.md`). Now the host's row is
-//! rewritten in place of its page and only the narrow row's three indexes take an entry.
+//! rewritten on its own page with no index entry, and only the narrow row's three indexes
+//! take one.
 //! The addresses stay in `hosts` too: every reader of a host has them with its row, and
 //! only the console's search by address reads `host_addresses`.
 
