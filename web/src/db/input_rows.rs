@@ -77,14 +77,15 @@ impl InputRows<'_> {
     /// The rows' values in `column` (from 0) as a PostgreSQL array literal (`{1,2}`,
     /// `{"a","b"}`), and their type: keys for `= ANY($n::type[])`.
     pub(super) fn column_array(&self, column: usize) -> DbResult<(String, &'static str)> {
-        let value = |row: &Vec<Value>| row.get(column).cloned().unwrap_or(Value::BigInt(None));
-        let kind = pg_type(&self.rows.first().map(value).unwrap_or(Value::BigInt(None)))?;
+        let missing = || DbError::Malformed(format!("no input column {column}"));
+        let first = self.rows.first().and_then(|row| row.get(column));
+        let kind = pg_type(first.ok_or_else(missing)?)?;
         let mut array = String::from("{");
         for (r, row) in self.rows.iter().enumerate() {
             if r > 0 {
                 array.push(',');
             }
-            match value(row) {
+            match row.get(column).ok_or_else(missing)? {
                 Value::BigInt(Some(i)) => {
                     let _ = write!(array, "{i}");
                 }
@@ -98,7 +99,7 @@ impl InputRows<'_> {
                     }
                     array.push('"');
                 }
-                other => return Err(unsupported(&other)),
+                other => return Err(unsupported(other)),
             }
         }
         array.push('}');

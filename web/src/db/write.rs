@@ -290,10 +290,11 @@ impl WriteTx {
         sql: impl Fn(&str, &str) -> String,
     ) -> DbResult<Statement> {
         let backend = self.tx.get_database_backend();
-        let (source, mut values) = InputRows::new(rows).source(backend)?;
+        let input = InputRows::new(rows);
+        let (source, mut values) = input.source(backend)?;
         let mut among = String::new();
         if backend == DbBackend::Postgres {
-            let (array, kind) = InputRows::new(rows).column_array(column)?;
+            let (array, kind) = input.column_array(column)?;
             values.push(array.into());
             among = format!(" AND {key} = ANY(${}::{kind}[])", values.len());
         }
