@@ -662,6 +662,49 @@ async fn unchanged_updates_are_recorded_in_the_background(backend: Backend) {
     }
 }
 
+/// A host deleted while its check-in waits to be written gets no history line: no line is
+/// left of a host that is gone, and the check-ins written with it are not lost.
+async fn a_check_in_of_a_host_deleted_meanwhile_is_dropped_alone(backend: Backend) {
+    let server = setup(backend).await;
+    let key = server.cli_ok(&["key", "create", "--user", "alice@example.com"]);
+    let api = Api::new_key(&server, "alice@example.com", &[]);
+    let send = async |host: &str, ip: &str| {
+        let query = format!("hostname={host}&myip={ip}");
+        update(server.http, "alice@example.com", key.trim(), &query)
+            .await
+            .body
+    };
+    assert_eq!(
+        send("home.dyn.test", "198.51.100.2").await,
+        "good 198.51.100.2"
+    );
+    let office = server.sql("SELECT id FROM hosts WHERE name = 'office.dyn.test'");
+    assert_eq!(
+        send("office.dyn.test", "198.51.100.1").await,
+        "nochg 198.51.100.1"
+    );
+    assert_eq!(
+        send("home.dyn.test", "198.51.100.2").await,
+        "nochg 198.51.100.2"
+    );
+    // Deleted within the writer's half second of gathering, as a person would.
+    let (status, body, _) = api.delete("/api/v1/hosts/office.dyn.test").await;
+    assert_eq!(status, 204, "{body}");
+    let written = eventually(Duration::from_secs(3), async || {
+        let n = server.sql("SELECT count(*) FROM update_history WHERE result = 'nochg'");
+        (n == "1").then_some(())
+    })
+    .await;
+    assert!(
+        written.is_some(),
+        "home's check-in is written: {}",
+        server.log()
+    );
+    let lines = format!("SELECT count(*) FROM update_history WHERE host_id = {office}");
+    assert_eq!(server.sql(&lines), "0");
+    assert!(!server.log().contains("check-ins lost"), "{}", server.log());
+}
+
 /// A device checking in from the client its host's row names already adds a history line,
 /// and rewrites the row only once it is an hour old; what the API shows is exact all the
 /// same. Its key's "last used" is rewritten hourly too while it comes from one address.
@@ -1509,6 +1552,7 @@ on_both_backends!(
     concurrent_updates_of_one_host,
     concurrent_callers_each_get_their_own_answer,
     unchanged_updates_are_recorded_in_the_background,
+    a_check_in_of_a_host_deleted_meanwhile_is_dropped_alone,
     a_steady_client_rewrites_its_host_and_key_rows_hourly,
     operator_changes_reach_dns_while_serving,
     landing_page_and_clean_shutdown,

@@ -78,7 +78,7 @@ impl WriteTx {
             .iter()
             .map(|(account, name)| vec![account.0.into(), name.as_str().into()])
             .collect();
-        let lock = self.row_lock();
+        let lock = self.row_lock("hosts");
         let statement = self.with_keyed_input(&rows, 1, "name", |v, among| {
             format!(
                 "SELECT * FROM hosts WHERE (account_id, name) IN \
@@ -182,27 +182,55 @@ impl WriteTx {
         .await
     }
 
-    /// Locks the hosts `ids` that still exist, in id order, as [`Self::lock_hosts`] does:
-    /// before [`Self::touch_hosts`] and [`Self::add_history`] of check-ins read earlier.
-    pub async fn lock_host_ids(&self, ids: Vec<i64>) -> DbResult<()> {
-        self.lock_in_order::<host::Entity>(host::Column::Id, ids, 1)
-            .await
-    }
-
-    /// Records check-ins that changed nothing, by host id, on rows locked already, as
-    /// [`rewrites_seen`] says: a device checking in every few minutes rewrites its row
-    /// hourly, and its history lines tell the rest (`last_seen.rs`).
-    pub async fn touch_hosts(&self, hosts: &[(i64, &Seen)]) -> DbResult<()> {
-        let rows = hosts.iter().map(|(id, seen)| {
-            let mut row: Vec<Value> = vec![(*id).into()];
-            row.extend(seen_values(seen));
-            row.push(Some(seen.at - SEEN_LAG).into());
-            row
-        });
+    /// Records check-ins by host id, as [`rewrites_seen`] says: a device checking in every
+    /// few minutes rewrites its row hourly, and its history lines tell the rest
+    /// (`last_seen.rs`). One statement locks the rows of the hosts that still exist, in id
+    /// order as [`Self::lock_hosts`] does, and says which are due a rewrite as locked; the
+    /// UPDATE then names only those, none for most check-ins. Returns the ids locked: the
+    /// hosts [`Self::add_history`] may be given.
+    pub async fn touch_hosts(&self, hosts: &[(i64, &Seen)]) -> DbResult<BTreeSet<i64>> {
+        let mut hosts = hosts.to_vec();
+        hosts.sort_unstable_by_key(|(id, _)| *id);
+        let rows: Vec<Vec<Value>> = hosts
+            .iter()
+            .map(|(id, seen)| {
+                let mut row: Vec<Value> = vec![(*id).into()];
+                row.extend(seen_values(seen));
+                row.push(Some(seen.at - SEEN_LAG).into());
+                row
+            })
+            .collect();
         let [client @ .., at] = SEEN_COLUMNS;
-        let only_if = rewrites_seen::<host::Entity>(&client, at);
-        self.update_rows::<host::Entity>(host::Column::Id, &SEEN_COLUMNS, rows, Some(&only_if))
-            .await
+        let due = rewrites_seen::<host::Entity>(&client, at);
+        let (id, lock) = (r#""hosts"."id""#, self.row_lock("hosts"));
+        let mut locked = BTreeSet::new();
+        let mut rewrites = Vec::new();
+        for chunk in rows.chunks(500) {
+            let statement = self.with_keyed_input(chunk, 0, id, |v, among| {
+                format!(
+                    "SELECT {id}, {due} FROM \"hosts\", {v} \
+                     WHERE {id} = v.column1{among} ORDER BY {id}{lock}"
+                )
+            })?;
+            for row in self.tx.query_all_raw(statement).await? {
+                let id: i64 = row.try_get_by_index(0)?;
+                locked.insert(id);
+                if row.try_get_by_index::<bool>(1)?
+                    && let Ok(i) = hosts.binary_search_by_key(&id, |(id, _)| *id)
+                {
+                    // Without the lag's start, which only the decision needed.
+                    rewrites.push(rows[i][..=SEEN_COLUMNS.len()].to_vec());
+                }
+            }
+        }
+        self.update_rows::<host::Entity>(
+            host::Column::Id,
+            &SEEN_COLUMNS,
+            rewrites.into_iter(),
+            None,
+        )
+        .await?;
+        Ok(locked)
     }
 
     /// Locks the rows of `ids` in id order, as [`Self::lock_hosts`] does, before an UPDATE
@@ -307,16 +335,21 @@ impl WriteTx {
 
     /// What a SELECT ends with to lock its rows until commit; SQLite's one writer holds the
     /// whole database.
-    fn row_lock(&self) -> &'static str {
+    fn row_lock(&self, table: &str) -> String {
         match self.tx.get_database_backend() {
-            DbBackend::Postgres => " FOR NO KEY UPDATE",
-            _ => "",
+            DbBackend::Postgres => format!(r#" FOR NO KEY UPDATE OF "{table}""#),
+            _ => String::new(),
         }
     }
 
-    /// Lines of history, on the hosts' locked rows: a host deleted meanwhile gets none (no
-    /// foreign key checks this on PostgreSQL, `m0019`; its deletion takes its history).
-    pub async fn add_history(&self, entries: &[HistoryEntry]) -> DbResult<()> {
+    /// Lines of history of hosts whose rows this transaction has locked ([`Self::lock_hosts`],
+    /// [`Self::touch_hosts`]): a host deleted meanwhile is not among them, and one locked
+    /// cannot be deleted until this commits, its deletion then taking its history with it.
+    /// No foreign key checks this on PostgreSQL (`m0019`), nor does the statement.
+    pub async fn add_history(
+        &self,
+        entries: impl IntoIterator<Item = &HistoryEntry>,
+    ) -> DbResult<()> {
         let row = |e: &HistoryEntry| -> Vec<Value> {
             vec![
                 e.host.id.into(),
@@ -330,7 +363,7 @@ impl WriteTx {
                 e.host.ipv6.map(|a| a.to_string()).into(),
             ]
         };
-        let rows: Vec<Vec<Value>> = entries.iter().map(row).collect();
+        let rows: Vec<Vec<Value>> = entries.into_iter().map(row).collect();
         // Nine values a row: well inside SQLite's limit of bound parameters.
         for chunk in rows.chunks(500) {
             let statement = self.with_input(chunk, |v| {
@@ -338,8 +371,7 @@ impl WriteTx {
                     "INSERT INTO update_history \
                      (host_id, account_id, at, protocol, source, agent, result, ipv4, ipv6) \
                      SELECT column1, column2, column3, column4, column5, column6, column7, \
-                     column8, column9 FROM {v} \
-                     WHERE EXISTS (SELECT 1 FROM hosts h WHERE h.id = v.column1)"
+                     column8, column9 FROM {v}"
                 )
             })?;
             self.tx.execute_raw(statement).await?;

@@ -82,15 +82,16 @@ async fn write(
     keys: impl Iterator<Item = &(i64, Seen)>,
 ) -> DbResult<()> {
     // The last check-in of each host and each key is the one that counts. Rows are locked
-    // in the committer's order, hosts then keys, each by id: no two writers deadlock.
+    // in the committer's order, hosts then keys, each by id: no two writers deadlock. A
+    // host deleted since its check-in was read is not locked, and gets no history.
     let last_seen: BTreeMap<i64, &Seen> = history.iter().map(|h| (h.host.id, &h.seen)).collect();
     let keys_used: BTreeMap<i64, &Seen> = keys.map(|(id, seen)| (*id, seen)).collect();
     let tx = db.begin_write().await?;
-    tx.lock_host_ids(last_seen.keys().copied().collect())
+    let exist = tx
+        .touch_hosts(&last_seen.into_iter().collect::<Vec<_>>())
         .await?;
-    tx.touch_hosts(&last_seen.into_iter().collect::<Vec<_>>())
+    tx.add_history(history.iter().filter(|h| exist.contains(&h.host.id)))
         .await?;
-    tx.add_history(history).await?;
     tx.mark_keys_used(&keys_used).await?;
     tx.commit().await?;
     Ok(())
