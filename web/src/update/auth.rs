@@ -75,6 +75,17 @@ pub enum Secret {
     Tsig(TsigProof),
 }
 
+impl Secret {
+    /// Whether checking it takes no password hash: a key (found by its digest), a miniupdate
+    /// answer, a session or a TSIG MAC checked already.
+    fn is_hashless(&self) -> bool {
+        match self {
+            Secret::PasswordOrKey(secret) => UpdateKey::parse(secret).is_some(),
+            _ => true,
+        }
+    }
+}
+
 /// Made only by [`TsigKey::verify`]: the digest of the update key a TSIG key was made from,
 /// once a message's MAC under that key verified.
 #[derive(Clone)]
@@ -195,31 +206,50 @@ impl Updater {
     }
 
     /// Checks the credentials; the same query reads the hosts named in the account. A
-    /// source that keeps guessing is refused unheard for a while: no database query, no
-    /// argon2id, and no answer that a right guess would change.
+    /// source that keeps guessing is refused unheard for a while: no argon2id, and no
+    /// answer that a right guess would change. A key is looked up while the source's count
+    /// is read, as the lookup costs no more than that read and most sources are not
+    /// guessing; a password waits for the count.
     pub(super) async fn authenticate(
         &self,
         credentials: &Credentials,
         names: &[&Fqdn],
         source: IpAddr,
     ) -> Result<(Principal, HashMap<String, HostState>), UpdateError> {
-        if self.auth_failures.is_full(source).await {
-            return Err(UpdateError::BadAuth(AuthFailure::TooManyFailures));
-        }
-        let result = self.check_credentials(credentials, names).await;
+        let refused = Err(UpdateError::BadAuth(AuthFailure::TooManyFailures));
+        let context = if credentials.secret.is_hashless() {
+            let (guessing, context) = tokio::join!(
+                self.auth_failures.is_full(source),
+                self.find_context(credentials, names)
+            );
+            if guessing {
+                return refused;
+            }
+            context
+        } else {
+            if self.auth_failures.is_full(source).await {
+                return refused;
+            }
+            self.find_context(credentials, names).await
+        };
+        let result = match context {
+            Ok(context) => self.principal_of(credentials, context).await,
+            Err(e) => Err(e),
+        };
         if let Err(UpdateError::BadAuth(_)) = &result {
             self.auth_failures.record(source).await;
         }
         result
     }
 
-    async fn check_credentials(
+    /// The context the credentials open, if they are right.
+    async fn find_context(
         &self,
         credentials: &Credentials,
         names: &[&Fqdn],
-    ) -> Result<(Principal, HashMap<String, HostState>), UpdateError> {
+    ) -> Result<Option<UpdateContext>, UpdateError> {
         let login = credentials.login.as_str();
-        let context = match &credentials.secret {
+        Ok(match &credentials.secret {
             Secret::PasswordOrKey(secret) => match UpdateKey::parse(secret) {
                 Some(key) => self.key_context(login, &key, names).await?,
                 // A secret that cannot be a key is a password.
@@ -243,7 +273,16 @@ impl Updater {
                 None => None,
             },
             Secret::Tsig(TsigProof(digest)) => self.db.update_context_by_key(digest, names).await?,
-        };
+        })
+    }
+
+    /// Who acts, with the hosts read: refused without a context (and why), or when the
+    /// account may not update.
+    async fn principal_of(
+        &self,
+        credentials: &Credentials,
+        context: Option<UpdateContext>,
+    ) -> Result<(Principal, HashMap<String, HostState>), UpdateError> {
         let Some(context) = context else {
             return Err(UpdateError::BadAuth(self.why_refused(credentials).await?));
         };
