@@ -5,10 +5,16 @@
 //! every runner busy queues, and the next runner free does everything queued in one
 //! request. So nothing waits while the service keeps up, and once it does not, each round
 //! trip serves more callers: the cost per call falls as the load rises.
+//!
+//! Answers go back to their callers' threads together: waking a task of another thread's
+//! runtime is a system call to that thread (and often a switch to it), so the answers of a
+//! run for callers of another thread are handed to it in one task, one wake-up for all.
 
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::{self, ThreadId};
 
+use tokio::runtime::Handle;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 /// Work that one request can do for many callers.
@@ -34,7 +40,12 @@ pub struct Together<W: Work> {
 struct Queued<W: Work> {
     call: W::Call,
     answer: oneshot::Sender<W::Answer>,
+    /// The caller's thread and runtime, if it has one.
+    home: Option<(ThreadId, Handle)>,
 }
+
+/// Answers bound for the callers of one thread.
+type Delivery<W> = Vec<(oneshot::Sender<<W as Work>::Answer>, <W as Work>::Answer)>;
 
 type Batch<W> = (OwnedSemaphorePermit, Vec<Queued<W>>);
 
@@ -72,7 +83,10 @@ impl<W: Work> Together<W> {
             return answers.pop().unwrap_or_else(W::lost);
         }
         let (answer, answered) = oneshot::channel();
-        self.queue().push(Queued { call, answer });
+        let home = Handle::try_current()
+            .ok()
+            .map(|runtime| (thread::current().id(), runtime));
+        self.queue().push(Queued { call, answer, home });
         // Every runner may have finished between the look above and the queueing.
         self.hand_off(None);
         answered.await.unwrap_or_else(|_| W::lost())
@@ -118,13 +132,35 @@ impl<W: Work> Together<W> {
 
     async fn keep_running(self: Arc<Self>, (mut runner, mut batch): Batch<W>) {
         loop {
-            let (calls, answers): (Vec<_>, Vec<_>) =
-                batch.into_iter().map(|q| (q.call, q.answer)).unzip();
+            let (calls, answers): (Vec<_>, Vec<_>) = batch
+                .into_iter()
+                .map(|q| (q.call, (q.answer, q.home)))
+                .unzip();
             let results = self.work.run(calls).await;
             let mut results = results.into_iter();
-            for answer in answers {
-                // Its caller may have gone.
-                let _ = answer.send(results.next().unwrap_or_else(W::lost));
+            let here = thread::current().id();
+            let mut away: Vec<((ThreadId, Handle), Delivery<W>)> = Vec::new();
+            for (answer, home) in answers {
+                let result = results.next().unwrap_or_else(W::lost);
+                match home {
+                    Some(home) if home.0 != here => {
+                        match away.iter_mut().find(|(h, _)| h.0 == home.0) {
+                            Some((_, delivery)) => delivery.push((answer, result)),
+                            None => away.push((home, vec![(answer, result)])),
+                        }
+                    }
+                    _ => {
+                        // Its caller may have gone.
+                        let _ = answer.send(result);
+                    }
+                }
+            }
+            for ((_, runtime), delivery) in away {
+                runtime.spawn(async move {
+                    for (answer, result) in delivery {
+                        let _ = answer.send(result);
+                    }
+                });
             }
             match self.next_batch(Some(runner)) {
                 Some(next) => (runner, batch) = next,
@@ -182,6 +218,50 @@ mod tests {
         );
         assert!(requests < 100, "{requests} requests for 200 calls");
         assert!(largest <= 16, "{largest} calls in one request");
+    }
+
+    /// Callers on two threads, each with a runtime of its own as the HTTP workers have, share
+    /// requests and each gets its own answer, whichever thread ran the request.
+    #[test]
+    fn callers_of_other_threads_runtimes_get_their_answers() {
+        let together = Together::new(Double::default(), 1, 16);
+        // Each runtime runs until both are done: one may be running the other's requests.
+        let done = Arc::new(tokio::sync::Barrier::new(2));
+        let threads: Vec<_> = (0..2u64)
+            .map(|t| {
+                let (together, done) = (together.clone(), done.clone());
+                thread::spawn(move || {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_time()
+                        .build()
+                        .expect("runtime");
+                    runtime.block_on(async {
+                        let calls: Vec<_> = (0..50u64)
+                            .map(|n| {
+                                let together = together.clone();
+                                let n = t * 1000 + n;
+                                tokio::spawn(async move { (n, together.call(n).await) })
+                            })
+                            .collect();
+                        let mut wrong = Vec::new();
+                        for call in calls {
+                            let (n, answer) = call.await.expect("task");
+                            if answer != Some(2 * n) {
+                                wrong.push((n, answer));
+                            }
+                        }
+                        let _ = tokio::time::timeout(Duration::from_secs(5), done.wait()).await;
+                        wrong
+                    })
+                })
+            })
+            .collect();
+        for thread in threads {
+            let wrong = thread.join().expect("the thread ran");
+            assert!(wrong.is_empty(), "wrong answers: {wrong:?}");
+        }
+        let requests = together.work.requests.load(Ordering::Relaxed);
+        assert!(requests < 50, "{requests} requests for 100 calls");
     }
 
     /// A caller that goes away while its own call runs leaves no queued call unanswered.
