@@ -10,10 +10,10 @@ use chrono::{DateTime, Utc};
 use dyn53_dns::feed::{Batch, Change, Revision};
 
 use sea_orm::ActiveValue::{NotSet, Set};
-use sea_orm::sea_query::{LockType, Value};
+use sea_orm::sea_query::Value;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbBackend,
-    EntityTrait, IdenStatic, QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
+    EntityTrait, IdenStatic, QueryFilter, QuerySelect, Statement, TransactionTrait,
 };
 
 use super::entity::{audit_log, blocked_name, host, host_address, outbox, update_key, zone};
@@ -160,7 +160,7 @@ impl WriteTx {
             host::Column::Ipv6InterfaceId,
         ];
         let columns = [&columns[..], &SEEN_COLUMNS].concat();
-        self.update_rows::<host::Entity>(host::Column::Id, &columns, rows, None)
+        self.update_rows::<host::Entity>(host::Column::Id, &columns, rows)
             .await?;
         let mut moved = Vec::new();
         for (host, before, _) in hosts {
@@ -177,100 +177,81 @@ impl WriteTx {
             host_address::Column::HostId,
             &columns,
             moved.into_iter(),
-            None,
         )
         .await
     }
 
     /// Records check-ins by host id, as [`rewrites_seen`] says: a device checking in every
     /// few minutes rewrites its row hourly, and its history lines tell the rest
-    /// (`last_seen.rs`). One statement locks the rows of the hosts that still exist, in id
-    /// order as [`Self::lock_hosts`] does, and says which are due a rewrite as locked; the
-    /// UPDATE then names only those, none for most check-ins. Returns the ids locked: the
-    /// hosts [`Self::add_history`] may be given.
+    /// (`last_seen.rs`). Returns the ids of the hosts that still exist, locked: the hosts
+    /// [`Self::add_history`] may be given.
     pub async fn touch_hosts(&self, hosts: &[(i64, &Seen)]) -> DbResult<BTreeSet<i64>> {
-        let mut hosts = hosts.to_vec();
-        hosts.sort_unstable_by_key(|(id, _)| *id);
-        let rows: Vec<Vec<Value>> = hosts
+        let rows = hosts
             .iter()
             .map(|(id, seen)| {
                 let mut row: Vec<Value> = vec![(*id).into()];
                 row.extend(seen_values(seen));
                 row.push(Some(seen.at - SEEN_LAG).into());
-                row
+                (*id, row)
             })
             .collect();
         let [client @ .., at] = SEEN_COLUMNS;
         let due = rewrites_seen::<host::Entity>(&client, at);
-        let (id, lock) = (r#""hosts"."id""#, self.row_lock("hosts"));
-        let mut locked = BTreeSet::new();
-        let mut rewrites = Vec::new();
-        for chunk in rows.chunks(500) {
-            let statement = self.with_keyed_input(chunk, 0, id, |v, among| {
+        let (locked, rewrites) = self
+            .lock_picking::<host::Entity>(host::Column::Id, rows, &due)
+            .await?;
+        self.update_rows::<host::Entity>(host::Column::Id, &SEEN_COLUMNS, rewrites.into_iter())
+            .await?;
+        Ok(locked)
+    }
+
+    /// Locks the rows of `rows` (by id: the id, then values `due` reads as `v.column2`, …)
+    /// that exist, in id order as [`Self::lock_hosts`] does, and picks those that `due`, a
+    /// condition on the table and `v`, holds for as locked. Returns the ids locked and the
+    /// rows picked, for an UPDATE that names only those: an UPDATE locks rows in whatever
+    /// order its plan meets them, and two transactions locking in different orders can
+    /// deadlock; and a condition in the UPDATE would look up every row to change few.
+    async fn lock_picking<E: EntityTrait>(
+        &self,
+        id: E::Column,
+        rows: BTreeMap<i64, Vec<Value>>,
+        due: &str,
+    ) -> DbResult<(BTreeSet<i64>, Vec<Vec<Value>>)> {
+        let table = E::default().table_name();
+        let (key, lock) = (
+            format!(r#""{table}"."{}""#, id.as_str()),
+            self.row_lock(table),
+        );
+        let (ids, mut input): (Vec<i64>, Vec<Vec<Value>>) = rows.into_iter().unzip();
+        let (mut locked, mut picks) = (BTreeSet::new(), Vec::new());
+        for chunk in input.chunks(500) {
+            let statement = self.with_keyed_input(chunk, 0, &key, |v, among| {
                 format!(
-                    "SELECT {id}, {due} FROM \"hosts\", {v} \
-                     WHERE {id} = v.column1{among} ORDER BY {id}{lock}"
+                    "SELECT {key}, {due} FROM \"{table}\", {v} \
+                     WHERE {key} = v.column1{among} ORDER BY {key}{lock}"
                 )
             })?;
             for row in self.tx.query_all_raw(statement).await? {
                 let id: i64 = row.try_get_by_index(0)?;
                 locked.insert(id);
-                if row.try_get_by_index::<bool>(1)?
-                    && let Ok(i) = hosts.binary_search_by_key(&id, |(id, _)| *id)
-                {
-                    // Without the lag's start, which only the decision needed.
-                    rewrites.push(rows[i][..=SEEN_COLUMNS.len()].to_vec());
+                if row.try_get_by_index::<bool>(1)? {
+                    picks.extend(ids.binary_search(&id).ok());
                 }
             }
         }
-        self.update_rows::<host::Entity>(
-            host::Column::Id,
-            &SEEN_COLUMNS,
-            rewrites.into_iter(),
-            None,
-        )
-        .await?;
-        Ok(locked)
-    }
-
-    /// Locks the rows of `ids` in id order, as [`Self::lock_hosts`] does, before an UPDATE
-    /// of many of them: an UPDATE locks rows in whatever order its plan meets them, and two
-    /// transactions that lock in different orders can deadlock. Fewer than `fewest` rows are
-    /// left to the UPDATE, when one row needs no order.
-    async fn lock_in_order<E: EntityTrait>(
-        &self,
-        id: E::Column,
-        mut ids: Vec<i64>,
-        fewest: usize,
-    ) -> DbResult<()> {
-        if ids.len() < fewest {
-            return Ok(());
-        }
-        ids.sort_unstable();
-        for chunk in ids.chunks(500) {
-            E::find()
-                .select_only()
-                .column(id)
-                .filter(id.is_in(chunk.iter().copied()))
-                .order_by_asc(id)
-                .lock(LockType::NoKeyUpdate)
-                .into_tuple::<i64>()
-                .all(&self.tx)
-                .await?;
-        }
-        Ok(())
+        let picked = picks.into_iter().map(|i| std::mem::take(&mut input[i]));
+        Ok((locked, picked.collect()))
     }
 
     /// Sets `columns` of many rows, 500 to a statement: `UPDATE t SET c = v.column2, …
     /// FROM (VALUES (id, …), …) AS v WHERE t.id = v.column1` (both backends name the
-    /// columns of a VALUES list so). Each row is the id, then a value per column, then any
-    /// values `only_if` uses: a condition on `t` and `v` that a row must meet to be set.
+    /// columns of a VALUES list so). Each row is the id, then a value per column (and any
+    /// values after them, unused).
     async fn update_rows<E: EntityTrait>(
         &self,
         id: E::Column,
         columns: &[E::Column],
         rows: impl Iterator<Item = Vec<Value>>,
-        only_if: Option<&str>,
     ) -> DbResult<()> {
         let (table, id) = (E::default().table_name(), id.as_str());
         let set: Vec<String> = columns
@@ -278,13 +259,12 @@ impl WriteTx {
             .enumerate()
             .map(|(i, c)| format!(r#""{}" = v.column{}"#, c.as_str(), i + 2))
             .collect();
-        let only_if = only_if.map(|c| format!(" AND ({c})")).unwrap_or_default();
         let rows: Vec<Vec<Value>> = rows.collect();
         let key = format!(r#""{table}"."{id}""#);
         for chunk in rows.chunks(500) {
             let statement = self.with_keyed_input(chunk, 0, &key, |v, among| {
                 format!(
-                    "UPDATE \"{table}\" SET {} FROM {v} WHERE {key} = v.column1{among}{only_if}",
+                    "UPDATE \"{table}\" SET {} FROM {v} WHERE {key} = v.column1{among}",
                     set.join(", ")
                 )
             })?;
@@ -382,30 +362,30 @@ impl WriteTx {
     /// Records keys' uses, by key id, as [`rewrites_seen`] says: a key's "last used" is
     /// within [`SEEN_LAG`] of its last use from the address it names.
     pub async fn mark_keys_used(&self, keys: &BTreeMap<i64, &Seen>) -> DbResult<()> {
-        self.lock_in_order::<update_key::Entity>(
-            update_key::Column::Id,
-            keys.keys().copied().collect(),
-            2,
-        )
-        .await?;
-        let rows = keys.iter().map(|(id, seen)| {
-            vec![
-                (*id).into(),
-                seen.source.map(|s| s.to_string()).into(),
-                Some(seen.at).into(),
-                Some(seen.at - SEEN_LAG).into(),
-            ]
-        });
+        let rows = keys
+            .iter()
+            .map(|(id, seen)| {
+                let row = vec![
+                    (*id).into(),
+                    seen.source.map(|s| s.to_string()).into(),
+                    Some(seen.at).into(),
+                    Some(seen.at - SEEN_LAG).into(),
+                ];
+                (*id, row)
+            })
+            .collect();
         let (from, at) = (
             update_key::Column::LastUsedFrom,
             update_key::Column::LastUsedAt,
         );
-        let only_if = rewrites_seen::<update_key::Entity>(&[from], at);
+        let due = rewrites_seen::<update_key::Entity>(&[from], at);
+        let (_, rewrites) = self
+            .lock_picking::<update_key::Entity>(update_key::Column::Id, rows, &due)
+            .await?;
         self.update_rows::<update_key::Entity>(
             update_key::Column::Id,
             &[from, at],
-            rows,
-            Some(&only_if),
+            rewrites.into_iter(),
         )
         .await
     }
