@@ -2,9 +2,9 @@
 //! service's, the REST API's rate, failed sign-ins and the mails the pages send, so that
 //! every replica sees one count (two replicas allow the configured rate, not twice
 //! it) and a restarted replica remembers it. Each key's window is a sorted set of event
-//! times, trimmed, counted and added to by one script (atomic, on Redis's own clock, so
-//! replicas' clocks do not matter) and expiring with the window. Concurrent calls share a
-//! run of the script ([`Together`]): under load, one round trip counts for many updates.
+//! times, trimmed, added to and counted by plain commands, and expiring with the window.
+//! Concurrent calls share one pipeline ([`Together`]): under load, one round trip counts
+//! for many updates.
 //!
 //! When Redis cannot be reached, counting falls back to the process for a few seconds at a
 //! time, and `/readyz` says so: updates go on, limited per replica, rather than failing.
@@ -15,9 +15,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use redis::Script;
 use redis::aio::ConnectionManager;
 
 use crate::limits::{AbuseLimit, WindowCounter};
@@ -26,54 +25,10 @@ use crate::together::{Together, Work};
 /// How long counting stays in the process after Redis failed, before Redis is tried again.
 const RETRY_AFTER: Duration = Duration::from_secs(5);
 
-/// For each key of KEYS, with its four values of ARGV (the window's length in µs, an
-/// operation, a count and a member), by the operation: `full` says whether the window holds
-/// the count of events (1 or 0); `admit` adds one (the member) if it holds fewer (1), else
-/// answers minus the milliseconds until there is room; `record` adds one. One answer per
-/// key, in order; many callers' calls share one run.
-///
-/// Events older than the window are trimmed only once a key holds the count: below it,
-/// they cannot make it full. The common call is then three commands (`admit`: ZCARD, ZADD,
-/// PEXPIRE) or one (`full`: ZCOUNT) instead of four or two; each command a script calls
-/// costs Redis more than its work on a small set.
-const WINDOW_SCRIPT: &str = r"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local answers = {}
-for i, key in ipairs(KEYS) do
-  local base = (i - 1) * 4
-  local window, op, max = tonumber(ARGV[base + 1]), ARGV[base + 2], tonumber(ARGV[base + 3])
-  local since = now - window
-  if op == 'full' then
-    -- Times are whole µs: later than `since` is from `since + 1` on.
-    answers[i] = (redis.call('ZCOUNT', key, since + 1, '+inf') >= max) and 1 or 0
-  else
-    local count = redis.call('ZCARD', key)
-    if count >= max then
-      redis.call('ZREMRANGEBYSCORE', key, '-inf', since)
-      count = redis.call('ZCARD', key)
-    end
-    if op == 'admit' and count >= max then
-      local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')[2]
-      if oldest == nil then
-        answers[i] = -math.ceil(window / 1000)
-      else
-        answers[i] = -math.max(1, math.ceil((tonumber(oldest) + window - now) / 1000))
-      end
-    else
-      redis.call('ZADD', key, now, now .. ':' .. ARGV[base + 4])
-      redis.call('PEXPIRE', key, math.ceil(window / 1000))
-      answers[i] = 1
-    end
-  end
-end
-return answers
-";
-
-/// Script runs at once: while one waits for Redis, the calls that come meanwhile gather for
+/// Pipelines at once: while one waits for Redis, the calls that come meanwhile gather for
 /// the next.
 const RUNS: usize = 2;
-/// Calls in one run at most.
+/// Calls in one pipeline at most.
 const MOST_PER_RUN: usize = 256;
 
 /// The fleet's Redis, where counters are shared, and whether it is answering.
@@ -84,45 +39,160 @@ pub struct SharedLimits {
     health: Arc<Health>,
 }
 
-/// The window script's runs, each for many calls.
+/// The windows' pipelines, each for many calls.
 struct WindowRuns {
     conn: ConnectionManager,
-    script: Script,
 }
 
 struct WindowCall {
     key: String,
     limit: AbuseLimit,
-    op: &'static str,
+    op: Op,
 }
+
+/// What a call does to its key's window.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Op {
+    /// Whether the window holds its count of events: 1 or 0.
+    Full,
+    /// Adds an event if the window holds fewer than its count (1), else answers minus the
+    /// milliseconds until it has room.
+    Admit,
+    /// Adds an event.
+    Record,
+}
+
+impl Op {
+    /// The replies of its commands in [`WindowRuns::count`]'s pipeline.
+    fn replies(self) -> usize {
+        match self {
+            Op::Full => 1,
+            Op::Record => 3,
+            Op::Admit => 4,
+        }
+    }
+}
+
+/// An answer of [`WindowRuns`]: as [`Op`] says, or Redis's error as text (one error
+/// answers every call of the pipeline).
+type WindowAnswer = Result<i64, String>;
 
 impl Work for WindowRuns {
     type Call = WindowCall;
-    /// Redis's error as text: one error answers every call of the run.
-    type Answer = Result<i64, String>;
+    type Answer = WindowAnswer;
 
-    async fn run(&self, calls: Vec<WindowCall>) -> Vec<Self::Answer> {
-        let mut run = self.script.prepare_invoke();
-        for call in &calls {
-            run.key(&call.key)
-                .arg(call.limit.window.as_micros() as u64)
-                .arg(call.op)
-                .arg(call.limit.max)
-                .arg(rand::random::<u64>());
-        }
-        let mut conn = self.conn.clone();
-        match run.invoke_async::<Vec<i64>>(&mut conn).await {
-            Ok(answers) if answers.len() == calls.len() => answers.into_iter().map(Ok).collect(),
-            Ok(answers) => {
-                let e = format!("{} answers to {} calls", answers.len(), calls.len());
-                calls.iter().map(|_| Err(e.clone())).collect()
-            }
-            Err(e) => calls.iter().map(|_| Err(e.to_string())).collect(),
+    async fn run(&self, calls: Vec<WindowCall>) -> Vec<WindowAnswer> {
+        match self.count(&calls).await {
+            Ok(answers) => answers.into_iter().map(Ok).collect(),
+            Err(e) => calls.iter().map(|_| Err(e.clone())).collect(),
         }
     }
 
-    fn lost() -> Self::Answer {
+    fn lost() -> WindowAnswer {
         Err("the process is stopping".into())
+    }
+}
+
+/// Event times are µs since the epoch on each replica's clock: within milliseconds of each
+/// other, which a window of minutes does not notice.
+fn micros(at: SystemTime) -> i64 {
+    at.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+}
+
+impl WindowRuns {
+    /// Plain commands rather than a script: a script's calls cost Redis about twice their
+    /// commands (measured in bench/README). Each key's old events are trimmed before it is
+    /// counted, and an admission adds its event before counting it: one round trip. The
+    /// events refused (rare: a host over its limit) are taken back in a second one, so a
+    /// refusal does not count; a call that meets such an event meanwhile may be refused
+    /// too, never admitted beyond the count.
+    async fn count(&self, calls: &[WindowCall]) -> Result<Vec<i64>, String> {
+        let now = micros(SystemTime::now());
+        let mut pipe = redis::pipe();
+        let mut members = Vec::with_capacity(calls.len());
+        for call in calls {
+            let since = now - call.limit.window.as_micros() as i64;
+            let member = rand::random::<u64>();
+            members.push(member);
+            if call.op == Op::Full {
+                // Times are whole µs: later than `since` is from `since + 1` on.
+                pipe.zcount(&call.key, since + 1, "+inf");
+                continue;
+            }
+            pipe.zrembyscore(&call.key, "-inf", since)
+                .zadd(&call.key, member, now)
+                .pexpire(&call.key, call.limit.window.as_millis() as i64);
+            if call.op == Op::Admit {
+                pipe.zcard(&call.key);
+            }
+        }
+        let mut conn = self.conn.clone();
+        let replies: Vec<usize> = pipe
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| e.to_string())?;
+        let expected: usize = calls.iter().map(|c| c.op.replies()).sum();
+        if replies.len() != expected {
+            return Err(format!("{} replies to {expected} commands", replies.len()));
+        }
+        let mut replies = replies.into_iter();
+        let mut answers = Vec::with_capacity(calls.len());
+        let mut refused = Vec::new();
+        for (i, call) in calls.iter().enumerate() {
+            // Each call's last reply is its count (`Record`: the expiry set, unused).
+            let last = replies.nth(call.op.replies() - 1).unwrap_or(0);
+            answers.push(match call.op {
+                Op::Full => i64::from(last >= call.limit.max),
+                Op::Record => 1,
+                Op::Admit => {
+                    if last > call.limit.max {
+                        refused.push(i);
+                    }
+                    1
+                }
+            });
+        }
+        if !refused.is_empty() {
+            let waits = self.take_back(calls, &members, &refused, now).await?;
+            for (i, wait) in refused.into_iter().zip(waits) {
+                answers[i] = -wait;
+            }
+        }
+        Ok(answers)
+    }
+
+    /// Removes the `refused` calls' events, and says for each how many milliseconds until
+    /// its window's oldest event leaves it.
+    async fn take_back(
+        &self,
+        calls: &[WindowCall],
+        members: &[u64],
+        refused: &[usize],
+        now: i64,
+    ) -> Result<Vec<i64>, String> {
+        let mut pipe = redis::pipe();
+        for &i in refused {
+            pipe.zrem(&calls[i].key, members[i])
+                .ignore()
+                .zrange_withscores(&calls[i].key, 0, 0);
+        }
+        let mut conn = self.conn.clone();
+        let oldest: Vec<Vec<(String, f64)>> = pipe
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(refused
+            .iter()
+            .zip(oldest)
+            .map(|(&i, oldest)| {
+                let window = calls[i].limit.window.as_micros() as i64;
+                let until = oldest
+                    .first()
+                    .map_or(window, |(_, at)| *at as i64 + window - now);
+                (until.max(1) + 999) / 1000
+            })
+            .collect())
     }
 }
 
@@ -136,10 +206,7 @@ struct Health {
 impl SharedLimits {
     /// Counters under `prefix` (the deployment's Redis prefix) in `conn`'s Redis.
     pub fn new(conn: ConnectionManager, prefix: &str) -> SharedLimits {
-        let runs = WindowRuns {
-            conn,
-            script: Script::new(WINDOW_SCRIPT),
-        };
+        let runs = WindowRuns { conn };
         SharedLimits {
             prefix: format!("{prefix}limit:"),
             runs: Together::new(runs, RUNS, MOST_PER_RUN),
@@ -171,15 +238,9 @@ impl SharedLimits {
         }
     }
 
-    /// Runs the window script on the key `name:key` under the prefix, or says Redis failed
+    /// Runs `op` on the window of the key `name:key` under the prefix, or says Redis failed
     /// (and counting goes local for a while).
-    async fn run(
-        &self,
-        name: &str,
-        key: impl Display,
-        limit: AbuseLimit,
-        op: &'static str,
-    ) -> Option<i64> {
+    async fn run(&self, name: &str, key: impl Display, limit: AbuseLimit, op: Op) -> Option<i64> {
         if self.down() {
             return None;
         }
@@ -228,14 +289,14 @@ impl<K: Hash + Eq + Display> Counter<K> {
         }
     }
 
-    async fn shared(&self, key: &K, op: &'static str) -> Option<i64> {
+    async fn shared(&self, key: &K, op: Op) -> Option<i64> {
         let (shared, name) = self.shared.as_ref()?;
         shared.run(name, key, self.limit, op).await
     }
 
     /// Whether `key` has had its limit of events in the window.
     pub async fn is_full(&self, key: K) -> bool {
-        match self.shared(&key, "full").await {
+        match self.shared(&key, Op::Full).await {
             Some(full) => full == 1,
             None => self.local.is_full(key),
         }
@@ -243,7 +304,7 @@ impl<K: Hash + Eq + Display> Counter<K> {
 
     /// Counts an event of `key`.
     pub async fn record(&self, key: K) {
-        if self.shared(&key, "record").await.is_none() {
+        if self.shared(&key, Op::Record).await.is_none() {
             self.local.record(key);
         }
     }
@@ -255,7 +316,7 @@ impl<K: Hash + Eq + Display> Counter<K> {
 
     /// Like [`Self::admit`]; when there is no room, how long until there is.
     pub async fn admit_or_wait(&self, key: K) -> Result<(), Duration> {
-        match self.shared(&key, "admit").await {
+        match self.shared(&key, Op::Admit).await {
             Some(1) => Ok(()),
             Some(wait) => Err(Duration::from_millis(wait.unsigned_abs())),
             None => self.local.admit_or_wait(key),
@@ -385,23 +446,36 @@ impl MailLimits {
 mod tests {
     use super::*;
 
-    /// The window script on the machine's Redis (`DYN53_TEST_REDIS`), under a prefix of
-    /// this run's own.
-    async fn redis_counter(limit: AbuseLimit) -> Counter<u32> {
+    /// A window on the machine's Redis (`DYN53_TEST_REDIS`), under a prefix of this run's
+    /// own, and a connection to look at it.
+    async fn redis_counter(limit: AbuseLimit) -> (Counter<u32>, ConnectionManager) {
         let url =
             std::env::var("DYN53_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
         let client = redis::Client::open(url).expect("Redis URL");
         let conn = ConnectionManager::new(client).await.expect("Redis answers");
-        let shared = SharedLimits::new(conn, &format!("dyn53unit{}:", rand::random::<u64>()));
-        Counter::new(limit, Some(&shared), "window")
+        let shared = SharedLimits::new(
+            conn.clone(),
+            &format!("dyn53unit{}:", rand::random::<u64>()),
+        );
+        (Counter::new(limit, Some(&shared), "window"), conn)
     }
 
-    /// Events that left the window stay in Redis until the key holds its count: they never
-    /// count, and they make room as soon as they are needed.
+    /// The events `key` holds in Redis, in the window or not.
+    async fn events(counter: &Counter<u32>, conn: &mut ConnectionManager, key: u32) -> usize {
+        let (shared, name) = counter.shared.as_ref().expect("shared");
+        redis::cmd("ZCARD")
+            .arg(format!("{}{name}:{key}", shared.prefix))
+            .query_async(conn)
+            .await
+            .expect("ZCARD")
+    }
+
+    /// A window counts only its own events, and a key's events that left it are trimmed
+    /// as it is counted again.
     #[tokio::test]
     async fn a_shared_window_counts_only_its_own_events() {
         let window = Duration::from_millis(1500);
-        let counter = redis_counter(AbuseLimit { max: 3, window }).await;
+        let (counter, mut conn) = redis_counter(AbuseLimit { max: 3, window }).await;
         assert!(counter.admit(1).await && counter.admit(1).await);
         counter.record(2).await;
         assert!(!counter.is_full(1).await);
@@ -415,16 +489,21 @@ mod tests {
             wait > Duration::from_millis(500) && wait <= window,
             "{wait:?}"
         );
+        // The refusal took its event back: it does not count.
+        assert_eq!(events(&counter, &mut conn, 1).await, 3);
         assert!(counter.shared.as_ref().is_some_and(|(s, _)| s.is_shared()));
 
         tokio::time::sleep(window + Duration::from_millis(100)).await;
-        // Three old events are left, none of which counts.
+        // Three old events are left, none of which counts; the next admission trims them.
         assert!(!counter.is_full(1).await);
-        for _ in 0..3 {
+        assert!(counter.admit(1).await);
+        assert_eq!(events(&counter, &mut conn, 1).await, 1);
+        for _ in 0..2 {
             assert!(counter.admit(1).await);
         }
         assert!(counter.is_full(1).await);
         assert!(counter.admit_or_wait(1).await.is_err());
+        assert_eq!(events(&counter, &mut conn, 1).await, 3);
     }
 
     #[tokio::test]
