@@ -10,6 +10,7 @@ mod connect;
 mod console;
 mod entity;
 mod feed;
+mod host_rows;
 mod hosts;
 mod input_rows;
 mod kept;

@@ -17,6 +17,7 @@ use sea_orm::{
 };
 
 use super::entity::{audit_log, blocked_name, host, host_address, outbox, update_key, zone};
+use super::host_rows::{host_at, host_columns};
 use super::input_rows::InputRows;
 use super::last_seen::SEEN_LAG;
 use super::{AccountId, Db, DbError, DbResult, Event, Host, HostState, NewHost, NewZone, Zone};
@@ -81,15 +82,14 @@ impl WriteTx {
         let lock = self.row_lock("hosts");
         let statement = self.with_keyed_input(&rows, 1, "name", |v, among| {
             format!(
-                "SELECT * FROM hosts WHERE (account_id, name) IN \
-                 (SELECT column1, column2 FROM {v}){among} ORDER BY id{lock}"
+                "SELECT {} FROM hosts WHERE (account_id, name) IN \
+                 (SELECT column1, column2 FROM {v}){among} ORDER BY id{lock}",
+                host_columns("hosts")
             )
         })?;
-        let rows = host::Entity::find()
-            .from_raw_sql(statement)
-            .all(&self.tx)
-            .await?;
-        self.with_zones(rows).await
+        let rows = self.tx.query_all_raw(statement).await?;
+        let hosts = rows.iter().map(host_at).collect::<Result<_, _>>()?;
+        self.with_zones(hosts).await
     }
 
     async fn with_zones(&self, rows: Vec<host::Model>) -> DbResult<Vec<Host>> {
