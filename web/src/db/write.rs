@@ -185,14 +185,17 @@ impl WriteTx {
     /// few minutes rewrites its row hourly, and its history lines tell the rest
     /// (`last_seen.rs`). Returns the ids of the hosts that still exist, locked: the hosts
     /// [`Self::add_history`] may be given.
-    pub async fn touch_hosts(&self, hosts: &[(i64, &Seen)]) -> DbResult<BTreeSet<i64>> {
+    pub async fn touch_hosts<'a>(
+        &self,
+        hosts: impl IntoIterator<Item = (i64, &'a Seen)>,
+    ) -> DbResult<BTreeSet<i64>> {
         let rows = hosts
-            .iter()
+            .into_iter()
             .map(|(id, seen)| {
-                let mut row: Vec<Value> = vec![(*id).into()];
+                let mut row: Vec<Value> = vec![id.into()];
                 row.extend(seen_values(seen));
                 row.push(Some(seen.at - SEEN_LAG).into());
-                (*id, row)
+                (id, row)
             })
             .collect();
         let [client @ .., at] = SEEN_COLUMNS;

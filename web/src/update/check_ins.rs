@@ -87,9 +87,7 @@ async fn write(
     let last_seen: BTreeMap<i64, &Seen> = history.iter().map(|h| (h.host.id, &h.seen)).collect();
     let keys_used: BTreeMap<i64, &Seen> = keys.map(|(id, seen)| (*id, seen)).collect();
     let tx = db.begin_write().await?;
-    let exist = tx
-        .touch_hosts(&last_seen.into_iter().collect::<Vec<_>>())
-        .await?;
+    let exist = tx.touch_hosts(last_seen).await?;
     tx.add_history(history.iter().filter(|h| exist.contains(&h.host.id)))
         .await?;
     tx.mark_keys_used(&keys_used).await?;

@@ -131,7 +131,7 @@ async fn write(db: &Db, jobs: &[Job]) -> DbResult<(Vec<Vec<HostResult>>, Option<
         .map(|(i, before, seen)| (&hosts[*i], before, *seen))
         .collect();
     tx.save_host_states(&changed).await?;
-    tx.touch_hosts(&unchanged).await?;
+    tx.touch_hosts(unchanged).await?;
     tx.add_history(&history).await?;
     for (account, actor, id) in audited {
         if let Some(host) = hosts.iter().find(|h| h.state.id == id) {
